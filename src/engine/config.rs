@@ -1,0 +1,477 @@
+//! `.rollgate.yaml`: rule selection and severities, path excludes, and settings later analyses
+//! read (histogram bucket declarations, a Prometheus URL). Unknown keys are errors with their
+//! position, so a typo never silently disables a setting.
+//!
+//! ```yaml
+//! rules:
+//!   istio-weights-not-100: error          # a severity (error, warning, info) or "off"
+//!   query-returns-many-series: off
+//!   rate-window-too-short: {severity: warning}
+//! exclude: ["charts/**/templates/**"]    # globs, relative to the config file's folder
+//! namespace: default                     # namespace of objects that set none (like kubectl)
+//! strict-references: false               # the input is complete: missing referents are errors
+//! histograms:                            # bucket bounds per histogram metric
+//!   http_request_duration_seconds: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+//! prometheus:
+//!   url: http://127.0.0.1:9090            # live bucket discovery (opt-in)
+//!   timeout: 2s
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::finding::Severity;
+use super::rule::RuleMeta;
+use crate::manifest::{Limits, Pos, Source, SpanIndex, load};
+
+/// A rule's configured state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleConfig {
+    /// `None` means the rule is off.
+    pub severity: Option<Severity>,
+    pub options: serde_json::Map<String, Value>,
+}
+
+/// Settings rules may read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub default_namespace: String,
+    pub strict_references: bool,
+    pub histograms: BTreeMap<String, Vec<f64>>,
+    pub prometheus_url: Option<String>,
+    pub prometheus_timeout_ms: u64,
+    pub rule_options: BTreeMap<String, serde_json::Map<String, Value>>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            default_namespace: "default".into(),
+            strict_references: false,
+            histograms: BTreeMap::new(),
+            prometheus_url: None,
+            prometheus_timeout_ms: 2000,
+            rule_options: BTreeMap::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Options given for a rule under `rules.<id>` in the config file.
+    pub fn options(&self, rule: &str) -> Option<&serde_json::Map<String, Value>> {
+        self.rule_options.get(rule)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Where it was read from (for messages), if anywhere.
+    pub path: Option<PathBuf>,
+    pub rules: BTreeMap<String, RuleConfig>,
+    pub exclude: Vec<String>,
+    pub settings: Settings,
+}
+
+/// A configuration error, with its position in the config file.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{file}:{}:{}: {message}", pos.line, pos.column)]
+pub struct ConfigError {
+    pub file: String,
+    pub pos: Pos,
+    pub message: String,
+}
+
+pub const CONFIG_NAMES: &[&str] = &[".rollgate.yaml", ".rollgate.yml"];
+
+/// The nearest config file in `dir` or one of its parents.
+pub fn discover(dir: &Path) -> Option<PathBuf> {
+    let mut d = Some(dir);
+    while let Some(cur) = d {
+        for n in CONFIG_NAMES {
+            let p = cur.join(n);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+        d = cur.parent();
+    }
+    None
+}
+
+const TOP_KEYS: &[&str] = &[
+    "rules",
+    "exclude",
+    "namespace",
+    "strict-references",
+    "histograms",
+    "prometheus",
+];
+
+struct Cx<'a> {
+    file: &'a str,
+    spans: &'a SpanIndex,
+}
+
+impl Cx<'_> {
+    fn err(&self, pointer: &str, key: bool, message: String) -> ConfigError {
+        let pos = self
+            .spans
+            .locate(pointer)
+            .map(|(_, s)| match (key, s.key) {
+                (true, Some(k)) => k.start,
+                _ => s.value.start,
+            })
+            .unwrap_or(Pos::new(1, 1));
+        ConfigError {
+            file: self.file.to_owned(),
+            pos,
+            message,
+        }
+    }
+}
+
+fn ptr(parts: &[&str]) -> String {
+    let mut p = String::new();
+    for part in parts {
+        crate::manifest::push_segment(&mut p, part);
+    }
+    p
+}
+
+impl Config {
+    pub fn from_file(path: &Path, rules: &[&'static RuleMeta]) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            pos: Pos::new(1, 1),
+            message: format!("cannot read config: {e}"),
+        })?;
+        let mut cfg = Config::parse(&path.display().to_string(), &text, rules)?;
+        cfg.path = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+
+    pub fn parse(
+        file: &str,
+        text: &str,
+        rules: &[&'static RuleMeta],
+    ) -> Result<Config, ConfigError> {
+        let source = Source::new(file, text);
+        let loaded = load(&source.text, Limits::default());
+        if let Some(p) = loaded.problems.first() {
+            return Err(ConfigError {
+                file: file.to_owned(),
+                pos: p.span.start,
+                message: p.message.clone(),
+            });
+        }
+        let mut cfg = Config::default();
+        let Some(doc) = loaded.documents.into_iter().next() else {
+            return Ok(cfg);
+        };
+        let cx = Cx {
+            file,
+            spans: &doc.spans,
+        };
+        let top = match &doc.value {
+            Value::Null => return Ok(cfg),
+            Value::Object(m) => m,
+            _ => return Err(cx.err("", false, "config must be a mapping".into())),
+        };
+        for (k, v) in top {
+            let p = ptr(&[k]);
+            match k.as_str() {
+                "rules" => cfg.parse_rules(&cx, v, rules)?,
+                "exclude" => {
+                    let items = v.as_array().ok_or_else(|| {
+                        cx.err(&p, false, "`exclude` must be a list of globs".into())
+                    })?;
+                    for (i, it) in items.iter().enumerate() {
+                        let s = it.as_str().ok_or_else(|| {
+                            cx.err(&format!("{p}/{i}"), false, "expected a glob string".into())
+                        })?;
+                        globset::Glob::new(s).map_err(|e| {
+                            cx.err(&format!("{p}/{i}"), false, format!("invalid glob: {e}"))
+                        })?;
+                        cfg.exclude.push(s.to_owned());
+                    }
+                }
+                "namespace" => {
+                    cfg.settings.default_namespace = v
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .ok_or_else(|| {
+                            cx.err(&p, false, "`namespace` must be a non-empty string".into())
+                        })?
+                        .to_owned();
+                }
+                "strict-references" => {
+                    cfg.settings.strict_references = v.as_bool().ok_or_else(|| {
+                        cx.err(&p, false, "`strict-references` must be true or false".into())
+                    })?;
+                }
+                "histograms" => {
+                    let m = v.as_object().ok_or_else(|| {
+                        cx.err(
+                            &p,
+                            false,
+                            "`histograms` maps metric names to lists of bucket bounds".into(),
+                        )
+                    })?;
+                    for (name, bounds) in m {
+                        let bp = ptr(&["histograms", name]);
+                        let list = bounds.as_array().ok_or_else(|| {
+                            cx.err(&bp, false, "expected a list of numbers".into())
+                        })?;
+                        let mut out = Vec::new();
+                        for (i, b) in list.iter().enumerate() {
+                            let f = match b {
+                                Value::Number(n) => n.as_f64(),
+                                Value::String(s) if s == "+Inf" || s == ".inf" => {
+                                    Some(f64::INFINITY)
+                                }
+                                _ => None,
+                            }
+                            .ok_or_else(|| {
+                                cx.err(
+                                    &format!("{bp}/{i}"),
+                                    false,
+                                    "bucket bound must be a number".into(),
+                                )
+                            })?;
+                            out.push(f);
+                        }
+                        cfg.settings.histograms.insert(name.clone(), out);
+                    }
+                }
+                "prometheus" => {
+                    let m = v.as_object().ok_or_else(|| {
+                        cx.err(&p, false, "`prometheus` must be a mapping".into())
+                    })?;
+                    for (pk, pv) in m {
+                        let pp = ptr(&["prometheus", pk]);
+                        match pk.as_str() {
+                            "url" => {
+                                cfg.settings.prometheus_url = Some(
+                                    pv.as_str()
+                                        .ok_or_else(|| {
+                                            cx.err(&pp, false, "`url` must be a string".into())
+                                        })?
+                                        .to_owned(),
+                                )
+                            }
+                            "timeout" => {
+                                cfg.settings.prometheus_timeout_ms = pv
+                                    .as_str()
+                                    .and_then(parse_duration_ms)
+                                    .ok_or_else(|| {
+                                        cx.err(
+                                            &pp,
+                                            false,
+                                            "`timeout` must be a duration like 2s or 500ms".into(),
+                                        )
+                                    })?
+                            }
+                            other => {
+                                return Err(cx.err(
+                                    &pp,
+                                    true,
+                                    format!(
+                                        "unknown key \"{other}\" in prometheus (expected url, timeout)"
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                }
+                other => {
+                    return Err(cx.err(
+                        &p,
+                        true,
+                        format!(
+                            "unknown key \"{other}\"{} (expected one of: {})",
+                            suggest(other, TOP_KEYS)
+                                .map(|s| format!("; did you mean \"{s}\"?"))
+                                .unwrap_or_default(),
+                            TOP_KEYS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(cfg)
+    }
+
+    fn parse_rules(
+        &mut self,
+        cx: &Cx<'_>,
+        v: &Value,
+        rules: &[&'static RuleMeta],
+    ) -> Result<(), ConfigError> {
+        let m = v.as_object().ok_or_else(|| {
+            cx.err(
+                "/rules",
+                false,
+                "`rules` maps rule ids to a severity or \"off\"".into(),
+            )
+        })?;
+        let ids: Vec<&str> = rules.iter().map(|r| r.id).collect();
+        for (id, setting) in m {
+            let p = ptr(&["rules", id]);
+            let Some(meta) = rules.iter().find(|r| r.id == id) else {
+                return Err(cx.err(
+                    &p,
+                    true,
+                    format!(
+                        "unknown rule \"{id}\"{}",
+                        suggest(id, &ids)
+                            .map(|s| format!("; did you mean \"{s}\"?"))
+                            .unwrap_or_default()
+                    ),
+                ));
+            };
+            let parse_sev = |val: &Value, at: &str| -> Result<Option<Severity>, ConfigError> {
+                match val {
+                    Value::String(s) if s == "off" => Ok(None),
+                    Value::Bool(false) => Ok(None), // `off` unquoted is YAML 1.1 false
+                    Value::String(s) => Severity::parse(s).map(Some).ok_or_else(|| {
+                        cx.err(
+                            at,
+                            false,
+                            format!("invalid severity \"{s}\" (expected error, warning, info or off)"),
+                        )
+                    }),
+                    _ => Err(cx.err(
+                        at,
+                        false,
+                        "expected a severity (error, warning, info) or off".into(),
+                    )),
+                }
+            };
+            let rc = match setting {
+                Value::Object(o) => {
+                    let mut rc = RuleConfig {
+                        severity: Some(meta.severity),
+                        options: serde_json::Map::new(),
+                    };
+                    for (k, val) in o {
+                        let kp = ptr(&["rules", id, k]);
+                        if k == "severity" {
+                            rc.severity = parse_sev(val, &kp)?;
+                        } else if meta.options.contains(&k.as_str()) {
+                            rc.options.insert(k.clone(), val.clone());
+                        } else {
+                            let mut allowed = vec!["severity"];
+                            allowed.extend(meta.options);
+                            return Err(cx.err(
+                                &kp,
+                                true,
+                                format!(
+                                    "unknown option \"{k}\" for rule {id} (expected: {})",
+                                    allowed.join(", ")
+                                ),
+                            ));
+                        }
+                    }
+                    rc
+                }
+                other => RuleConfig {
+                    severity: parse_sev(other, &p)?,
+                    options: serde_json::Map::new(),
+                },
+            };
+            if !rc.options.is_empty() {
+                self.settings
+                    .rule_options
+                    .insert(id.clone(), rc.options.clone());
+            }
+            self.rules.insert(id.clone(), rc);
+        }
+        Ok(())
+    }
+}
+
+/// `2s`, `500ms`, `1m` → milliseconds.
+pub fn parse_duration_ms(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => return None,
+    };
+    (ms.is_finite() && ms >= 0.0 && ms < 1e12).then_some(ms as u64)
+}
+
+/// The closest candidate by edit distance, if it is close enough to be a typo.
+pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (levenshtein(word, c), *c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+pub fn levenshtein(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static META: RuleMeta = RuleMeta {
+        id: "istio-weights-not-100",
+        severity: Severity::Error,
+        kinds: &[],
+        doc: "",
+        options: &[],
+        builtin: false,
+    };
+
+    #[test]
+    fn unknown_keys_are_located() {
+        let e = Config::parse("c.yaml", "rules: {}\nexclud: [a]\n", &[&META]).unwrap_err();
+        assert_eq!(e.pos, Pos::new(2, 1));
+        assert!(e.message.contains("did you mean \"exclude\""), "{}", e.message);
+        let e = Config::parse("c.yaml", "rules:\n  istio-weights-not-10: off\n", &[&META])
+            .unwrap_err();
+        assert_eq!(e.pos, Pos::new(2, 3));
+        assert!(e.message.contains("istio-weights-not-100"));
+    }
+
+    #[test]
+    fn severities_and_off() {
+        let c = Config::parse(
+            "c.yaml",
+            "rules:\n  istio-weights-not-100: off\nnamespace: prod\n",
+            &[&META],
+        )
+        .unwrap();
+        assert_eq!(c.rules["istio-weights-not-100"].severity, None);
+        assert_eq!(c.settings.default_namespace, "prod");
+        let c = Config::parse("c.yaml", "rules:\n  istio-weights-not-100: warning\n", &[&META])
+            .unwrap();
+        assert_eq!(
+            c.rules["istio-weights-not-100"].severity,
+            Some(Severity::Warning)
+        );
+    }
+}

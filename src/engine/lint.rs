@@ -1,0 +1,287 @@
+//! The offline front end's driver: inputs → documents → objects → world → findings placed at
+//! file positions. The webhook uses `Engine::check` directly with its own world.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::builtin;
+use super::finding::{Finding, Severity};
+use super::inventory::MemoryInventory;
+use super::object::{Object, ObjectRef, Origin};
+use super::rule::Context;
+use super::{Engine, Settings};
+use crate::manifest::input::Input;
+use crate::manifest::{Limits, Source, Span, SpanIndex, load};
+
+/// A related location, placed.
+#[derive(Debug, Clone)]
+pub struct LocatedRelated {
+    pub message: String,
+    pub object: Option<ObjectRef>,
+    pub pointer: String,
+    pub source: Option<usize>,
+    pub span: Option<Span>,
+}
+
+/// A finding placed in a source.
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub finding: Finding,
+    /// Index into `LintRun::sources`.
+    pub source: Option<usize>,
+    pub span: Option<Span>,
+    pub related: Vec<LocatedRelated>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub files: usize,
+    pub documents: usize,
+    pub objects: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    pub infos: usize,
+    pub suppressed: usize,
+}
+
+#[derive(Debug)]
+pub struct LintRun {
+    pub sources: Vec<Source>,
+    pub diagnostics: Vec<Located>,
+    pub summary: Summary,
+}
+
+/// The located documents of a run, kept to place findings.
+#[derive(Default)]
+struct Placement {
+    /// (source, document index) → spans.
+    spans: HashMap<(usize, usize), SpanIndex>,
+}
+
+impl Placement {
+    fn place(&self, sources: &[Source], origin: &Origin, pointer: &str) -> (Option<usize>, Option<Span>) {
+        match origin {
+            Origin::Text { source, span } => (Some(*source), Some(*span)),
+            Origin::File {
+                source,
+                document,
+                base,
+            } => {
+                let full = format!("{base}{pointer}");
+                let span = self
+                    .spans
+                    .get(&(*source, *document))
+                    .and_then(|idx| idx.locate(&full))
+                    .map(|(_, s)| s.primary());
+                let _ = sources;
+                (Some(*source), span)
+            }
+            Origin::Admission | Origin::Cluster => (None, None),
+        }
+    }
+
+    fn place_in_scalar(
+        &self,
+        sources: &[Source],
+        origin: &Origin,
+        pointer: &str,
+        range: &std::ops::Range<usize>,
+    ) -> Option<Span> {
+        let Origin::File {
+            source,
+            document,
+            base,
+        } = origin
+        else {
+            return None;
+        };
+        let full = format!("{base}{pointer}");
+        let node = self.spans.get(&(*source, *document))?.get(&full)?;
+        crate::manifest::locate::in_scalar(&sources[*source], node, range)
+    }
+}
+
+/// Objects found in a loaded document: the document itself, or the items of a `kind: List`.
+/// Documents that are not Kubernetes objects come back as `Err` with a reason.
+pub fn objects_of(
+    value: Value,
+    source: usize,
+    document: usize,
+    default_namespace: &str,
+) -> Result<Vec<Object>, &'static str> {
+    let origin = |base: String| Origin::File {
+        source,
+        document,
+        base,
+    };
+    let Value::Object(map) = &value else {
+        return Err("document is not a mapping");
+    };
+    let has = |k: &str| map.get(k).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    if !has("apiVersion") || !has("kind") {
+        return Err("document has no apiVersion/kind");
+    }
+    let is_list = map
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k.ends_with("List"))
+        && map.get("items").is_some_and(Value::is_array);
+    if is_list {
+        let Value::Object(mut map) = value else {
+            return Ok(Vec::new());
+        };
+        let Some(Value::Array(items)) = map.remove("items") else {
+            return Ok(Vec::new());
+        };
+        return Ok(items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                Object::from_value(item, origin(format!("/items/{i}")), default_namespace)
+            })
+            .collect());
+    }
+    Ok(Object::from_value(value, origin(String::new()), default_namespace)
+        .into_iter()
+        .collect())
+}
+
+/// Lint a set of inputs with `engine`.
+pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Limits) -> LintRun {
+    let mut sources = Vec::with_capacity(inputs.len());
+    let mut placement = Placement::default();
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut objects = Vec::new();
+    let mut summary = Summary {
+        files: inputs.len(),
+        ..Summary::default()
+    };
+    let text_finding = |meta: &'static super::RuleMeta, source: usize, span: Span, msg: String| Finding {
+        rule: meta.id,
+        severity: meta.severity,
+        message: msg,
+        object: None,
+        origin: Origin::Text { source, span },
+        pointer: String::new(),
+        scalar_range: None,
+        related: Vec::new(),
+        help: None,
+    };
+
+    for (si, input) in inputs.into_iter().enumerate() {
+        if let Some((pos, message)) = input.unusable {
+            findings.push(text_finding(&builtin::PARSE_ERROR, si, Span::point(pos), message));
+            sources.push(input.source);
+            continue;
+        }
+        let loaded = load(&input.source.text, limits);
+        for p in loaded.problems {
+            let meta = match p.kind {
+                crate::manifest::ProblemKind::Syntax => &builtin::PARSE_ERROR,
+                crate::manifest::ProblemKind::DuplicateKey => &builtin::DUPLICATE_KEY,
+            };
+            let mut f = text_finding(meta, si, p.span, p.message);
+            if let Some((span, msg)) = p.related {
+                f.related.push(super::Related {
+                    origin: Origin::Text { source: si, span },
+                    object: None,
+                    pointer: String::new(),
+                    message: msg,
+                });
+            }
+            findings.push(f);
+        }
+        for doc in loaded.documents {
+            summary.documents += 1;
+            if doc.value.is_null() {
+                continue;
+            }
+            let start = doc.start;
+            match objects_of(doc.value, si, doc.index, &settings.default_namespace) {
+                Ok(objs) => objects.extend(objs),
+                Err(why) => findings.push(
+                    text_finding(
+                        &builtin::NOT_KUBERNETES_OBJECT,
+                        si,
+                        Span::point(start),
+                        format!("{why}; skipped"),
+                    ),
+                ),
+            }
+            placement.spans.insert((si, doc.index), doc.spans);
+        }
+        sources.push(input.source);
+    }
+
+    let mut findings: Vec<Finding> = findings
+        .into_iter()
+        .filter_map(|f| engine.builtin_finding(f))
+        .collect();
+
+    summary.objects = objects.len();
+    let world = MemoryInventory::new(
+        objects,
+        "the input files",
+        settings.strict_references,
+    );
+    let cx = Context {
+        world: &world,
+        settings,
+    };
+    for object in world.objects() {
+        summary.suppressed += engine.check(object, &cx, &mut findings);
+    }
+
+    let mut diagnostics: Vec<Located> = findings
+        .into_iter()
+        .map(|f| {
+            let (source, mut span) = placement.place(&sources, &f.origin, &f.pointer);
+            if let Some(r) = &f.scalar_range {
+                if let Some(s) = placement.place_in_scalar(&sources, &f.origin, &f.pointer, r) {
+                    span = Some(s);
+                }
+            }
+            let related = f
+                .related
+                .iter()
+                .map(|r| {
+                    let (source, span) = placement.place(&sources, &r.origin, &r.pointer);
+                    LocatedRelated {
+                        message: r.message.clone(),
+                        object: r.object.clone(),
+                        pointer: r.pointer.clone(),
+                        source,
+                        span,
+                    }
+                })
+                .collect();
+            Located {
+                finding: f,
+                source,
+                span,
+                related,
+            }
+        })
+        .collect();
+    diagnostics.sort_by(|a, b| {
+        (a.source, a.span.map(|s| s.start), a.finding.rule).cmp(&(
+            b.source,
+            b.span.map(|s| s.start),
+            b.finding.rule,
+        ))
+    });
+    for d in &diagnostics {
+        match d.finding.severity {
+            Severity::Error => summary.errors += 1,
+            Severity::Warning => summary.warnings += 1,
+            Severity::Info => summary.infos += 1,
+        }
+    }
+    LintRun {
+        sources,
+        diagnostics,
+        summary,
+    }
+}

@@ -1,0 +1,8 @@
+//! rollgate: one rule engine for canary rollout configuration (Flagger, Argo Rollouts, Istio,
+//! Prometheus Operator), behind an offline linter and a validating admission webhook.
+
+pub mod cli;
+pub mod engine;
+pub mod manifest;
+pub mod report;
+pub mod rules;

@@ -1,0 +1,142 @@
+//! A loaded input file: its display name, its text, and a line index.
+//!
+//! Positions are 1-based lines and 1-based columns counted in Unicode scalar values (characters),
+//! the convention of rustc, ruff and most editors' problem matchers. A UTF-8 byte order mark is
+//! not part of the text and is not counted. `\r\n` and `\n` both end a line.
+
+use std::ops::Range;
+
+/// A position in a source file: 1-based line, 1-based column in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Pos {
+    pub line: u32,
+    pub column: u32,
+}
+
+impl Pos {
+    pub const fn new(line: u32, column: u32) -> Self {
+        Pos { line, column }
+    }
+}
+
+/// A half-open range of positions (end is exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Span {
+    pub start: Pos,
+    pub end: Pos,
+}
+
+impl Span {
+    pub const fn new(start: Pos, end: Pos) -> Self {
+        Span { start, end }
+    }
+
+    pub const fn point(pos: Pos) -> Self {
+        Span {
+            start: pos,
+            end: pos,
+        }
+    }
+}
+
+/// One input (a file, or standard input under the name given by `--stdin-filename`).
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path shown in findings.
+    pub name: String,
+    pub text: String,
+    /// Byte offset of the start of each line.
+    line_starts: Vec<usize>,
+}
+
+impl Source {
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        let mut text: String = text.into();
+        if text.starts_with('\u{feff}') {
+            text.drain(..'\u{feff}'.len_utf8());
+        }
+        let mut line_starts = vec![0];
+        line_starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        Source {
+            name: name.into(),
+            text,
+            line_starts,
+        }
+    }
+
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
+    }
+
+    /// The text of a 1-based line, without its line ending.
+    pub fn line(&self, line: u32) -> Option<&str> {
+        let idx = (line as usize).checked_sub(1)?;
+        let start = *self.line_starts.get(idx)?;
+        let end = self
+            .line_starts
+            .get(idx + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        let s = &self.text[start..end];
+        let s = s.strip_suffix('\n').unwrap_or(s);
+        Some(s.strip_suffix('\r').unwrap_or(s))
+    }
+
+    /// Byte offset of a position (clamped to the line's end).
+    pub fn offset(&self, pos: Pos) -> usize {
+        let idx = (pos.line as usize).saturating_sub(1);
+        let Some(&start) = self.line_starts.get(idx) else {
+            return self.text.len();
+        };
+        let line = self.line(pos.line).unwrap_or("");
+        let col = (pos.column as usize).saturating_sub(1);
+        start
+            + line
+                .char_indices()
+                .nth(col)
+                .map(|(i, _)| i)
+                .unwrap_or(line.len())
+    }
+
+    /// Position of a byte offset (clamped to the text).
+    pub fn pos(&self, offset: usize) -> Pos {
+        let offset = offset.min(self.text.len());
+        let idx = match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let start = self.line_starts[idx];
+        let mut col_end = offset;
+        while !self.text.is_char_boundary(col_end) {
+            col_end -= 1;
+        }
+        let column = self.text[start..col_end].chars().count() + 1;
+        Pos::new(idx as u32 + 1, column as u32)
+    }
+
+    /// The byte range of a span.
+    pub fn range(&self, span: Span) -> Range<usize> {
+        let s = self.offset(span.start);
+        let e = self.offset(span.end).max(s);
+        s..e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bom_is_not_counted_and_crlf_lines_are_split() {
+        let s = Source::new("x", "\u{feff}a: 1\r\nbé: 2\r\n");
+        assert_eq!(s.line(1), Some("a: 1"));
+        assert_eq!(s.line(2), Some("bé: 2"));
+        assert_eq!(s.pos(s.text.find('2').unwrap()), Pos::new(2, 5));
+        assert_eq!(s.offset(Pos::new(2, 5)), s.text.find('2').unwrap());
+    }
+}

@@ -1,0 +1,72 @@
+//! Output formats, one file each. Every reporter gets the placed findings of a run and writes
+//! to a stream; none of them knows about rules.
+
+pub mod gcc;
+pub mod github;
+pub mod human;
+pub mod json;
+pub mod junit;
+pub mod sarif;
+
+use std::io::{self, Write};
+
+use crate::engine::lint::{Located, LintRun};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// rustc/ruff style, with the source line and a caret (colour on a terminal).
+    Human,
+    /// Stable JSON: `{"findings": [...], "summary": {...}}` (see README).
+    Json,
+    /// SARIF 2.1.0, for GitHub code scanning and other SARIF viewers.
+    Sarif,
+    /// GitHub Actions workflow commands (`::error file=…,line=…::`).
+    Github,
+    /// `file:line:col: severity: message [rule-id]`, for editors' problem matchers.
+    Gcc,
+    /// JUnit XML, one test case per finding.
+    Junit,
+}
+
+pub struct Options {
+    pub color: bool,
+}
+
+pub fn write(format: Format, run: &LintRun, opts: &Options, w: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Human => human::write(run, opts, w),
+        Format::Json => json::write(run, w),
+        Format::Sarif => sarif::write(run, w),
+        Format::Github => github::write(run, w),
+        Format::Gcc => gcc::write(run, w),
+        Format::Junit => junit::write(run, w),
+    }
+}
+
+/// The file name a finding is shown under (`-` when it has no place, e.g. a cluster object).
+pub fn file_name<'r>(run: &'r LintRun, d: &Located) -> &'r str {
+    d.source
+        .and_then(|s| run.sources.get(s))
+        .map(|s| s.name.as_str())
+        .unwrap_or("-")
+}
+
+/// 1-based line and column of a finding (1:1 when it has no position).
+pub fn line_col(d: &Located) -> (u32, u32) {
+    d.span
+        .map(|s| (s.start.line.max(1), s.start.column.max(1)))
+        .unwrap_or((1, 1))
+}
+
+/// The documentation URL of a rule.
+pub fn help_uri(rule: &str) -> String {
+    format!("https://github.com/rollgate/rollgate/blob/main/rules/{rule}.md")
+}
+
+/// The message with the object it is about, for one-line formats.
+pub fn message_with_object(d: &Located) -> String {
+    match &d.finding.object {
+        Some(o) if !o.name.is_empty() => format!("{} ({o})", d.finding.message),
+        _ => d.finding.message.clone(),
+    }
+}

@@ -1,0 +1,235 @@
+//! istio-weights-not-100: route weights that are not percentages.
+//!
+//! Since Istio 1.15 (istio/istio#39544) weights are relative (`weight / sum`); istiod rejects only
+//! negative weights and a multi-destination route whose total is 0
+//! (`pkg/config/validation/validation.go` `validateWeight`, `validateHTTPRouteDestinations`).
+//! Weights are `int32` in the API.
+
+use serde_json::Value;
+
+use crate::engine::rule::finding;
+use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
+
+pub struct IstioWeightsNot100;
+
+static META: RuleMeta = RuleMeta {
+    id: "istio-weights-not-100",
+    severity: Severity::Error,
+    kinds: &[("networking.istio.io", "VirtualService")],
+    doc: include_str!("../../rules/istio-weights-not-100.md"),
+    options: &[],
+    builtin: false,
+};
+
+/// One destination's weight as written.
+enum Weight {
+    Missing,
+    Valid(i64),
+}
+
+impl Rule for IstioWeightsNot100 {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, object: &Object, _cx: &Context<'_>, out: &mut Vec<Finding>) {
+        let Some(spec) = object.spec() else { return };
+        for section in ["http", "tcp", "tls"] {
+            let Some(routes) = spec.get(section).and_then(Value::as_array) else {
+                continue;
+            };
+            for (ri, route) in routes.iter().enumerate() {
+                let Some(dests) = route.get("route").and_then(Value::as_array) else {
+                    continue;
+                };
+                let base = format!("/spec/{section}/{ri}/route");
+                check_route(object, &base, dests, out);
+            }
+        }
+    }
+}
+
+fn check_route(object: &Object, base: &str, dests: &[Value], out: &mut Vec<Finding>) {
+    let mut weights = Vec::with_capacity(dests.len());
+    let mut typed_ok = true;
+    for (di, d) in dests.iter().enumerate() {
+        let ptr = format!("{base}/{di}/weight");
+        match d.get("weight") {
+            None | Some(Value::Null) => weights.push(Weight::Missing),
+            Some(Value::Number(n)) => {
+                let as_int = n
+                    .as_i64()
+                    .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map(|f| f as i64));
+                match as_int {
+                    Some(w) if (i32::MIN as i64..=i32::MAX as i64).contains(&w) => {
+                        if w < 0 {
+                            out.push(
+                                finding(
+                                    &META,
+                                    object,
+                                    &ptr,
+                                    format!("weight {w} is negative; istiod rejects the VirtualService (weight must be >= 0)"),
+                                ),
+                            );
+                            typed_ok = false;
+                        }
+                        weights.push(Weight::Valid(w));
+                    }
+                    Some(_) | None if n.as_f64().is_some_and(|f| f.fract() != 0.0) => {
+                        out.push(
+                            finding(
+                                &META,
+                                object,
+                                &ptr,
+                                format!("weight {n} is not an integer; the API field is an int32 percentage share"),
+                            )
+                            .with_help("use a whole number, e.g. 90 and 10"),
+                        );
+                        typed_ok = false;
+                        weights.push(Weight::Missing);
+                    }
+                    _ => {
+                        out.push(finding(
+                            &META,
+                            object,
+                            &ptr,
+                            format!("weight {n} is out of range for an int32; the apiserver rejects it"),
+                        ));
+                        typed_ok = false;
+                        weights.push(Weight::Missing);
+                    }
+                }
+            }
+            Some(other) => {
+                let shown = match other {
+                    Value::String(s) => format!("\"{s}\" is a string"),
+                    Value::Bool(b) => format!("{b} is a boolean"),
+                    _ => "is not a number".to_owned(),
+                };
+                out.push(
+                    finding(
+                        &META,
+                        object,
+                        &ptr,
+                        format!("weight {shown}; the API field is an int32 and the apiserver rejects other types"),
+                    )
+                    .with_help("write the weight as an unquoted whole number"),
+                );
+                typed_ok = false;
+                weights.push(Weight::Missing);
+            }
+        }
+    }
+    if !typed_ok || dests.len() < 2 {
+        return;
+    }
+    let names: Vec<String> = dests.iter().map(destination_name).collect();
+    let sum: i64 = weights
+        .iter()
+        .map(|w| match w {
+            Weight::Valid(v) => *v,
+            Weight::Missing => 0,
+        })
+        .sum();
+    let missing: Vec<usize> = weights
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| matches!(w, Weight::Missing))
+        .map(|(i, _)| i)
+        .collect();
+    let related = |mut f: Finding| {
+        for (i, w) in weights.iter().enumerate() {
+            let (ptr, msg) = match w {
+                Weight::Valid(v) => (
+                    format!("{base}/{i}/weight"),
+                    format!("{}: weight {v} ({})", names[i], share(*v, sum)),
+                ),
+                Weight::Missing => (
+                    format!("{base}/{i}"),
+                    format!("{}: no weight, receives no traffic", names[i]),
+                ),
+            };
+            f = f.with_related(object, ptr, msg);
+        }
+        f
+    };
+    if sum == 0 {
+        out.push(related(
+            finding(
+                &META,
+                object,
+                base,
+                "every destination of this route has weight 0 or none; istiod rejects it (\"total destination weight = 0\")",
+            )
+            .with_help("give the destinations weights that add up to 100"),
+        ));
+        return;
+    }
+    let no_traffic = if missing.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<&str> = missing.iter().map(|&i| names[i].as_str()).collect();
+        format!(
+            "; {} {} no weight and {} no traffic",
+            list.join(", "),
+            if list.len() == 1 { "has" } else { "have" },
+            if list.len() == 1 { "receives" } else { "receive" }
+        )
+    };
+    if sum != 100 {
+        let shares: Vec<String> = weights
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| match w {
+                Weight::Valid(v) => Some(format!("{} receives {}", names[i], share(*v, sum))),
+                Weight::Missing => None,
+            })
+            .collect();
+        out.push(related(
+            finding(
+                &META,
+                object,
+                base,
+                format!(
+                    "weights sum to {sum}, not 100: {} of traffic{no_traffic}",
+                    shares.join(", ")
+                ),
+            )
+            .with_help("Istio treats weights as relative shares (weight / sum); write them so they add up to 100"),
+        ));
+    } else if !missing.is_empty() {
+        let mut f = related(finding(
+            &META,
+            object,
+            base,
+            format!("weights sum to 100{no_traffic}"),
+        ));
+        f.severity = Severity::Warning;
+        out.push(f.with_help("write `weight: 0` if the destination is meant to get no traffic"));
+    }
+}
+
+/// Percentage with at most one decimal: 90.5%, 10%.
+fn share(w: i64, sum: i64) -> String {
+    let pct = w as f64 * 100.0 / sum as f64;
+    let s = format!("{pct:.1}");
+    format!("{}%", s.strip_suffix(".0").unwrap_or(&s))
+}
+
+/// How a destination is named in messages: its subset, else its host (with the port when set).
+fn destination_name(d: &Value) -> String {
+    let dest = d.get("destination");
+    let host = dest
+        .and_then(|x| x.get("host"))
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    let subset = dest.and_then(|x| x.get("subset")).and_then(Value::as_str);
+    let port = dest
+        .and_then(|x| x.pointer("/port/number"))
+        .and_then(Value::as_i64);
+    match (subset, port) {
+        (Some(s), _) => s.to_owned(),
+        (None, Some(p)) => format!("{host}:{p}"),
+        (None, None) => host.to_owned(),
+    }
+}
