@@ -170,7 +170,13 @@ fn print_rules(format: RulesFormat, out: &mut dyn Write) -> io::Result<()> {
         RulesFormat::Text => {
             let width = metas.iter().map(|m| m.id.len()).max().unwrap_or(0);
             for m in metas {
-                writeln!(out, "{:<width$}  {:<7}  {}", m.id, m.severity, m.summary())?;
+                writeln!(
+                    out,
+                    "{:<width$}  {:<7}  {}",
+                    m.id,
+                    m.severity.as_str(),
+                    m.summary()
+                )?;
             }
         }
         RulesFormat::Json => {

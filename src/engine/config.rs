@@ -208,7 +208,11 @@ impl Config {
                 }
                 "strict-references" => {
                     cfg.settings.strict_references = v.as_bool().ok_or_else(|| {
-                        cx.err(&p, false, "`strict-references` must be true or false".into())
+                        cx.err(
+                            &p,
+                            false,
+                            "`strict-references` must be true or false".into(),
+                        )
                     })?;
                 }
                 "histograms" => {
@@ -262,10 +266,8 @@ impl Config {
                                 )
                             }
                             "timeout" => {
-                                cfg.settings.prometheus_timeout_ms = pv
-                                    .as_str()
-                                    .and_then(parse_duration_ms)
-                                    .ok_or_else(|| {
+                                cfg.settings.prometheus_timeout_ms =
+                                    pv.as_str().and_then(parse_duration_ms).ok_or_else(|| {
                                         cx.err(
                                             &pp,
                                             false,
@@ -339,7 +341,9 @@ impl Config {
                         cx.err(
                             at,
                             false,
-                            format!("invalid severity \"{s}\" (expected error, warning, info or off)"),
+                            format!(
+                                "invalid severity \"{s}\" (expected error, warning, info or off)"
+                            ),
                         )
                     }),
                     _ => Err(cx.err(
@@ -404,7 +408,7 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
         "m" => n * 60_000.0,
         _ => return None,
     };
-    (ms.is_finite() && ms >= 0.0 && ms < 1e12).then_some(ms as u64)
+    (0.0..1e12).contains(&ms).then_some(ms as u64)
 }
 
 /// The closest candidate by edit distance, if it is close enough to be a typo.
@@ -450,9 +454,13 @@ mod tests {
     fn unknown_keys_are_located() {
         let e = Config::parse("c.yaml", "rules: {}\nexclud: [a]\n", &[&META]).unwrap_err();
         assert_eq!(e.pos, Pos::new(2, 1));
-        assert!(e.message.contains("did you mean \"exclude\""), "{}", e.message);
-        let e = Config::parse("c.yaml", "rules:\n  istio-weights-not-10: off\n", &[&META])
-            .unwrap_err();
+        assert!(
+            e.message.contains("did you mean \"exclude\""),
+            "{}",
+            e.message
+        );
+        let e =
+            Config::parse("c.yaml", "rules:\n  istio-weights-not-10: off\n", &[&META]).unwrap_err();
         assert_eq!(e.pos, Pos::new(2, 3));
         assert!(e.message.contains("istio-weights-not-100"));
     }
@@ -467,8 +475,12 @@ mod tests {
         .unwrap();
         assert_eq!(c.rules["istio-weights-not-100"].severity, None);
         assert_eq!(c.settings.default_namespace, "prod");
-        let c = Config::parse("c.yaml", "rules:\n  istio-weights-not-100: warning\n", &[&META])
-            .unwrap();
+        let c = Config::parse(
+            "c.yaml",
+            "rules:\n  istio-weights-not-100: warning\n",
+            &[&META],
+        )
+        .unwrap();
         assert_eq!(
             c.rules["istio-weights-not-100"].severity,
             Some(Severity::Warning)

@@ -61,7 +61,12 @@ struct Placement {
 }
 
 impl Placement {
-    fn place(&self, sources: &[Source], origin: &Origin, pointer: &str) -> (Option<usize>, Option<Span>) {
+    fn place(
+        &self,
+        sources: &[Source],
+        origin: &Origin,
+        pointer: &str,
+    ) -> (Option<usize>, Option<Span>) {
         match origin {
             Origin::Text { source, span } => (Some(*source), Some(*span)),
             Origin::File {
@@ -119,7 +124,11 @@ pub fn objects_of(
     let Value::Object(map) = &value else {
         return Err("document is not a mapping");
     };
-    let has = |k: &str| map.get(k).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    let has = |k: &str| {
+        map.get(k)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
     if !has("apiVersion") || !has("kind") {
         return Err("document has no apiVersion/kind");
     }
@@ -143,9 +152,11 @@ pub fn objects_of(
             })
             .collect());
     }
-    Ok(Object::from_value(value, origin(String::new()), default_namespace)
-        .into_iter()
-        .collect())
+    Ok(
+        Object::from_value(value, origin(String::new()), default_namespace)
+            .into_iter()
+            .collect(),
+    )
 }
 
 /// Lint a set of inputs with `engine`.
@@ -158,21 +169,27 @@ pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Li
         files: inputs.len(),
         ..Summary::default()
     };
-    let text_finding = |meta: &'static super::RuleMeta, source: usize, span: Span, msg: String| Finding {
-        rule: meta.id,
-        severity: meta.severity,
-        message: msg,
-        object: None,
-        origin: Origin::Text { source, span },
-        pointer: String::new(),
-        scalar_range: None,
-        related: Vec::new(),
-        help: None,
-    };
+    let text_finding =
+        |meta: &'static super::RuleMeta, source: usize, span: Span, msg: String| Finding {
+            rule: meta.id,
+            severity: meta.severity,
+            message: msg,
+            object: None,
+            origin: Origin::Text { source, span },
+            pointer: String::new(),
+            scalar_range: None,
+            related: Vec::new(),
+            help: None,
+        };
 
     for (si, input) in inputs.into_iter().enumerate() {
         if let Some((pos, message)) = input.unusable {
-            findings.push(text_finding(&builtin::PARSE_ERROR, si, Span::point(pos), message));
+            findings.push(text_finding(
+                &builtin::PARSE_ERROR,
+                si,
+                Span::point(pos),
+                message,
+            ));
             sources.push(input.source);
             continue;
         }
@@ -201,14 +218,12 @@ pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Li
             let start = doc.start;
             match objects_of(doc.value, si, doc.index, &settings.default_namespace) {
                 Ok(objs) => objects.extend(objs),
-                Err(why) => findings.push(
-                    text_finding(
-                        &builtin::NOT_KUBERNETES_OBJECT,
-                        si,
-                        Span::point(start),
-                        format!("{why}; skipped"),
-                    ),
-                ),
+                Err(why) => findings.push(text_finding(
+                    &builtin::NOT_KUBERNETES_OBJECT,
+                    si,
+                    Span::point(start),
+                    format!("{why}; skipped"),
+                )),
             }
             placement.spans.insert((si, doc.index), doc.spans);
         }
@@ -221,11 +236,7 @@ pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Li
         .collect();
 
     summary.objects = objects.len();
-    let world = MemoryInventory::new(
-        objects,
-        "the input files",
-        settings.strict_references,
-    );
+    let world = MemoryInventory::new(objects, "the input files", settings.strict_references);
     let cx = Context {
         world: &world,
         settings,

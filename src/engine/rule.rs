@@ -25,7 +25,10 @@ pub struct RuleMeta {
 impl RuleMeta {
     /// The first sentence of the "What it does" section.
     pub fn summary(&self) -> String {
-        let mut lines = self.doc.lines().skip_while(|l| !l.starts_with("## What it does"));
+        let mut lines = self
+            .doc
+            .lines()
+            .skip_while(|l| !l.starts_with("## What it does"));
         lines.next();
         let para: Vec<&str> = lines
             .skip_while(|l| l.trim().is_empty())

@@ -76,12 +76,13 @@ pub fn read_file(path: &Path, max_size: u64) -> std::io::Result<Input> {
     let file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
     if len > max_size {
-        return Ok(too_large(name, len, max_size));
+        return Ok(too_large(name, Some(len), max_size));
     }
     let mut bytes = Vec::with_capacity(len as usize);
     file.take(max_size + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max_size {
-        return Ok(too_large(name, bytes.len() as u64, max_size));
+        // The file grew while being read: only `max_size + 1` bytes were read.
+        return Ok(too_large(name, None, max_size));
     }
     Ok(from_bytes(name, bytes))
 }
@@ -94,17 +95,24 @@ pub fn read_stdin(name: &str, max_size: u64) -> std::io::Result<Input> {
         .take(max_size + 1)
         .read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max_size {
-        return Ok(too_large(name.to_owned(), bytes.len() as u64, max_size));
+        // Reading stopped one byte past the limit: the real length is unknown.
+        return Ok(too_large(name.to_owned(), None, max_size));
     }
     Ok(from_bytes(name.to_owned(), bytes))
 }
 
-fn too_large(name: String, len: u64, max: u64) -> Input {
+/// `len` is the size when known (a file's metadata), `None` when reading stopped one byte past
+/// the limit (standard input, a growing file).
+fn too_large(name: String, len: Option<u64>, max: u64) -> Input {
+    let what = match len {
+        Some(len) => format!("file is {len} bytes, over"),
+        None => "input is over".to_owned(),
+    };
     Input {
         source: Source::new(name, ""),
         unusable: Some((
             Pos::new(1, 1),
-            format!("file is {len} bytes, over the {max}-byte limit; not linted"),
+            format!("{what} the {max}-byte limit (--max-file-size); not linted"),
         )),
     }
 }

@@ -50,7 +50,14 @@ pub fn decode_with_positions(source: &Source, node: &NodeSpan) -> Option<(String
                 .map(|i| before[i..].lines().next().unwrap_or(""))
                 .unwrap_or("");
             let indent = node.value.start.column.saturating_sub(1) as usize;
-            block(&chars, header, indent, kind == ScalarKind::Folded, &mut out, &mut pos);
+            block(
+                &chars,
+                header,
+                indent,
+                kind == ScalarKind::Folded,
+                &mut out,
+                &mut pos,
+            );
         }
     }
     Some((out, pos))
@@ -157,7 +164,11 @@ fn block(
     let header = header.split('#').next().unwrap_or("").trim();
     let strip = header.contains('-');
     // Lines after the scalar's last content line (less indented, empty) are not part of it.
-    while lines.len() > 1 && lines.last().is_some_and(|l| l.iter().all(|(c, _)| *c == ' ')) {
+    while lines.len() > 1
+        && lines
+            .last()
+            .is_some_and(|l| l.iter().all(|(c, _)| *c == ' '))
+    {
         lines.pop();
     }
     let content = |i: usize| -> &[(char, Pos)] {
@@ -181,29 +192,24 @@ fn block(
                 .unwrap_or_else(|| cur.first().map(|x| x.1).unwrap_or_default());
             // Folding (YAML 1.2 §8.1.3): a break between two non-empty, not more-indented lines
             // becomes a space; a break followed by empty lines becomes those lines' breaks.
-            let fold = folded && !prev.is_empty() && !is_spaced(prev) && !cur.is_empty() && !is_spaced(cur);
-            let skipped_break = folded
-                && prev.is_empty()
-                && i >= 2
+            let fold = folded
+                && !prev.is_empty()
+                && !is_spaced(prev)
                 && !cur.is_empty()
-                && !is_spaced(cur)
-                && {
-                    // The first empty line after text replaces the folded break.
-                    let mut j = i - 1;
-                    while j > 0 && content(j).is_empty() {
-                        j -= 1;
-                    }
-                    !content(j).is_empty() && !is_spaced(content(j)) && j + 1 == i - 1
-                };
+                && !is_spaced(cur);
             if fold {
                 out.push(' ');
                 pos.push(brk);
-            } else if folded && cur.is_empty() && !prev.is_empty() && !is_spaced(prev) && i + 1 < lines.len() && !content(i + 1).is_empty() && !is_spaced(content(i + 1)) {
+            } else if folded
+                && cur.is_empty()
+                && !prev.is_empty()
+                && !is_spaced(prev)
+                && i + 1 < lines.len()
+                && !content(i + 1).is_empty()
+                && !is_spaced(content(i + 1))
+            {
                 // Break before an empty line between two text lines: dropped (the empty line
                 // itself becomes the single newline).
-            } else if skipped_break {
-                out.push('\n');
-                pos.push(brk);
             } else {
                 out.push('\n');
                 pos.push(brk);
@@ -277,7 +283,12 @@ mod tests {
             "pod",
             Pos::new(3, 7),
         );
-        check("q: >-\n  sum(a)\n  / sum(b)\n", "/q", "sum(b)", Pos::new(3, 5));
+        check(
+            "q: >-\n  sum(a)\n  / sum(b)\n",
+            "/q",
+            "sum(b)",
+            Pos::new(3, 5),
+        );
     }
 
     #[test]
@@ -285,7 +296,12 @@ mod tests {
         check("q: \"a{x=\\\"1\\\"} / b\"\n", "/q", "b", Pos::new(1, 18));
         check("q: 'it''s b'\n", "/q", "b", Pos::new(1, 11));
         check("q: sum(a)\n  / sum(b)\n", "/q", "sum(b)", Pos::new(2, 5));
-        check("q: \"sum(a)\n  / sum(b)\"\n", "/q", "sum(b)", Pos::new(2, 5));
+        check(
+            "q: \"sum(a)\n  / sum(b)\"\n",
+            "/q",
+            "sum(b)",
+            Pos::new(2, 5),
+        );
         check("q: é + b\n", "/q", "b", Pos::new(1, 8));
     }
 }

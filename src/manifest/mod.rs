@@ -7,8 +7,6 @@ pub mod scalar;
 pub mod source;
 pub mod yaml;
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 pub use source::{Pos, Source, Span};
@@ -46,16 +44,55 @@ impl NodeSpan {
 }
 
 /// JSON pointer → span, for one document.
+///
+/// Built for every node of every document but looked up only for the few documents with
+/// findings, so insertion is an append to one arena (no allocation per node) and the sorted
+/// lookup order is built on first use.
 #[derive(Debug, Default, Clone)]
-pub struct SpanIndex(HashMap<Box<str>, NodeSpan>);
+pub struct SpanIndex {
+    arena: String,
+    entries: Vec<(u32, u32, NodeSpan)>,
+    order: std::sync::OnceLock<Vec<u32>>,
+}
 
 impl SpanIndex {
+    /// Record a span under a pointer that `write` appends to the given buffer.
+    pub fn push_with(&mut self, write: impl FnOnce(&mut String), span: NodeSpan) {
+        let start = self.arena.len();
+        write(&mut self.arena);
+        let len = self.arena.len() - start;
+        self.entries.push((start as u32, len as u32, span));
+        self.order = std::sync::OnceLock::new();
+    }
+
     pub fn insert(&mut self, pointer: String, span: NodeSpan) {
-        self.0.insert(pointer.into_boxed_str(), span);
+        self.push_with(|b| b.push_str(&pointer), span);
+    }
+
+    fn key(&self, i: u32) -> &str {
+        let (s, l, _) = self.entries[i as usize];
+        &self.arena[s as usize..(s + l) as usize]
     }
 
     pub fn get(&self, pointer: &str) -> Option<&NodeSpan> {
-        self.0.get(pointer)
+        let order = self.order.get_or_init(|| {
+            let mut o: Vec<u32> = (0..self.entries.len() as u32).collect();
+            // Stable: for a duplicate key the later entry (the value that wins) sorts last.
+            o.sort_by(|&a, &b| self.key(a).cmp(self.key(b)));
+            o
+        });
+        // The last entry with this pointer.
+        let end = order.partition_point(|&i| self.key(i) <= pointer);
+        let i = *order.get(end.checked_sub(1)?)?;
+        (self.key(i) == pointer).then(|| &self.entries[i as usize].2)
+    }
+
+    /// The spans recorded for `pointer`, first to last (more than one for a duplicate key).
+    pub fn all(&self, pointer: &str) -> impl Iterator<Item = &NodeSpan> {
+        self.entries
+            .iter()
+            .filter(move |(s, l, _)| &self.arena[*s as usize..(*s + *l) as usize] == pointer)
+            .map(|(_, _, n)| n)
     }
 
     /// The span of `pointer`, or of its nearest ancestor that has one (nodes that came from an
@@ -63,7 +100,7 @@ impl SpanIndex {
     pub fn locate<'p>(&self, pointer: &'p str) -> Option<(&'p str, &NodeSpan)> {
         let mut p = pointer;
         loop {
-            if let Some(s) = self.0.get(p) {
+            if let Some(s) = self.get(p) {
                 return Some((p, s));
             }
             if p.is_empty() {
@@ -76,12 +113,25 @@ impl SpanIndex {
         }
     }
 
+    /// The span recorded last (the loader sets a mapping member's key span after the fact).
+    pub fn last_mut(&mut self) -> Option<&mut NodeSpan> {
+        self.entries.last_mut().map(|(_, _, n)| n)
+    }
+
+    /// The pointer recorded last.
+    pub fn last_pointer(&self) -> &str {
+        match self.entries.len() {
+            0 => "",
+            n => self.key(n as u32 - 1),
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.entries.is_empty()
     }
 }
 

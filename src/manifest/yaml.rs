@@ -62,14 +62,33 @@ pub struct Loaded {
 /// Parse a YAML stream (or a JSON text) into documents.
 pub fn load(text: &str, limits: Limits) -> Loaded {
     let mut out = Loaded::default();
-    // Where the current parse attempt starts: (byte offset, line offset, char index offset).
+    // Where the current parse attempt starts.
     let mut start = Restart::default();
     let mut doc_index = 0usize;
     loop {
         let sub = &text[start.byte..];
-        let mut builder = Builder::new(limits, start, &mut out, doc_index);
-        let outcome = builder.run(Parser::new_from_str(sub));
-        doc_index = builder.doc_index;
+        let before = (out.documents.len(), out.problems.len());
+        let mut builder = Builder::new(limits, start, &mut out, doc_index, None);
+        let mut outcome = builder.run(Parser::new_from_str(sub));
+        let mut end_index = builder.doc_index;
+        if let Err(err) = &outcome {
+            if err.info() == QUOTED_INDENT_ERROR {
+                if let Some((fixed, shifts)) = indent_quoted_continuations(sub) {
+                    // go-yaml (libyaml) accepts flow scalars whose continuation lines are not
+                    // indented past their key; kubectl applies such files (Flagger's own CRD
+                    // has hundreds). Indenting those lines does not change the value (leading
+                    // white space of continuation lines is folded away): parse again, mapping
+                    // columns back.
+                    out.documents.truncate(before.0);
+                    out.problems.truncate(before.1);
+                    let mut builder =
+                        Builder::new(limits, start, &mut out, doc_index, Some(&shifts));
+                    outcome = builder.run(Parser::new_from_str(&fixed));
+                    end_index = builder.doc_index;
+                }
+            }
+        }
+        doc_index = end_index;
         match outcome {
             Ok(()) => break,
             Err(err) => {
@@ -93,6 +112,68 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
     out
 }
 
+const QUOTED_INDENT_ERROR: &str = "invalid indentation in quoted scalar";
+
+/// Indent the continuation lines of multi-line quoted scalars one column past the line that
+/// opened them. Returns the new text and, per 1-based line (relative to `text`), how many spaces
+/// were added; `None` when nothing needed changing.
+fn indent_quoted_continuations(text: &str) -> Option<(String, HashMap<u32, u32>)> {
+    let mut out = String::with_capacity(text.len() + 1024);
+    let mut shifts = HashMap::new();
+    // (quote char, minimum indentation of continuation lines)
+    let mut open: Option<(char, usize)> = None;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let blank = line.trim().is_empty();
+        let mut scan_from = 0;
+        if let Some((_, need)) = open {
+            if !blank && indent < need {
+                let add = need - indent;
+                out.extend(std::iter::repeat_n(' ', add));
+                shifts.insert(i as u32 + 1, add as u32);
+            }
+        } else {
+            // A quoted value opening on this line: after `key: ` or `- `.
+            let t = &line[indent..];
+            let after = t
+                .strip_prefix("- ")
+                .map(|r| (indent + 2, r))
+                .or_else(|| t.find(": ").map(|k| (indent + k + 2, &t[k + 2..])));
+            if let Some((at, rest)) = after {
+                let lead = rest.len() - rest.trim_start().len();
+                if let Some(q @ ('\'' | '"')) = rest.trim_start().chars().next() {
+                    open = Some((q, indent + 1));
+                    scan_from = at + lead + 1;
+                }
+            }
+        }
+        if let Some((q, _)) = open {
+            if closes(&line[scan_from.min(line.len())..], q) {
+                open = None;
+            }
+        }
+        out.push_str(line);
+    }
+    (!shifts.is_empty()).then_some((out, shifts))
+}
+
+/// Whether a quoted scalar's closing quote is on this (rest of a) line.
+fn closes(rest: &str, q: char) -> bool {
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if q == '"' && c == '\\' {
+            chars.next();
+        } else if c == q {
+            if q == '\'' && chars.peek() == Some(&'\'') {
+                chars.next();
+            } else {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 fn syntax_message(info: &str) -> String {
     let mut msg = format!("invalid YAML: {info}");
     if msg.ends_with('.') {
@@ -112,6 +193,16 @@ struct Restart {
 impl Restart {
     fn pos(&self, m: &Marker) -> Pos {
         Pos::new(self.lines + m.line() as u32, m.col() as u32 + 1)
+    }
+
+    /// Like `pos`, for a text whose lines were indented by `shifts`.
+    fn pos_shifted(&self, m: &Marker, shifts: Option<&HashMap<u32, u32>>) -> Pos {
+        let shift = shifts
+            .and_then(|s| s.get(&(m.line() as u32)))
+            .copied()
+            .unwrap_or(0);
+        let col = (m.col() as u32 + 1).saturating_sub(shift).max(1);
+        Pos::new(self.lines + m.line() as u32, col)
     }
 }
 
@@ -146,7 +237,6 @@ enum Frame {
         anchor: usize,
         start: Pos,
         key: Option<(String, Span)>,
-        key_spans: HashMap<String, Span>,
         /// Values of `<<` merge keys, applied at the end for keys the mapping does not set.
         merges: Vec<Value>,
         nodes: u64,
@@ -162,6 +252,7 @@ enum Frame {
 
 struct Builder<'o> {
     limits: Limits,
+    shifts: Option<&'o HashMap<u32, u32>>,
     restart: Restart,
     out: &'o mut Loaded,
     doc_index: usize,
@@ -188,9 +279,16 @@ pub fn push_segment(pointer: &mut String, seg: &str) {
 }
 
 impl<'o> Builder<'o> {
-    fn new(limits: Limits, restart: Restart, out: &'o mut Loaded, doc_index: usize) -> Self {
+    fn new(
+        limits: Limits,
+        restart: Restart,
+        out: &'o mut Loaded,
+        doc_index: usize,
+        shifts: Option<&'o HashMap<u32, u32>>,
+    ) -> Self {
         Builder {
             limits,
+            shifts,
             restart,
             out,
             doc_index,
@@ -207,7 +305,10 @@ impl<'o> Builder<'o> {
     fn run(&mut self, parser: Parser<'_, saphyr_parser::StrInput<'_>>) -> Result<(), ScanError> {
         for item in parser {
             let (event, span) = item?;
-            let span = Span::new(self.restart.pos(&span.start), self.restart.pos(&span.end));
+            let span = Span::new(
+                self.restart.pos_shifted(&span.start, self.shifts),
+                self.restart.pos_shifted(&span.end, self.shifts),
+            );
             self.event(event, span);
         }
         Ok(())
@@ -309,7 +410,7 @@ impl<'o> Builder<'o> {
                 let is_map = matches!(event, Event::MappingStart(..));
                 if matches!(self.stack.last(), Some(Frame::Map { key: None, .. })) {
                     self.abandon(
-                        "complex mapping keys (a collection used as a key) are not supported"
+                        "a collection is used as a mapping key, which Kubernetes cannot read; an unquoted `{{ … }}` template is a YAML flow mapping: quote it"
                             .into(),
                         span,
                     );
@@ -332,7 +433,6 @@ impl<'o> Builder<'o> {
                         anchor,
                         start: span.start,
                         key: None,
-                        key_spans: HashMap::new(),
                         merges: Vec::new(),
                         nodes: 1,
                     }
@@ -395,15 +495,9 @@ impl<'o> Builder<'o> {
 
     /// The pointer of the node about to be inserted into the top frame.
     fn child_pointer(&self) -> String {
-        match self.stack.last() {
-            None => String::new(),
-            Some(Frame::Map { pointer, key, .. }) => {
-                let mut p = pointer.clone();
-                push_segment(&mut p, key.as_ref().map(|(k, _)| k.as_str()).unwrap_or(""));
-                p
-            }
-            Some(Frame::Seq { pointer, items, .. }) => format!("{pointer}/{}", items.len()),
-        }
+        let mut p = String::new();
+        write_child_pointer(self.stack.last(), &mut p);
+        p
     }
 
     /// Insert a finished node into the top frame. `count` is the node's subtree size (for
@@ -426,35 +520,24 @@ impl<'o> Builder<'o> {
             );
             return;
         }
-        let pointer = self.child_pointer();
+        let node = |key| NodeSpan {
+            key,
+            value: span,
+            scalar,
+        };
+        self.spans
+            .push_with(|b| write_child_pointer(self.stack.last(), b), node(None));
         match self.stack.last_mut() {
             None => {
-                self.spans.insert(
-                    pointer,
-                    NodeSpan {
-                        key: None,
-                        value: span,
-                        scalar,
-                    },
-                );
                 self.root = Some(value);
             }
             Some(Frame::Seq { items, nodes, .. }) => {
                 *nodes = nodes.saturating_add(count);
                 items.push(value);
-                self.spans.insert(
-                    pointer,
-                    NodeSpan {
-                        key: None,
-                        value: span,
-                        scalar,
-                    },
-                );
             }
             Some(Frame::Map {
                 map,
                 key,
-                key_spans,
                 merges,
                 nodes,
                 ..
@@ -463,26 +546,28 @@ impl<'o> Builder<'o> {
                 let Some((k, key_span)) = key.take() else {
                     return;
                 };
+                if let Some(last) = self.spans.last_mut() {
+                    last.key = Some(key_span);
+                }
                 if k == "<<" {
                     merges.push(value);
                     return;
                 }
-                let mut duplicate = None;
-                if let Some(first) = key_spans.get(&k) {
-                    duplicate = Some(*first);
+                let duplicate = map.contains_key(&k);
+                if !duplicate {
+                    map.insert(k, value);
                 } else {
-                    key_spans.insert(k.clone(), key_span);
-                }
-                map.insert(k.clone(), value);
-                self.spans.insert(
-                    pointer,
-                    NodeSpan {
-                        key: Some(key_span),
-                        value: span,
-                        scalar,
-                    },
-                );
-                if let Some(first) = duplicate {
+                    if let Some(slot) = map.get_mut(&k) {
+                        *slot = value;
+                    }
+                    let mut pointer = self.child_pointer_of_last();
+                    let first = self
+                        .spans
+                        .all(&pointer)
+                        .next()
+                        .and_then(|n| n.key)
+                        .unwrap_or(key_span);
+                    pointer.clear();
                     self.out.problems.push(LoadProblem {
                         kind: ProblemKind::DuplicateKey,
                         message: format!(
@@ -497,6 +582,29 @@ impl<'o> Builder<'o> {
         }
     }
 
+    /// The pointer of the entry recorded last.
+    fn child_pointer_of_last(&self) -> String {
+        self.spans.last_pointer().to_owned()
+    }
+}
+
+/// Write the pointer of the node about to be inserted into `top` (the document root if none).
+fn write_child_pointer(top: Option<&Frame>, b: &mut String) {
+    match top {
+        None => {}
+        Some(Frame::Map { pointer, key, .. }) => {
+            b.push_str(pointer);
+            push_segment(b, key.as_ref().map(|(k, _)| k.as_str()).unwrap_or(""));
+        }
+        Some(Frame::Seq { pointer, items, .. }) => {
+            use std::fmt::Write;
+            b.push_str(pointer);
+            let _ = write!(b, "/{}", items.len());
+        }
+    }
+}
+
+impl Builder<'_> {
     fn finish_document(&mut self, loaded: bool) {
         let spans = std::mem::take(&mut self.spans);
         let root = self.root.take();
@@ -541,13 +649,13 @@ mod tests {
 
     #[test]
     fn multi_document_and_error_recovery() {
-        let l = load(
-            "a: 1\n---\nb: [\n---\nc: 3\n",
-            Limits::default(),
-        );
+        let l = load("a: 1\n---\nb: [\n---\nc: 3\n", Limits::default());
         assert_eq!(l.documents.len(), 2);
         assert_eq!(l.documents[1].value, json!({"c": 3}));
-        assert_eq!(l.documents[1].spans.get("/c").unwrap().value.start, Pos::new(5, 4));
+        assert_eq!(
+            l.documents[1].spans.get("/c").unwrap().value.start,
+            Pos::new(5, 4)
+        );
         assert_eq!(l.problems.len(), 1);
         assert_eq!(l.problems[0].document, 1);
         assert_eq!(l.documents[1].index, 2);
@@ -585,6 +693,19 @@ mod tests {
         let l = load(&text, Limits::default());
         assert!(l.documents.is_empty());
         assert!(!l.problems.is_empty());
+    }
+
+    #[test]
+    fn quoted_continuation_lines_at_key_indentation_are_accepted() {
+        // As in Flagger's CRD: go-yaml accepts this, saphyr alone does not.
+        let text = "a:\n  d: 'one\n  two'\n  e: \"x\n  y\"\n  f: 1\n";
+        let d = one(text);
+        assert_eq!(d.value, json!({"a": {"d": "one two", "e": "x y", "f": 1}}));
+        assert_eq!(d.spans.get("/a/f").unwrap().value.start, Pos::new(6, 6));
+        assert_eq!(
+            d.spans.get("/a/e").unwrap().key.unwrap().start,
+            Pos::new(4, 3)
+        );
     }
 
     #[test]

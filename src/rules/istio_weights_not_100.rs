@@ -57,9 +57,11 @@ fn check_route(object: &Object, base: &str, dests: &[Value], out: &mut Vec<Findi
         match d.get("weight") {
             None | Some(Value::Null) => weights.push(Weight::Missing),
             Some(Value::Number(n)) => {
-                let as_int = n
-                    .as_i64()
-                    .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map(|f| f as i64));
+                let as_int = n.as_i64().or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                        .map(|f| f as i64)
+                });
                 match as_int {
                     Some(w) if (i32::MIN as i64..=i32::MAX as i64).contains(&w) => {
                         if w < 0 {
@@ -93,7 +95,9 @@ fn check_route(object: &Object, base: &str, dests: &[Value], out: &mut Vec<Findi
                             &META,
                             object,
                             &ptr,
-                            format!("weight {n} is out of range for an int32; the apiserver rejects it"),
+                            format!(
+                                "weight {n} is out of range for an int32; the apiserver rejects it"
+                            ),
                         ));
                         typed_ok = false;
                         weights.push(Weight::Missing);
@@ -173,7 +177,11 @@ fn check_route(object: &Object, base: &str, dests: &[Value], out: &mut Vec<Findi
             "; {} {} no weight and {} no traffic",
             list.join(", "),
             if list.len() == 1 { "has" } else { "have" },
-            if list.len() == 1 { "receives" } else { "receive" }
+            if list.len() == 1 {
+                "receives"
+            } else {
+                "receive"
+            }
         )
     };
     if sum != 100 {
