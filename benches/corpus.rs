@@ -1,0 +1,306 @@
+//! `cargo bench --bench corpus`: the performance targets of the foundation issue, measured in one
+//! process run.
+//!
+//! 1. Corpus (`../shared/corpus`, or `ROLLGATE_CORPUS`), read into memory once, then for each of
+//!    `ROLLGATE_BENCH_ROUNDS` rounds (default 20), interleaved (the order alternates per round):
+//!    - parse: `rollgate::manifest::load` over every file (the loader the linter uses);
+//!    - lint: `rollgate::engine::lint::lint` over the same inputs with every rule enabled
+//!      (parse + objects + world + rules + placing findings);
+//!    - events (for information): the bare `saphyr_parser` event stream over every file.
+//!
+//!    Reported: medians of wall and process CPU time; lint/parse (target <= 1.3) and documents
+//!    per CPU-second of lint (target >= 10,000).
+//! 2. Editor path: `testdata/bench/vs-200-lines.yaml` (200 lines) piped into the release binary,
+//!    `rollgate lint --format gcc --stdin-filename x.yaml -`, `ROLLGATE_BENCH_EDITOR_RUNS` times
+//!    (default 200): median and p90 wall time of the whole process (target median <= 5 ms).
+//!
+//! Figures are printed, never asserted: wall time on a shared 2-core machine is noisy.
+
+use std::hint::black_box;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rollgate::engine::lint::lint;
+use rollgate::engine::{Config, Engine};
+use rollgate::manifest::input::{DEFAULT_MAX_FILE_SIZE, Input, expand_paths, read_file};
+use rollgate::manifest::{Limits, load};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
+}
+
+/// CPU time (user + system) this process has used so far.
+fn cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_PROCESS_CPUTIME_ID exists on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Wall and CPU time of `f`.
+fn measure<T>(f: impl FnOnce() -> T) -> (Duration, Duration, T) {
+    let (w0, c0) = (Instant::now(), cpu_time());
+    let out = f();
+    let (c1, w1) = (cpu_time(), Instant::now());
+    (w1 - w0, c1.saturating_sub(c0), out)
+}
+
+fn median(v: &[Duration]) -> Duration {
+    percentile(v, 0.5)
+}
+
+/// Nearest-rank percentile.
+fn percentile(v: &[Duration], p: f64) -> Duration {
+    let mut s = v.to_vec();
+    s.sort();
+    let rank = ((p * s.len() as f64).ceil() as usize).clamp(1, s.len());
+    s[rank - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "meets target" } else { "MISSES target" }
+}
+
+#[derive(Default)]
+struct Samples {
+    wall: Vec<Duration>,
+    cpu: Vec<Duration>,
+}
+
+impl Samples {
+    fn push(&mut self, (wall, cpu): (Duration, Duration)) {
+        self.wall.push(wall);
+        self.cpu.push(cpu);
+    }
+}
+
+fn corpus_bench(corpus: &Path, rounds: usize) {
+    let (files, errors) = expand_paths(&[corpus.to_path_buf()]);
+    for (p, e) in &errors {
+        eprintln!("warning: {}: {e}", p.display());
+    }
+    let inputs: Vec<Input> = files
+        .iter()
+        .filter_map(|f| read_file(f, DEFAULT_MAX_FILE_SIZE).ok())
+        .collect();
+    let bytes: usize = inputs.iter().map(|i| i.source.text.len()).sum();
+    // The texts the loader sees: what `lint` loads (inputs it can read as text).
+    let texts: Vec<&str> = inputs
+        .iter()
+        .filter(|i| i.unusable.is_none())
+        .map(|i| i.source.text.as_str())
+        .collect();
+
+    let config = Config::default();
+    let engine = Engine::new(rollgate::rules::REGISTRY, &config, None);
+    let limits = Limits::default();
+
+    let parse = |texts: &[&str]| {
+        let mut docs = 0usize;
+        for t in texts {
+            let loaded = load(t, limits);
+            docs += loaded.documents.len();
+            black_box(&loaded);
+        }
+        docs
+    };
+    let events = |texts: &[&str]| {
+        let mut n = 0usize;
+        for t in texts {
+            for ev in saphyr_parser::Parser::new_from_str(t) {
+                if ev.is_err() {
+                    break;
+                }
+                n += 1;
+            }
+        }
+        n
+    };
+
+    // Warm-up (page cache, allocator, branch predictors), and the counts to report.
+    let documents = parse(&texts);
+    let n_events = events(&texts);
+    let run = lint(inputs.clone(), &engine, &config.settings, limits);
+    let summary = run.summary.clone();
+    drop(run);
+
+    let (mut p, mut l, mut e) = (Samples::default(), Samples::default(), Samples::default());
+    for round in 0..rounds {
+        let mut batch = Some(inputs.clone()); // copied outside the timed region
+        let order = if round % 2 == 0 {
+            ["parse", "lint"]
+        } else {
+            ["lint", "parse"]
+        };
+        for step in order {
+            if step == "parse" {
+                let (w, c, d) = measure(|| parse(&texts));
+                black_box(d);
+                p.push((w, c));
+            } else {
+                let b = batch.take().expect("one lint per round");
+                let (w, c, ()) = measure(|| {
+                    let run = lint(b, &engine, &config.settings, limits);
+                    black_box(&run);
+                });
+                l.push((w, c));
+            }
+        }
+        let (w, c, n) = measure(|| events(&texts));
+        black_box(n);
+        e.push((w, c));
+    }
+
+    let (pw, pc) = (median(&p.wall), median(&p.cpu));
+    let (lw, lc) = (median(&l.wall), median(&l.cpu));
+    let (ew, ec) = (median(&e.wall), median(&e.cpu));
+    let ratio_wall = lw.as_secs_f64() / pw.as_secs_f64();
+    let ratio_cpu = lc.as_secs_f64() / pc.as_secs_f64();
+    let docs_per_cpu_s = summary.documents as f64 / lc.as_secs_f64();
+
+    println!(
+        "corpus: {} ({} files, {:.1} MB, {} documents, {} objects, {} YAML events), {rounds} rounds, medians:",
+        corpus.display(),
+        summary.files,
+        bytes as f64 / 1e6,
+        summary.documents,
+        summary.objects,
+        n_events
+    );
+    println!("  {:<40} {:>10} {:>10}", "", "wall ms", "CPU ms");
+    println!(
+        "  {:<40} {:>10.2} {:>10.2}",
+        "events (saphyr_parser only, info)",
+        ms(ew),
+        ms(ec)
+    );
+    println!(
+        "  {:<40} {:>10.2} {:>10.2}",
+        "parse (rollgate::manifest::load)",
+        ms(pw),
+        ms(pc)
+    );
+    println!(
+        "  {:<40} {:>10.2} {:>10.2}",
+        "lint (all rules)",
+        ms(lw),
+        ms(lc)
+    );
+    println!(
+        "  lint/parse          {ratio_wall:.2} (wall), {ratio_cpu:.2} (CPU)   target <= 1.30: {}",
+        verdict(ratio_cpu <= 1.3)
+    );
+    println!(
+        "  lint/events         {:.2} (CPU)   (for information)",
+        lc.as_secs_f64() / ec.as_secs_f64()
+    );
+    println!(
+        "  documents/CPU-s     {docs_per_cpu_s:.0}   target >= 10000: {}",
+        verdict(docs_per_cpu_s >= 10_000.0)
+    );
+    if documents != summary.documents {
+        println!(
+            "  (note: load() returned {documents} documents, lint counted {})",
+            summary.documents
+        );
+    }
+}
+
+fn editor_bench(runs: usize) {
+    let file = root().join("testdata/bench/vs-200-lines.yaml");
+    let text = std::fs::read(&file).expect("testdata/bench/vs-200-lines.yaml");
+    let lines = text.iter().filter(|&&b| b == b'\n').count();
+    let bin = std::env::var_os("ROLLGATE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rollgate")));
+    let args = ["lint", "--format", "gcc", "--stdin-filename", "x.yaml", "-"];
+
+    let once = || -> (Duration, Vec<u8>, Option<i32>) {
+        let start = Instant::now();
+        let mut child = Command::new(&bin)
+            .args(args)
+            .current_dir(root())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&text)
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("wait");
+        (start.elapsed(), out.stdout, out.status.code())
+    };
+
+    let (_, stdout, code) = once(); // warm-up; check it really lints
+    assert!(
+        matches!(code, Some(0 | 1)),
+        "{} {} exited {code:?}",
+        bin.display(),
+        args.join(" ")
+    );
+    let findings = stdout.iter().filter(|&&b| b == b'\n').count();
+
+    let times: Vec<Duration> = (0..runs).map(|_| once().0).collect();
+    let med = median(&times);
+    println!(
+        "editor path: {} lines on stdin -> `{} {}` ({findings} finding(s)), {runs} runs:",
+        lines,
+        bin.file_name().unwrap_or_default().to_string_lossy(),
+        args.join(" ")
+    );
+    println!(
+        "  median {:.2} ms, p90 {:.2} ms, min {:.2} ms, max {:.2} ms   target median <= 5 ms: {}",
+        ms(med),
+        ms(percentile(&times, 0.9)),
+        ms(percentile(&times, 0.0)),
+        ms(percentile(&times, 1.0)),
+        verdict(med <= Duration::from_millis(5))
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` would pass nothing useful either.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    let rounds = env_usize("ROLLGATE_BENCH_ROUNDS", 20);
+    let runs = env_usize("ROLLGATE_BENCH_EDITOR_RUNS", 200);
+    let corpus = std::env::var_os("ROLLGATE_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/corpus"));
+    if cfg!(debug_assertions) {
+        println!("note: built without optimizations; run `cargo bench --bench corpus` for figures");
+    }
+    if corpus.is_dir() {
+        corpus_bench(&corpus, rounds);
+    } else {
+        println!(
+            "note: {} not found; corpus benchmark skipped",
+            corpus.display()
+        );
+    }
+    editor_bench(runs);
+}
