@@ -50,6 +50,8 @@ pub enum Command {
         /// The rule id, e.g. istio-weights-not-100.
         rule: String,
     },
+    /// Serve the rules as a validating admission webhook (HTTPS, AdmissionReview v1).
+    Serve(crate::webhook::args::ServeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -130,6 +132,7 @@ pub fn run() -> ExitCode {
         Command::Lint(args) => run_lint(args, &mut out),
         Command::Rules { format } => print_rules(format, &mut out).map(|()| 0),
         Command::Explain { rule } => explain(&rule, &mut out),
+        Command::Serve(args) => crate::webhook::args::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

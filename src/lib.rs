@@ -6,3 +6,4 @@ pub mod engine;
 pub mod manifest;
 pub mod report;
 pub mod rules;
+pub mod webhook;

@@ -1,0 +1,458 @@
+//! The cluster cache: one kube-rs watcher per kind the rules look at, feeding a store of engine
+//! `Object`s that the admission world reads through the `Inventory` trait.
+//!
+//! Why not `kube::runtime::reflector::Store`: the inventory hands out `&Object` (the engine's
+//! type, a JSON value plus its identity), so the cache must hold `Object`s; converting a
+//! reflector's `Arc<DynamicObject>`s on every request would cost O(cluster) per admission. The
+//! watcher events are applied exactly as the reflector's writer does (`Init` starts a buffer,
+//! `InitApply` fills it, `InitDone` swaps it in atomically, `Apply`/`Delete` edit in place).
+//!
+//! Memory: objects are stored without `metadata.managedFields`, `status` and the
+//! `kubectl.kubernetes.io/last-applied-configuration` annotation (no rule reads them; together
+//! they are most of a typical object's size).
+//!
+//! Kinds whose CRD is not installed are skipped with one log line and looked up again every
+//! `rediscover` interval, so installing Argo Rollouts after rollgate is picked up.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::core::ApiResource;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Client, discovery};
+
+use super::metrics::{KindLabels, Metrics};
+use super::world::{Overlay, World};
+use crate::engine::{Inventory, Object, Origin};
+
+/// `(api group, kind)` the cache watches: every kind a rule may look up as a referent.
+pub const WATCHED: &[(&str, &str)] = &[
+    ("", "Service"),
+    ("apps", "Deployment"),
+    ("apps", "StatefulSet"),
+    ("apps", "DaemonSet"),
+    ("argoproj.io", "Rollout"),
+    ("argoproj.io", "AnalysisTemplate"),
+    ("argoproj.io", "ClusterAnalysisTemplate"),
+    ("flagger.app", "Canary"),
+    ("flagger.app", "MetricTemplate"),
+    ("monitoring.coreos.com", "ServiceMonitor"),
+    ("monitoring.coreos.com", "PodMonitor"),
+    ("monitoring.coreos.com", "Prometheus"),
+    ("networking.istio.io", "VirtualService"),
+    ("networking.istio.io", "DestinationRule"),
+];
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+type ByName = BTreeMap<String, Object>;
+/// namespace ("" for cluster-scoped) → name → object.
+type ByNamespace = BTreeMap<String, ByName>;
+
+/// Objects by group, kind, namespace and name. Lookups borrow (no allocation per request).
+#[derive(Default)]
+pub struct Store {
+    kinds: HashMap<String, HashMap<String, ByNamespace>>,
+}
+
+impl Store {
+    pub fn insert(&mut self, o: Object) {
+        self.kinds
+            .entry(o.group.clone())
+            .or_default()
+            .entry(o.kind.clone())
+            .or_default()
+            .entry(o.ns().to_owned())
+            .or_default()
+            .insert(o.name.clone(), o);
+    }
+
+    pub fn remove(&mut self, group: &str, kind: &str, namespace: &str, name: &str) {
+        if let Some(by_ns) = self.kinds.get_mut(group).and_then(|k| k.get_mut(kind)) {
+            if let Some(by_name) = by_ns.get_mut(namespace) {
+                by_name.remove(name);
+                if by_name.is_empty() {
+                    by_ns.remove(namespace);
+                }
+            }
+        }
+    }
+
+    /// Replace every object of one kind (a completed initial list).
+    pub fn replace_kind(&mut self, group: &str, kind: &str, objects: Vec<Object>) {
+        let mut by_ns = ByNamespace::new();
+        for o in objects {
+            by_ns
+                .entry(o.ns().to_owned())
+                .or_default()
+                .insert(o.name.clone(), o);
+        }
+        self.kinds
+            .entry(group.to_owned())
+            .or_default()
+            .insert(kind.to_owned(), by_ns);
+    }
+
+    pub fn count(&self, group: &str, kind: &str) -> usize {
+        self.kind(group, kind)
+            .map_or(0, |m| m.values().map(BTreeMap::len).sum())
+    }
+
+    fn kind(&self, group: &str, kind: &str) -> Option<&ByNamespace> {
+        self.kinds.get(group)?.get(kind)
+    }
+}
+
+impl Inventory for Store {
+    fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<&Object> {
+        let Some(by_ns) = self.kind(group, kind) else {
+            return Vec::new();
+        };
+        match namespace {
+            Some(ns) => by_ns
+                .get(ns)
+                .map(|m| m.values().collect())
+                .unwrap_or_default(),
+            None => by_ns.values().flat_map(BTreeMap::values).collect(),
+        }
+    }
+
+    fn get(&self, group: &str, kind: &str, namespace: Option<&str>, name: &str) -> Vec<&Object> {
+        let Some(by_ns) = self.kind(group, kind) else {
+            return Vec::new();
+        };
+        match namespace {
+            Some(ns) => by_ns
+                .get(ns)
+                .and_then(|m| m.get(name))
+                .into_iter()
+                .collect(),
+            None => by_ns.values().filter_map(|m| m.get(name)).collect(),
+        }
+    }
+
+    fn describe(&self) -> &str {
+        "the cluster"
+    }
+
+    fn complete(&self) -> bool {
+        // The admission world overrides this (see world.rs); the store alone is the cluster.
+        true
+    }
+}
+
+/// Drop what no rule reads, then make it an engine object. `None` when the object has no
+/// identity (never from a real apiserver).
+pub fn to_object(ar: &ApiResource, mut d: DynamicObject) -> Option<Object> {
+    d.metadata.managed_fields = None;
+    if let Some(a) = d.metadata.annotations.as_mut() {
+        a.remove(LAST_APPLIED);
+    }
+    if let Some(m) = d.data.as_object_mut() {
+        m.remove("status");
+    }
+    d.types = Some(kube::core::TypeMeta {
+        api_version: ar.api_version.clone(),
+        kind: ar.kind.clone(),
+    });
+    let value = serde_json::to_value(d).ok()?;
+    Object::from_value(value, Origin::Cluster, "")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KindState {
+    /// Watch started, initial list not finished.
+    Pending,
+    Synced,
+    /// Not served by this apiserver (CRD not installed).
+    Missing,
+}
+
+/// The cache shared by the watch tasks and the request handlers.
+pub struct ClusterCache {
+    store: RwLock<Store>,
+    states: Mutex<HashMap<(&'static str, &'static str), KindState>>,
+    discovered: AtomicBool,
+    metrics: Arc<Metrics>,
+}
+
+impl ClusterCache {
+    pub fn new(metrics: Arc<Metrics>) -> Arc<ClusterCache> {
+        Arc::new(ClusterCache {
+            store: RwLock::new(Store::default()),
+            states: Mutex::new(HashMap::new()),
+            discovered: AtomicBool::new(false),
+            metrics,
+        })
+    }
+
+    /// A cache filled by hand (benchmarks, tests): synced, no watch.
+    pub fn from_store(store: Store, metrics: Arc<Metrics>) -> Arc<ClusterCache> {
+        let c = ClusterCache::new(metrics);
+        if let Ok(mut s) = c.store.write() {
+            *s = store;
+        }
+        c.discovered.store(true, Ordering::SeqCst);
+        c
+    }
+
+    /// Run `f` on the store (read-locked).
+    pub fn read<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
+        // A poisoned lock means a watch task panicked while writing; the data is still a
+        // consistent map (every write is a single insert/remove/swap), so keep serving.
+        let guard = self.store.read().unwrap_or_else(|p| p.into_inner());
+        f(&guard)
+    }
+
+    fn write(&self, f: impl FnOnce(&mut Store)) {
+        let mut guard = self.store.write().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard);
+    }
+
+    fn set_state(&self, key: (&'static str, &'static str), state: KindState) -> KindState {
+        let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        let before = states.insert(key, state).unwrap_or(KindState::Pending);
+        self.metrics
+            .cache_synced
+            .get_or_create(&KindLabels {
+                group: key.0.to_owned(),
+                kind: key.1.to_owned(),
+            })
+            .set(i64::from(state == KindState::Synced));
+        before
+    }
+
+    fn update_count(&self, key: (&'static str, &'static str)) {
+        let n = self.read(|s| s.count(key.0, key.1));
+        self.metrics
+            .cache_objects
+            .get_or_create(&KindLabels {
+                group: key.0.to_owned(),
+                kind: key.1.to_owned(),
+            })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Kinds synced / watched, for logs and tests: (synced, missing) names.
+    pub fn status(&self) -> (Vec<String>, Vec<String>) {
+        let states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        let name = |(g, k): &(&str, &str)| {
+            if g.is_empty() {
+                (*k).to_owned()
+            } else {
+                format!("{k}.{g}")
+            }
+        };
+        let mut synced: Vec<String> = states
+            .iter()
+            .filter(|(_, s)| **s == KindState::Synced)
+            .map(|(k, _)| name(k))
+            .collect();
+        let mut missing: Vec<String> = states
+            .iter()
+            .filter(|(_, s)| **s == KindState::Missing)
+            .map(|(k, _)| name(k))
+            .collect();
+        synced.sort();
+        missing.sort();
+        (synced, missing)
+    }
+
+    /// Discover the watched kinds and start one watch per served kind; look for the missing
+    /// ones again every `rediscover`. Runs until the process ends.
+    pub async fn run(self: Arc<Self>, client: Client, rediscover: Duration) {
+        let mut started: HashSet<(&'static str, &'static str)> = HashSet::new();
+        let mut reported: HashSet<(&'static str, &'static str)> = HashSet::new();
+        loop {
+            let groups: Vec<&'static str> = {
+                let mut g: Vec<&'static str> = WATCHED
+                    .iter()
+                    .filter(|k| !started.contains(*k))
+                    .map(|(g, _)| *g)
+                    .collect();
+                g.dedup();
+                g
+            };
+            for group in groups {
+                let found = match discovery::group(&client, group).await {
+                    Ok(g) => Some(g),
+                    Err(kube::Error::Discovery(_)) => None,
+                    Err(e) => {
+                        tracing::warn!(group, error = %e, "API discovery failed; retrying later");
+                        continue;
+                    }
+                };
+                for key in WATCHED.iter().filter(|(g, _)| *g == group) {
+                    if started.contains(key) {
+                        continue;
+                    }
+                    match found.as_ref().and_then(|g| g.recommended_kind(key.1)) {
+                        Some((ar, _caps)) => {
+                            tracing::info!(
+                                kind = key.1,
+                                api_version = ar.api_version.as_str(),
+                                "watching"
+                            );
+                            self.set_state(*key, KindState::Pending);
+                            started.insert(*key);
+                            let me = self.clone();
+                            let client = client.clone();
+                            tokio::spawn(async move { me.watch(client, ar, *key).await });
+                        }
+                        None => {
+                            self.set_state(*key, KindState::Missing);
+                            if reported.insert(*key) {
+                                tracing::info!(
+                                    group = key.0,
+                                    kind = key.1,
+                                    retry_seconds = rediscover.as_secs(),
+                                    "kind not served by the apiserver (CRD not installed); \
+                                     skipping it, will look again"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            self.discovered.store(true, Ordering::SeqCst);
+            if started.len() == WATCHED.len() {
+                return;
+            }
+            tokio::time::sleep(rediscover).await;
+        }
+    }
+
+    async fn watch(
+        self: Arc<Self>,
+        client: Client,
+        ar: ApiResource,
+        key: (&'static str, &'static str),
+    ) {
+        let api: Api<DynamicObject> = Api::all_with(client, &ar);
+        // `any_semantic`: the initial list may come from the apiserver's watch cache
+        // (resourceVersion=0), which is what a cache wants and spares etcd.
+        let cfg = watcher::Config::default().any_semantic();
+        let mut stream = watcher::watcher(api, cfg).default_backoff().boxed();
+        let mut buffer: Vec<Object> = Vec::new();
+        let mut failing = false;
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(Event::Init) => buffer.clear(),
+                Ok(Event::InitApply(d)) => buffer.extend(to_object(&ar, d)),
+                Ok(Event::InitDone) => {
+                    let objects = std::mem::take(&mut buffer);
+                    let n = objects.len();
+                    self.write(|s| s.replace_kind(key.0, key.1, objects));
+                    let before = self.set_state(key, KindState::Synced);
+                    if before != KindState::Synced || failing {
+                        tracing::info!(kind = key.1, objects = n, "cache synced");
+                    }
+                    failing = false;
+                    self.update_count(key);
+                }
+                Ok(Event::Apply(d)) => {
+                    if let Some(o) = to_object(&ar, d) {
+                        self.write(|s| s.insert(o));
+                        self.update_count(key);
+                    }
+                }
+                Ok(Event::Delete(d)) => {
+                    let ns = d.metadata.namespace.clone().unwrap_or_default();
+                    let name = d.metadata.name.clone().unwrap_or_default();
+                    self.write(|s| s.remove(key.0, key.1, &ns, &name));
+                    self.update_count(key);
+                }
+                Err(e) => {
+                    let gone = matches!(
+                        &e,
+                        watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 404
+                    );
+                    if gone {
+                        // The CRD was removed: nothing of this kind can exist any more.
+                        self.write(|s| s.replace_kind(key.0, key.1, Vec::new()));
+                        self.set_state(key, KindState::Missing);
+                    }
+                    if !failing {
+                        tracing::warn!(kind = key.1, error = %e, "watch failed; retrying with backoff");
+                    }
+                    failing = true;
+                }
+            }
+        }
+    }
+}
+
+impl World for ClusterCache {
+    fn with_world(&self, object: &Object, f: &mut dyn FnMut(&dyn Inventory)) {
+        self.read(|store| f(&Overlay::new(Some(store), object, "the cluster")));
+    }
+
+    /// Every served kind has been listed once (kinds that are not installed do not count).
+    fn synced(&self) -> bool {
+        if !self.discovered.load(Ordering::SeqCst) {
+            return false;
+        }
+        let states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        states.values().all(|s| *s != KindState::Pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strips_what_rules_do_not_read() {
+        let ar = ApiResource::erase::<k8s_openapi::api::core::v1::Service>(&());
+        let d: DynamicObject = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "prod",
+                "annotations": {LAST_APPLIED: "{}", "keep": "me"},
+                "managedFields": [{"manager": "kubectl"}]},
+            "spec": {"ports": [{"port": 80}]},
+            "status": {"loadBalancer": {}}
+        }))
+        .expect("object");
+        let o = to_object(&ar, d).expect("converted");
+        assert_eq!(o.kind, "Service");
+        assert_eq!(o.ns(), "prod");
+        assert!(o.at("/status").is_none());
+        assert!(o.at("/metadata/managedFields").is_none());
+        assert_eq!(
+            o.annotations().map(|a| a.len()),
+            Some(1),
+            "only the last-applied annotation is dropped"
+        );
+    }
+
+    #[test]
+    fn store_lookups() {
+        let mk = |ns: &str, name: &str| {
+            Object::from_value(
+                json!({"apiVersion": "v1", "kind": "Service",
+                       "metadata": {"name": name, "namespace": ns}}),
+                Origin::Cluster,
+                "",
+            )
+            .expect("object")
+        };
+        let mut s = Store::default();
+        s.insert(mk("a", "x"));
+        s.insert(mk("a", "y"));
+        s.insert(mk("b", "x"));
+        assert_eq!(s.list("", "Service", Some("a")).len(), 2);
+        assert_eq!(s.list("", "Service", None).len(), 3);
+        assert_eq!(s.get("", "Service", None, "x").len(), 2);
+        assert_eq!(s.get("", "Service", Some("b"), "x").len(), 1);
+        s.remove("", "Service", "a", "x");
+        assert_eq!(s.count("", "Service"), 2);
+        s.replace_kind("", "Service", vec![mk("c", "z")]);
+        assert_eq!(s.count("", "Service"), 1);
+        assert!(s.list("apps", "Deployment", None).is_empty());
+    }
+}

@@ -1,0 +1,157 @@
+//! The webhook's own Prometheus metrics, served on the plain-HTTP `--metrics-addr` (never on the
+//! admission port, so scraping needs no client certificate and admission has no plaintext port).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use super::review::Verdict;
+use crate::engine::Severity;
+
+/// Latency buckets (seconds): fine below 10 ms where the webhook lives, and up to 10 s, the
+/// apiserver's default webhook timeout (deploy/ sets `timeoutSeconds: 5`), so a request that
+/// came close to timing out is visible.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabels {
+    pub code: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerdictLabels {
+    pub verdict: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    pub rule: &'static str,
+    /// `deny` (an error finding) or `warn`.
+    pub verdict: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub group: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<CodeLabels, Counter>,
+    pub reviews: Family<VerdictLabels, Counter>,
+    pub findings: Family<RuleLabels, Counter>,
+    pub latency: Histogram,
+    pub cache_objects: Family<KindLabels, Gauge>,
+    pub cache_synced: Family<KindLabels, Gauge>,
+    pub cert_reloads: Family<ResultLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("rollgate");
+        let requests = Family::<CodeLabels, Counter>::default();
+        let reviews = Family::<VerdictLabels, Counter>::default();
+        let findings = Family::<RuleLabels, Counter>::default();
+        let latency = Histogram::new(LATENCY_BUCKETS.iter().copied());
+        let cache_objects = Family::<KindLabels, Gauge>::default();
+        let cache_synced = Family::<KindLabels, Gauge>::default();
+        let cert_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "admission_requests",
+            "HTTP requests to /validate, by HTTP status code",
+            requests.clone(),
+        );
+        registry.register(
+            "admission_reviews",
+            "Admission decisions by verdict (allowed, warned, denied, skipped, invalid)",
+            reviews.clone(),
+        );
+        registry.register(
+            "admission_findings",
+            "Findings reported in admission responses, by rule and verdict (deny or warn)",
+            findings.clone(),
+        );
+        registry.register(
+            "admission_duration_seconds",
+            "Time from request received to response ready, in seconds",
+            latency.clone(),
+        );
+        registry.register(
+            "cache_objects",
+            "Objects held in the cluster cache, by group and kind",
+            cache_objects.clone(),
+        );
+        registry.register(
+            "cache_synced",
+            "1 when the kind has been listed and is being watched, 0 otherwise",
+            cache_synced.clone(),
+        );
+        registry.register(
+            "certificate_reloads",
+            "Serving certificate reloads by result (ok, error: the old certificate is kept)",
+            cert_reloads.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            reviews,
+            findings,
+            latency,
+            cache_objects,
+            cache_synced,
+            cert_reloads,
+        }
+    }
+
+    /// Account for one answered request.
+    pub fn observe(
+        &self,
+        code: u16,
+        verdict: Verdict,
+        findings: &[(&'static str, Severity)],
+        seconds: f64,
+    ) {
+        self.requests.get_or_create(&CodeLabels { code }).inc();
+        self.reviews
+            .get_or_create(&VerdictLabels {
+                verdict: verdict.as_str(),
+            })
+            .inc();
+        for (rule, sev) in findings {
+            let verdict = if *sev == Severity::Error {
+                "deny"
+            } else {
+                "warn"
+            };
+            self.findings
+                .get_or_create(&RuleLabels { rule, verdict })
+                .inc();
+        }
+        self.latency.observe(seconds);
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,19 @@
+//! `rollgate serve`: the rule engine as a validating admission webhook.
+//!
+//! - [`review`]: the decision, a pure function (AdmissionReview bytes + engine + world →
+//!   AdmissionReview response). No HTTP, no clock, no cluster: tests feed it captured reviews.
+//! - [`world`]: what rules may look at during admission — the cluster cache (or nothing, with
+//!   `--no-cluster`) with the object under admission overlaid.
+//! - [`cache`]: kube-rs watches that keep the cluster cache, stripped of what rules never read.
+//! - [`server`], [`tls`], [`metrics`]: axum over rustls (ring), certificate reload, `/metrics`.
+
+pub mod args;
+pub mod cache;
+pub mod metrics;
+pub mod review;
+pub mod server;
+pub mod tls;
+pub mod world;
+
+pub use review::{Outcome, Verdict, review};
+pub use world::{NoCluster, Overlay, World};

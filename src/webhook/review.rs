@@ -1,0 +1,396 @@
+//! The admission decision: AdmissionReview bytes + engine + world → AdmissionReview response.
+//!
+//! A plain function (the kube-rs `admission_controller` pattern): no HTTP, no clock, no I/O, so
+//! it is tested with captured AdmissionReviews (`testdata/admission/`) and fuzzed as is.
+//!
+//! - `error` findings deny; the message names each rule and the field as a dotted path
+//!   (`istio-weights-not-100 at spec.http[0].route: …`), which kubectl prints after
+//!   `admission webhook "…" denied the request:`.
+//! - `warning` findings become `AdmissionResponse.warnings` (`<rule-id>: <message>`), which
+//!   kubectl prints as `Warning: …` lines, also when the request is denied.
+//! - Suppression annotations and configured severities apply exactly as in the linter
+//!   (`Engine::check`).
+//! - dryRun requests are validated the same way (the webhook has no side effects).
+//! - DELETE/CONNECT, subresources (`/status`) and kinds no enabled rule looks at are allowed
+//!   without building a world.
+//! - UPDATEs that leave `spec` unchanged (a controller adding a finalizer, a label change) and
+//!   objects being deleted are never denied: their errors are reported as warnings, so an object
+//!   admitted before the webhook was installed can still be updated by its controller and
+//!   deleted (validation ratcheting, like the apiserver's own for CRDs).
+//! - Anything that cannot be decoded gets a valid AdmissionReview whose response is
+//!   `allowed: false` with the reason, echoing `request.uid` when it can be read. Never a panic.
+
+use std::fmt::Write as _;
+
+use kube::core::admission::{
+    AdmissionRequest, AdmissionResponse, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
+};
+use kube::core::response::{StatusCause, StatusDetails};
+use kube::core::{DynamicObject, TypeMeta};
+use serde_json::Value;
+
+use super::world::World;
+use crate::engine::{Context, Engine, Finding, Object, Origin, Settings, Severity};
+
+/// How many findings are spelled out in a deny message or in warnings; the rest are counted.
+pub const MAX_LISTED: usize = 10;
+/// The apiserver may truncate longer warnings; kubectl prints each on one line.
+pub const MAX_WARNING_CHARS: usize = 200;
+
+/// What happened to a request, for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Checked, no finding at warning or above.
+    Allowed,
+    /// Checked and admitted with warnings.
+    Warned,
+    /// Checked and denied.
+    Denied,
+    /// Admitted without checking (DELETE, a subresource, a kind no rule looks at).
+    Skipped,
+    /// The AdmissionReview could not be decoded.
+    Invalid,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allowed => "allowed",
+            Verdict::Warned => "warned",
+            Verdict::Denied => "denied",
+            Verdict::Skipped => "skipped",
+            Verdict::Invalid => "invalid",
+        }
+    }
+}
+
+/// Identity of the request, for logs (no object contents).
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo {
+    pub uid: String,
+    pub operation: &'static str,
+    pub group: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub dry_run: bool,
+}
+
+/// The decision and what the server needs to account for it.
+#[derive(Debug)]
+pub struct Outcome {
+    pub review: AdmissionReview<DynamicObject>,
+    pub verdict: Verdict,
+    /// The request could not be decoded (the server answers 400 with the review as body).
+    pub malformed: bool,
+    /// Reported findings at warning or error, with the severity they had in the response
+    /// (`Error` = denied by it).
+    pub findings: Vec<(&'static str, Severity)>,
+    pub suppressed: usize,
+    pub request: Option<RequestInfo>,
+}
+
+/// Decide one AdmissionReview (`admission.k8s.io/v1`).
+pub fn review(body: &[u8], engine: &Engine, settings: &Settings, world: &dyn World) -> Outcome {
+    let mut top: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return invalid("", format!("request body is not JSON: {e}")),
+    };
+    let uid = top
+        .pointer("/request/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let Some(fields) = top.as_object_mut() else {
+        return invalid(&uid, "AdmissionReview must be a JSON object".into());
+    };
+    let api_version = fields.get("apiVersion").and_then(Value::as_str);
+    if api_version != Some(META_API_VERSION_V1) {
+        return invalid(
+            &uid,
+            format!(
+                "unsupported AdmissionReview apiVersion {}: rollgate serves {META_API_VERSION_V1} \
+                 (set admissionReviewVersions: [v1])",
+                api_version.map_or_else(|| "(none)".to_owned(), |v| format!("{v:?}"))
+            ),
+        );
+    }
+    if fields.get("kind").and_then(Value::as_str) != Some(META_KIND) {
+        return invalid(&uid, format!("expected kind {META_KIND}"));
+    }
+    let mut request = match fields.remove("request") {
+        Some(r @ Value::Object(_)) => r,
+        _ => return invalid(&uid, "AdmissionReview has no request".into()),
+    };
+    // The object is used as a JSON value; decode only the small rest into kube's typed request.
+    let (object, old_object) = match request.as_object_mut() {
+        Some(m) => (m.remove("object"), m.remove("oldObject")),
+        None => (None, None),
+    };
+    let mut req: AdmissionRequest<DynamicObject> = match serde_json::from_value(request) {
+        Ok(r) => r,
+        Err(e) => return invalid(&uid, format!("cannot decode AdmissionReview request: {e}")),
+    };
+    req.types = TypeMeta {
+        api_version: META_API_VERSION_V1.to_owned(),
+        kind: META_KIND.to_owned(),
+    };
+    let info = RequestInfo {
+        uid: req.uid.clone(),
+        operation: match req.operation {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+        },
+        group: req.kind.group.clone(),
+        kind: req.kind.kind.clone(),
+        namespace: req.namespace.clone().unwrap_or_default(),
+        name: req.name.clone(),
+        dry_run: req.dry_run,
+    };
+    let response = AdmissionResponse::from(&req);
+    let skip = |verdict| Outcome {
+        review: response.clone().into_review(),
+        verdict,
+        malformed: false,
+        findings: Vec::new(),
+        suppressed: 0,
+        request: Some(info.clone()),
+    };
+    let checked_operation = matches!(req.operation, Operation::Create | Operation::Update);
+    if !checked_operation
+        || req.sub_resource.as_deref().is_some_and(|s| !s.is_empty())
+        || !engine.wants(&req.kind.group, &req.kind.kind)
+    {
+        return skip(Verdict::Skipped);
+    }
+    let Some(mut object) = object.filter(Value::is_object) else {
+        return skip(Verdict::Skipped);
+    };
+    // The apiserver always sends apiVersion and kind; fill them from the request if a client
+    // did not, so the object is identified the same way.
+    if let Some(m) = object.as_object_mut() {
+        let gvk = &req.kind;
+        let av = if gvk.group.is_empty() {
+            gvk.version.clone()
+        } else {
+            format!("{}/{}", gvk.group, gvk.version)
+        };
+        m.entry("apiVersion").or_insert(Value::String(av));
+        m.entry("kind")
+            .or_insert_with(|| Value::String(gvk.kind.clone()));
+    }
+    let default_ns = req
+        .namespace
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&settings.default_namespace);
+    let ratchet = being_deleted(&object)
+        || (req.operation == Operation::Update
+            && old_object
+                .as_ref()
+                .is_some_and(|old| old.get("spec") == object.get("spec")));
+    let Some(object) = Object::from_value(object, Origin::Admission, default_ns) else {
+        return invalid(&uid, "request.object has no apiVersion or kind".into());
+    };
+
+    let mut findings = Vec::new();
+    let mut suppressed = 0;
+    world.with_world(&object, &mut |w| {
+        let cx = Context { world: w, settings };
+        suppressed = engine.check(&object, &cx, &mut findings);
+    });
+    respond(response, info, findings, suppressed, ratchet)
+}
+
+/// Build the response from the object's findings.
+fn respond(
+    mut response: AdmissionResponse,
+    info: RequestInfo,
+    mut findings: Vec<Finding>,
+    suppressed: usize,
+    ratchet: bool,
+) -> Outcome {
+    findings.retain(|f| f.severity >= Severity::Warning);
+    if ratchet {
+        for f in &mut findings {
+            f.severity = f.severity.min(Severity::Warning);
+        }
+    }
+    // Errors first, then by field, so the message reads in document order.
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.pointer.cmp(&b.pointer))
+            .then_with(|| a.rule.cmp(b.rule))
+    });
+    let errors: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
+    let warnings: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .collect();
+
+    if !warnings.is_empty() {
+        let mut w: Vec<String> = warnings
+            .iter()
+            .take(MAX_LISTED)
+            .map(|f| {
+                let text = if ratchet {
+                    format!("{}: {} (not introduced by this change)", f.rule, f.message)
+                } else {
+                    format!("{}: {}", f.rule, f.message)
+                };
+                shorten(&text, MAX_WARNING_CHARS)
+            })
+            .collect();
+        if warnings.len() > MAX_LISTED {
+            w.push(format!(
+                "rollgate: {} more warnings (run `rollgate lint` on the manifest)",
+                warnings.len() - MAX_LISTED
+            ));
+        }
+        response.warnings = Some(w);
+    }
+
+    let verdict = if !errors.is_empty() {
+        let mut msg = String::new();
+        for (i, f) in errors.iter().take(MAX_LISTED).enumerate() {
+            if i > 0 {
+                msg.push_str("; ");
+            }
+            let path = dotted_path(&f.pointer);
+            if path.is_empty() {
+                let _ = write!(msg, "{}: {}", f.rule, f.message);
+            } else {
+                let _ = write!(msg, "{} at {}: {}", f.rule, path, f.message);
+            }
+        }
+        if errors.len() > MAX_LISTED {
+            let _ = write!(msg, "; and {} more errors", errors.len() - MAX_LISTED);
+        }
+        let causes = errors
+            .iter()
+            .map(|f| StatusCause {
+                reason: "FieldValueInvalid".into(),
+                message: format!("{}: {}", f.rule, f.message),
+                field: dotted_path(&f.pointer),
+            })
+            .collect();
+        response = response.deny(msg);
+        response.result.code = 403;
+        response.result.reason = "Forbidden".into();
+        response.result.details = Some(StatusDetails {
+            name: info.name.clone(),
+            group: info.group.clone(),
+            kind: info.kind.clone(),
+            uid: String::new(),
+            causes,
+            retry_after_seconds: 0,
+        });
+        Verdict::Denied
+    } else if !warnings.is_empty() {
+        Verdict::Warned
+    } else {
+        Verdict::Allowed
+    };
+    Outcome {
+        review: response.into_review(),
+        verdict,
+        malformed: false,
+        findings: findings.iter().map(|f| (f.rule, f.severity)).collect(),
+        suppressed,
+        request: Some(info),
+    }
+}
+
+fn being_deleted(object: &Value) -> bool {
+    object
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+}
+
+/// A valid AdmissionReview (`admission.k8s.io/v1`) that refuses a request rollgate could not
+/// read, echoing `uid` (empty when unknown).
+pub fn error_review(uid: &str, reason: String) -> AdmissionReview<DynamicObject> {
+    let mut response = AdmissionResponse::invalid(&reason);
+    response.uid = uid.to_owned();
+    response.result.code = 400;
+    response.into_review()
+}
+
+fn invalid(uid: &str, reason: String) -> Outcome {
+    Outcome {
+        review: error_review(uid, reason),
+        verdict: Verdict::Invalid,
+        malformed: true,
+        findings: Vec::new(),
+        suppressed: 0,
+        request: None,
+    }
+}
+
+/// `/spec/http/0/route/1/weight` → `spec.http[0].route[1].weight`; keys that are not plain
+/// identifiers are quoted: `metadata.annotations["example.com/x"]`.
+pub fn dotted_path(pointer: &str) -> String {
+    let mut out = String::new();
+    if pointer.is_empty() {
+        return out;
+    }
+    for raw in pointer.trim_start_matches('/').split('/') {
+        let seg = raw.replace("~1", "/").replace("~0", "~");
+        if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+            let _ = write!(out, "[{seg}]");
+        } else if !seg.is_empty()
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&seg);
+        } else {
+            let _ = write!(out, "[{}]", Value::String(seg));
+        }
+    }
+    out
+}
+
+/// At most `max` characters, cut at a character boundary with an ellipsis.
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_become_dotted_paths() {
+        assert_eq!(
+            dotted_path("/spec/http/0/route/1/weight"),
+            "spec.http[0].route[1].weight"
+        );
+        assert_eq!(
+            dotted_path("/metadata/annotations/ignore-check.rollgate.dev~1x"),
+            "metadata.annotations[\"ignore-check.rollgate.dev/x\"]"
+        );
+        assert_eq!(dotted_path(""), "");
+        assert_eq!(dotted_path("/0"), "[0]");
+    }
+
+    #[test]
+    fn shorten_cuts_at_char_boundaries() {
+        assert_eq!(shorten("abc", 5), "abc");
+        assert_eq!(shorten("ééééé", 3), "éé…");
+    }
+}

@@ -1,0 +1,516 @@
+//! The HTTPS server: axum over rustls (ring; TLS 1.3 and 1.2 only), `POST /validate`,
+//! `GET /healthz`, `GET /readyz`; `/metrics` on a separate plain-HTTP address.
+//!
+//! Limits, and why:
+//! - Request body: 3 MiB (`MAX_BODY_BYTES`), the apiserver's own limit on a request body
+//!   (`MaxRequestBodyBytes`), so nothing the apiserver accepted from a client is refused for its
+//!   size alone; larger bodies get 413 (the apiserver then applies the failurePolicy).
+//! - Reading a request: `--request-timeout` (default 5 s, the `timeoutSeconds` in deploy/); the
+//!   apiserver gives up after its own timeout anyway, so a slower client is a slowloris.
+//! - HTTP/1 headers must arrive within the same timeout; the TLS handshake within 5 s.
+//! - Shutdown (SIGTERM/SIGINT): /readyz turns 503, `--shutdown-delay` lets endpoints drop the
+//!   pod, then the listener closes and in-flight requests finish (bounded by 25 s, below the
+//!   default 30 s termination grace period).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsAcceptor;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper_util::rt::TokioTimer;
+
+use super::cache::ClusterCache;
+use super::metrics::Metrics;
+use super::review::{self, Verdict, review};
+use super::tls::{self, CertSource};
+use super::world::{NoCluster, World};
+use crate::engine::{Config, Engine, Settings};
+
+/// The apiserver's limit on a request body (k8s.io/apiserver `MaxRequestBodyBytes`, 3 MiB).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub addr: SocketAddr,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    pub metrics_addr: Option<SocketAddr>,
+    /// Run with the admitted object as the whole world (no kube client).
+    pub no_cluster: bool,
+    pub config: Config,
+    /// Prometheus base URLs the webhook may query (live lookups); nothing else, whatever an
+    /// object says.
+    pub prometheus_allow: Vec<String>,
+    pub request_timeout: Duration,
+    pub cert_poll: Duration,
+    pub shutdown_delay: Duration,
+    pub shutdown_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub rediscover: Duration,
+}
+
+impl ServeOptions {
+    pub fn new(addr: SocketAddr, tls_cert: PathBuf, tls_key: PathBuf) -> ServeOptions {
+        ServeOptions {
+            addr,
+            tls_cert,
+            tls_key,
+            metrics_addr: None,
+            no_cluster: false,
+            config: Config::default(),
+            prometheus_allow: Vec::new(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            cert_poll: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
+            shutdown_timeout: Duration::from_secs(25),
+            max_body_bytes: MAX_BODY_BYTES,
+            rediscover: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything a request handler reads.
+pub struct AppState {
+    pub engine: Engine,
+    pub settings: Settings,
+    pub world: Arc<dyn World>,
+    pub metrics: Arc<Metrics>,
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub shutting_down: AtomicBool,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(state)
+}
+
+async fn readyz(State(st): State<Arc<AppState>>) -> Response {
+    // The certificate is loaded before the listener exists; what remains is the cache.
+    if st.shutting_down.load(Ordering::SeqCst) {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response()
+    } else if !st.world.synced() {
+        (StatusCode::SERVICE_UNAVAILABLE, "cluster cache not synced").into_response()
+    } else {
+        "ok".into_response()
+    }
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        st.metrics.encode(),
+    )
+        .into_response()
+}
+
+fn json(code: StatusCode, body: Vec<u8>) -> Response {
+    (code, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Refuse a request whose body could not be read, with a valid AdmissionReview as the body.
+fn refuse(st: &AppState, code: StatusCode, reason: String, start: Instant) -> Response {
+    let body = serde_json::to_vec(&review::error_review("", reason)).unwrap_or_default();
+    st.metrics.observe(
+        code.as_u16(),
+        Verdict::Invalid,
+        &[],
+        start.elapsed().as_secs_f64(),
+    );
+    json(code, body)
+}
+
+async fn validate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    let start = Instant::now();
+    let limit = st.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        tracing::warn!(
+            content_length = declared,
+            limit,
+            "request body over the limit"
+        );
+        return refuse(
+            &st,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than the {limit}-byte limit"),
+            start,
+        );
+    }
+    let bytes =
+        match tokio::time::timeout(st.request_timeout, Limited::new(body, limit).collect()).await {
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = st.request_timeout.as_millis() as u64,
+                    "request body not received in time"
+                );
+                return refuse(
+                    &st,
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request body not received in time".into(),
+                    start,
+                );
+            }
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                tracing::warn!(limit, "request body over the limit");
+                return refuse(
+                    &st,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body is larger than the {limit}-byte limit"),
+                    start,
+                );
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read request body");
+                return refuse(
+                    &st,
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read request body: {e}"),
+                    start,
+                );
+            }
+            Ok(Ok(c)) => c.to_bytes(),
+        };
+    let outcome = review(&bytes, &st.engine, &st.settings, &*st.world);
+    let code = if outcome.malformed {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let body = match serde_json::to_vec(&outcome.review) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode the AdmissionReview response");
+            return refuse(
+                &st,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot encode the response".into(),
+                start,
+            );
+        }
+    };
+    let elapsed = start.elapsed();
+    st.metrics.observe(
+        code.as_u16(),
+        outcome.verdict,
+        &outcome.findings,
+        elapsed.as_secs_f64(),
+    );
+    log_outcome(&outcome, elapsed);
+    json(code, body)
+}
+
+/// One line per decision: identity, verdict, rule ids; never the object. Denials and warnings
+/// at info, the rest at debug (at thousands of requests a second, a line each costs real CPU).
+fn log_outcome(outcome: &review::Outcome, elapsed: Duration) {
+    let rules: Vec<&str> = outcome.findings.iter().map(|(r, _)| *r).collect();
+    let rules = rules.join(",");
+    let micros = elapsed.as_micros() as u64;
+    let verdict = outcome.verdict.as_str();
+    match &outcome.request {
+        Some(r) => {
+            macro_rules! line {
+                ($lvl:ident) => {
+                    tracing::$lvl!(
+                        uid = r.uid.as_str(),
+                        operation = r.operation,
+                        group = r.group.as_str(),
+                        kind = r.kind.as_str(),
+                        namespace = r.namespace.as_str(),
+                        name = r.name.as_str(),
+                        dry_run = r.dry_run,
+                        verdict,
+                        rules = rules.as_str(),
+                        suppressed = outcome.suppressed,
+                        micros,
+                        "admission review"
+                    )
+                };
+            }
+            match outcome.verdict {
+                Verdict::Denied | Verdict::Warned => line!(info),
+                _ => line!(debug),
+            }
+        }
+        None => {
+            let reason = outcome
+                .review
+                .response
+                .as_ref()
+                .map(|r| r.result.message.as_str())
+                .unwrap_or("");
+            tracing::warn!(verdict, reason, micros, "undecodable admission review");
+        }
+    }
+}
+
+/// Prometheus base URLs as origins (`scheme://host:port`) for the allow-list comparison.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let authority = authority.to_ascii_lowercase();
+    let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !p.contains(']')
+    }) {
+        authority
+    } else if scheme == "https" {
+        format!("{authority}:443")
+    } else {
+        format!("{authority}:80")
+    };
+    Some(format!("{scheme}://{with_port}"))
+}
+
+/// Whether the webhook may send a request to `url`: its origin is on the operator's allow-list.
+/// An object's `provider.address` is written by whoever may create Canaries; following it from
+/// inside the cluster would be a server-side request forgery.
+pub fn prometheus_allowed(url: &str, allow: &[String]) -> bool {
+    let Some(o) = origin(url) else {
+        return false;
+    };
+    allow.iter().filter_map(|a| origin(a)).any(|a| a == o)
+}
+
+/// A running server: its addresses, and how to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    pub state: Arc<AppState>,
+    handle: Handle<SocketAddr>,
+    metrics_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    metrics_server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    shutdown_delay: Duration,
+    shutdown_timeout: Duration,
+}
+
+impl Running {
+    /// Stop: not ready, wait `shutdown_delay`, stop accepting, finish in-flight requests.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.state.shutting_down.store(true, Ordering::SeqCst);
+        tracing::info!(
+            delay_ms = self.shutdown_delay.as_millis() as u64,
+            "shutting down: not ready, then draining"
+        );
+        tokio::time::sleep(self.shutdown_delay).await;
+        self.handle.graceful_shutdown(Some(self.shutdown_timeout));
+        let served = self.server.await;
+        if let Some(stop) = self.metrics_stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(m) = self.metrics_server.take() {
+            let _ = m.await;
+        }
+        for b in &self.background {
+            b.abort();
+        }
+        tracing::info!("stopped");
+        served.context("server task")?.context("server")?;
+        Ok(())
+    }
+}
+
+/// Bind, load the certificate, start the cache (unless `--no-cluster` or `world` is given),
+/// and serve in the background.
+pub async fn start(opts: ServeOptions, world: Option<Arc<dyn World>>) -> anyhow::Result<Running> {
+    tls::install_provider();
+    let metrics = Arc::new(Metrics::new());
+    let mut config = opts.config.clone();
+    if let Some(url) = config.settings.prometheus_url.clone() {
+        if !prometheus_allowed(&url, &opts.prometheus_allow) {
+            tracing::warn!(
+                url = url.as_str(),
+                "prometheus.url from the config is not on --prometheus-allow; live lookups are off"
+            );
+            config.settings.prometheus_url = None;
+        }
+    }
+    let engine = Engine::new(crate::rules::REGISTRY, &config, None);
+    let certs = CertSource::load(&opts.tls_cert, &opts.tls_key)?;
+    let tls_config = certs.config.clone();
+
+    let mut background = Vec::new();
+    let world: Arc<dyn World> = match world {
+        Some(w) => w,
+        None if opts.no_cluster => Arc::new(NoCluster),
+        None => {
+            let client = kube::Client::try_default().await.context(
+                "connecting to the cluster (in-cluster config or KUBECONFIG); \
+                 use --no-cluster to run without one",
+            )?;
+            let cache = ClusterCache::new(metrics.clone());
+            background.push(tokio::spawn(cache.clone().run(client, opts.rediscover)));
+            cache
+        }
+    };
+    let state = Arc::new(AppState {
+        engine,
+        settings: config.settings.clone(),
+        world,
+        metrics: metrics.clone(),
+        request_timeout: opts.request_timeout,
+        max_body_bytes: opts.max_body_bytes,
+        shutting_down: AtomicBool::new(false),
+    });
+    background.push(tokio::spawn(certs.watch(opts.cert_poll, metrics.clone())));
+
+    let listener = std::net::TcpListener::bind(opts.addr)
+        .with_context(|| format!("binding the admission address {}", opts.addr))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let handle: Handle<SocketAddr> = Handle::new();
+    let mut server = axum_server::from_tcp(listener)?
+        .acceptor(RustlsAcceptor::new(tls_config).handshake_timeout(TLS_HANDSHAKE_TIMEOUT))
+        .handle(handle.clone());
+    server
+        .http_builder()
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(opts.request_timeout);
+    let app = router(state.clone());
+    let server = tokio::spawn(server.serve(app.into_make_service()));
+
+    let (metrics_addr, metrics_stop, metrics_server) = match opts.metrics_addr {
+        Some(maddr) => {
+            let l = tokio::net::TcpListener::bind(maddr)
+                .await
+                .with_context(|| format!("binding the metrics address {maddr}"))?;
+            let bound = l.local_addr()?;
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let app = metrics_router(state.clone());
+            let task = tokio::spawn(async move {
+                axum::serve(l, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.await;
+                    })
+                    .await
+            });
+            (Some(bound), Some(tx), Some(task))
+        }
+        None => (None, None, None),
+    };
+    tracing::info!(
+        addr = %addr,
+        metrics_addr = metrics_addr.map(|a| a.to_string()),
+        no_cluster = opts.no_cluster,
+        rules = crate::rules::REGISTRY.len(),
+        max_body_bytes = opts.max_body_bytes,
+        "serving admission reviews on POST /validate"
+    );
+    Ok(Running {
+        addr,
+        metrics_addr,
+        state,
+        handle,
+        metrics_stop,
+        server,
+        metrics_server,
+        background,
+        shutdown_delay: opts.shutdown_delay,
+        shutdown_timeout: opts.shutdown_timeout,
+    })
+}
+
+/// `rollgate serve`: start, then shut down gracefully on SIGTERM or SIGINT.
+pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
+    let running = start(opts, None).await?;
+    let signal = shutdown_signal().await;
+    tracing::info!(signal, "signal received");
+    running.shutdown().await
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => tokio::select! {
+            _ = t.recv() => "SIGTERM",
+            _ = i.recv() => "SIGINT",
+        },
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
+}
+
+/// JSON logs on stderr; `RUST_LOG` (or `--log-level`) filters. Idempotent.
+pub fn init_logging(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_allow_list_compares_origins() {
+        let allow = vec!["http://prometheus.monitoring:9090".to_owned()];
+        assert!(prometheus_allowed(
+            "http://prometheus.monitoring:9090/api/v1/query",
+            &allow
+        ));
+        assert!(prometheus_allowed(
+            "HTTP://Prometheus.monitoring:9090",
+            &allow
+        ));
+        assert!(!prometheus_allowed(
+            "http://prometheus.monitoring:9091",
+            &allow
+        ));
+        assert!(!prometheus_allowed("http://169.254.169.254/latest", &allow));
+        assert!(!prometheus_allowed(
+            "http://prometheus.monitoring:9090@evil:80/",
+            &allow
+        ));
+        assert!(!prometheus_allowed("file:///etc/passwd", &allow));
+        let allow = vec!["https://prom.example".to_owned()];
+        assert!(prometheus_allowed("https://prom.example:443/x", &allow));
+    }
+}
