@@ -1,20 +1,127 @@
 //! The "world" a rule may look at: every object of the lint run offline, the cluster cache plus
 //! the object under admission in the webhook. Rules only see this trait.
+//!
+//! Cross-resource rules must stay linear in the number of objects, so selection by labels goes
+//! through `select` / `select_pods`, which an implementation answers from an index (the default
+//! methods scan, for small worlds and for implementations that have nothing better).
 
 use std::collections::HashMap;
 
+use serde_json::{Map, Value};
+
 use super::object::Object;
+use super::selector::{LabelSelector, Operator, label_text};
+
+/// Kinds whose objects carry a pod template (or are pods), and where the template is:
+/// `(api group, kind, JSON pointer of the template)`. A Pod is its own template (pointer "").
+pub const POD_TEMPLATE_KINDS: &[(&str, &str, &str)] = &[
+    ("apps", "Deployment", "/spec/template"),
+    ("apps", "StatefulSet", "/spec/template"),
+    ("apps", "DaemonSet", "/spec/template"),
+    ("apps", "ReplicaSet", "/spec/template"),
+    ("argoproj.io", "Rollout", "/spec/template"),
+    ("batch", "Job", "/spec/template"),
+    ("batch", "CronJob", "/spec/jobTemplate/spec/template"),
+    ("", "ReplicationController", "/spec/template"),
+    ("", "Pod", ""),
+    // Pre-1.16 manifests (still in docs): the same workloads under the old group.
+    ("extensions", "Deployment", "/spec/template"),
+    ("extensions", "DaemonSet", "/spec/template"),
+    ("extensions", "ReplicaSet", "/spec/template"),
+];
+
+/// Where the pod template of an object of `group`/`kind` is, if it has one.
+pub fn pod_template_pointer(group: &str, kind: &str) -> Option<&'static str> {
+    POD_TEMPLATE_KINDS
+        .iter()
+        .find(|(g, k, _)| *g == group && *k == kind)
+        .map(|(_, _, p)| *p)
+}
+
+/// The pods a workload creates, as its pod template describes them.
+#[derive(Debug, Clone, Copy)]
+pub struct PodTemplate<'a> {
+    pub workload: &'a Object,
+    /// JSON pointer of the template inside the workload ("" for a Pod).
+    pub pointer: &'static str,
+}
+
+impl<'a> PodTemplate<'a> {
+    /// The template of `object`, if its kind has one (the template itself may be absent).
+    pub fn of(object: &'a Object) -> Option<PodTemplate<'a>> {
+        let pointer = pod_template_pointer(&object.group, &object.kind)?;
+        Some(PodTemplate {
+            workload: object,
+            pointer,
+        })
+    }
+
+    /// The pods' labels (`<template>/metadata/labels`).
+    pub fn labels(&self) -> Option<&'a Map<String, Value>> {
+        self.workload
+            .value
+            .pointer(&self.labels_pointer())?
+            .as_object()
+    }
+
+    pub fn labels_pointer(&self) -> String {
+        format!("{}/metadata/labels", self.pointer)
+    }
+
+    /// The pod spec (`<template>/spec`).
+    pub fn spec(&self) -> Option<&'a Value> {
+        self.workload
+            .value
+            .pointer(&format!("{}/spec", self.pointer))
+    }
+}
 
 pub trait Inventory: Send + Sync {
     /// Objects of `group`/`kind`, in `namespace` or (with `None`) in every namespace.
     fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<&Object>;
 
-    /// Objects with this identity (more than one when an input defines it twice).
+    /// Objects with this identity (more than one when an input defines it twice). Cluster-scoped
+    /// objects are in namespace `Some("")`.
     fn get(&self, group: &str, kind: &str, namespace: Option<&str>, name: &str) -> Vec<&Object> {
         self.list(group, kind, namespace)
             .into_iter()
             .filter(|o| o.name == name)
             .collect()
+    }
+
+    /// Objects of `group`/`kind` in `namespace` (every namespace with `None`) whose
+    /// `metadata.labels` the selector selects, in input order.
+    fn select(
+        &self,
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Vec<&Object> {
+        self.list(group, kind, namespace)
+            .into_iter()
+            .filter(|o| selector.matches(o.labels()))
+            .collect()
+    }
+
+    /// Pod templates (of the kinds in `POD_TEMPLATE_KINDS`) in `namespace` (every namespace with
+    /// `None`) whose pod labels the selector selects, in input order.
+    fn select_pods(
+        &self,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Vec<PodTemplate<'_>> {
+        let mut out: Vec<PodTemplate<'_>> = Vec::new();
+        for (g, k, _) in POD_TEMPLATE_KINDS {
+            for o in self.list(g, k, namespace) {
+                if let Some(t) = PodTemplate::of(o) {
+                    if selector.matches(t.labels()) {
+                        out.push(t);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Words for messages: where referents were searched ("the input files", "the cluster").
@@ -25,25 +132,127 @@ pub trait Inventory: Send + Sync {
     fn complete(&self) -> bool;
 }
 
-/// An inventory over a list of objects, indexed by (group, kind) and by identity.
+/// Postings of one label index: entries (object or pod-template numbers, ascending) per scope and
+/// per label pair, each both per namespace and across namespaces.
+///
+/// Keys are strings joined with NUL (`scope\0ns\0key\0value`): one allocation per lookup, and no
+/// need for borrowed tuple keys. A NUL inside a label could make two keys collide; candidates are
+/// always re-checked with `LabelSelector::matches`, so a collision costs time, never correctness.
+#[derive(Debug, Default)]
+struct LabelIndex {
+    scope_ns: HashMap<String, Vec<u32>>,
+    scope_all: HashMap<String, Vec<u32>>,
+    pair_ns: HashMap<String, Vec<u32>>,
+    pair_all: HashMap<String, Vec<u32>>,
+}
+
+fn key(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            s.push('\0');
+        }
+        s.push_str(p);
+    }
+    s
+}
+
+impl LabelIndex {
+    fn add(&mut self, scope: &str, ns: &str, labels: Option<&Map<String, Value>>, entry: u32) {
+        self.scope_ns
+            .entry(key(&[scope, ns]))
+            .or_default()
+            .push(entry);
+        self.scope_all
+            .entry(scope.to_owned())
+            .or_default()
+            .push(entry);
+        for (k, v) in labels.into_iter().flatten() {
+            let Some(v) = label_text(v) else { continue };
+            self.pair_ns
+                .entry(key(&[scope, ns, k, &v]))
+                .or_default()
+                .push(entry);
+            self.pair_all
+                .entry(key(&[scope, k, &v]))
+                .or_default()
+                .push(entry);
+        }
+    }
+
+    fn pair(&self, scope: &str, ns: Option<&str>, k: &str, v: &str) -> &[u32] {
+        let found = match ns {
+            Some(ns) => self.pair_ns.get(&key(&[scope, ns, k, v])),
+            None => self.pair_all.get(&key(&[scope, k, v])),
+        };
+        found.map_or(&[], Vec::as_slice)
+    }
+
+    /// Entries that may match: the shortest posting list among the selector's `=` and `In`
+    /// requirements (an `In` is the union of its values' lists), else every entry in scope.
+    /// Ascending; the caller filters with `matches`.
+    fn candidates(&self, scope: &str, ns: Option<&str>, selector: &LabelSelector) -> Vec<u32> {
+        let mut best: Option<Vec<&[u32]>> = None;
+        let size = |lists: &Vec<&[u32]>| lists.iter().map(|l| l.len()).sum::<usize>();
+        for r in &selector.requirements {
+            if !matches!(r.operator, Operator::Equals | Operator::In) {
+                continue;
+            }
+            let lists: Vec<&[u32]> = r
+                .values
+                .iter()
+                .map(|v| self.pair(scope, ns, &r.key, v))
+                .collect();
+            if best.as_ref().is_none_or(|b| size(&lists) < size(b)) {
+                best = Some(lists);
+            }
+        }
+        match best {
+            Some(lists) if lists.len() == 1 => lists[0].to_vec(),
+            Some(lists) => {
+                let mut v: Vec<u32> = lists.concat();
+                v.sort_unstable();
+                v.dedup();
+                v
+            }
+            None => {
+                let all = match ns {
+                    Some(ns) => self.scope_ns.get(&key(&[scope, ns])),
+                    None => self.scope_all.get(scope),
+                };
+                all.cloned().unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// An inventory over a list of objects, indexed by kind, namespace, identity and labels (objects'
+/// own labels, and the pod labels of workloads' templates).
 #[derive(Debug, Default)]
 pub struct MemoryInventory {
     objects: Vec<Object>,
     by_kind: HashMap<(String, String), Vec<usize>>,
     by_id: HashMap<(String, String, String, String), Vec<usize>>,
+    by_name: HashMap<(String, String, String), Vec<usize>>,
+    labels: LabelIndex,
+    /// Pod templates: (object number, template pointer).
+    pods: Vec<(u32, &'static str)>,
+    pod_labels: LabelIndex,
     complete: bool,
     description: String,
 }
 
+/// The label-index scope of pod templates (no real kind is named this).
+const POD_SCOPE: &str = "\u{1}pods";
+
 impl MemoryInventory {
     pub fn new(objects: Vec<Object>, description: impl Into<String>, complete: bool) -> Self {
         let mut inv = MemoryInventory {
-            objects: Vec::new(),
-            by_kind: HashMap::new(),
-            by_id: HashMap::new(),
             complete,
             description: description.into(),
+            ..MemoryInventory::default()
         };
+        inv.objects.reserve(objects.len());
         for o in objects {
             inv.push(o);
         }
@@ -52,6 +261,7 @@ impl MemoryInventory {
 
     pub fn push(&mut self, o: Object) {
         let i = self.objects.len();
+        let n = i as u32;
         self.by_kind
             .entry((o.group.clone(), o.kind.clone()))
             .or_default()
@@ -65,6 +275,17 @@ impl MemoryInventory {
             ))
             .or_default()
             .push(i);
+        self.by_name
+            .entry((o.group.clone(), o.kind.clone(), o.name.clone()))
+            .or_default()
+            .push(i);
+        self.labels
+            .add(&kind_scope(&o.group, &o.kind), o.ns(), o.labels(), n);
+        if let Some(t) = PodTemplate::of(&o) {
+            let p = self.pods.len() as u32;
+            self.pods.push((n, t.pointer));
+            self.pod_labels.add(POD_SCOPE, o.ns(), t.labels(), p);
+        }
         self.objects.push(o);
     }
 
@@ -81,35 +302,76 @@ impl MemoryInventory {
     }
 }
 
+fn kind_scope(group: &str, kind: &str) -> String {
+    key(&[group, kind])
+}
+
 impl Inventory for MemoryInventory {
     fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<&Object> {
-        let Some(idx) = self.by_kind.get(&(group.to_owned(), kind.to_owned())) else {
-            return Vec::new();
-        };
-        idx.iter()
-            .map(|&i| &self.objects[i])
-            .filter(|o| namespace.is_none_or(|ns| o.ns() == ns))
-            .collect()
+        match namespace {
+            Some(ns) => self
+                .labels
+                .scope_ns
+                .get(&key(&[group, kind, ns]))
+                .map(|v| v.iter().map(|&i| &self.objects[i as usize]).collect())
+                .unwrap_or_default(),
+            None => self
+                .by_kind
+                .get(&(group.to_owned(), kind.to_owned()))
+                .map(|v| v.iter().map(|&i| &self.objects[i]).collect())
+                .unwrap_or_default(),
+        }
     }
 
     fn get(&self, group: &str, kind: &str, namespace: Option<&str>, name: &str) -> Vec<&Object> {
-        match namespace {
-            Some(ns) => self
-                .by_id
-                .get(&(
-                    group.to_owned(),
-                    kind.to_owned(),
-                    ns.to_owned(),
-                    name.to_owned(),
-                ))
-                .map(|v| v.iter().map(|&i| &self.objects[i]).collect())
-                .unwrap_or_default(),
+        let found = match namespace {
+            Some(ns) => self.by_id.get(&(
+                group.to_owned(),
+                kind.to_owned(),
+                ns.to_owned(),
+                name.to_owned(),
+            )),
             None => self
-                .list(group, kind, None)
-                .into_iter()
-                .filter(|o| o.name == name)
-                .collect(),
-        }
+                .by_name
+                .get(&(group.to_owned(), kind.to_owned(), name.to_owned())),
+        };
+        found
+            .map(|v| v.iter().map(|&i| &self.objects[i]).collect())
+            .unwrap_or_default()
+    }
+
+    fn select(
+        &self,
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Vec<&Object> {
+        self.labels
+            .candidates(&kind_scope(group, kind), namespace, selector)
+            .into_iter()
+            .map(|i| &self.objects[i as usize])
+            .filter(|o| selector.matches(o.labels()))
+            .collect()
+    }
+
+    fn select_pods(
+        &self,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Vec<PodTemplate<'_>> {
+        self.pod_labels
+            .candidates(POD_SCOPE, namespace, selector)
+            .into_iter()
+            .filter_map(|p| {
+                let &(i, pointer) = self.pods.get(p as usize)?;
+                let t = PodTemplate {
+                    workload: &self.objects[i as usize],
+                    pointer,
+                };
+                selector.matches(t.labels()).then_some(t)
+            })
+            .collect()
     }
 
     fn describe(&self) -> &str {
@@ -118,5 +380,154 @@ impl Inventory for MemoryInventory {
 
     fn complete(&self) -> bool {
         self.complete
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::object::Origin;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Object {
+        Object::from_value(
+            v,
+            Origin::File {
+                source: 0,
+                document: 0,
+                base: String::new(),
+            },
+            "default",
+        )
+        .expect("object")
+    }
+
+    fn world() -> MemoryInventory {
+        MemoryInventory::new(
+            vec![
+                obj(json!({"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "web", "labels": {"app": "web", "tier": "front"}}})),
+                obj(json!({"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "api", "namespace": "prod", "labels": {"app": "api"}}})),
+                obj(json!({"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "bare"}})),
+                obj(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "web", "labels": {"team": "a"}},
+                    "spec": {"template": {"metadata": {"labels": {"app": "web-pod"}}}}})),
+                obj(json!({"apiVersion": "batch/v1", "kind": "CronJob",
+                    "metadata": {"name": "job", "namespace": "prod"},
+                    "spec": {"jobTemplate": {"spec": {"template": {"metadata": {"labels": {"app": "job"}}}}}}})),
+                obj(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}})),
+            ],
+            "the input files",
+            false,
+        )
+    }
+
+    fn names<'a>(v: impl IntoIterator<Item = &'a Object>) -> Vec<&'a str> {
+        v.into_iter().map(|o| o.name.as_str()).collect()
+    }
+
+    /// The indexed answers equal the trait's default (scanning) answers.
+    struct Scan<'a>(&'a MemoryInventory);
+    impl Inventory for Scan<'_> {
+        fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<&Object> {
+            self.0.list(group, kind, namespace)
+        }
+        fn describe(&self) -> &str {
+            self.0.describe()
+        }
+        fn complete(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn select_by_labels_and_namespace() {
+        let w = world();
+        let sel = |v: Value| LabelSelector::parse(&v).expect("selector");
+        let cases = [
+            (
+                json!({"matchLabels": {"app": "web"}}),
+                Some("default"),
+                vec!["web"],
+            ),
+            (json!({"matchLabels": {"app": "web"}}), Some("prod"), vec![]),
+            (json!({"matchLabels": {"app": "api"}}), None, vec!["api"]),
+            (json!({}), Some("default"), vec!["web", "bare"]),
+            (json!({}), None, vec!["web", "api", "bare"]),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["api", "web"]}]}),
+                None,
+                vec!["web", "api"],
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]}),
+                None,
+                vec!["api", "bare"],
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}),
+                None,
+                vec!["bare"],
+            ),
+            (
+                json!({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "Exists"}]}),
+                None,
+                vec!["web"],
+            ),
+        ];
+        for (s, ns, want) in cases {
+            let s = sel(s);
+            assert_eq!(
+                names(w.select("", "Service", ns, &s)),
+                want,
+                "{s} in {ns:?}"
+            );
+            assert_eq!(
+                names(Scan(&w).select("", "Service", ns, &s)),
+                want,
+                "scan: {s}"
+            );
+        }
+    }
+
+    #[test]
+    fn select_pod_templates() {
+        let w = world();
+        let s = LabelSelector::parse(&json!({"matchLabels": {"app": "web-pod"}})).expect("sel");
+        let pods = w.select_pods(Some("default"), &s);
+        assert_eq!(pods.len(), 1);
+        assert_eq!(pods[0].workload.name, "web");
+        assert_eq!(pods[0].labels_pointer(), "/spec/template/metadata/labels");
+        assert!(w.select_pods(Some("prod"), &s).is_empty());
+        let s = LabelSelector::parse(&json!({"matchLabels": {"app": "job"}})).expect("sel");
+        let pods = w.select_pods(None, &s);
+        assert_eq!(pods.len(), 1);
+        assert_eq!(pods[0].pointer, "/spec/jobTemplate/spec/template");
+        assert_eq!(Scan(&w).select_pods(None, &s).len(), 1);
+        // Workload labels are not pod labels.
+        let s = LabelSelector::parse(&json!({"matchLabels": {"team": "a"}})).expect("sel");
+        assert!(w.select_pods(None, &s).is_empty());
+        assert_eq!(w.select_pods(None, &LabelSelector::everything()).len(), 2);
+    }
+
+    #[test]
+    fn get_by_identity() {
+        let w = world();
+        assert_eq!(
+            names(w.get("", "Service", Some("prod"), "api")),
+            vec!["api"]
+        );
+        assert!(w.get("", "Service", Some("default"), "api").is_empty());
+        assert_eq!(names(w.get("", "Service", None, "api")), vec!["api"]);
+        assert_eq!(
+            names(w.get("", "Namespace", Some(""), "prod")),
+            vec!["prod"]
+        );
+        assert_eq!(
+            names(w.list("", "Service", Some("default"))),
+            vec!["web", "bare"]
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod lint;
 pub mod object;
 pub mod rule;
+pub mod selector;
 
 use std::collections::HashMap;
 
@@ -17,6 +18,7 @@ pub use finding::{Finding, Related, Severity};
 pub use inventory::{Inventory, MemoryInventory};
 pub use object::{Object, ObjectRef, Origin};
 pub use rule::{Context, Rule, RuleMeta};
+pub use selector::LabelSelector;
 
 /// Annotation prefix that suppresses a rule on one object:
 /// `ignore-check.rollgate.dev/<rule-id>: "<reason>"`. Annotations (not comments) so that the
