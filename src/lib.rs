@@ -5,6 +5,7 @@ pub mod cli;
 pub mod engine;
 pub mod manifest;
 pub mod promql;
+pub mod regexlang;
 pub mod report;
 pub mod rules;
 pub mod webhook;
