@@ -115,6 +115,10 @@ pub struct LintArgs {
     /// Files larger than this many bytes are reported and not linted.
     #[arg(long, default_value_t = DEFAULT_MAX_FILE_SIZE)]
     pub max_file_size: u64,
+    /// CustomResourceDefinitions (files or directories) whose schemas rule `schema` uses
+    /// instead of the built-in ones; repeatable.
+    #[arg(long = "crd", value_name = "PATH")]
+    pub crds: Vec<PathBuf>,
 }
 
 /// Parse arguments, run, and map the outcome to an exit code.
@@ -282,6 +286,12 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         cfg.settings.default_namespace = ns.clone();
     }
     cfg.settings.strict_references |= args.strict_references;
+    if !args.crds.is_empty() {
+        match crate::schema::CrdSet::load(&args.crds) {
+            Ok(set) => cfg.settings.crds = set,
+            Err(e) => return usage_error(e),
+        }
+    }
 
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]

@@ -8,4 +8,5 @@ pub mod promql;
 pub mod regexlang;
 pub mod report;
 pub mod rules;
+pub mod schema;
 pub mod webhook;

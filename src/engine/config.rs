@@ -43,6 +43,9 @@ pub struct Settings {
     pub prometheus_url: Option<String>,
     pub prometheus_timeout_ms: u64,
     pub rule_options: BTreeMap<String, serde_json::Map<String, Value>>,
+    /// CustomResourceDefinitions given with `--crd`: their schemas take precedence over the
+    /// built-in ones (rule `schema`).
+    pub crds: crate::schema::CrdSet,
 }
 
 impl Default for Settings {
@@ -54,6 +57,7 @@ impl Default for Settings {
             prometheus_url: None,
             prometheus_timeout_ms: 2000,
             rule_options: BTreeMap::new(),
+            crds: crate::schema::CrdSet::default(),
         }
     }
 }

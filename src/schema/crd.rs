@@ -1,0 +1,218 @@
+//! Schemas from the user's own CustomResourceDefinitions: given with `--crd PATH`, or present in
+//! the lint input (the webhook: in the cluster cache). They take precedence over built-ins.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::Value;
+
+use super::node::{Arena, compile_crd};
+use crate::engine::Object;
+use crate::manifest::input::{expand_paths, read_file};
+use crate::manifest::{Limits, load};
+
+/// CRDs loaded from `--crd` paths; compiled on first use.
+#[derive(Clone, Default)]
+pub struct CrdSet {
+    defs: Arc<Vec<CrdDef>>,
+}
+
+struct CrdDef {
+    group: String,
+    kind: String,
+    crd: Value,
+    compiled: OnceLock<Option<Arc<Arena>>>,
+}
+
+impl std::fmt::Debug for CrdSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.defs.iter().map(|d| format!("{}/{}", d.group, d.kind)))
+            .finish()
+    }
+}
+
+/// Whether a value is a CustomResourceDefinition (apiextensions v1 or v1beta1).
+pub fn is_crd(v: &Value) -> bool {
+    v.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition")
+        && v.get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|a| a.starts_with("apiextensions.k8s.io/"))
+}
+
+fn group_kind(crd: &Value) -> Option<(&str, &str)> {
+    Some((
+        crd.pointer("/spec/group")?.as_str()?,
+        crd.pointer("/spec/names/kind")?.as_str()?,
+    ))
+}
+
+impl CrdSet {
+    /// Read every CustomResourceDefinition in `paths` (files, or directories walked for
+    /// `.yaml`/`.yml`/`.json`). Other documents are ignored. Errors name the file and position.
+    pub fn load(paths: &[PathBuf]) -> Result<CrdSet, String> {
+        let (files, errors) = expand_paths(paths);
+        if let Some((p, e)) = errors.first() {
+            return Err(format!("--crd {}: {e}", p.display()));
+        }
+        let mut defs = Vec::new();
+        for f in &files {
+            let input = read_file(f, crate::manifest::input::DEFAULT_MAX_FILE_SIZE)
+                .map_err(|e| format!("--crd {}: {e}", f.display()))?;
+            if let Some((pos, msg)) = input.unusable {
+                return Err(format!(
+                    "--crd {}:{}:{}: {msg}",
+                    f.display(),
+                    pos.line,
+                    pos.column
+                ));
+            }
+            let loaded = load(&input.source.text, Limits::default());
+            if let Some(p) = loaded.problems.first() {
+                return Err(format!(
+                    "--crd {}:{}:{}: {}",
+                    f.display(),
+                    p.span.start.line,
+                    p.span.start.column,
+                    p.message
+                ));
+            }
+            for doc in loaded.documents {
+                let mut push = |v: Value| {
+                    if is_crd(&v) {
+                        if let Some((g, k)) = group_kind(&v) {
+                            defs.push(CrdDef {
+                                group: g.to_owned(),
+                                kind: k.to_owned(),
+                                crd: v,
+                                compiled: OnceLock::new(),
+                            });
+                        }
+                    }
+                };
+                match doc.value {
+                    Value::Object(mut m) if m.get("items").is_some_and(Value::is_array) => {
+                        if let Some(Value::Array(items)) = m.remove("items") {
+                            items.into_iter().for_each(&mut push);
+                        }
+                    }
+                    v => push(v),
+                }
+            }
+        }
+        if defs.is_empty() && !paths.is_empty() {
+            let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            return Err(format!(
+                "--crd {}: no CustomResourceDefinition found",
+                shown.join(", ")
+            ));
+        }
+        Ok(CrdSet {
+            defs: Arc::new(defs),
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.defs.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.defs.len()
+    }
+
+    /// The schemas for a kind, the last definition winning (like applying the files in order).
+    pub fn lookup(&self, group: &str, kind: &str) -> Option<Arc<Arena>> {
+        let def = self
+            .defs
+            .iter()
+            .rev()
+            .find(|d| d.group == group && d.kind == kind)?;
+        def.compiled
+            .get_or_init(|| compile_crd(&def.crd, false).map(Arc::new))
+            .clone()
+    }
+}
+
+/// Compiled schemas of CRDs found in the world (lint input or cluster cache), by identity.
+///
+/// Keyed by the CRD object's address plus a fingerprint (name, uid, resourceVersion,
+/// generation, origin, versions and top-level field names): hashing the whole CRD for every
+/// object checked would cost more than the validation. A cluster CRD that changes gets a new
+/// resourceVersion; within one lint run objects do not move.
+static WORLD_CACHE: Mutex<Vec<(u64, Arc<Arena>)>> = Mutex::new(Vec::new());
+const WORLD_CACHE_MAX: usize = 64;
+
+fn fingerprint(o: &Object) -> u64 {
+    let mut h = DefaultHasher::new();
+    (o as *const Object as usize).hash(&mut h);
+    o.origin.hash(&mut h);
+    let v = &o.value;
+    for p in [
+        "/metadata/name",
+        "/metadata/uid",
+        "/metadata/resourceVersion",
+        "/metadata/generation",
+        "/spec/group",
+        "/spec/names/kind",
+        "/spec/preserveUnknownFields",
+    ] {
+        v.pointer(p).map(Value::to_string).hash(&mut h);
+    }
+    let versions = v.pointer("/spec/versions").and_then(Value::as_array);
+    for ver in versions.into_iter().flatten() {
+        ver.get("name").map(Value::to_string).hash(&mut h);
+        ver.get("served").map(Value::to_string).hash(&mut h);
+        let s = ver.pointer("/schema/openAPIV3Schema/properties");
+        hash_keys(s, 2, &mut h);
+    }
+    hash_keys(
+        v.pointer("/spec/validation/openAPIV3Schema/properties"),
+        2,
+        &mut h,
+    );
+    h.finish()
+}
+
+fn hash_keys(v: Option<&Value>, depth: usize, h: &mut DefaultHasher) {
+    let Some(Value::Object(m)) = v else { return };
+    m.len().hash(h);
+    for (k, v) in m {
+        k.hash(h);
+        v.get("type").map(Value::to_string).hash(h);
+        if depth > 0 {
+            hash_keys(v.get("properties"), depth - 1, h);
+        }
+    }
+}
+
+/// The compiled schemas of a CRD object from the world.
+pub fn world_crd(crd: &Object) -> Option<Arc<Arena>> {
+    let key = fingerprint(crd);
+    let mut cache = WORLD_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, a)) = cache.iter().find(|(k, _)| *k == key) {
+        return Some(a.clone());
+    }
+    let arena = Arc::new(compile_crd(&crd.value, false)?);
+    if cache.len() >= WORLD_CACHE_MAX {
+        cache.remove(0);
+    }
+    cache.push((key, arena.clone()));
+    Some(arena)
+}
+
+/// The CRD objects of the world that define `group`/`kind`, last one first.
+pub fn world_crds_for<'w>(
+    world: &'w dyn crate::engine::Inventory,
+    group: &str,
+    kind: &str,
+) -> Vec<&'w Object> {
+    let mut v: Vec<&Object> = world
+        .list("apiextensions.k8s.io", "CustomResourceDefinition", None)
+        .into_iter()
+        .filter(|o| group_kind(&o.value) == Some((group, kind)))
+        .collect();
+    v.reverse();
+    v
+}
