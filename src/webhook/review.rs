@@ -215,7 +215,10 @@ fn respond(
     findings.retain(|f| f.severity >= Severity::Warning);
     if ratchet {
         for f in &mut findings {
-            f.severity = f.severity.min(Severity::Warning);
+            if f.severity == Severity::Error {
+                f.severity = Severity::Warning;
+                f.message = format!("[not enforced: spec unchanged] {}", f.message);
+            }
         }
     }
     // Errors first, then by field, so the message reads in document order.
@@ -238,14 +241,7 @@ fn respond(
         let mut w: Vec<String> = warnings
             .iter()
             .take(MAX_LISTED)
-            .map(|f| {
-                let text = if ratchet {
-                    format!("{}: {} (not introduced by this change)", f.rule, f.message)
-                } else {
-                    format!("{}: {}", f.rule, f.message)
-                };
-                shorten(&text, MAX_WARNING_CHARS)
-            })
+            .map(|f| shorten(&format!("{}: {}", f.rule, f.message), MAX_WARNING_CHARS))
             .collect();
         if warnings.len() > MAX_LISTED {
             w.push(format!(
