@@ -164,6 +164,21 @@ pub fn to_object(ar: &ApiResource, mut d: DynamicObject) -> Option<Object> {
     Object::from_value(value, Origin::Cluster, "")
 }
 
+/// The kind at the group's preferred version, else at the first other version serving it
+/// (`recommended_kind` looks at the preferred version only: Istio's DestinationRule CRD may
+/// serve v1beta1 while the group's preferred version, from the VirtualService CRD, is v1).
+fn find_kind(g: &discovery::ApiGroup, kind: &str) -> Option<ApiResource> {
+    if let Some((ar, _)) = g.recommended_kind(kind) {
+        return Some(ar);
+    }
+    g.versions().find_map(|v| {
+        g.versioned_resources(v)
+            .into_iter()
+            .find(|(ar, _)| ar.kind == kind)
+            .map(|(ar, _)| ar)
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KindState {
     /// Watch started, initial list not finished.
@@ -291,8 +306,8 @@ impl ClusterCache {
                     if started.contains(key) {
                         continue;
                     }
-                    match found.as_ref().and_then(|g| g.recommended_kind(key.1)) {
-                        Some((ar, _caps)) => {
+                    match found.as_ref().and_then(|g| find_kind(g, key.1)) {
+                        Some(ar) => {
                             tracing::info!(
                                 kind = key.1,
                                 api_version = ar.api_version.as_str(),
