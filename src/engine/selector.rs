@@ -95,8 +95,7 @@ impl LabelSelector {
             _ => {
                 return Err(err(
                     String::new(),
-                    "a label selector must be a mapping with matchLabels and/or matchExpressions"
-                        .into(),
+                    "must be a mapping with matchLabels and/or matchExpressions".into(),
                 ));
             }
         };
@@ -110,10 +109,7 @@ impl LabelSelector {
                             let Some(text) = label_text(lv) else {
                                 let mut p = String::from("/matchLabels");
                                 crate::manifest::push_segment(&mut p, lk);
-                                return Err(err(
-                                    p,
-                                    format!("matchLabels value of \"{lk}\" must be a string"),
-                                ));
+                                return Err(err(p, "must be a string".into()));
                             };
                             requirements.push(Requirement {
                                 key: lk.clone(),
@@ -125,7 +121,7 @@ impl LabelSelector {
                     _ => {
                         return Err(err(
                             "/matchLabels".into(),
-                            "matchLabels must be a mapping of label keys to values".into(),
+                            "must be a mapping of label keys to values".into(),
                         ));
                     }
                 },
@@ -137,10 +133,7 @@ impl LabelSelector {
                         }
                     }
                     _ => {
-                        return Err(err(
-                            "/matchExpressions".into(),
-                            "matchExpressions must be a list".into(),
-                        ));
+                        return Err(err("/matchExpressions".into(), "must be a list".into()));
                     }
                 },
                 other => {
@@ -148,9 +141,7 @@ impl LabelSelector {
                     crate::manifest::push_segment(&mut p, other);
                     return Err(err(
                         p,
-                        format!(
-                            "\"{other}\" is not a field of a label selector (labels go under matchLabels)"
-                        ),
+                        "is not a field of a label selector (labels go under matchLabels)".into(),
                     ));
                 }
             }
@@ -188,13 +179,13 @@ fn parse_expression(e: &Value, i: usize) -> Result<Requirement, SelectorError> {
     let Some(m) = e.as_object() else {
         return Err(err(
             "",
-            "a matchExpressions entry must be a mapping with key, operator and values".into(),
+            "must be a mapping with key, operator and values".into(),
         ));
     };
     let key = match m.get("key") {
         Some(Value::String(k)) if !k.is_empty() => k.clone(),
-        Some(_) => return Err(err("/key", "key must be a non-empty string".into())),
-        None => return Err(err("", "matchExpressions entry has no key".into())),
+        Some(_) => return Err(err("/key", "must be a non-empty string".into())),
+        None => return Err(err("", "has no key".into())),
     };
     let operator = match m.get("operator") {
         Some(Value::String(op)) => match op.as_str() {
@@ -206,7 +197,7 @@ fn parse_expression(e: &Value, i: usize) -> Result<Requirement, SelectorError> {
                 return Err(err(
                     "/operator",
                     format!(
-                        "\"{other}\" is not a valid label selector operator (In, NotIn, Exists, DoesNotExist)"
+                        "is \"{other}\", not a valid label selector operator (In, NotIn, Exists, DoesNotExist)"
                     ),
                 ));
             }
@@ -215,11 +206,11 @@ fn parse_expression(e: &Value, i: usize) -> Result<Requirement, SelectorError> {
             return Err(err(
                 "/operator",
                 format!(
-                    "operator {other} is not a valid label selector operator (In, NotIn, Exists, DoesNotExist)"
+                    "is {other}, not a valid label selector operator (In, NotIn, Exists, DoesNotExist)"
                 ),
             ));
         }
-        None => return Err(err("", "matchExpressions entry has no operator".into())),
+        None => return Err(err("", "has no operator".into())),
     };
     let values = match m.get("values") {
         None | Some(Value::Null) => Vec::new(),
@@ -227,22 +218,19 @@ fn parse_expression(e: &Value, i: usize) -> Result<Requirement, SelectorError> {
             let mut out = Vec::with_capacity(vs.len());
             for (j, v) in vs.iter().enumerate() {
                 let Some(t) = label_text(v).filter(|_| !v.is_null()) else {
-                    return Err(err(
-                        &format!("/values/{j}"),
-                        "values must be strings".into(),
-                    ));
+                    return Err(err(&format!("/values/{j}"), "must be a string".into()));
                 };
                 out.push(t.into_owned());
             }
             out
         }
-        Some(_) => return Err(err("/values", "values must be a list of strings".into())),
+        Some(_) => return Err(err("/values", "must be a list of strings".into())),
     };
     match operator {
         Operator::In | Operator::NotIn if values.is_empty() => Err(err(
-            "/operator",
+            "",
             format!(
-                "operator {} needs a non-empty values list",
+                "has operator {} and no values (In and NotIn need at least one)",
                 if operator == Operator::In {
                     "In"
                 } else {
@@ -253,7 +241,7 @@ fn parse_expression(e: &Value, i: usize) -> Result<Requirement, SelectorError> {
         Operator::Exists | Operator::DoesNotExist if !values.is_empty() => Err(err(
             "/values",
             format!(
-                "operator {} takes no values",
+                "must be empty with operator {}",
                 if operator == Operator::Exists {
                     "Exists"
                 } else {
@@ -377,19 +365,23 @@ mod tests {
         let bad = |v: Value| LabelSelector::parse(&v).expect_err("invalid");
         let e = bad(json!({"matchExpressions": [{"key": "a", "operator": "in", "values": ["x"]}]}));
         assert_eq!(e.pointer, "/matchExpressions/0/operator");
-        assert!(e.message.contains("\"in\" is not a valid"), "{}", e.message);
+        assert!(
+            e.message.contains("is \"in\", not a valid"),
+            "{}",
+            e.message
+        );
         let e = bad(json!({"matchExpressions": [{"key": "a", "operator": "In"}]}));
-        assert!(e.message.contains("non-empty values"), "{}", e.message);
+        assert!(e.message.contains("no values"), "{}", e.message);
         let e = bad(json!({"matchExpressions": [{"key": "a", "operator": "In", "values": []}]}));
-        assert!(e.message.contains("non-empty values"), "{}", e.message);
+        assert!(e.message.contains("no values"), "{}", e.message);
         let e =
             bad(json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]}));
         assert_eq!(e.pointer, "/matchExpressions/0/values");
         let e = bad(json!({"matchExpressions": [{"operator": "Exists"}]}));
-        assert!(e.message.contains("no key"));
+        assert_eq!(e.message, "has no key");
         let e = bad(json!({"app": "web"}));
         assert_eq!(e.pointer, "/app");
-        assert!(e.message.contains("matchLabels"));
+        assert!(e.message.contains("matchLabels"), "{}", e.message);
         bad(json!({"matchLabels": ["app"]}));
         bad(json!({"matchLabels": {"app": {"x": 1}}}));
         bad(json!({"matchExpressions": {"key": "a"}}));

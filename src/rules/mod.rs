@@ -3,8 +3,34 @@
 
 use crate::engine::Rule;
 
+pub mod argo_template_not_found;
+pub mod common;
+pub mod duplicate_object;
+pub mod istio_subset_not_found;
+pub mod istio_vs_owned_by_flagger;
 pub mod istio_weights_not_100;
+pub mod monitor_not_selected_by_prometheus;
+pub mod podmonitor_selects_service_labels;
 pub mod schema;
+pub mod servicemonitor_no_matching_service;
+pub mod servicemonitor_port_not_found;
+pub mod servicemonitor_selects_workload_labels;
+pub mod target_not_found;
+pub mod template_not_found;
 
 /// All registered rules, in the order `rollgate rules` lists them.
-pub static REGISTRY: &[&dyn Rule] = &[&istio_weights_not_100::IstioWeightsNot100, &schema::Schema];
+pub static REGISTRY: &[&dyn Rule] = &[
+    &istio_weights_not_100::IstioWeightsNot100,
+    &schema::Schema,
+    &servicemonitor_selects_workload_labels::ServicemonitorSelectsWorkloadLabels,
+    &servicemonitor_no_matching_service::ServicemonitorNoMatchingService,
+    &servicemonitor_port_not_found::ServicemonitorPortNotFound,
+    &podmonitor_selects_service_labels::PodmonitorSelectsServiceLabels,
+    &monitor_not_selected_by_prometheus::MonitorNotSelectedByPrometheus,
+    &target_not_found::TargetNotFound,
+    &template_not_found::TemplateNotFound,
+    &argo_template_not_found::ArgoTemplateNotFound,
+    &istio_subset_not_found::IstioSubsetNotFound,
+    &istio_vs_owned_by_flagger::IstioVsOwnedByFlagger,
+    &duplicate_object::DuplicateObject,
+];

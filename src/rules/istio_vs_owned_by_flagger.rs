@@ -1,0 +1,138 @@
+//! istio-vs-owned-by-flagger: a hand-written VirtualService that Flagger's Istio router takes
+//! over or competes with.
+//!
+//! Flagger creates a VirtualService named after the Canary's apex Service (`spec.service.name`,
+//! else `targetRef.name`) for hosts `[apex] + spec.service.hosts`, and when one with that name
+//! exists it replaces its spec, keeping the original only in the annotation
+//! `flagger.kubernetes.io/original-configuration` (`pkg/router/istio.go`
+//! `reconcileVirtualService`). Another VirtualService for one of those hosts competes with
+//! Flagger's: for sidecars istiod does not merge VirtualServices of the same host, one of them is
+//! ignored.
+
+use serde_json::Value;
+
+use crate::engine::rule::finding;
+use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
+
+use super::common::{
+    canary_apex, canary_uses_istio, display, host_namespace, istio_fqdn, istio_hosts_match,
+};
+
+pub struct IstioVsOwnedByFlagger;
+
+static META: RuleMeta = RuleMeta {
+    id: "istio-vs-owned-by-flagger",
+    severity: Severity::Warning,
+    kinds: &[("networking.istio.io", "VirtualService")],
+    doc: include_str!("../../rules/istio-vs-owned-by-flagger.md"),
+    options: &[],
+    builtin: false,
+};
+
+/// Whether the VirtualService is already Flagger's (owned by a Canary).
+fn owned_by_canary(vs: &Object) -> bool {
+    vs.at("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r.get("kind").and_then(Value::as_str) == Some("Canary"))
+        })
+}
+
+fn provider_note(canary: &Object) -> &'static str {
+    match canary_uses_istio(canary) {
+        Some(false) => " (spec.provider is unset and Flagger's default mesh provider is istio)",
+        _ => "",
+    }
+}
+
+impl Rule for IstioVsOwnedByFlagger {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+        if owned_by_canary(object) {
+            return;
+        }
+        let ns = object.ns();
+        let istio_canaries = |ns: &str| {
+            cx.world
+                .list("flagger.app", "Canary", Some(ns))
+                .into_iter()
+                .filter(|c| canary_uses_istio(c).is_some())
+                .filter_map(|c| Some((c, canary_apex(c)?)))
+                .collect::<Vec<_>>()
+        };
+        // Taken over: same namespace, same name as the apex.
+        if let Some((canary, apex)) = istio_canaries(ns)
+            .into_iter()
+            .find(|(_, apex)| *apex == object.name)
+        {
+            out.push(
+                finding(
+                    &META,
+                    object,
+                    "/metadata/name",
+                    format!(
+                        "name \"{}\" is the apex Service name of {}{}; Flagger takes this VirtualService over and replaces its spec with its own routes, keeping this one only in the annotation flagger.kubernetes.io/original-configuration",
+                        object.name,
+                        display(canary),
+                        provider_note(canary)
+                    ),
+                )
+                .with_help("let Flagger generate the VirtualService (configure it with the Canary's spec.service: hosts, gateways, match, retries, …) and delete this one")
+                .with_related(canary, "/spec/service", format!("{} manages VirtualService \"{apex}\"", display(canary))),
+            );
+            return;
+        }
+        // Competing: another VirtualService for a host Flagger's VirtualService serves.
+        let Some(hosts) = object.at("/spec/hosts").and_then(Value::as_array) else {
+            return;
+        };
+        for (k, h) in hosts.iter().enumerate() {
+            let Some(h) = h.as_str().filter(|h| !h.is_empty() && *h != "*") else {
+                continue;
+            };
+            let fqdn = istio_fqdn(h, ns);
+            let mut namespaces = vec![ns];
+            if let Some(hn) = host_namespace(&fqdn) {
+                if hn != ns {
+                    namespaces.push(hn);
+                }
+            }
+            let hit = namespaces
+                .iter()
+                .flat_map(|n| istio_canaries(n))
+                .find(|(c, apex)| {
+                    let apex_host = istio_fqdn(apex, c.ns());
+                    let extra = c
+                        .at("/spec/service/hosts")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .any(|x| x != "*" && istio_fqdn(x, c.ns()) == fqdn);
+                    // Wildcards do not count: only a host Flagger's VirtualService lists itself.
+                    (!fqdn.starts_with('*') && istio_hosts_match(&apex_host, &fqdn)) || extra
+                });
+            if let Some((canary, apex)) = hit {
+                out.push(
+                    finding(
+                        &META,
+                        object,
+                        format!("/spec/hosts/{k}"),
+                        format!(
+                            "host \"{h}\" is also a host of the VirtualService \"{apex}\" that Flagger generates for {}{}; istiod does not merge VirtualServices of one host for sidecars, so one of them is ignored",
+                            display(canary),
+                            provider_note(canary)
+                        ),
+                    )
+                    .with_help("route this host through the Canary's spec.service (hosts, gateways, match) instead of a second VirtualService")
+                    .with_related(canary, "/spec/service", format!("{} manages VirtualService \"{apex}\"", display(canary))),
+                );
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! template-not-found: a Flagger Canary metric's `templateRef` must name an existing
+//! MetricTemplate.
+//!
+//! `templateRef.namespace` defaults to the Canary's namespace
+//! (`pkg/controller/scheduler_metrics.go` `runMetricChecks`); a missing template fails the metric
+//! check on every analysis tick, so the canary is rolled back after `analysis.threshold` ticks.
+
+use serde_json::Value;
+
+use crate::engine::rule::finding;
+use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
+
+use super::common::{absent, display, str_at};
+
+pub struct TemplateNotFound;
+
+static META: RuleMeta = RuleMeta {
+    id: "template-not-found",
+    severity: Severity::Error,
+    kinds: &[("flagger.app", "Canary")],
+    doc: include_str!("../../rules/template-not-found.md"),
+    options: &[],
+    builtin: false,
+};
+
+impl Rule for TemplateNotFound {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+        // `canaryAnalysis` is the v1alpha name of `analysis`; Flagger reads either.
+        for section in ["analysis", "canaryAnalysis"] {
+            let base = format!("/spec/{section}/metrics");
+            let Some(metrics) = object.at(&base).and_then(Value::as_array) else {
+                continue;
+            };
+            for i in 0..metrics.len() {
+                let r = format!("{base}/{i}/templateRef");
+                let Some(name) = str_at(object, &format!("{r}/name")) else {
+                    continue;
+                };
+                let ns = str_at(object, &format!("{r}/namespace")).unwrap_or(object.ns());
+                if !cx
+                    .world
+                    .get("flagger.app", "MetricTemplate", Some(ns), name)
+                    .is_empty()
+                {
+                    continue;
+                }
+                let metric = str_at(object, &format!("{base}/{i}/name")).unwrap_or("?");
+                let (severity, message) = absent(
+                    cx,
+                    &format!("metric \"{metric}\": MetricTemplate \"{name}\""),
+                    &format!("namespace \"{ns}\""),
+                    "the metric check fails on every analysis tick and Flagger rolls the canary back",
+                );
+                let mut f = finding(&META, object, format!("{r}/name"), message);
+                f.severity = severity;
+                if let Some(other) = cx
+                    .world
+                    .get("flagger.app", "MetricTemplate", None, name)
+                    .into_iter()
+                    .next()
+                {
+                    f = f
+                        .with_help(format!(
+                            "{} exists: set templateRef.namespace to \"{}\"",
+                            display(other),
+                            other.ns()
+                        ))
+                        .with_related(other, "/metadata/name", "a MetricTemplate with this name");
+                }
+                out.push(f);
+            }
+        }
+    }
+}
