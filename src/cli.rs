@@ -340,6 +340,8 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
     if !args.show_info {
         run.diagnostics
             .retain(|d| d.finding.severity > Severity::Info);
+        // The summary describes what is reported.
+        run.summary.infos = 0;
     }
     let color = match args.color {
         ColorChoice::Always => true,

@@ -194,6 +194,14 @@ pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Li
             continue;
         }
         let loaded = load(&input.source.text, limits);
+        if loaded.documents.iter().all(|d| d.value.is_null()) && loaded.problems.is_empty() {
+            findings.push(text_finding(
+                &builtin::NOT_KUBERNETES_OBJECT,
+                si,
+                Span::point(crate::manifest::Pos::new(1, 1)),
+                "file has no YAML documents (empty, or only comments); nothing to lint".into(),
+            ));
+        }
         for p in loaded.problems {
             let meta = match p.kind {
                 crate::manifest::ProblemKind::Syntax => &builtin::PARSE_ERROR,

@@ -29,7 +29,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_depth: 256,
-            max_nodes: 2_000_000,
+            max_nodes: 1_000_000,
         }
     }
 }
@@ -90,9 +90,13 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
         }
         doc_index = end_index;
         match outcome {
-            Ok(()) => break,
+            Ok(None) => break,
+            Ok(Some(line)) => match next_document_start(text, start.byte, line) {
+                Some(next) => start = next,
+                None => break,
+            },
             Err(err) => {
-                let pos = start.pos(err.marker());
+                let pos = clamp_to_text(text, start.pos(err.marker()));
                 // A scanner error can leave a document half-built; it was dropped by the builder.
                 out.problems.push(LoadProblem {
                     kind: ProblemKind::Syntax,
@@ -110,6 +114,21 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
         }
     }
     out
+}
+
+/// go-yaml v2 `allowedAliasRatio`: the share of nodes that may come from aliases, shrinking from
+/// 99% (up to 400,000 nodes) to 10% (4,000,000 nodes).
+fn allowed_alias_ratio(nodes: u64) -> f64 {
+    const LOW: f64 = 400_000.0;
+    const HIGH: f64 = 4_000_000.0;
+    let n = nodes as f64;
+    if n <= LOW {
+        0.99
+    } else if n >= HIGH {
+        0.10
+    } else {
+        0.99 - 0.89 * ((n - LOW) / (HIGH - LOW))
+    }
 }
 
 const QUOTED_INDENT_ERROR: &str = "invalid indentation in quoted scalar";
@@ -174,7 +193,23 @@ fn closes(rest: &str, q: char) -> bool {
     false
 }
 
+/// A scanner error at the end of input is reported past the last line; show it at the end of
+/// the last line instead, where a reader can see it.
+fn clamp_to_text(text: &str, pos: Pos) -> Pos {
+    let body = text.trim_end_matches(['\n', '\r', ' ', '\t']);
+    let last_line = body.lines().count().max(1) as u32;
+    if pos.line > last_line {
+        let width = body.lines().last().map_or(0, |l| l.chars().count()) as u32;
+        Pos::new(last_line, width + 1)
+    } else {
+        pos
+    }
+}
+
 fn syntax_message(info: &str) -> String {
+    if info.contains("recursion limit exceeded") {
+        return "nesting too deep; document not loaded".into();
+    }
     let mut msg = format!("invalid YAML: {info}");
     if msg.ends_with('.') {
         msg.pop();
@@ -262,6 +297,8 @@ struct Builder<'o> {
     root: Option<Value>,
     doc_start: Pos,
     nodes: u64,
+    /// Nodes that were copies of anchored nodes (go-yaml's `aliasCount`).
+    alias_nodes: u64,
     /// Set when a limit was hit: events are skipped until the document ends.
     skipping: Option<usize>,
 }
@@ -298,11 +335,18 @@ impl<'o> Builder<'o> {
             root: None,
             doc_start: Pos::default(),
             nodes: 0,
+            alias_nodes: 0,
             skipping: None,
         }
     }
 
-    fn run(&mut self, parser: Parser<'_, saphyr_parser::StrInput<'_>>) -> Result<(), ScanError> {
+    /// Feed the parser's events to the builder. `Ok(Some(line))`: a limit was hit at `line`
+    /// and the document was abandoned; the caller restarts at the next document instead of
+    /// walking the rest of a hostile document's events.
+    fn run(
+        &mut self,
+        parser: Parser<'_, saphyr_parser::StrInput<'_>>,
+    ) -> Result<Option<u32>, ScanError> {
         for item in parser {
             let (event, span) = item?;
             let span = Span::new(
@@ -310,8 +354,13 @@ impl<'o> Builder<'o> {
                 self.restart.pos_shifted(&span.end, self.shifts),
             );
             self.event(event, span);
+            if self.skipping.is_some() {
+                self.skipping = None;
+                self.finish_document(false);
+                return Ok(Some(span.end.line));
+            }
         }
-        Ok(())
+        Ok(None)
     }
 
     fn problem(&mut self, kind: ProblemKind, message: String, span: Span) {
@@ -351,6 +400,7 @@ impl<'o> Builder<'o> {
                 self.spans = SpanIndex::default();
                 self.anchors.clear();
                 self.nodes = 0;
+                self.alias_nodes = 0;
                 self.doc_start = span.start;
             }
             Event::DocumentEnd => self.finish_document(true),
@@ -383,11 +433,25 @@ impl<'o> Builder<'o> {
                 self.insert(value, span, Some(kind), 1, 1);
             }
             Event::Alias(id) => {
-                let Some((value, count)) = self.anchors.get(&id).cloned() else {
+                let Some(&(_, count)) = self.anchors.get(&id) else {
                     self.abandon("invalid YAML: alias to an unknown anchor".into(), span);
                     return;
                 };
-                if self.nodes.saturating_add(count) > self.limits.max_nodes {
+                self.alias_nodes = self.alias_nodes.saturating_add(count);
+                let total = self.nodes.saturating_add(count);
+                // go-yaml's guard against alias bombs (Kubernetes CVE-2019-11253), so that
+                // rollgate refuses what the apiserver refuses, before copying anything.
+                if self.alias_nodes > 100
+                    && total > 1000
+                    && self.alias_nodes as f64 / total as f64 > allowed_alias_ratio(total)
+                {
+                    self.abandon(
+                        "document contains excessive aliasing (alias bomb?); not loaded, as the apiserver would refuse it".into(),
+                        span,
+                    );
+                    return;
+                }
+                if total > self.limits.max_nodes {
                     let max = self.limits.max_nodes;
                     self.abandon(
                         format!(
@@ -404,6 +468,9 @@ impl<'o> Builder<'o> {
                     );
                     return;
                 }
+                let Some((value, _)) = self.anchors.get(&id).cloned() else {
+                    return;
+                };
                 self.insert(value, span, None, count, count);
             }
             Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
@@ -419,7 +486,7 @@ impl<'o> Builder<'o> {
                 if self.stack.len() >= self.limits.max_depth {
                     let max = self.limits.max_depth;
                     self.abandon(
-                        format!("nesting deeper than {max} levels; document not loaded"),
+                        format!("nesting too deep (more than {max} levels); document not loaded"),
                         span,
                     );
                     return;
@@ -619,6 +686,7 @@ impl Builder<'_> {
         self.anchors.clear();
         self.stack.clear();
         self.nodes = 0;
+        self.alias_nodes = 0;
         self.doc_index += 1;
     }
 }
