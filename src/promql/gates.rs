@@ -1,0 +1,1059 @@
+//! Where gate queries live, and with what each one is rendered.
+//!
+//! - Flagger (`pkg/controller/scheduler_metrics.go`): a Canary metric named
+//!   `request-success-rate`/`request-duration` runs the builtin query of the mesh provider; a
+//!   metric with `query` runs it inline; a metric with `templateRef` runs the MetricTemplate's
+//!   `spec.query` (also when it has a builtin name: both run). Builtin and inline queries get
+//!   `interval` defaulted to `1m`; templates do not.
+//! - Argo Rollouts: `spec.metrics[].provider.prometheus.query` of AnalysisTemplate,
+//!   ClusterAnalysisTemplate and AnalysisRun; the arguments come from the template's `spec.args`
+//!   merged with those of the Rollout step / background analysis / pre- and post-promotion
+//!   analysis / Experiment that references it (`utils/analysis/helpers.go` `MergeArgs`,
+//!   `utils/analysis/factory.go` `BuildArgumentsForRolloutAnalysisRun`).
+//!
+//! A template is analysed once per referencing metric or analysis found in the world, each with
+//! its own bindings; with none, once with placeholders. Findings are reported on the object
+//! being checked: a template's own findings on the template (inside its query scalar); a
+//! Canary's builtin and inline queries on the Canary; a template that is not part of the input
+//! (the webhook's cluster cache) on the Canary/Rollout that references it.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use super::analysis::{Analysis, analyse};
+use super::builtin::{self, Builtin};
+use super::template::{ArgoArgs, Binding, Dialect, Env, FlaggerModel, ValueSource};
+use crate::engine::{Finding, Inventory, Object, Origin, RuleMeta, Severity};
+
+/// A place in an object.
+#[derive(Debug, Clone, Copy)]
+pub struct Site<'w> {
+    pub object: &'w Object,
+    pub pointer: &'w str,
+}
+
+/// A place in an object with an owned pointer.
+#[derive(Debug, Clone)]
+pub struct Place<'w> {
+    pub object: &'w Object,
+    pub pointer: String,
+}
+
+impl<'w> Place<'w> {
+    fn new(object: &'w Object, pointer: impl Into<String>) -> Self {
+        Place {
+            object,
+            pointer: pointer.into(),
+        }
+    }
+
+    /// The JSON value there.
+    pub fn value(&self) -> Option<&'w Value> {
+        self.object.at(&self.pointer)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GateKind {
+    /// A Flagger MetricTemplate's `spec.query`.
+    FlaggerTemplate,
+    /// A Canary metric's inline `query`.
+    FlaggerInline,
+    /// The implicit query of a builtin Canary metric.
+    FlaggerBuiltin(Builtin),
+    /// An Argo metric's `provider.prometheus.query`.
+    Argo,
+}
+
+/// How a gate decides, as written (interpreting them is the analysis rules' business).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Thresholds {
+    /// Flagger: `thresholdRange.min`/`.max` (inclusive), else the deprecated `threshold`.
+    Flagger {
+        min: Option<Value>,
+        max: Option<Value>,
+        threshold: Option<Value>,
+    },
+    /// Argo: the conditions, rendered with the same arguments as the query.
+    Argo {
+        success: Option<String>,
+        failure: Option<String>,
+    },
+    /// `rollgate check-query --threshold T --op gt|lt`: the gate passes while `value op T`.
+    Bare {
+        threshold: Option<f64>,
+        op: Option<String>,
+    },
+}
+
+/// The workload a gate measures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+}
+
+/// One query a controller runs.
+#[derive(Debug, Clone)]
+pub struct Gate<'w> {
+    pub kind: GateKind,
+    pub dialect: Dialect,
+    /// Where findings go: the object being checked and a pointer in it.
+    pub report: Place<'w>,
+    /// Whether ranges of the template text are ranges of the string at `report` (then findings
+    /// point inside the query).
+    pub in_scalar: bool,
+    /// Where the query text is written, if it is in an object.
+    pub query_site: Option<Place<'w>>,
+    /// The metric that runs the query and holds its thresholds or conditions.
+    pub metric: Place<'w>,
+    pub metric_name: String,
+    /// What binds the template's variables, if anything does (else placeholders).
+    pub binder: Option<Place<'w>>,
+    /// The binder in words: `Canary test/podinfo metric "latency"`.
+    pub binder_label: Option<String>,
+    pub env: Env,
+    pub analysis: Rc<Analysis>,
+    pub thresholds: Thresholds,
+    /// The metric's interval (Flagger: after defaulting; Argo: `interval`).
+    pub interval: Option<String>,
+    pub target: Option<Target>,
+    /// Whether the query is PromQL (the provider is Prometheus).
+    pub promql: bool,
+}
+
+impl<'w> Gate<'w> {
+    /// Words for the query in messages about a gate whose text is not at the finding.
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            GateKind::FlaggerBuiltin(b) => {
+                format!("the builtin {} {} query", b.provider, b.metric)
+            }
+            _ => match &self.query_site {
+                Some(q) if !self.in_scalar => format!("the query of {}", q.object.reference()),
+                _ => "the query".to_owned(),
+            },
+        }
+    }
+
+    /// A finding of `meta` about a range of the parsed query text.
+    pub fn finding(
+        &self,
+        meta: &'static RuleMeta,
+        sent: &Range<usize>,
+        message: String,
+    ) -> Finding {
+        let template = self.analysis.to_template(sent);
+        self.template_finding(meta, meta.severity, &template, message)
+    }
+
+    /// A finding about a range of the template text (render errors).
+    pub fn template_finding(
+        &self,
+        meta: &'static RuleMeta,
+        severity: Severity,
+        template: &Range<usize>,
+        message: String,
+    ) -> Finding {
+        let message = if self.in_scalar {
+            message
+        } else {
+            let excerpt = excerpt(&self.analysis.template, template);
+            format!("in {} at `{excerpt}`: {message}", self.describe())
+        };
+        let mut f = Finding::new(
+            meta.id,
+            severity,
+            self.report.object,
+            &self.report.pointer,
+            message,
+        );
+        if self.in_scalar && !template.is_empty() {
+            f = f.with_range(template.clone());
+        }
+        if let Some(b) = &self.binder {
+            let same = std::ptr::eq(b.object, self.report.object)
+                && self.report.pointer.starts_with(&b.pointer);
+            if !same {
+                let label = self
+                    .binder_label
+                    .clone()
+                    .unwrap_or_else(|| "binds the template".into());
+                f = f.with_related(b.object, &b.pointer, format!("rendered for {label}"));
+            }
+        }
+        f
+    }
+}
+
+/// A short, one-line excerpt of `text` at `r`.
+fn excerpt(text: &str, r: &Range<usize>) -> String {
+    let s = text.get(r.clone()).unwrap_or("");
+    let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() > 60 {
+        let cut: String = one.chars().take(57).collect();
+        format!("{cut}...")
+    } else {
+        one
+    }
+}
+
+/// Push `f` unless an identical finding (rule, place, range, message) is there; then merge its
+/// related locations (a template bound by several Canaries gives the same finding for each).
+pub fn push_unique(out: &mut Vec<Finding>, f: Finding) {
+    if let Some(existing) = out.iter_mut().find(|e| {
+        e.rule == f.rule
+            && e.pointer == f.pointer
+            && e.object == f.object
+            && e.scalar_range == f.scalar_range
+            && e.message == f.message
+    }) {
+        for r in f.related {
+            if !existing.related.contains(&r) {
+                existing.related.push(r);
+            }
+        }
+        return;
+    }
+    out.push(f);
+}
+
+/// Every gate whose findings belong on `object`.
+pub fn gates<'w>(object: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
+    match (object.group.as_str(), object.kind.as_str()) {
+        ("flagger.app", "MetricTemplate") => flagger_template(object, world),
+        ("flagger.app", "Canary") => canary(object, world),
+        ("argoproj.io", "AnalysisTemplate" | "ClusterAnalysisTemplate") => {
+            argo_template(object, world)
+        }
+        ("argoproj.io", "AnalysisRun") => analysis_run(object),
+        ("argoproj.io", "Rollout" | "Experiment") => argo_referrer(object, world),
+        _ => Vec::new(),
+    }
+}
+
+/// The kinds that can hold or bind gate queries (for rule metadata).
+pub const KINDS: &[(&str, &str)] = &[
+    ("flagger.app", "MetricTemplate"),
+    ("flagger.app", "Canary"),
+    ("argoproj.io", "AnalysisTemplate"),
+    ("argoproj.io", "ClusterAnalysisTemplate"),
+    ("argoproj.io", "AnalysisRun"),
+    ("argoproj.io", "Rollout"),
+    ("argoproj.io", "Experiment"),
+];
+
+fn s<'a>(v: Option<&'a Value>) -> Option<&'a str> {
+    v.and_then(Value::as_str)
+}
+
+/// Whether a reference from `referrer` binds `template`: always when the template's identity is
+/// unique in the world; when the input defines it more than once (doc snippets, several
+/// environments in one tree), only from the same file — which copy the cluster would hold is
+/// unknown, and binding each referrer to every copy reports problems of pairs that never meet.
+fn bindable(template: &Object, referrer: &Object, world: &dyn Inventory) -> bool {
+    let copies = world.get(
+        &template.group,
+        &template.kind,
+        template.namespace.as_deref(),
+        &template.name,
+    );
+    if copies.len() <= 1 {
+        return true;
+    }
+    match (&template.origin, &referrer.origin) {
+        (Origin::File { source: a, .. }, Origin::File { source: b, .. }) => a == b,
+        _ => true,
+    }
+}
+
+/// Whether an object is part of the input being linted (its own findings are reported on it).
+fn in_input(o: &Object) -> bool {
+    matches!(o.origin, Origin::File { .. } | Origin::Admission)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flagger.
+
+/// Provider types Flagger knows (`pkg/metrics/providers/factory.go`); any other type, and an
+/// empty one, falls back to Prometheus.
+const FLAGGER_NON_PROMETHEUS: &[&str] = &[
+    "datadog",
+    "externalmetrics",
+    "cloudwatch",
+    "newrelic",
+    "graphite",
+    "stackdriver",
+    "influxdb",
+    "dynatrace",
+    "keptn",
+    "splunk",
+];
+
+/// `spec.analysis`, else the deprecated `spec.canaryAnalysis` (`Canary.GetAnalysis`).
+fn canary_analysis(c: &Object) -> Option<(&'static str, &Value)> {
+    if let Some(a) = c.at("/spec/analysis").filter(|v| !v.is_null()) {
+        return Some(("/spec/analysis", a));
+    }
+    c.at("/spec/canaryAnalysis")
+        .filter(|v| !v.is_null())
+        .map(|a| ("/spec/canaryAnalysis", a))
+}
+
+fn canary_metrics(c: &Object) -> Vec<(String, &Value)> {
+    let Some((base, a)) = canary_analysis(c) else {
+        return Vec::new();
+    };
+    a.get("metrics")
+        .and_then(Value::as_array)
+        .map(|ms| {
+            ms.iter()
+                .enumerate()
+                .map(|(i, m)| (format!("{base}/metrics/{i}"), m))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn canary_target(c: &Object) -> Target {
+    Target {
+        api_version: s(c.at("/spec/targetRef/apiVersion"))
+            .unwrap_or("apps/v1")
+            .to_owned(),
+        kind: s(c.at("/spec/targetRef/kind"))
+            .unwrap_or("Deployment")
+            .to_owned(),
+        name: s(c.at("/spec/targetRef/name")).unwrap_or("").to_owned(),
+        namespace: c.ns().to_owned(),
+    }
+}
+
+/// `toMetricModel`: the template model of a Canary metric.
+fn flagger_model(c: &Object, metric: &Value, interval: &str, label: String) -> FlaggerModel {
+    let k = |v: &str, f: &'static str| Binding::known(v, ValueSource::Model(f));
+    let target = s(c.at("/spec/targetRef/name")).unwrap_or("");
+    let or_target = |p: &str| {
+        s(c.at(p))
+            .filter(|v| !v.is_empty())
+            .unwrap_or(target)
+            .to_owned()
+    };
+    let knative = s(c.at("/spec/provider")) == Some("knative");
+    let variables: BTreeMap<String, String> = metric
+        .get("templateVariables")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    FlaggerModel {
+        name: k(&c.name, "name"),
+        namespace: k(c.ns(), "namespace"),
+        target: k(target, "target"),
+        service: k(&or_target("/spec/service/name"), "service"),
+        ingress: k(&or_target("/spec/ingressRef/name"), "ingress"),
+        // Knative: the latest created revision, known only at run time.
+        route: if knative {
+            Binding::unknown(ValueSource::Model("route"))
+        } else {
+            k(&or_target("/spec/routeRef/name"), "route")
+        },
+        interval: k(interval, "interval"),
+        variables: Some(variables),
+        binder: Some(label),
+    }
+}
+
+fn metric_label(c: &Object, metric: &Value) -> String {
+    format!(
+        "Canary {}/{} metric \"{}\"",
+        c.ns(),
+        c.name,
+        s(metric.get("name")).unwrap_or("")
+    )
+}
+
+fn flagger_thresholds(metric: &Value) -> Thresholds {
+    Thresholds::Flagger {
+        min: metric.pointer("/thresholdRange/min").cloned(),
+        max: metric.pointer("/thresholdRange/max").cloned(),
+        threshold: metric.get("threshold").cloned(),
+    }
+}
+
+/// The Canary metrics that reference a MetricTemplate.
+fn referencing_metrics<'w>(
+    t: &Object,
+    world: &'w dyn Inventory,
+) -> Vec<(&'w Object, String, &'w Value)> {
+    let mut out = Vec::new();
+    for c in world.list("flagger.app", "Canary", None) {
+        for (p, m) in canary_metrics(c) {
+            let Some(name) = s(m.pointer("/templateRef/name")) else {
+                continue;
+            };
+            let ns = s(m.pointer("/templateRef/namespace"))
+                .filter(|n| !n.is_empty())
+                .unwrap_or(c.ns());
+            if name == t.name && ns == t.ns() && bindable(t, c, world) {
+                out.push((c, p, m));
+            }
+        }
+    }
+    out
+}
+
+fn flagger_template<'w>(t: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
+    let Some(query) = s(t.at("/spec/query")) else {
+        return Vec::new();
+    };
+    let ptype = s(t.at("/spec/provider/type")).unwrap_or("");
+    let promql = !FLAGGER_NON_PROMETHEUS.contains(&ptype);
+    let refs = referencing_metrics(t, world);
+    let mut out = Vec::new();
+    for (c, p, m) in &refs {
+        let interval = s(m.get("interval")).unwrap_or("");
+        let label = metric_label(c, m);
+        let env = Env::Flagger(flagger_model(c, m, interval, label.clone()));
+        out.push(Gate {
+            kind: GateKind::FlaggerTemplate,
+            dialect: Dialect::Flagger,
+            report: Place::new(t, "/spec/query"),
+            in_scalar: true,
+            query_site: Some(Place::new(t, "/spec/query")),
+            metric: Place::new(c, p.clone()),
+            metric_name: s(m.get("name")).unwrap_or("").to_owned(),
+            binder: Some(Place::new(c, p.clone())),
+            binder_label: Some(label),
+            analysis: analyse(query, &env, promql),
+            env,
+            thresholds: flagger_thresholds(m),
+            interval: Some(interval.to_owned()),
+            target: Some(canary_target(c)),
+            promql,
+        });
+    }
+    if refs.is_empty() {
+        let env = Env::Flagger(FlaggerModel::placeholders());
+        out.push(Gate {
+            kind: GateKind::FlaggerTemplate,
+            dialect: Dialect::Flagger,
+            report: Place::new(t, "/spec/query"),
+            in_scalar: true,
+            query_site: Some(Place::new(t, "/spec/query")),
+            metric: Place::new(t, "/spec/query"),
+            metric_name: t.name.clone(),
+            binder: None,
+            binder_label: None,
+            analysis: analyse(query, &env, promql),
+            env,
+            thresholds: Thresholds::Flagger {
+                min: None,
+                max: None,
+                threshold: None,
+            },
+            interval: None,
+            target: None,
+            promql,
+        });
+    }
+    out
+}
+
+/// Skipper's observer rewrites non-word characters of the model to `_`
+/// (`pkg/metrics/observers/skipper.go` `encodeModelForSkipper`).
+fn encode_for_skipper(m: &mut FlaggerModel) {
+    let enc = |b: &mut Binding| {
+        b.value = b
+            .value
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+    };
+    enc(&mut m.ingress);
+    enc(&mut m.name);
+    enc(&mut m.namespace);
+    enc(&mut m.service);
+    enc(&mut m.target);
+}
+
+fn canary<'w>(c: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
+    let mut out = Vec::new();
+    let target = canary_target(c);
+    let (provider, _assumed) =
+        builtin::provider_for(s(c.at("/spec/provider")), &target.kind, &target.api_version);
+    for (p, m) in canary_metrics(c) {
+        let name = s(m.get("name")).unwrap_or("");
+        let label = metric_label(c, m);
+        // Builtins and inline queries default the interval (`runBuiltinMetricChecks`).
+        let interval = s(m.get("interval"))
+            .filter(|i| !i.is_empty())
+            .unwrap_or("1m");
+        if let Some(b) = builtin::builtin(&provider, name) {
+            let mut model = flagger_model(c, m, interval, label.clone());
+            if b.provider == "skipper" {
+                encode_for_skipper(&mut model);
+            }
+            let env = Env::Flagger(model);
+            out.push(Gate {
+                kind: GateKind::FlaggerBuiltin(b),
+                dialect: Dialect::Flagger,
+                report: Place::new(c, format!("{p}/name")),
+                in_scalar: false,
+                query_site: None,
+                metric: Place::new(c, p.clone()),
+                metric_name: name.to_owned(),
+                binder: Some(Place::new(c, p.clone())),
+                binder_label: Some(label.clone()),
+                analysis: analyse(b.template, &env, true),
+                env,
+                thresholds: flagger_thresholds(m),
+                interval: Some(interval.to_owned()),
+                target: Some(target.clone()),
+                promql: true,
+            });
+        }
+        if let Some(q) = s(m.get("query")).filter(|q| !q.is_empty()) {
+            let env = Env::Flagger(flagger_model(c, m, interval, label.clone()));
+            out.push(Gate {
+                kind: GateKind::FlaggerInline,
+                dialect: Dialect::Flagger,
+                report: Place::new(c, format!("{p}/query")),
+                in_scalar: true,
+                query_site: Some(Place::new(c, format!("{p}/query"))),
+                metric: Place::new(c, p.clone()),
+                metric_name: name.to_owned(),
+                binder: Some(Place::new(c, p.clone())),
+                binder_label: Some(label.clone()),
+                analysis: analyse(q, &env, true),
+                env,
+                thresholds: flagger_thresholds(m),
+                interval: Some(interval.to_owned()),
+                target: Some(target.clone()),
+                promql: true,
+            });
+        }
+        // Templates outside the input (the cluster): their findings come here.
+        if let Some(tname) = s(m.pointer("/templateRef/name")) {
+            let ns = s(m.pointer("/templateRef/namespace"))
+                .filter(|n| !n.is_empty())
+                .unwrap_or(c.ns());
+            for t in world.get("flagger.app", "MetricTemplate", Some(ns), tname) {
+                if in_input(t) {
+                    continue;
+                }
+                let Some(q) = s(t.at("/spec/query")) else {
+                    continue;
+                };
+                let ptype = s(t.at("/spec/provider/type")).unwrap_or("");
+                let promql = !FLAGGER_NON_PROMETHEUS.contains(&ptype);
+                let raw_interval = s(m.get("interval")).unwrap_or("");
+                let env = Env::Flagger(flagger_model(c, m, raw_interval, label.clone()));
+                out.push(Gate {
+                    kind: GateKind::FlaggerTemplate,
+                    dialect: Dialect::Flagger,
+                    report: Place::new(c, format!("{p}/templateRef")),
+                    in_scalar: false,
+                    query_site: Some(Place::new(t, "/spec/query")),
+                    metric: Place::new(c, p.clone()),
+                    metric_name: name.to_owned(),
+                    binder: Some(Place::new(c, p.clone())),
+                    binder_label: Some(label.clone()),
+                    analysis: analyse(q, &env, promql),
+                    env,
+                    thresholds: flagger_thresholds(m),
+                    interval: Some(raw_interval.to_owned()),
+                    target: Some(target.clone()),
+                    promql,
+                });
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argo Rollouts.
+
+/// A reference from a Rollout or Experiment to analysis templates, with its arguments.
+#[derive(Debug, Clone)]
+pub struct AnalysisRef<'w> {
+    pub object: &'w Object,
+    /// Pointer to the analysis block (`/spec/strategy/canary/steps/2/analysis`).
+    pub pointer: String,
+    /// (templateName, clusterScope)
+    pub templates: Vec<(String, bool)>,
+    pub args: Vec<&'w Value>,
+}
+
+/// Every analysis reference of a Rollout or Experiment.
+pub fn analysis_refs<'w>(o: &'w Object) -> Vec<AnalysisRef<'w>> {
+    let mut out = Vec::new();
+    let mut raw: Vec<(String, Vec<(String, bool)>, Vec<&'w Value>)> = Vec::new();
+    let mut add = |pointer: String, v: &'w Value| {
+        let (pointer, templates) = {
+            let mut templates = Vec::new();
+            if let Some(ts) = v.get("templates").and_then(Value::as_array) {
+                for t in ts {
+                    if let Some(n) = s(t.get("templateName")) {
+                        let cluster = t
+                            .get("clusterScope")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false);
+                        templates.push((n.to_owned(), cluster));
+                    }
+                }
+            }
+            if let Some(n) = s(v.get("templateName")) {
+                let cluster = v
+                    .get("clusterScope")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                templates.push((n.to_owned(), cluster));
+            }
+            (pointer, templates)
+        };
+        if !templates.is_empty() {
+            raw.push((pointer, templates, args_of(v)));
+        }
+    };
+    match o.kind.as_str() {
+        "Rollout" => {
+            if let Some(steps) = o
+                .at("/spec/strategy/canary/steps")
+                .and_then(Value::as_array)
+            {
+                for (i, st) in steps.iter().enumerate() {
+                    if let Some(a) = st.get("analysis") {
+                        add(format!("/spec/strategy/canary/steps/{i}/analysis"), a);
+                    }
+                    if let Some(ans) = st.pointer("/experiment/analyses").and_then(Value::as_array)
+                    {
+                        for (j, a) in ans.iter().enumerate() {
+                            add(
+                                format!("/spec/strategy/canary/steps/{i}/experiment/analyses/{j}"),
+                                a,
+                            );
+                        }
+                    }
+                }
+            }
+            for p in [
+                "/spec/strategy/canary/analysis",
+                "/spec/strategy/blueGreen/prePromotionAnalysis",
+                "/spec/strategy/blueGreen/postPromotionAnalysis",
+            ] {
+                if let Some(a) = o.at(p) {
+                    add(p.to_owned(), a);
+                }
+            }
+        }
+        "Experiment" => {
+            if let Some(ans) = o.at("/spec/analyses").and_then(Value::as_array) {
+                for (j, a) in ans.iter().enumerate() {
+                    add(format!("/spec/analyses/{j}"), a);
+                }
+            }
+        }
+        _ => {}
+    }
+    for (pointer, templates, args) in raw {
+        out.push(AnalysisRef {
+            object: o,
+            pointer,
+            templates,
+            args,
+        });
+    }
+    out
+}
+
+fn args_of(v: &Value) -> Vec<&Value> {
+    v.get("args")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
+}
+
+/// Whether `r` references template `t`.
+fn refers_to(r: &AnalysisRef<'_>, t: &Object) -> bool {
+    let cluster = t.kind == "ClusterAnalysisTemplate";
+    r.templates
+        .iter()
+        .any(|(n, c)| *n == t.name && *c == cluster && (cluster || r.object.ns() == t.ns()))
+}
+
+/// The binding of one argument value (`{name, value}` or `{name, valueFrom}`), as the
+/// controller resolves it for `binder` (a Rollout resolves `fieldRef` on its own metadata).
+fn arg_binding(arg: &Value, binder: Option<&Object>) -> Option<Binding> {
+    if let Some(v) = arg.get("value") {
+        let v = match v {
+            Value::String(s) => s.clone(),
+            Value::Null => return None,
+            other => other.to_string(),
+        };
+        if v.contains("{{") {
+            // Experiment args like {{templates.canary.podTemplateHash}}: resolved at run time.
+            return Some(Binding::unknown(ValueSource::ArgValue));
+        }
+        return Some(Binding::known(v, ValueSource::ArgValue));
+    }
+    let from = arg.get("valueFrom")?;
+    if let Some(h) = s(from.get("podTemplateHashValue")) {
+        return Some(Binding::unknown(ValueSource::PodTemplateHash(h.to_owned())));
+    }
+    if let Some(path) = s(from.pointer("/fieldRef/fieldPath")) {
+        let src = ValueSource::FieldRef(path.to_owned());
+        let value = binder
+            .filter(|b| b.kind == "Rollout")
+            .and_then(|b| field_path(b, path));
+        return Some(match value {
+            Some(v) => Binding::known(v, src),
+            None => Binding::unknown(src),
+        });
+    }
+    if from.get("secretKeyRef").is_some() {
+        return Some(Binding::unknown(ValueSource::SecretKeyRef));
+    }
+    None
+}
+
+/// `metadata.name`, `metadata.namespace`, `metadata.labels['k']`, `metadata.annotations['k']`.
+fn field_path(o: &Object, path: &str) -> Option<String> {
+    match path {
+        "metadata.name" => return Some(o.name.clone()),
+        "metadata.namespace" => return Some(o.ns().to_owned()),
+        _ => {}
+    }
+    for (prefix, map) in [
+        ("metadata.labels", o.labels()),
+        ("metadata.annotations", o.annotations()),
+    ] {
+        let Some(rest) = path.strip_prefix(prefix) else {
+            continue;
+        };
+        let key = rest
+            .strip_prefix("['")
+            .and_then(|r| r.strip_suffix("']"))
+            .or_else(|| rest.strip_prefix("[\"").and_then(|r| r.strip_suffix("\"]")))?;
+        return map?.get(key)?.as_str().map(str::to_owned);
+    }
+    None
+}
+
+fn declared_args(t: &Object) -> Vec<&Value> {
+    t.at("/spec/args")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
+}
+
+/// Arguments of a template: its declarations, overridden by a reference's arguments.
+fn argo_args(t: &Object, r: Option<&AnalysisRef<'_>>) -> ArgoArgs {
+    let mut args = Vec::new();
+    for d in declared_args(t) {
+        let Some(name) = s(d.get("name")) else {
+            continue;
+        };
+        let mut b = arg_binding(d, None);
+        if let Some(r) = r {
+            if let Some(given) = r.args.iter().find(|a| s(a.get("name")) == Some(name)) {
+                if let Some(gb) = arg_binding(given, Some(r.object)) {
+                    b = Some(gb);
+                }
+            }
+        }
+        args.push((name.to_owned(), b));
+    }
+    ArgoArgs {
+        args,
+        complete: r.is_some(),
+        binder: r.map(|r| {
+            format!(
+                "{} {}/{} ({})",
+                r.object.kind,
+                r.object.ns(),
+                r.object.name,
+                r.pointer
+            )
+        }),
+    }
+}
+
+fn argo_metric_gates<'w>(
+    t: &'w Object,
+    args: &ArgoArgs,
+    binder: Option<(Place<'w>, String)>,
+    report_on: Option<Place<'w>>,
+    target: Option<Target>,
+    out: &mut Vec<Gate<'w>>,
+) {
+    let Some(metrics) = t.at("/spec/metrics").and_then(Value::as_array) else {
+        return;
+    };
+    let env = Env::Argo(args.clone());
+    for (i, m) in metrics.iter().enumerate() {
+        let Some(q) = s(m.pointer("/provider/prometheus/query")) else {
+            continue;
+        };
+        let qp = format!("/spec/metrics/{i}/provider/prometheus/query");
+        let render_cond = |k: &str| {
+            s(m.get(k)).map(|c| {
+                let r = super::template::render(c, &env);
+                if r.errors.is_empty() {
+                    r.text
+                } else {
+                    c.to_owned()
+                }
+            })
+        };
+        let (report, in_scalar) = match &report_on {
+            Some(p) => (p.clone(), false),
+            None => (Place::new(t, qp.clone()), true),
+        };
+        out.push(Gate {
+            kind: GateKind::Argo,
+            dialect: Dialect::Argo,
+            report,
+            in_scalar,
+            query_site: Some(Place::new(t, qp)),
+            metric: Place::new(t, format!("/spec/metrics/{i}")),
+            metric_name: s(m.get("name")).unwrap_or("").to_owned(),
+            binder: binder.as_ref().map(|(p, _)| p.clone()),
+            binder_label: binder.as_ref().map(|(_, l)| l.clone()),
+            analysis: analyse(q, &env, true),
+            env: env.clone(),
+            thresholds: Thresholds::Argo {
+                success: render_cond("successCondition"),
+                failure: render_cond("failureCondition"),
+            },
+            interval: s(m.get("interval")).map(str::to_owned),
+            target: target.clone(),
+            promql: true,
+        });
+    }
+}
+
+fn rollout_target(o: &Object) -> Option<Target> {
+    (o.kind == "Rollout").then(|| Target {
+        api_version: o.api_version.clone(),
+        kind: o.kind.clone(),
+        name: o.name.clone(),
+        namespace: o.ns().to_owned(),
+    })
+}
+
+fn argo_template<'w>(t: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
+    let mut out = Vec::new();
+    let mut bound = false;
+    for kind in ["Rollout", "Experiment"] {
+        let ns = (t.kind == "AnalysisTemplate").then(|| t.ns());
+        for o in world.list("argoproj.io", kind, ns) {
+            for r in analysis_refs(o) {
+                if !refers_to(&r, t) || !bindable(t, o, world) {
+                    continue;
+                }
+                bound = true;
+                let args = argo_args(t, Some(&r));
+                let label = format!("{} {}/{} {}", o.kind, o.ns(), o.name, r.pointer);
+                argo_metric_gates(
+                    t,
+                    &args,
+                    Some((Place::new(o, r.pointer.clone()), label)),
+                    None,
+                    rollout_target(o),
+                    &mut out,
+                );
+            }
+        }
+    }
+    if !bound {
+        argo_metric_gates(t, &argo_args(t, None), None, None, None, &mut out);
+    }
+    out
+}
+
+fn analysis_run(run: &Object) -> Vec<Gate<'_>> {
+    let mut args = Vec::new();
+    for d in declared_args(run) {
+        if let Some(name) = s(d.get("name")) {
+            args.push((name.to_owned(), arg_binding(d, None)));
+        }
+    }
+    let args = ArgoArgs {
+        args,
+        complete: true,
+        binder: Some(format!("AnalysisRun {}/{}", run.ns(), run.name)),
+    };
+    let mut out = Vec::new();
+    argo_metric_gates(run, &args, None, None, None, &mut out);
+    out
+}
+
+/// A Rollout's or Experiment's templates that are not in the input: their findings come here.
+fn argo_referrer<'w>(o: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
+    let mut out = Vec::new();
+    for r in analysis_refs(o) {
+        for (name, cluster) in &r.templates {
+            let found = if *cluster {
+                world.get("argoproj.io", "ClusterAnalysisTemplate", None, name)
+            } else {
+                world.get("argoproj.io", "AnalysisTemplate", Some(o.ns()), name)
+            };
+            for t in found {
+                if in_input(t) {
+                    continue;
+                }
+                let args = argo_args(t, Some(&r));
+                let label = format!("{} {}/{} {}", o.kind, o.ns(), o.name, r.pointer);
+                argo_metric_gates(
+                    t,
+                    &args,
+                    Some((Place::new(o, r.pointer.clone()), label)),
+                    Some(Place::new(o, r.pointer.clone())),
+                    rollout_target(o),
+                    &mut out,
+                );
+            }
+        }
+    }
+    out
+}
+
+/// A bare query (`rollgate check-query`).
+pub fn bare(query: &str) -> Rc<Analysis> {
+    analyse(query, &Env::Plain, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::MemoryInventory;
+    use crate::engine::lint::objects_of;
+
+    fn world(yaml: &str) -> MemoryInventory {
+        let docs = crate::manifest::load(yaml, crate::manifest::Limits::default()).documents;
+        let mut objs = Vec::new();
+        for d in docs {
+            objs.extend(objects_of(d.value, 0, d.index, "default").unwrap());
+        }
+        MemoryInventory::new(objs, "test", false)
+    }
+
+    const FLAGGER: &str = r#"
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: latency, namespace: test}
+spec:
+  provider: {type: prometheus, address: http://prom:9090}
+  query: |
+    histogram_quantile(0.99, sum by (le) (rate(x_bucket{pod=~"{{ target }}-.*", d="{{ variables.d }}"}[{{ interval }}])))
+---
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  provider: linkerd
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  analysis:
+    interval: 1m
+    metrics:
+    - name: request-duration
+      thresholdRange: {max: 500}
+    - name: latency
+      templateRef: {name: latency}
+      templateVariables: {d: inbound}
+      interval: 2m
+    - name: inline
+      query: sum(rate(x[{{ interval }}]))
+"#;
+
+    #[test]
+    fn flagger_gates() {
+        let w = world(FLAGGER);
+        let objs = w.objects();
+        let t = gates(&objs[0], &w);
+        assert_eq!(t.len(), 1);
+        let a = &t[0].analysis;
+        assert!(a.rendered.ok(), "{:?}", a.rendered.errors);
+        assert!(a.sent.contains("podinfo-.*"), "{}", a.sent);
+        assert!(a.sent.contains("[2m]"), "{}", a.sent);
+        assert!(a.query().is_some());
+        let c = gates(&objs[1], &w);
+        assert_eq!(c.len(), 2);
+        let GateKind::FlaggerBuiltin(b) = &c[0].kind else {
+            panic!("{:?}", c[0].kind)
+        };
+        assert_eq!(b.provider, "linkerd");
+        assert!(c[0].analysis.sent.contains("deployment=~\"podinfo\""));
+        assert_eq!(c[1].kind, GateKind::FlaggerInline);
+        assert!(c[1].analysis.sent.contains("[1m]"));
+    }
+
+    #[test]
+    fn argo_gates() {
+        let w = world(
+            r#"
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: success-rate, namespace: default}
+spec:
+  args: [{name: service-name}, {name: hash}]
+  metrics:
+  - name: success-rate
+    successCondition: result[0] >= 0.95
+    provider:
+      prometheus:
+        query: sum(rate(x{service="{{args.service-name}}", h="{{args.hash}}"}[5m]))
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: default}
+spec:
+  strategy:
+    canary:
+      steps:
+      - analysis:
+          templates: [{templateName: success-rate}]
+          args:
+          - {name: service-name, value: web-canary}
+          - name: hash
+            valueFrom: {podTemplateHashValue: Latest}
+"#,
+        );
+        let g = gates(&w.objects()[0], &w);
+        assert_eq!(g.len(), 1);
+        let a = &g[0].analysis;
+        assert!(a.rendered.ok(), "{:?}", a.rendered.errors);
+        assert!(a.sent.contains("service=\"web-canary\""), "{}", a.sent);
+        let sub = &a.rendered.substitutions[1];
+        assert_eq!(sub.source, ValueSource::PodTemplateHash("Latest".into()));
+        assert!(!sub.exact);
+        assert_eq!(
+            g[0].thresholds,
+            Thresholds::Argo {
+                success: Some("result[0] >= 0.95".into()),
+                failure: None
+            }
+        );
+    }
+}

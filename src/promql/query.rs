@@ -1,0 +1,1201 @@
+//! A parsed query: promql-parser's AST plus the byte span of every node, matcher and range in
+//! the query text (the AST has no positions; they are recovered by walking the AST in source
+//! order over the tokens of [`super::lex`]).
+//!
+//! Parsing is bounded: the text size, the bracket nesting and the number of operators are
+//! checked on the tokens first, because promql-parser builds (and drops) the AST recursively and
+//! a deep query would overflow the stack.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::time::Duration;
+
+use promql_parser::label::{MatchOp, Matcher};
+use promql_parser::parser::token::{self as ptok, TokenId};
+use promql_parser::parser::{self, AggregateExpr, BinaryExpr, Call, Expr, VectorSelector};
+
+use super::lex::{self, Kind, Op, Token};
+
+/// Queries longer than this are not parsed (reported as not analysed).
+pub const MAX_QUERY_BYTES: usize = 128 * 1024;
+/// Deepest nesting of `(`, `[`, `{` that is parsed.
+pub const MAX_NESTING: usize = 64;
+/// Most operator tokens (binary and unary) that are parsed: each adds a level to the AST.
+pub const MAX_OPERATORS: usize = 256;
+
+/// Why a query does not parse, or was not parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// Bytes of the query text.
+    pub span: Range<usize>,
+    pub message: String,
+    pub kind: ParseErrorKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseErrorKind {
+    /// Prometheus (and promql-parser) reject the query.
+    Invalid,
+    /// Beyond rollgate's limits: not analysed (the query may be valid).
+    NotAnalysed,
+}
+
+/// A matcher of a selector, with where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatcherLoc {
+    pub name: String,
+    /// `=`, `!=`, `=~`, `!~`
+    pub op: &'static str,
+    /// The value, unquoted.
+    pub value: String,
+    /// `name op "value"`.
+    pub span: Range<usize>,
+    pub name_span: Range<usize>,
+    /// The quoted value, quotes included.
+    pub value_span: Range<usize>,
+}
+
+/// Positions of one AST node.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Loc {
+    /// The whole node.
+    pub span: Range<usize>,
+    /// The node's keyword or name: the aggregation operator, the function name, the binary
+    /// operator, the metric name (or `{` of a selector without one).
+    pub head: Range<usize>,
+    /// `by (…)`/`without (…)` of an aggregation; `on (…)`/`ignoring (…)` of a binary operator.
+    pub grouping: Option<Range<usize>>,
+    /// `[5m]` of a range selector or `[30m:1m]` of a subquery.
+    pub range: Option<Range<usize>>,
+    /// The matchers of a selector, in source order.
+    pub matchers: Vec<MatcherLoc>,
+}
+
+/// A parsed query.
+pub struct Query {
+    text: String,
+    tokens: Vec<Token>,
+    expr: Box<Expr>,
+    /// Node address → positions. Addresses are stable: the AST is boxed and never mutated.
+    locs: HashMap<usize, Loc>,
+    located: bool,
+}
+
+impl std::fmt::Debug for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Query")
+            .field("text", &self.text)
+            .field("located", &self.located)
+            .finish()
+    }
+}
+
+fn addr<T>(x: &T) -> usize {
+    x as *const T as usize
+}
+
+impl Query {
+    /// Parse `text` (already rendered). Never panics; bounded in time and stack.
+    pub fn parse(text: &str) -> Result<Query, ParseError> {
+        if text.len() > MAX_QUERY_BYTES {
+            return Err(ParseError {
+                span: 0..text.len(),
+                message: format!(
+                    "query is {} bytes long; rollgate does not analyse queries over {} KiB",
+                    text.len(),
+                    MAX_QUERY_BYTES / 1024
+                ),
+                kind: ParseErrorKind::NotAnalysed,
+            });
+        }
+        let tokens = lex::lex(text).map_err(|e| ParseError {
+            span: e.span,
+            message: e.message,
+            kind: ParseErrorKind::Invalid,
+        })?;
+        guard(&tokens)?;
+        let expr = parser::parse(text).map_err(|message| {
+            let span = locate_error(text, &tokens, &message);
+            ParseError {
+                span,
+                message: if message == "invalid promql query" {
+                    syntax_message(text, &tokens).unwrap_or_else(|| "invalid PromQL".to_owned())
+                } else {
+                    message
+                },
+                kind: ParseErrorKind::Invalid,
+            }
+        })?;
+        let mut q = Query {
+            text: text.to_owned(),
+            tokens,
+            expr: Box::new(expr),
+            locs: HashMap::new(),
+            located: false,
+        };
+        let mut l = Locator {
+            text,
+            toks: &q.tokens,
+            brackets: lex::match_brackets(&q.tokens),
+            i: 0,
+            locs: HashMap::new(),
+        };
+        let root: &Expr = &q.expr;
+        if l.expr(root).is_some() && l.toks.get(l.i).is_some_and(|t| t.kind == Kind::Eof) {
+            q.locs = l.locs;
+            q.located = true;
+        }
+        Ok(q)
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn expr(&self) -> &Expr {
+        &self.expr
+    }
+
+    pub fn tokens(&self) -> &[Token] {
+        &self.tokens
+    }
+
+    /// Whether positions were recovered for every node (else `loc` returns `None` and findings
+    /// point at the whole query).
+    pub fn located(&self) -> bool {
+        self.located
+    }
+
+    /// Positions of an AST node of this query (an `Expr`, or the `VectorSelector` inside a
+    /// range selector).
+    pub fn loc<T>(&self, node: &T) -> Option<&Loc> {
+        self.locs.get(&addr(node))
+    }
+
+    /// The span of a node, or the whole query when unknown.
+    pub fn span<T>(&self, node: &T) -> Range<usize> {
+        self.loc(node)
+            .map_or(0..self.text.len(), |l| l.span.clone())
+    }
+
+    /// Visit every node in source order with its ancestors (outermost first).
+    pub fn walk<'q>(&'q self, f: &mut dyn FnMut(&'q Expr, &[&'q Expr])) {
+        let mut stack = Vec::new();
+        walk(&self.expr, &mut stack, f);
+    }
+
+    /// Every vector selector (instant or inside a range selector), in source order.
+    pub fn selectors(&self) -> Vec<Selector<'_>> {
+        let mut out = Vec::new();
+        self.walk(&mut |e, anc| {
+            let (vs, range) = match e {
+                Expr::VectorSelector(vs) => (vs, None),
+                Expr::MatrixSelector(ms) => (&ms.vs, Some(ms.range)),
+                _ => return,
+            };
+            out.push(Selector {
+                vs,
+                range,
+                expr: e,
+                loc: self.loc(vs).or_else(|| self.loc(e)),
+                range_span: self.loc(e).and_then(|l| l.range.clone()),
+                function: anc.iter().rev().find_map(|a| match a {
+                    Expr::Call(c) => Some(c.func.name),
+                    _ => None,
+                }),
+            });
+        });
+        out
+    }
+
+    /// Calls of the function `name` (`histogram_quantile`, `rate`, …).
+    pub fn calls<'q>(&'q self, name: &str) -> Vec<&'q Call> {
+        let mut out = Vec::new();
+        self.walk(&mut |e, _| {
+            if let Expr::Call(c) = e {
+                if c.func.name == name {
+                    out.push(c);
+                }
+            }
+        });
+        out
+    }
+
+    /// Every `histogram_quantile(φ, X)` call.
+    pub fn histogram_quantiles(&self) -> Vec<HistogramQuantile<'_>> {
+        let mut out = Vec::new();
+        self.walk(&mut |e, anc| {
+            let Expr::Call(c) = e else { return };
+            if c.func.name != "histogram_quantile" {
+                return;
+            }
+            let (Some(phi), Some(arg)) = (c.args.args.first(), c.args.args.get(1)) else {
+                return;
+            };
+            out.push(HistogramQuantile {
+                call: c,
+                expr: e,
+                phi: number_value(phi),
+                arg,
+                ancestors: anc.to_vec(),
+            });
+        });
+        out
+    }
+
+    /// Every range: `[5m]` of a range selector and `[30m:1m]` of a subquery, with the function
+    /// that consumes it.
+    pub fn range_windows(&self) -> Vec<RangeWindow<'_>> {
+        let mut out = Vec::new();
+        self.walk(&mut |e, anc| {
+            let (range, selector) = match e {
+                Expr::MatrixSelector(ms) => (ms.range, Some(&ms.vs)),
+                Expr::Subquery(sq) => (sq.range, None),
+                _ => return,
+            };
+            let function = match anc.last() {
+                Some(Expr::Call(c)) => Some(c.func.name),
+                _ => None,
+            };
+            out.push(RangeWindow {
+                range,
+                expr: e,
+                selector,
+                function,
+                span: self.loc(e).and_then(|l| l.range.clone()),
+            });
+        });
+        out
+    }
+}
+
+fn number_value(e: &Expr) -> Option<f64> {
+    match e {
+        Expr::NumberLiteral(n) => Some(n.val),
+        Expr::Paren(p) => number_value(&p.expr),
+        _ => None,
+    }
+}
+
+fn walk<'q>(e: &'q Expr, stack: &mut Vec<&'q Expr>, f: &mut dyn FnMut(&'q Expr, &[&'q Expr])) {
+    f(e, stack);
+    stack.push(e);
+    for c in children(e) {
+        walk(c, stack, f);
+    }
+    stack.pop();
+}
+
+/// The sub-expressions of a node, in source order.
+pub fn children(e: &Expr) -> Vec<&Expr> {
+    match e {
+        Expr::Aggregate(a) => a.param.iter().map(|p| &**p).chain([&*a.expr]).collect(),
+        Expr::Unary(u) => vec![&u.expr],
+        Expr::Binary(b) => vec![&b.lhs, &b.rhs],
+        Expr::Paren(p) => vec![&p.expr],
+        Expr::Subquery(s) => vec![&s.expr],
+        Expr::Call(c) => c.args.args.iter().map(|a| &**a).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A vector selector with its context.
+#[derive(Debug, Clone)]
+pub struct Selector<'q> {
+    pub vs: &'q VectorSelector,
+    /// The range when it is a range selector (`x[5m]`).
+    pub range: Option<Duration>,
+    /// The node: a `VectorSelector` or the `MatrixSelector` around it.
+    pub expr: &'q Expr,
+    pub loc: Option<&'q Loc>,
+    pub range_span: Option<Range<usize>>,
+    /// The innermost function call around it (`rate`, `histogram_quantile`, …).
+    pub function: Option<&'static str>,
+}
+
+impl Selector<'_> {
+    /// The metric name, from the name or a `__name__="…"` matcher.
+    pub fn metric(&self) -> Option<&str> {
+        self.vs.name.as_deref().or_else(|| {
+            self.vs
+                .matchers
+                .matchers
+                .iter()
+                .find(|m| m.name == "__name__" && matches!(m.op, MatchOp::Equal))
+                .map(|m| m.value.as_str())
+        })
+    }
+
+    /// The located matcher for an AST matcher, if positions are known.
+    pub fn matcher_loc(&self, m: &Matcher) -> Option<&MatcherLoc> {
+        let op = match_op_text(&m.op);
+        self.loc?
+            .matchers
+            .iter()
+            .find(|l| l.name == m.name && l.op == op && l.value == m.value)
+    }
+}
+
+pub fn match_op_text(op: &MatchOp) -> &'static str {
+    match op {
+        MatchOp::Equal => "=",
+        MatchOp::NotEqual => "!=",
+        MatchOp::Re(_) => "=~",
+        MatchOp::NotRe(_) => "!~",
+    }
+}
+
+/// `histogram_quantile(φ, X)`.
+#[derive(Debug, Clone)]
+pub struct HistogramQuantile<'q> {
+    pub call: &'q Call,
+    pub expr: &'q Expr,
+    /// φ when it is a literal.
+    pub phi: Option<f64>,
+    /// X.
+    pub arg: &'q Expr,
+    pub ancestors: Vec<&'q Expr>,
+}
+
+/// A range window.
+#[derive(Debug, Clone)]
+pub struct RangeWindow<'q> {
+    pub range: Duration,
+    pub expr: &'q Expr,
+    /// The selector of a range selector (`None` for a subquery).
+    pub selector: Option<&'q VectorSelector>,
+    /// The function applied to it (`rate`, `increase`, `avg_over_time`, …).
+    pub function: Option<&'static str>,
+    /// The `[…]` in the text.
+    pub span: Option<Range<usize>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits.
+
+fn guard(tokens: &[Token]) -> Result<(), ParseError> {
+    let mut depth = 0usize;
+    let mut ops = 0usize;
+    for t in tokens {
+        match t.kind {
+            Kind::LParen | Kind::LBracket | Kind::LBrace => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(ParseError {
+                        span: t.span.clone(),
+                        message: format!(
+                            "query nests brackets more than {MAX_NESTING} deep; rollgate does not analyse it"
+                        ),
+                        kind: ParseErrorKind::NotAnalysed,
+                    });
+                }
+            }
+            Kind::RParen | Kind::RBracket | Kind::RBrace => depth = depth.saturating_sub(1),
+            Kind::Op(op) if op.is_binary() => {
+                ops += 1;
+                if ops > MAX_OPERATORS {
+                    return Err(ParseError {
+                        span: t.span.clone(),
+                        message: format!(
+                            "query has more than {MAX_OPERATORS} operators; rollgate does not analyse it"
+                        ),
+                        kind: ParseErrorKind::NotAnalysed,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Positions: walk the AST in source order over the tokens.
+
+struct Locator<'a> {
+    text: &'a str,
+    toks: &'a [Token],
+    brackets: Vec<Option<usize>>,
+    i: usize,
+    locs: HashMap<usize, Loc>,
+}
+
+fn op_of(id: TokenId) -> Option<Op> {
+    Some(match id {
+        ptok::T_ADD => Op::Add,
+        ptok::T_SUB => Op::Sub,
+        ptok::T_MUL => Op::Mul,
+        ptok::T_DIV => Op::Div,
+        ptok::T_MOD => Op::Mod,
+        ptok::T_POW => Op::Pow,
+        ptok::T_EQLC => Op::EqlC,
+        ptok::T_NEQ => Op::Neq,
+        ptok::T_LSS => Op::Lss,
+        ptok::T_GTR => Op::Gtr,
+        ptok::T_LTE => Op::Lte,
+        ptok::T_GTE => Op::Gte,
+        ptok::T_LAND => Op::And,
+        ptok::T_LOR => Op::Or,
+        ptok::T_LUNLESS => Op::Unless,
+        ptok::T_ATAN2 => Op::Atan2,
+        _ => return None,
+    })
+}
+
+/// The lexer kind of a binary operator of the AST.
+pub fn binary_op(b: &BinaryExpr) -> Option<Op> {
+    op_of(b.op.id())
+}
+
+/// The name of an aggregation operator of the AST (`sum`, `topk`, …).
+pub fn aggregate_name(a: &AggregateExpr) -> &'static str {
+    match a.op.id() {
+        ptok::T_SUM => "sum",
+        ptok::T_AVG => "avg",
+        ptok::T_COUNT => "count",
+        ptok::T_MIN => "min",
+        ptok::T_MAX => "max",
+        ptok::T_GROUP => "group",
+        ptok::T_STDDEV => "stddev",
+        ptok::T_STDVAR => "stdvar",
+        ptok::T_TOPK => "topk",
+        ptok::T_BOTTOMK => "bottomk",
+        ptok::T_COUNT_VALUES => "count_values",
+        ptok::T_QUANTILE => "quantile",
+        ptok::T_LIMITK => "limitk",
+        ptok::T_LIMIT_RATIO => "limit_ratio",
+        _ => "?",
+    }
+}
+
+impl Locator<'_> {
+    fn tok(&self) -> Option<&Token> {
+        self.toks.get(self.i)
+    }
+
+    fn kind(&self) -> Option<Kind> {
+        self.tok().map(|t| t.kind)
+    }
+
+    fn word(&self) -> &str {
+        self.tok().map_or("", |t| &self.text[t.span.clone()])
+    }
+
+    fn start(&self) -> usize {
+        self.tok().map_or(self.text.len(), |t| t.span.start)
+    }
+
+    /// End of the token before the cursor.
+    fn end(&self) -> usize {
+        self.i
+            .checked_sub(1)
+            .and_then(|j| self.toks.get(j))
+            .map_or(0, |t| t.span.end)
+    }
+
+    fn eat(&mut self, k: Kind) -> Option<Range<usize>> {
+        let t = self.tok()?;
+        if t.kind != k {
+            return None;
+        }
+        let s = t.span.clone();
+        self.i += 1;
+        Some(s)
+    }
+
+    /// Skip a bracketed group starting at the cursor; returns its span.
+    fn group(&mut self) -> Option<Range<usize>> {
+        let open = self.i;
+        let close = (*self.brackets.get(open)?)?;
+        let span = self.toks[open].span.start..self.toks[close].span.end;
+        self.i = close + 1;
+        Some(span)
+    }
+
+    fn keyword(&self, words: &[&str]) -> bool {
+        matches!(self.kind(), Some(Kind::Keyword(k)) if words.contains(&k))
+    }
+
+    /// `offset [+-]dur` and `@ …` modifiers after a selector or subquery.
+    fn modifiers(&mut self) -> Option<()> {
+        loop {
+            if self.keyword(&["offset"]) {
+                self.i += 1;
+                if matches!(self.kind(), Some(Kind::Op(Op::Add | Op::Sub))) {
+                    self.i += 1;
+                }
+                match self.kind()? {
+                    Kind::Duration | Kind::Number => self.i += 1,
+                    _ => return None,
+                }
+            } else if self.kind() == Some(Kind::At) {
+                self.i += 1;
+                if matches!(self.kind(), Some(Kind::Op(Op::Add | Op::Sub))) {
+                    self.i += 1;
+                }
+                if self.keyword(&["start", "end"]) {
+                    self.i += 1;
+                    self.eat(Kind::LParen)?;
+                    self.eat(Kind::RParen)?;
+                } else {
+                    match self.kind()? {
+                        Kind::Number | Kind::Duration => self.i += 1,
+                        _ => return None,
+                    }
+                }
+            } else {
+                return Some(());
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) -> Option<Range<usize>> {
+        // Unary plus disappears from the AST.
+        if !matches!(e, Expr::Binary(_)) {
+            while self.kind() == Some(Kind::Op(Op::Add)) && !matches!(e, Expr::NumberLiteral(_)) {
+                self.i += 1;
+            }
+        }
+        let start = self.start();
+        let mut loc = Loc::default();
+        match e {
+            Expr::NumberLiteral(_) => {
+                while matches!(self.kind(), Some(Kind::Op(Op::Add | Op::Sub))) {
+                    self.i += 1;
+                }
+                loc.head = match self.kind()? {
+                    Kind::Number | Kind::Duration => {
+                        let s = self.tok()?.span.clone();
+                        self.i += 1;
+                        s
+                    }
+                    _ => return None,
+                };
+            }
+            Expr::StringLiteral(_) => loc.head = self.eat(Kind::Str)?,
+            Expr::Paren(p) => {
+                loc.head = self.eat(Kind::LParen)?;
+                self.expr(&p.expr)?;
+                self.eat(Kind::RParen)?;
+            }
+            Expr::Unary(u) => {
+                loc.head = self.eat(Kind::Op(Op::Sub))?;
+                self.expr(&u.expr)?;
+            }
+            Expr::VectorSelector(vs) => {
+                self.selector(vs, &mut loc)?;
+                self.modifiers()?;
+                self.locs.insert(addr(vs), loc.clone());
+            }
+            Expr::MatrixSelector(ms) => {
+                self.selector(&ms.vs, &mut loc)?;
+                let open = self.start();
+                self.eat(Kind::LBracket)?;
+                self.i = self.brackets.get(self.i - 1).copied().flatten()? + 1;
+                loc.range = Some(open..self.end());
+                self.modifiers()?;
+                let mut vloc = loc.clone();
+                vloc.span = start..self.end();
+                self.locs.insert(addr(&ms.vs), vloc);
+            }
+            Expr::Subquery(sq) => {
+                self.expr(&sq.expr)?;
+                let open = self.start();
+                self.eat(Kind::LBracket)?;
+                self.i = self.brackets.get(self.i - 1).copied().flatten()? + 1;
+                loc.range = Some(open..self.end());
+                self.modifiers()?;
+            }
+            Expr::Call(c) => {
+                let t = self.tok()?;
+                if !matches!(t.kind, Kind::Ident | Kind::Keyword(_)) || self.word() != c.func.name {
+                    return None;
+                }
+                loc.head = t.span.clone();
+                self.i += 1;
+                self.eat(Kind::LParen)?;
+                for (n, a) in c.args.args.iter().enumerate() {
+                    if n > 0 {
+                        self.eat(Kind::Comma)?;
+                    }
+                    self.expr(a)?;
+                }
+                self.eat(Kind::RParen)?;
+            }
+            Expr::Aggregate(a) => {
+                let t = self.tok()?;
+                if t.kind != Kind::Keyword(aggregate_name(a)) {
+                    return None;
+                }
+                loc.head = t.span.clone();
+                self.i += 1;
+                if self.keyword(&["by", "without"]) {
+                    let s = self.start();
+                    self.i += 1;
+                    self.group()?;
+                    loc.grouping = Some(s..self.end());
+                }
+                self.eat(Kind::LParen)?;
+                if let Some(p) = &a.param {
+                    self.expr(p)?;
+                    self.eat(Kind::Comma)?;
+                }
+                self.expr(&a.expr)?;
+                // A trailing comma is accepted: `sum(x,)`.
+                let _ = self.eat(Kind::Comma);
+                self.eat(Kind::RParen)?;
+                if loc.grouping.is_none() && self.keyword(&["by", "without"]) {
+                    let s = self.start();
+                    self.i += 1;
+                    self.group()?;
+                    loc.grouping = Some(s..self.end());
+                }
+            }
+            Expr::Binary(b) => {
+                self.expr(&b.lhs)?;
+                let op = binary_op(b)?;
+                let t = self.tok()?;
+                if t.kind != Kind::Op(op) {
+                    return None;
+                }
+                loc.head = t.span.clone();
+                self.i += 1;
+                while self.keyword(&[
+                    "bool",
+                    "on",
+                    "ignoring",
+                    "group_left",
+                    "group_right",
+                    "fill",
+                    "fill_left",
+                    "fill_right",
+                ]) {
+                    let s = self.start();
+                    let on = self.keyword(&["on", "ignoring"]);
+                    self.i += 1;
+                    if self.kind() == Some(Kind::LParen) {
+                        self.group()?;
+                    }
+                    if on {
+                        loc.grouping = Some(s..self.end());
+                    }
+                }
+                self.expr(&b.rhs)?;
+            }
+            Expr::Extension(_) => return None,
+        }
+        loc.span = start..self.end();
+        if loc.head.is_empty() && loc.head.start == 0 {
+            loc.head = loc.span.clone();
+        }
+        self.locs.insert(addr(e), loc.clone());
+        Some(loc.span)
+    }
+
+    fn selector(&mut self, vs: &VectorSelector, loc: &mut Loc) -> Option<()> {
+        if let Some(name) = &vs.name {
+            let t = self.tok()?;
+            let ok = matches!(
+                t.kind,
+                Kind::Ident | Kind::MetricIdent | Kind::Keyword(_) | Kind::Op(_)
+            ) && self.word() == name;
+            if !ok {
+                return None;
+            }
+            loc.head = t.span.clone();
+            self.i += 1;
+        }
+        if self.kind() == Some(Kind::LBrace) {
+            let open = self.i;
+            if vs.name.is_none() {
+                loc.head = self.tok()?.span.clone();
+            }
+            let close = (*self.brackets.get(open)?)?;
+            loc.matchers = matchers(self.text, &self.toks[open + 1..close]);
+            self.i = close + 1;
+        } else if vs.name.is_none() {
+            return None;
+        }
+        Some(())
+    }
+}
+
+/// The matchers between `{` and `}`.
+fn matchers(text: &str, toks: &[Token]) -> Vec<MatcherLoc> {
+    let mut out = Vec::new();
+    for group in toks.split(|t| matches!(t.kind, Kind::Comma | Kind::Op(Op::Or))) {
+        let [n, op, v] = group else { continue };
+        let op = match op.kind {
+            Kind::Op(Op::Eql) => "=",
+            Kind::Op(Op::Neq) => "!=",
+            Kind::Op(Op::EqlRegex) => "=~",
+            Kind::Op(Op::NeqRegex) => "!~",
+            _ => continue,
+        };
+        let name_text = &text[n.span.clone()];
+        let name = match n.kind {
+            Kind::Str => match promql_parser::util::unquote_string(name_text) {
+                Ok(s) => s,
+                Err(_) => continue,
+            },
+            _ => name_text.to_owned(),
+        };
+        let Ok(value) = promql_parser::util::unquote_string(&text[v.span.clone()]) else {
+            continue;
+        };
+        out.push(MatcherLoc {
+            name,
+            op,
+            value,
+            span: n.span.start..v.span.end,
+            name_span: n.span.clone(),
+            value_span: v.span.clone(),
+        });
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors: where, and a message better than "invalid promql query".
+
+/// Where promql-parser's error `message` is, as far as can be told.
+fn locate_error(text: &str, toks: &[Token], message: &str) -> Range<usize> {
+    let whole = 0..text.len();
+    if message == "invalid promql query" {
+        return syntax_error(text, toks).map_or(whole, |(s, _)| s);
+    }
+    // A quoted name in the message: `unknown function with name 'foo'`,
+    // `… in call to function 'rate', …`, `illegal regex for a(b`.
+    let quoted = message.split('\'').nth(1).filter(|s| !s.is_empty());
+    if let Some(name) = quoted {
+        for (i, t) in toks.iter().enumerate() {
+            if &text[t.span.clone()] == name
+                && toks.get(i + 1).is_some_and(|n| n.kind == Kind::LParen)
+            {
+                let close = lex::match_brackets(toks)
+                    .get(i + 1)
+                    .copied()
+                    .flatten()
+                    .and_then(|c| toks.get(c))
+                    .map_or(t.span.end, |c| c.span.end);
+                return t.span.start..close;
+            }
+        }
+        if let Some(at) = text.find(name) {
+            return at..at + name.len();
+        }
+    }
+    if let Some(re) = message.strip_prefix("illegal regex for ") {
+        for t in toks.iter().filter(|t| t.kind == Kind::Str) {
+            if promql_parser::util::unquote_string(&text[t.span.clone()]).is_ok_and(|v| v == re) {
+                return t.span.clone();
+            }
+        }
+    }
+    if message.contains("missing unit character in duration") {
+        if let Some(w) = toks
+            .windows(2)
+            .find(|w| w[0].kind == Kind::LBracket && w[1].kind == Kind::RBracket)
+        {
+            return w[0].span.start..w[1].span.end;
+        }
+    }
+    if message.contains("non-empty matcher") {
+        if let Some(w) = toks
+            .windows(2)
+            .find(|w| w[0].kind == Kind::LBrace && w[1].kind == Kind::RBrace)
+        {
+            return w[0].span.start..w[1].span.end;
+        }
+    }
+    if message.contains("no expression found") {
+        return whole;
+    }
+    whole
+}
+
+/// A message for promql-parser's bare "invalid promql query".
+fn syntax_message(text: &str, toks: &[Token]) -> Option<String> {
+    syntax_error(text, toks).map(|(_, m)| m)
+}
+
+/// The first token where the query stops being PromQL, found by a small recursive-descent
+/// recognizer of the grammar (promql-parser's LR parser discards the position).
+fn syntax_error(text: &str, toks: &[Token]) -> Option<(Range<usize>, String)> {
+    let mut r = Recognizer {
+        text,
+        toks,
+        i: 0,
+        depth: 0,
+    };
+    match r.expr() {
+        Err(e) => Some(e),
+        Ok(()) => {
+            let t = r.toks.get(r.i)?;
+            if t.kind == Kind::Eof {
+                None
+            } else {
+                Some((
+                    t.span.clone(),
+                    format!("unexpected {} after the expression", r.describe(t)),
+                ))
+            }
+        }
+    }
+}
+
+struct Recognizer<'a> {
+    text: &'a str,
+    toks: &'a [Token],
+    i: usize,
+    depth: usize,
+}
+
+type RResult = Result<(), (Range<usize>, String)>;
+
+impl Recognizer<'_> {
+    fn kind(&self) -> Kind {
+        self.toks.get(self.i).map_or(Kind::Eof, |t| t.kind)
+    }
+
+    fn describe(&self, t: &Token) -> String {
+        match t.kind {
+            Kind::Eof => "end of query".into(),
+            _ => format!("\"{}\"", &self.text[t.span.clone()]),
+        }
+    }
+
+    fn fail(&self, expected: &str) -> RResult {
+        let t = self.toks.get(self.i).or(self.toks.last());
+        let (span, got) = match t {
+            Some(t) => (t.span.clone(), self.describe(t)),
+            None => (0..0, "end of query".into()),
+        };
+        Err((span, format!("unexpected {got}, expected {expected}")))
+    }
+
+    fn eat(&mut self, k: Kind, expected: &str) -> RResult {
+        if self.kind() == k {
+            self.i += 1;
+            Ok(())
+        } else {
+            self.fail(expected)
+        }
+    }
+
+    fn expr(&mut self) -> RResult {
+        self.depth += 1;
+        if self.depth > MAX_NESTING * 4 {
+            return self.fail("a shallower expression");
+        }
+        self.unary()?;
+        while let Kind::Op(op) = self.kind() {
+            if !op.is_binary() {
+                break;
+            }
+            self.i += 1;
+            // bool, on/ignoring (…), group_left/right (…), fill (…)
+            loop {
+                match self.kind() {
+                    Kind::Keyword("bool") => self.i += 1,
+                    Kind::Keyword("on" | "ignoring" | "fill" | "fill_left" | "fill_right") => {
+                        self.i += 1;
+                        self.paren_group()?;
+                    }
+                    Kind::Keyword("group_left" | "group_right") => {
+                        self.i += 1;
+                        if self.kind() == Kind::LParen {
+                            self.paren_group()?;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            self.unary()?;
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    fn paren_group(&mut self) -> RResult {
+        self.eat(Kind::LParen, "\"(\"")?;
+        while self.kind() != Kind::RParen {
+            match self.kind() {
+                Kind::Ident
+                | Kind::MetricIdent
+                | Kind::Keyword(_)
+                | Kind::Str
+                | Kind::Number
+                | Kind::Comma
+                | Kind::Op(Op::Add | Op::Sub | Op::And | Op::Or | Op::Unless | Op::Atan2) => {
+                    self.i += 1
+                }
+                _ => return self.fail("a label name or \")\""),
+            }
+        }
+        self.i += 1;
+        Ok(())
+    }
+
+    fn unary(&mut self) -> RResult {
+        while matches!(self.kind(), Kind::Op(Op::Add | Op::Sub)) {
+            self.i += 1;
+        }
+        self.primary()?;
+        // Postfix: ranges, subqueries, offset, @.
+        loop {
+            match self.kind() {
+                Kind::LBracket => {
+                    self.i += 1;
+                    if !matches!(self.kind(), Kind::Duration | Kind::Number) {
+                        return self.fail("a duration like 5m");
+                    }
+                    self.i += 1;
+                    if self.kind() == Kind::Colon {
+                        self.i += 1;
+                        if matches!(self.kind(), Kind::Duration | Kind::Number) {
+                            self.i += 1;
+                        }
+                    }
+                    self.eat(Kind::RBracket, "\"]\"")?;
+                }
+                Kind::Keyword("offset") => {
+                    self.i += 1;
+                    if matches!(self.kind(), Kind::Op(Op::Add | Op::Sub)) {
+                        self.i += 1;
+                    }
+                    if !matches!(self.kind(), Kind::Duration | Kind::Number) {
+                        return self.fail("a duration after offset");
+                    }
+                    self.i += 1;
+                }
+                Kind::At => {
+                    self.i += 1;
+                    if matches!(self.kind(), Kind::Op(Op::Add | Op::Sub)) {
+                        self.i += 1;
+                    }
+                    match self.kind() {
+                        Kind::Number | Kind::Duration => self.i += 1,
+                        Kind::Keyword("start" | "end") => {
+                            self.i += 1;
+                            self.eat(Kind::LParen, "\"(\"")?;
+                            self.eat(Kind::RParen, "\")\"")?;
+                        }
+                        _ => return self.fail("a timestamp after @"),
+                    }
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn primary(&mut self) -> RResult {
+        match self.kind() {
+            Kind::Number | Kind::Duration | Kind::Str => {
+                self.i += 1;
+                Ok(())
+            }
+            Kind::LParen => {
+                self.i += 1;
+                self.expr()?;
+                self.eat(Kind::RParen, "\")\"")
+            }
+            Kind::LBrace => self.braces(),
+            Kind::Keyword(k) if lex::AGGREGATORS.contains(&k) => {
+                self.i += 1;
+                if matches!(self.kind(), Kind::Keyword("by" | "without")) {
+                    self.i += 1;
+                    self.paren_group()?;
+                }
+                if self.kind() == Kind::LBrace {
+                    // An aggregator name used as a metric name.
+                    return self.braces();
+                }
+                self.call_body()?;
+                if matches!(self.kind(), Kind::Keyword("by" | "without")) {
+                    self.i += 1;
+                    self.paren_group()?;
+                }
+                Ok(())
+            }
+            Kind::Ident | Kind::MetricIdent | Kind::Keyword(_) => {
+                self.i += 1;
+                match self.kind() {
+                    Kind::LParen => self.call_body(),
+                    Kind::LBrace => self.braces(),
+                    _ => Ok(()),
+                }
+            }
+            _ => self.fail("an expression"),
+        }
+    }
+
+    fn call_body(&mut self) -> RResult {
+        self.eat(Kind::LParen, "\"(\"")?;
+        if self.kind() == Kind::RParen {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.expr()?;
+            match self.kind() {
+                Kind::Comma => {
+                    self.i += 1;
+                    if self.kind() == Kind::RParen {
+                        // promql-parser: "trailing commas not allowed in function call args"
+                        // (aggregations accept one); let the parser's message speak.
+                        self.i += 1;
+                        return Ok(());
+                    }
+                }
+                Kind::RParen => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return self.fail("\",\" or \")\""),
+            }
+        }
+    }
+
+    fn braces(&mut self) -> RResult {
+        self.eat(Kind::LBrace, "\"{\"")?;
+        loop {
+            match self.kind() {
+                Kind::RBrace => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                Kind::Ident | Kind::Str => {
+                    self.i += 1;
+                    if matches!(self.kind(), Kind::Comma | Kind::RBrace | Kind::Op(Op::Or))
+                        && self
+                            .toks
+                            .get(self.i - 1)
+                            .is_some_and(|t| t.kind == Kind::Str)
+                    {
+                        // A quoted metric name: {"my.metric"}.
+                    } else {
+                        if !matches!(
+                            self.kind(),
+                            Kind::Op(Op::Eql | Op::Neq | Op::EqlRegex | Op::NeqRegex)
+                        ) {
+                            return self.fail("a matcher operator (=, !=, =~, !~)");
+                        }
+                        self.i += 1;
+                        if self.kind() != Kind::Str {
+                            return self.fail("a quoted label value");
+                        }
+                        self.i += 1;
+                    }
+                    match self.kind() {
+                        Kind::Comma | Kind::Op(Op::Or) => self.i += 1,
+                        Kind::RBrace => {}
+                        _ => return self.fail("\",\" or \"}\""),
+                    }
+                }
+                _ => return self.fail("a label name or \"}\""),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at<'q>(q: &'q Query, r: &Option<Range<usize>>) -> &'q str {
+        &q.text()[r.clone().unwrap()]
+    }
+
+    #[test]
+    fn locates_everything() {
+        let text = "histogram_quantile(0.99, sum by (le) (rate(http_bucket{job=\"a\", pod=~\"p-.*\"}[5m])))\n  / ignoring(x) -(sum(rate(y[1m] offset 5m)) + 1)";
+        let q = Query::parse(text).unwrap();
+        assert!(q.located());
+        let sels = q.selectors();
+        assert_eq!(sels.len(), 2);
+        let l = sels[0].loc.unwrap();
+        assert_eq!(&text[l.head.clone()], "http_bucket");
+        assert_eq!(l.matchers.len(), 2);
+        assert_eq!(&text[l.matchers[1].span.clone()], "pod=~\"p-.*\"");
+        assert_eq!(l.matchers[1].value, "p-.*");
+        assert_eq!(at(&q, &sels[0].range_span), "[5m]");
+        assert_eq!(sels[0].function, Some("rate"));
+        let hq = q.histogram_quantiles();
+        assert_eq!(hq[0].phi, Some(0.99));
+        let Expr::Aggregate(agg) = hq[0].arg else {
+            panic!()
+        };
+        let al = q.loc(hq[0].arg).unwrap();
+        assert_eq!(&text[al.head.clone()], "sum");
+        assert_eq!(at(&q, &al.grouping), "by (le)");
+        assert_eq!(aggregate_name(agg), "sum");
+        let w = q.range_windows();
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[1].range, Duration::from_secs(60));
+        let Expr::Binary(b) = q.expr() else { panic!() };
+        let bl = q.loc(q.expr()).unwrap();
+        assert_eq!(&text[bl.head.clone()], "/");
+        assert_eq!(at(&q, &bl.grouping), "ignoring(x)");
+        assert_eq!(binary_op(b), Some(Op::Div));
+    }
+
+    #[test]
+    fn locates_odd_shapes() {
+        for text in [
+            "sum(x) by (le)",
+            "topk(5, x)",
+            "count_values(\"v\", x)",
+            "x[5m:1m] offset 1m",
+            "(rate(x[5m]))[30m:]",
+            "+x - -1",
+            "x @ start()",
+            "-x",
+            "{__name__=\"x\"}",
+            "x > bool 0.5",
+            "a * on(b) group_left(c) d",
+            "vector(1)",
+            "time()",
+            "1 + 2 * 3 ^ 4",
+            "a or b and c unless d",
+            "\"str\"",
+            "x{a=\"1\" or b=\"2\"}",
+            "# comment\nx",
+        ] {
+            let q = Query::parse(text).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+            assert!(q.located(), "{text}");
+        }
+    }
+
+    #[test]
+    fn errors_are_located() {
+        let e = Query::parse("rate(x[5m]) by (le)").unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::Invalid);
+        let e = Query::parse("sum(rate(x[]))").unwrap_err();
+        assert_eq!(e.span, 10..12, "{e:?}");
+        let e = Query::parse("foo(x)").unwrap_err();
+        assert_eq!(e.span, 0..6, "{e:?}");
+        let e = Query::parse("sum(x y)").unwrap_err();
+        assert_eq!(e.span, 6..7, "{e:?}");
+        assert!(e.message.contains("\"y\""), "{e:?}");
+        let e = Query::parse("x{a=~\"(\"}").unwrap_err();
+        assert_eq!(e.span, 5..8, "{e:?}");
+        let e = Query::parse("rate(x)").unwrap_err();
+        assert_eq!(e.span, 0..7, "{e:?}");
+        let e = Query::parse("").unwrap_err();
+        assert_eq!(e.message, "no expression found in input");
+    }
+
+    #[test]
+    fn limits() {
+        let deep = format!("{}x{}", "(".repeat(10_000), ")".repeat(10_000));
+        let e = Query::parse(&deep).unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::NotAnalysed);
+        let long = "a + ".repeat(100_000) + "a";
+        let e = Query::parse(&long).unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::NotAnalysed);
+        let big = format!("x{{a=\"{}\"}}", "b".repeat(1 << 20));
+        let e = Query::parse(&big).unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::NotAnalysed);
+    }
+}
