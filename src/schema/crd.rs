@@ -43,9 +43,12 @@ pub fn is_crd(v: &Value) -> bool {
 }
 
 fn group_kind(crd: &Value) -> Option<(&str, &str)> {
+    // `get` chains, not `Value::pointer`: this runs for every CRD and every object checked,
+    // and `pointer` allocates while unescaping each segment.
+    let spec = crd.get("spec")?;
     Some((
-        crd.pointer("/spec/group")?.as_str()?,
-        crd.pointer("/spec/names/kind")?.as_str()?,
+        spec.get("group")?.as_str()?,
+        spec.get("names")?.get("kind")?.as_str()?,
     ))
 }
 
@@ -149,41 +152,50 @@ fn fingerprint(o: &Object) -> u64 {
     (o as *const Object as usize).hash(&mut h);
     o.origin.hash(&mut h);
     let v = &o.value;
-    for p in [
-        "/metadata/name",
-        "/metadata/uid",
-        "/metadata/resourceVersion",
-        "/metadata/generation",
-        "/spec/group",
-        "/spec/names/kind",
-        "/spec/preserveUnknownFields",
-    ] {
-        v.pointer(p).map(Value::to_string).hash(&mut h);
+    fn s(v: Option<&Value>) -> Option<&str> {
+        v.and_then(Value::as_str)
     }
-    let versions = v.pointer("/spec/versions").and_then(Value::as_array);
+    let meta = v.get("metadata");
+    for k in ["name", "uid", "resourceVersion"] {
+        s(meta.and_then(|m| m.get(k))).hash(&mut h);
+    }
+    meta.and_then(|m| m.get("generation"))
+        .and_then(Value::as_i64)
+        .hash(&mut h);
+    let spec = v.get("spec");
+    group_kind(v).hash(&mut h);
+    spec.and_then(|s| s.get("preserveUnknownFields"))
+        .and_then(Value::as_bool)
+        .hash(&mut h);
+    let versions = spec
+        .and_then(|s| s.get("versions"))
+        .and_then(Value::as_array);
     for ver in versions.into_iter().flatten() {
-        ver.get("name").map(Value::to_string).hash(&mut h);
-        ver.get("served").map(Value::to_string).hash(&mut h);
-        let s = ver.pointer("/schema/openAPIV3Schema/properties");
-        hash_keys(s, 2, &mut h);
+        s(ver.get("name")).hash(&mut h);
+        ver.get("served").and_then(Value::as_bool).hash(&mut h);
+        let root = ver.get("schema").and_then(|s| s.get("openAPIV3Schema"));
+        hash_shape(root, &mut h);
     }
-    hash_keys(
-        v.pointer("/spec/validation/openAPIV3Schema/properties"),
-        2,
-        &mut h,
-    );
+    let shared = spec
+        .and_then(|s| s.get("validation"))
+        .and_then(|s| s.get("openAPIV3Schema"));
+    hash_shape(shared, &mut h);
     h.finish()
 }
 
-fn hash_keys(v: Option<&Value>, depth: usize, h: &mut DefaultHasher) {
-    let Some(Value::Object(m)) = v else { return };
-    m.len().hash(h);
-    for (k, v) in m {
+/// The top-level field names of a schema and how many fields each has (cheap: no recursion).
+fn hash_shape(schema: Option<&Value>, h: &mut DefaultHasher) {
+    let props = schema
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object);
+    let Some(props) = props else { return };
+    props.len().hash(h);
+    for (k, v) in props {
         k.hash(h);
-        v.get("type").map(Value::to_string).hash(h);
-        if depth > 0 {
-            hash_keys(v.get("properties"), depth - 1, h);
-        }
+        v.get("properties")
+            .and_then(Value::as_object)
+            .map(serde_json::Map::len)
+            .hash(h);
     }
 }
 
