@@ -50,6 +50,16 @@ pub enum Command {
         /// The rule id, e.g. istio-weights-not-100.
         rule: String,
     },
+    /// Show what each Flagger Canary and Argo Rollout will do over time: steps, weights,
+    /// gates, fastest rollback and time to promotion.
+    ExplainRollout {
+        /// Manifest files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = RulesFormat::Text)]
+        format: RulesFormat,
+    },
     /// Serve the rules as a validating admission webhook (HTTPS, AdmissionReview v1).
     Serve(crate::webhook::args::ServeArgs),
 }
@@ -136,6 +146,9 @@ pub fn run() -> ExitCode {
         Command::Lint(args) => run_lint(args, &mut out),
         Command::Rules { format } => print_rules(format, &mut out).map(|()| 0),
         Command::Explain { rule } => explain(&rule, &mut out),
+        Command::ExplainRollout { paths, format } => {
+            crate::timeline::run(&paths, format == RulesFormat::Json, &mut out)
+        }
         Command::Serve(args) => crate::webhook::args::run(args),
     };
     match result {

@@ -9,4 +9,5 @@ pub mod regexlang;
 pub mod report;
 pub mod rules;
 pub mod schema;
+pub mod timeline;
 pub mod webhook;

@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod builtin;
+pub mod condition;
 pub mod gates;
 pub mod lex;
 pub mod query;
