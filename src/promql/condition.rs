@@ -17,7 +17,6 @@ use std::ops::Range;
 
 use promql_parser::parser::Expr as PExpr;
 
-use super::labels::is_scalar;
 use super::lex::Op;
 use super::query::{Query, binary_op};
 
@@ -825,6 +824,18 @@ fn is_filter(b: &promql_parser::parser::BinaryExpr) -> bool {
     cmp && !returns_bool
 }
 
+/// Whether the expression is a scalar (`scalar(…)`, `time()`, literals and arithmetic on them).
+pub fn is_scalar(e: &PExpr) -> bool {
+    match e {
+        PExpr::NumberLiteral(_) | PExpr::StringLiteral(_) => true,
+        PExpr::Paren(p) => is_scalar(&p.expr),
+        PExpr::Unary(u) => is_scalar(&u.expr),
+        PExpr::Call(c) => matches!(c.func.name, "scalar" | "time" | "pi"),
+        PExpr::Binary(b) => is_scalar(&b.lhs) && is_scalar(&b.rhs),
+        _ => false,
+    }
+}
+
 /// Whether some data makes the expression return no series.
 fn may_be_empty(e: &PExpr, depth: usize) -> bool {
     if depth > MAX_DEPTH {
@@ -859,6 +870,133 @@ fn may_be_empty(e: &PExpr, depth: usize) -> bool {
             }
         }
         _ => true,
+    }
+}
+
+/// Providers whose measurements go through `EvaluateResult` (the Job, Kayenta and plugin
+/// providers decide otherwise).
+const EVALUATING_PROVIDERS: &[&str] = &[
+    "prometheus",
+    "datadog",
+    "newRelic",
+    "wavefront",
+    "web",
+    "cloudWatch",
+    "graphite",
+    "influxdb",
+    "skywalking",
+];
+
+/// The kinds whose `spec.metrics` Argo evaluates.
+pub const ARGO_ANALYSIS_KINDS: &[(&str, &str)] = &[
+    ("argoproj.io", "AnalysisTemplate"),
+    ("argoproj.io", "ClusterAnalysisTemplate"),
+    ("argoproj.io", "AnalysisRun"),
+];
+
+/// One rendering of a metric's conditions (with one referrer's arguments, or placeholders).
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub success: Option<String>,
+    pub failure: Option<String>,
+    /// The query's result shape, when the query is PromQL and parsed.
+    pub shape: Option<Shape>,
+}
+
+/// An Argo metric and how its conditions are evaluated.
+#[derive(Debug, Clone)]
+pub struct ArgoMetric<'w> {
+    /// `/spec/metrics/N`.
+    pub pointer: String,
+    pub value: &'w serde_json::Value,
+    pub provider: Option<&'w str>,
+    /// Whether the provider's result goes through the conditions.
+    pub evaluates: bool,
+    pub variants: Vec<Variant>,
+}
+
+impl ArgoMetric<'_> {
+    pub fn raw(&self, key: &str) -> Option<&str> {
+        self.value
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+    }
+}
+
+/// The metrics of an AnalysisTemplate, ClusterAnalysisTemplate or AnalysisRun, each with the
+/// renderings of its conditions and query shapes (one per binding found in the world).
+pub fn argo_metrics<'w>(
+    object: &'w crate::engine::Object,
+    world: &'w dyn crate::engine::Inventory,
+) -> Vec<ArgoMetric<'w>> {
+    use super::gates::{GateKind, Thresholds, gates};
+    use serde_json::Value;
+    let Some(ms) = object.at("/spec/metrics").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let all = gates(object, world);
+    let nonempty = |s: Option<&'w str>| s.filter(|s| !s.trim().is_empty()).map(str::to_owned);
+    ms.iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let pointer = format!("/spec/metrics/{i}");
+            let provider = m
+                .get("provider")
+                .and_then(Value::as_object)
+                .and_then(|p| p.keys().next())
+                .map(String::as_str);
+            let evaluates = provider.is_some_and(|p| EVALUATING_PROVIDERS.contains(&p));
+            let mut variants: Vec<Variant> = all
+                .iter()
+                .filter(|g| {
+                    g.kind == GateKind::Argo
+                        && std::ptr::eq(g.metric.object, object)
+                        && g.metric.pointer == pointer
+                })
+                .map(|g| {
+                    let (success, failure) = match &g.thresholds {
+                        Thresholds::Argo { success, failure } => (
+                            success.clone().filter(|s| !s.trim().is_empty()),
+                            failure.clone().filter(|s| !s.trim().is_empty()),
+                        ),
+                        _ => (None, None),
+                    };
+                    Variant {
+                        success,
+                        failure,
+                        // A range query returns a matrix, which conditions see differently.
+                        shape: if m.pointer("/provider/prometheus/rangeQuery").is_some() {
+                            None
+                        } else {
+                            g.analysis.query().map(shape)
+                        },
+                    }
+                })
+                .collect();
+            if variants.is_empty() {
+                variants.push(Variant {
+                    success: nonempty(m.get("successCondition").and_then(Value::as_str)),
+                    failure: nonempty(m.get("failureCondition").and_then(Value::as_str)),
+                    shape: None,
+                });
+            }
+            ArgoMetric {
+                pointer,
+                value: m,
+                provider,
+                evaluates,
+                variants,
+            }
+        })
+        .collect()
+}
+
+/// A representative `result` of a shape (one series for a vector).
+pub fn sample(shape: &Shape, x: f64) -> Input {
+    match shape {
+        Shape::Scalar => Input::Scalar(x),
+        Shape::Vector { .. } => Input::Vector(vec![x]),
     }
 }
 

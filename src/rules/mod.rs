@@ -11,12 +11,18 @@ pub mod istio_vs_owned_by_flagger;
 pub mod istio_weights_not_100;
 pub mod monitor_not_selected_by_prometheus;
 pub mod podmonitor_selects_service_labels;
+pub mod promql_parse_error;
+pub mod quantile_without_le_aggregation;
+pub mod query_returns_many_series;
+pub mod rate_window_too_short;
 pub mod schema;
 pub mod servicemonitor_no_matching_service;
 pub mod servicemonitor_port_not_found;
 pub mod servicemonitor_selects_workload_labels;
 pub mod target_not_found;
 pub mod template_not_found;
+pub mod template_render_error;
+pub mod vector_match_never_matches;
 
 /// All registered rules, in the order `rollgate rules` lists them.
 pub static REGISTRY: &[&dyn Rule] = &[
@@ -33,4 +39,10 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &istio_subset_not_found::IstioSubsetNotFound,
     &istio_vs_owned_by_flagger::IstioVsOwnedByFlagger,
     &duplicate_object::DuplicateObject,
+    &template_render_error::TemplateRenderError,
+    &promql_parse_error::PromqlParseError,
+    &quantile_without_le_aggregation::QuantileWithoutLeAggregation,
+    &query_returns_many_series::QueryReturnsManySeries,
+    &vector_match_never_matches::VectorMatchNeverMatches,
+    &rate_window_too_short::RateWindowTooShort,
 ];

@@ -1,0 +1,302 @@
+//! The effective scrape interval of a gate's metric, for `rate-window-too-short`: the
+//! ServiceMonitor/PodMonitor endpoint `interval` of a monitor that scrapes the gate's workload,
+//! else the `Prometheus` object's `scrapeInterval` (operator default 30s), else 30s assumed.
+//! Deliberately simple: the monitor is matched by the workload's pod labels, not by metric.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::gates::{Gate, GateKind, Target};
+use crate::engine::{Inventory, Object};
+
+/// Prometheus Operator's default `scrapeInterval` (`monitoring.coreos.com/v1` Prometheus CRD:
+/// "Default: 30s").
+pub const OPERATOR_DEFAULT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScrapeInterval {
+    pub value: Duration,
+    /// Where it comes from, for messages: `ServiceMonitor test/podinfo endpoint interval`.
+    pub source: String,
+    /// Not known to be the interval of the gate's metric: the Prometheus object's global
+    /// interval (which may not be the one scraping it), or rollgate's assumption. Findings
+    /// based on it are one level lower.
+    pub assumed: bool,
+}
+
+impl ScrapeInterval {
+    pub fn assumed_default() -> ScrapeInterval {
+        ScrapeInterval {
+            value: OPERATOR_DEFAULT,
+            source: "assumed: no monitor of the workload and no Prometheus in the input; the Prometheus Operator default".into(),
+            assumed: true,
+        }
+    }
+}
+
+/// Parse a Prometheus duration (`30s`, `1m30s`, `500ms`, `1h`, `1d`, `1w`, `1y`).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let mut total: u128 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let n: u128 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (unit_ms, len): (u128, usize) = if rest.starts_with("ms") {
+            (1, 2)
+        } else {
+            match rest.chars().next()? {
+                's' => (1000, 1),
+                'm' => (60_000, 1),
+                'h' => (3_600_000, 1),
+                'd' => (86_400_000, 1),
+                'w' => (604_800_000, 1),
+                'y' => (31_536_000_000, 1),
+                _ => return None,
+            }
+        };
+        total = total.checked_add(n.checked_mul(unit_ms)?)?;
+        rest = &rest[len..];
+    }
+    u64::try_from(total).ok().map(Duration::from_millis)
+}
+
+/// Format a duration the Prometheus way: `1m30s`, `500ms`.
+pub fn format_duration(d: Duration) -> String {
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, len) in [
+        ("w", 604_800_000u128),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
+        if ms >= len {
+            out.push_str(&format!("{}{unit}", ms / len));
+            ms %= len;
+        }
+    }
+    out
+}
+
+fn s(v: Option<&Value>) -> Option<&str> {
+    v.and_then(Value::as_str)
+}
+
+/// A Kubernetes label selector (`matchLabels`, `matchExpressions`) against labels.
+pub fn selector_matches(sel: &Value, labels: &serde_json::Map<String, Value>) -> bool {
+    let label = |k: &str| labels.get(k).and_then(Value::as_str);
+    if let Some(ml) = sel.get("matchLabels").and_then(Value::as_object) {
+        for (k, v) in ml {
+            if label(k) != v.as_str() {
+                return false;
+            }
+        }
+    }
+    if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
+        for e in exprs {
+            let key = s(e.get("key")).unwrap_or("");
+            let values: Vec<&str> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let ok = match s(e.get("operator")).unwrap_or("") {
+                "In" => label(key).is_some_and(|v| values.contains(&v)),
+                "NotIn" => label(key).is_none_or(|v| !values.contains(&v)),
+                "Exists" => label(key).is_some(),
+                "DoesNotExist" => label(key).is_none(),
+                _ => false,
+            };
+            if !ok {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Whether a monitor in `monitor_ns` with this `namespaceSelector` looks at namespace `ns`.
+fn watches_namespace(monitor: &Object, ns: &str) -> bool {
+    match monitor.at("/spec/namespaceSelector") {
+        Some(sel) if sel.get("any").and_then(Value::as_bool) == Some(true) => true,
+        Some(sel) => match sel.get("matchNames").and_then(Value::as_array) {
+            Some(names) if !names.is_empty() => names.iter().any(|n| n.as_str() == Some(ns)),
+            _ => monitor.ns() == ns,
+        },
+        None => monitor.ns() == ns,
+    }
+}
+
+/// Pod labels of the gate's workload.
+fn pod_labels<'w>(
+    t: &Target,
+    world: &'w dyn Inventory,
+) -> Option<&'w serde_json::Map<String, Value>> {
+    let (group, kind) = match t.kind.as_str() {
+        "Rollout" => ("argoproj.io", "Rollout"),
+        "Deployment" | "DaemonSet" | "StatefulSet" => ("apps", t.kind.as_str()),
+        _ => return None,
+    };
+    let o = world
+        .get(group, kind, Some(&t.namespace), &t.name)
+        .into_iter()
+        .next()?;
+    o.at("/spec/template/metadata/labels")?.as_object()
+}
+
+fn min_interval<'a>(endpoints: impl Iterator<Item = &'a Value>) -> Option<(Duration, String)> {
+    endpoints
+        .filter_map(|e| s(e.get("interval")))
+        .filter_map(|i| parse_duration(i).map(|d| (d, i.to_owned())))
+        .filter(|(d, _)| !d.is_zero())
+        .min_by_key(|(d, _)| *d)
+}
+
+/// The effective scrape interval for a gate, and where it comes from.
+pub fn for_gate(gate: &Gate<'_>, world: &dyn Inventory) -> ScrapeInterval {
+    // Mesh builtins read the proxies' metrics, which the workload's monitors do not scrape;
+    // only the kubernetes/gateway-api builtins read the application's own histogram.
+    let app_metrics = match &gate.kind {
+        GateKind::FlaggerBuiltin(b) => b.provider == "kubernetes",
+        _ => true,
+    };
+    if let (Some(t), true) = (&gate.target, app_metrics) {
+        if let Some(found) = from_monitors(t, world) {
+            return found;
+        }
+    }
+    from_prometheus(world).unwrap_or_else(ScrapeInterval::assumed_default)
+}
+
+fn from_monitors(t: &Target, world: &dyn Inventory) -> Option<ScrapeInterval> {
+    let labels = pod_labels(t, world)?;
+    let mut best: Option<(Duration, String)> = None;
+    let mut consider = |d: Duration, src: String| {
+        if best.as_ref().is_none_or(|(b, _)| d < *b) {
+            best = Some((d, src));
+        }
+    };
+    for pm in world.list("monitoring.coreos.com", "PodMonitor", None) {
+        let Some(sel) = pm.at("/spec/selector") else {
+            continue;
+        };
+        if !watches_namespace(pm, &t.namespace) || !selector_matches(sel, labels) {
+            continue;
+        }
+        let eps = pm.at("/spec/podMetricsEndpoints").and_then(Value::as_array);
+        if let Some((d, i)) = eps.and_then(|e| min_interval(e.iter())) {
+            consider(
+                d,
+                format!("PodMonitor {}/{} endpoint interval {i}", pm.ns(), pm.name),
+            );
+        }
+    }
+    // Services in the namespace that select the workload's pods.
+    let services: Vec<&Object> = world
+        .list("", "Service", Some(&t.namespace))
+        .into_iter()
+        .filter(|svc| {
+            svc.at("/spec/selector")
+                .and_then(Value::as_object)
+                .is_some_and(|sel| {
+                    !sel.is_empty()
+                        && sel
+                            .iter()
+                            .all(|(k, v)| labels.get(k).and_then(Value::as_str) == v.as_str())
+                })
+        })
+        .collect();
+    for sm in world.list("monitoring.coreos.com", "ServiceMonitor", None) {
+        let Some(sel) = sm.at("/spec/selector") else {
+            continue;
+        };
+        if !watches_namespace(sm, &t.namespace) {
+            continue;
+        }
+        let empty = serde_json::Map::new();
+        if !services
+            .iter()
+            .any(|svc| selector_matches(sel, svc.labels().unwrap_or(&empty)))
+        {
+            continue;
+        }
+        let eps = sm.at("/spec/endpoints").and_then(Value::as_array);
+        if let Some((d, i)) = eps.and_then(|e| min_interval(e.iter())) {
+            consider(
+                d,
+                format!(
+                    "ServiceMonitor {}/{} endpoint interval {i}",
+                    sm.ns(),
+                    sm.name
+                ),
+            );
+        }
+    }
+    best.map(|(value, source)| ScrapeInterval {
+        value,
+        source,
+        assumed: false,
+    })
+}
+
+fn from_prometheus(world: &dyn Inventory) -> Option<ScrapeInterval> {
+    world
+        .list("monitoring.coreos.com", "Prometheus", None)
+        .into_iter()
+        .filter_map(|p| {
+            let (d, how) = match s(p.at("/spec/scrapeInterval")) {
+                Some(i) => (parse_duration(i)?, format!("scrapeInterval {i}")),
+                None => (OPERATOR_DEFAULT, "default scrapeInterval 30s".to_owned()),
+            };
+            Some((
+                d,
+                format!(
+                    "assumed: Prometheus {}/{} {how}, not known to scrape this metric",
+                    p.ns(),
+                    p.name
+                ),
+            ))
+        })
+        .filter(|(d, _)| !d.is_zero())
+        .min_by_key(|(d, _)| *d)
+        .map(|(value, source)| ScrapeInterval {
+            value,
+            source,
+            assumed: true,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("5x"), None);
+        assert_eq!(parse_duration("99999999999999999999y"), None);
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1s500ms");
+    }
+}

@@ -1,0 +1,159 @@
+//! quantile-without-le-aggregation: `histogram_quantile(φ, X)` where X loses `le` (always empty)
+//! or is not aggregated at all (one quantile per series).
+//!
+//! Prometheus groups the buckets by all labels except `le` (`promql/functions.go`
+//! `funcHistogramQuantile`); an aggregation without `le` leaves no bucket series, and since
+//! v2.48 the query carries the warning `bucket label "le" is missing`. Flagger then reports
+//! "no values found" (`pkg/metrics/providers/prometheus.go` `RunQuery`); with several series it
+//! keeps the last one it iterates. Argo's `result` is a list with one value per series.
+
+use promql_parser::parser::{Expr, LabelModifier};
+
+use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
+use crate::promql::labels::{self, Le};
+use crate::promql::query::{Query, aggregate_name};
+use crate::promql::{Issue, QueryCx, run_query_rule};
+
+pub struct QuantileWithoutLeAggregation;
+
+static META: RuleMeta = RuleMeta {
+    id: "quantile-without-le-aggregation",
+    severity: Severity::Error,
+    kinds: crate::promql::gates::KINDS,
+    doc: include_str!("../../rules/quantile-without-le-aggregation.md"),
+    options: &[],
+    builtin: false,
+};
+
+pub fn meta() -> &'static RuleMeta {
+    &META
+}
+
+impl Rule for QuantileWithoutLeAggregation {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+        run_query_rule(&META, object, cx, out, analyse);
+    }
+}
+
+/// Whether every selector under `e` reads a classic histogram's `_bucket` series (native
+/// histograms need no `le`).
+fn classic_buckets(e: &Expr) -> bool {
+    fn each(e: &Expr, all: &mut bool, any: &mut bool) {
+        let vs = match e {
+            Expr::VectorSelector(vs) => Some(vs),
+            Expr::MatrixSelector(ms) => Some(&ms.vs),
+            _ => None,
+        };
+        if let Some(vs) = vs {
+            *any = true;
+            *all &= vs.name.as_deref().is_some_and(|n| n.ends_with("_bucket"));
+        }
+        for c in crate::promql::query::children(e) {
+            each(c, all, any);
+        }
+    }
+    let (mut all, mut any) = (true, false);
+    each(e, &mut all, &mut any);
+    any && all
+}
+
+fn contains(outer: &Expr, inner: &Expr) -> bool {
+    if std::ptr::eq(outer, inner) {
+        return true;
+    }
+    crate::promql::query::children(outer)
+        .into_iter()
+        .any(|c| contains(c, inner))
+}
+
+fn first_metric<'q>(q: &'q Query, e: &Expr) -> Option<&'q str> {
+    q.selectors()
+        .into_iter()
+        .find(|s| contains(e, s.expr))
+        .and_then(|s| s.vs.name.as_deref())
+}
+
+pub fn analyse(q: &Query, cx: &QueryCx<'_>) -> Vec<Issue> {
+    let mut out = Vec::new();
+    if !cx.structure_known() {
+        return out;
+    }
+    let text = q.text();
+    for hq in q.histogram_quantiles() {
+        match labels::le(hq.arg) {
+            Le::Dropped(node) => {
+                if !classic_buckets(hq.arg) {
+                    continue;
+                }
+                let loc = q.loc(node);
+                let span = loc
+                    .and_then(|l| {
+                        l.grouping
+                            .clone()
+                            .map(|g| l.head.start.min(g.start)..g.end.max(l.head.end))
+                    })
+                    .or_else(|| loc.map(|l| l.head.clone()))
+                    .unwrap_or_else(|| q.span(node));
+                let (what, help) = match node {
+                    Expr::Aggregate(a) => {
+                        let op = aggregate_name(a);
+                        let help = match &a.modifier {
+                            Some(LabelModifier::Include(l)) => {
+                                let mut keep: Vec<&str> =
+                                    l.labels.iter().map(String::as_str).collect();
+                                keep.push("le");
+                                format!("keep `le`: `{op} by ({}) (…)`", keep.join(", "))
+                            }
+                            Some(LabelModifier::Exclude(_)) => {
+                                "do not list `le` in `without (…)`".to_owned()
+                            }
+                            None => format!("aggregate by le: `{op} by (le) (…)`"),
+                        };
+                        (format!("`{}`", one_line(&text[span.clone()])), help)
+                    }
+                    _ => (
+                        format!("`{}`", one_line(&text[span.clone()])),
+                        "keep `le` in the matching labels".to_owned(),
+                    ),
+                };
+                out.push(Issue {
+                    span,
+                    severity: Severity::Error,
+                    message: format!(
+                        "{what} drops the `le` label before histogram_quantile, so no bucket series are left and the query always returns nothing; {}",
+                        cx.on_empty()
+                    ),
+                    help: Some(help),
+                });
+            }
+            Le::Kept { aggregated: false } => {
+                let span = q
+                    .loc(hq.expr)
+                    .map_or_else(|| q.span(hq.expr), |l| l.head.clone());
+                let metric = first_metric(q, hq.arg).unwrap_or("the buckets");
+                out.push(Issue {
+                    span,
+                    severity: Severity::Error,
+                    message: format!(
+                        "histogram_quantile over `{metric}` is not aggregated, so it computes one quantile per series (per pod, instance, …) instead of one for the gate; {}",
+                        cx.on_many()
+                    ),
+                    help: Some(format!(
+                        "aggregate keeping le: histogram_quantile({}, sum by (le) (rate({metric}[…])))",
+                        hq.phi.map_or("φ".to_owned(), |p| p.to_string())
+                    )),
+                });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
