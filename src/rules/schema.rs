@@ -1,6 +1,12 @@
 //! schema: unknown fields, wrong types, missing required fields, enum and range violations,
 //! against the OpenAPI v3 schema of the object's kind (`crate::schema`: the user's CRDs first,
 //! then the built-in schemas derived from upstream CRDs).
+//!
+//! Placement: a finding names the JSON pointer of the offending node — the unknown field itself,
+//! the value of the wrong type, the object that misses a required field. The linter places a
+//! collection at its key and a scalar at its value, so an unknown field with a scalar value is
+//! reported on the right line but at the value's column; pointing at its key needs a placement
+//! option in the engine (not there yet).
 
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};

@@ -431,10 +431,15 @@ pub fn compile_crd(crd: &Value, dedupe: bool) -> Option<Arena> {
             label: format!("CustomResourceDefinition {name}"),
             ..Provenance::default()
         },
+        // apiextensions v1beta1 defaults `preserveUnknownFields` to true (no pruning); v1
+        // only allows false.
         preserve_all: spec
             .get("preserveUnknownFields")
             .and_then(Value::as_bool)
-            .unwrap_or(false),
+            .unwrap_or_else(|| {
+                crd.get("apiVersion").and_then(Value::as_str)
+                    == Some("apiextensions.k8s.io/v1beta1")
+            }),
         ..Arena::default()
     };
     // v1beta1: one schema for every version, unless a version has its own.

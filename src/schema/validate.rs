@@ -424,7 +424,7 @@ impl<'v> Walker<'v> {
                         format!("{} needs at least one of {alts}", subject(p))
                     });
                 }
-                None => self.no_match(arena, &n.any_of, value, depth, "none"),
+                None => self.no_match(arena, &n.any_of, value, depth),
             }
         }
         if !n.one_of.is_empty() {
@@ -517,7 +517,7 @@ impl<'v> Walker<'v> {
             return;
         }
         if matched == 0 {
-            self.no_match(arena, &n.one_of, value, depth, "none");
+            self.no_match(arena, &n.one_of, value, depth);
         } else {
             let total = n.one_of.len();
             self.report(Kind::Alternatives, |p| {
@@ -530,14 +530,7 @@ impl<'v> Walker<'v> {
     }
 
     /// No branch matched: report the branch that came closest, with its first problem.
-    fn no_match(
-        &mut self,
-        arena: &Arena,
-        branches: &[u32],
-        value: &'v Value,
-        depth: usize,
-        _w: &str,
-    ) {
+    fn no_match(&mut self, arena: &Arena, branches: &[u32], value: &'v Value, depth: usize) {
         let best = branches
             .iter()
             .map(|&b| self.branch_violations(arena, b, value, depth + 1))
