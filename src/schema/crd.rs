@@ -140,22 +140,29 @@ impl CrdSet {
 
 /// Compiled schemas of CRDs found in the world (lint input or cluster cache), by identity.
 ///
-/// Keyed by the CRD object's address plus a fingerprint (name, uid, resourceVersion,
-/// generation, origin, versions and top-level field names): hashing the whole CRD for every
-/// object checked would cost more than the validation. A cluster CRD that changes gets a new
-/// resourceVersion; within one lint run objects do not move.
+/// Hashing the whole CRD for every object checked would cost more than the validation, so:
+/// a CRD read from a cluster (it has `uid` and `resourceVersion`, which change with every update)
+/// is keyed by those; one from files by the object's address plus a fingerprint (origin, name,
+/// versions, top-level field names) — within one lint run objects do not move.
 static WORLD_CACHE: Mutex<Vec<(u64, Arc<Arena>)>> = Mutex::new(Vec::new());
 const WORLD_CACHE_MAX: usize = 64;
 
 fn fingerprint(o: &Object) -> u64 {
     let mut h = DefaultHasher::new();
-    (o as *const Object as usize).hash(&mut h);
-    o.origin.hash(&mut h);
     let v = &o.value;
     fn s(v: Option<&Value>) -> Option<&str> {
         v.and_then(Value::as_str)
     }
     let meta = v.get("metadata");
+    let uid = s(meta.and_then(|m| m.get("uid")));
+    let rv = s(meta.and_then(|m| m.get("resourceVersion")));
+    if let (Some(uid), Some(rv)) = (uid, rv) {
+        // The apiserver's identity of this content (the webhook's cache may copy objects).
+        ("cluster", uid, rv).hash(&mut h);
+        return h.finish();
+    }
+    (o as *const Object as usize).hash(&mut h);
+    o.origin.hash(&mut h);
     for k in ["name", "uid", "resourceVersion"] {
         s(meta.and_then(|m| m.get(k))).hash(&mut h);
     }
@@ -227,4 +234,37 @@ pub fn world_crds_for<'w>(
         .collect();
     v.reverse();
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Origin;
+    use serde_json::json;
+
+    fn crd(rv: &str, field: &str) -> Object {
+        let v = json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "things.cache.test", "uid": "u-1", "resourceVersion": rv},
+            "spec": {"group": "cache.test", "names": {"kind": "Thing"}, "versions": [
+                {"name": "v1", "served": true, "schema": {"openAPIV3Schema": {
+                    "type": "object", "properties": {"spec": {"type": "object",
+                        "properties": {field: {"type": "string"}}}}}}}]}
+        });
+        Object::from_value(v, Origin::Cluster, "default").unwrap()
+    }
+
+    #[test]
+    fn cluster_crds_are_cached_by_uid_and_resource_version() {
+        let a = world_crd(&crd("1", "a")).unwrap();
+        // A copy of the same version elsewhere in memory: the same compiled schema.
+        let b = world_crd(&Box::new(crd("1", "a"))).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        // An update gets a new resourceVersion and is compiled again.
+        let c = world_crd(&crd("2", "b")).unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+        let root = c.root("v1").unwrap();
+        let spec = c.node(root).unwrap().properties["spec"];
+        assert!(c.node(spec).unwrap().properties.contains_key("b"));
+    }
 }
