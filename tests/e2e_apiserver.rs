@@ -16,7 +16,6 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rollgate::engine::Inventory;
 use rollgate::webhook::World;
 use rollgate::webhook::cache::ClusterCache;
 use rollgate::webhook::metrics::Metrics;
@@ -777,12 +776,12 @@ async fn cache_sees_the_cluster(c: &Cluster) {
         "{missing:?}"
     );
     assert!(cache.read(|s| {
-        !s.get("flagger.app", "Canary", Some("test"), "podinfo")
-            .is_empty()
+        s.object("flagger.app", "Canary", "test", "podinfo")
+            .is_some()
     }));
     let stripped = cache.read(|s| {
-        let o = s.get("", "Service", Some("test"), "podinfo");
-        o.first().map(|o| {
+        let o = s.object("", "Service", "test", "podinfo");
+        o.map(|o| {
             (
                 o.at("/metadata/managedFields").is_none(),
                 o.at("/status").is_none(),
@@ -804,12 +803,12 @@ async fn cache_sees_the_cluster(c: &Cluster) {
         "--tcp=80:80",
     ]);
     wait_for("a created Service", || {
-        cache.read(|s| !s.get("", "Service", Some("test"), "cache-probe").is_empty())
+        cache.read(|s| s.object("", "Service", "test", "cache-probe").is_some())
     })
     .await;
     c.ok(&["delete", "service", "cache-probe", "-n", "test"]);
     wait_for("a deleted Service", || {
-        cache.read(|s| s.get("", "Service", Some("test"), "cache-probe").is_empty())
+        cache.read(|s| s.object("", "Service", "test", "cache-probe").is_none())
     })
     .await;
 
@@ -838,13 +837,8 @@ async fn cache_sees_the_cluster(c: &Cluster) {
     c.ok(&["apply", "-f", &dr]);
     wait_for("a DestinationRule after its CRD appeared", || {
         cache.read(|s| {
-            !s.get(
-                "networking.istio.io",
-                "DestinationRule",
-                Some("test"),
-                "podinfo",
-            )
-            .is_empty()
+            s.object("networking.istio.io", "DestinationRule", "test", "podinfo")
+                .is_some()
         })
     })
     .await;
