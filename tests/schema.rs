@@ -512,3 +512,29 @@ spec:
     );
     assert!(m.contains(&"spec.replicas: expected integer, got string \"two\"".to_owned()));
 }
+
+#[test]
+fn admission_objects_are_not_checked() {
+    use rollgate::engine::{Context, MemoryInventory, Object, Origin, Rule};
+    let v = serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+        "spec": {"typo": 1}});
+    let settings = Settings::default();
+    let check = |origin: Origin| {
+        let o = Object::from_value(v.clone(), origin, "default").unwrap();
+        let world = MemoryInventory::new(vec![o.clone()], "test", false);
+        let cx = Context {
+            world: &world,
+            settings: &settings,
+        };
+        let mut out = Vec::new();
+        rollgate::rules::schema::Schema.check(&o, &cx, &mut out);
+        out.len()
+    };
+    assert_eq!(check(Origin::Admission), 0);
+    let file = Origin::File {
+        source: 0,
+        document: 0,
+        base: String::new(),
+    };
+    assert_eq!(check(file), 1);
+}
