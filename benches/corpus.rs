@@ -9,10 +9,11 @@
 //!    - events (for information): the bare `saphyr_parser` event stream over every file.
 //!
 //!    Reported: medians of wall and process CPU time; lint/parse (target <= 1.3) and documents
-//!    per CPU-second of lint (target >= 10,000).
+//!    per CPU-second of lint (target >= 10,000); then what each rule adds on its own.
 //! 2. Editor path: `testdata/bench/vs-200-lines.yaml` (200 lines) piped into the release binary,
 //!    `rollgate lint --format gcc --stdin-filename x.yaml -`, `ROLLGATE_BENCH_EDITOR_RUNS` times
-//!    (default 200): median and p90 wall time of the whole process (target median <= 5 ms).
+//!    (default 200): median and p90 wall time of the whole process (target median <= 5 ms), and
+//!    its CPU time (less sensitive to a loaded machine).
 //!
 //! Figures are printed, never asserted: wall time on a shared 2-core machine is noisy.
 
@@ -51,12 +52,15 @@ fn cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// Wall and CPU time of `f`.
-fn measure<T>(f: impl FnOnce() -> T) -> (Duration, Duration, T) {
-    let (w0, c0) = (Instant::now(), cpu_time());
-    let out = f();
-    let (c1, w1) = (cpu_time(), Instant::now());
-    (w1 - w0, c1.saturating_sub(c0), out)
+/// Wall and CPU time of `f`, run on a new thread: per-thread memos (the PromQL analyses keep
+/// one) start empty, as in a `rollgate lint` process, instead of staying warm across rounds.
+fn measure<T: Send>(f: impl FnOnce() -> T + Send) -> (Duration, Duration, T) {
+    std::thread::scope(|scope| {
+        let (w0, c0) = (Instant::now(), cpu_time());
+        let out = scope.spawn(f).join().expect("measured code panicked");
+        let (c1, w1) = (cpu_time(), Instant::now());
+        (w1 - w0, c1.saturating_sub(c0), out)
+    })
 }
 
 fn median(v: &[Duration]) -> Duration {
@@ -216,12 +220,52 @@ fn corpus_bench(corpus: &Path, rounds: usize) {
         "  documents/CPU-s     {docs_per_cpu_s:.0}   target >= 10000: {}",
         verdict(docs_per_cpu_s >= 10_000.0)
     );
+    per_rule_cost(&inputs, &config, limits, rounds.div_ceil(4).max(3));
     if documents != summary.documents {
         println!(
             "  (note: load() returned {documents} documents, lint counted {})",
             summary.documents
         );
     }
+}
+
+/// What each rule adds to a lint with only the engine's syntax diagnostics on (median CPU time),
+/// to find the rule to speed up when lint/parse grows.
+fn per_rule_cost(inputs: &[Input], config: &Config, limits: Limits, rounds: usize) {
+    let cpu_of = |only: &str| -> Duration {
+        let engine = Engine::new(rollgate::rules::REGISTRY, config, Some(&[only.to_owned()]));
+        let samples: Vec<Duration> = (0..rounds)
+            .map(|_| {
+                let batch = inputs.to_vec();
+                let (_, c, ()) = measure(|| {
+                    black_box(lint(batch, &engine, &config.settings, limits));
+                });
+                c
+            })
+            .collect();
+        median(&samples)
+    };
+    let base = cpu_of("parse-error");
+    println!(
+        "  per rule ({rounds} rounds, CPU ms added to a lint with no rule, which takes {:.1}):",
+        ms(base)
+    );
+    for rule in rollgate::rules::REGISTRY {
+        let id = rule.meta().id;
+        let added = cpu_of(id).as_secs_f64() - base.as_secs_f64();
+        println!("    {id:<40} {:>8.2}", added * 1e3);
+    }
+}
+
+/// CPU time (user + system) of the children this process has waited for.
+fn children_cpu_time() -> Duration {
+    // SAFETY: an all-zero rusage is valid; getrusage fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    assert_eq!(rc, 0, "getrusage(RUSAGE_CHILDREN) failed");
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 fn editor_bench(runs: usize) {
@@ -233,7 +277,9 @@ fn editor_bench(runs: usize) {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rollgate")));
     let args = ["lint", "--format", "gcc", "--stdin-filename", "x.yaml", "-"];
 
-    let once = || -> (Duration, Vec<u8>, Option<i32>) {
+    // Wall time, CPU time of the child (user + system), output, exit code.
+    let once = || -> (Duration, Duration, Vec<u8>, Option<i32>) {
+        let cpu0 = children_cpu_time();
         let start = Instant::now();
         let mut child = Command::new(&bin)
             .args(args)
@@ -250,10 +296,16 @@ fn editor_bench(runs: usize) {
             .write_all(&text)
             .expect("write stdin");
         let out = child.wait_with_output().expect("wait");
-        (start.elapsed(), out.stdout, out.status.code())
+        let wall = start.elapsed();
+        (
+            wall,
+            children_cpu_time().saturating_sub(cpu0),
+            out.stdout,
+            out.status.code(),
+        )
     };
 
-    let (_, stdout, code) = once(); // warm-up; check it really lints
+    let (_, _, stdout, code) = once(); // warm-up; check it really lints
     assert!(
         matches!(code, Some(0 | 1)),
         "{} {} exited {code:?}",
@@ -262,7 +314,12 @@ fn editor_bench(runs: usize) {
     );
     let findings = stdout.iter().filter(|&&b| b == b'\n').count();
 
-    let times: Vec<Duration> = (0..runs).map(|_| once().0).collect();
+    let (times, cpus): (Vec<Duration>, Vec<Duration>) = (0..runs)
+        .map(|_| {
+            let (w, c, _, _) = once();
+            (w, c)
+        })
+        .unzip();
     let med = median(&times);
     println!(
         "editor path: {} lines on stdin -> `{} {}` ({findings} finding(s)), {runs} runs:",
@@ -277,6 +334,11 @@ fn editor_bench(runs: usize) {
         ms(percentile(&times, 0.0)),
         ms(percentile(&times, 1.0)),
         verdict(med <= Duration::from_millis(5))
+    );
+    println!(
+        "  CPU of the rollgate process (user + system): median {:.2} ms, p90 {:.2} ms",
+        ms(median(&cpus)),
+        ms(percentile(&cpus, 0.9))
     );
 }
 
