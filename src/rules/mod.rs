@@ -23,6 +23,20 @@ pub mod target_not_found;
 pub mod template_not_found;
 pub mod template_render_error;
 pub mod vector_match_never_matches;
+pub mod argo_analysis_always_passes;
+pub mod argo_analysis_runs_forever;
+pub mod argo_condition_type_error;
+pub mod argo_nan_passes;
+pub mod argo_pause_zero;
+pub mod argo_result_index_unguarded;
+pub mod argo_setweight_unachievable;
+pub mod argo_vacuous_all;
+pub mod flagger_builtin_name_collision;
+pub mod flagger_metric_interval_shorter_than_analysis;
+pub mod flagger_metric_without_threshold;
+pub mod flagger_weights_stall;
+pub mod istio_retries_exceed_timeout;
+pub mod metrictemplate_missing_address;
 
 /// All registered rules, in the order `rollgate rules` lists them.
 pub static REGISTRY: &[&dyn Rule] = &[
@@ -45,4 +59,18 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &query_returns_many_series::QueryReturnsManySeries,
     &vector_match_never_matches::VectorMatchNeverMatches,
     &rate_window_too_short::RateWindowTooShort,
+    &argo_analysis_always_passes::ArgoAnalysisAlwaysPasses,
+    &argo_analysis_runs_forever::ArgoAnalysisRunsForever,
+    &argo_condition_type_error::ArgoConditionTypeError,
+    &argo_nan_passes::ArgoNanPasses,
+    &argo_pause_zero::ArgoPauseZero,
+    &argo_result_index_unguarded::ArgoResultIndexUnguarded,
+    &argo_setweight_unachievable::ArgoSetweightUnachievable,
+    &argo_vacuous_all::ArgoVacuousAll,
+    &flagger_builtin_name_collision::FlaggerBuiltinNameCollision,
+    &flagger_metric_interval_shorter_than_analysis::FlaggerMetricIntervalShorterThanAnalysis,
+    &flagger_metric_without_threshold::FlaggerMetricWithoutThreshold,
+    &flagger_weights_stall::FlaggerWeightsStall,
+    &istio_retries_exceed_timeout::IstioRetriesExceedTimeout,
+    &metrictemplate_missing_address::MetrictemplateMissingAddress,
 ];

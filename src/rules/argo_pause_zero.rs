@@ -1,0 +1,58 @@
+//! argo-pause-zero: `pause: {duration: 0}` does not pause.
+//!
+//! A pause with a duration waits until `duration` has elapsed since the pause started; zero has
+//! elapsed at once, so the step completes in the same reconcile (`rollout/pause.go`,
+//! `utils/rollout`); only `pause: {}` (no duration) waits for a manual promotion.
+
+use serde_json::Value;
+
+use crate::engine::rule::finding;
+use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
+use crate::timeline::duration::{parse_argo, templated};
+
+pub struct ArgoPauseZero;
+
+static META: RuleMeta = RuleMeta {
+    id: "argo-pause-zero",
+    severity: Severity::Warning,
+    kinds: &[("argoproj.io", "Rollout")],
+    doc: include_str!("../../rules/argo-pause-zero.md"),
+    options: &[],
+    builtin: false,
+};
+
+impl Rule for ArgoPauseZero {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, object: &Object, _cx: &Context<'_>, out: &mut Vec<Finding>) {
+        let Some(steps) = object
+            .at("/spec/strategy/canary/steps")
+            .and_then(Value::as_array)
+        else {
+            return;
+        };
+        for (i, s) in steps.iter().enumerate() {
+            let Some(d) = s.pointer("/pause/duration") else {
+                continue;
+            };
+            if templated(d) || d.is_null() {
+                continue;
+            }
+            if parse_argo(d) == Some(0.0) {
+                out.push(
+                    finding(
+                        &META,
+                        object,
+                        format!("/spec/strategy/canary/steps/{i}/pause/duration"),
+                        format!(
+                            "pause duration {d} is no pause: the rollout moves on to the next step immediately"
+                        ),
+                    )
+                    .with_help("write `pause: {}` to wait for a manual promotion, or give a duration such as `5m`"),
+                );
+            }
+        }
+    }
+}
