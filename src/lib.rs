@@ -1,6 +1,7 @@
 //! rollgate: one rule engine for canary rollout configuration (Flagger, Argo Rollouts, Istio,
 //! Prometheus Operator), behind an offline linter and a validating admission webhook.
 
+pub mod buckets;
 pub mod cli;
 pub mod engine;
 pub mod manifest;

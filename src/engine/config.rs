@@ -42,6 +42,8 @@ pub struct Settings {
     pub histograms: BTreeMap<String, Vec<f64>>,
     pub prometheus_url: Option<String>,
     pub prometheus_timeout_ms: u64,
+    /// Histograms found in instrumentation code given with `--source` (rollgate::buckets).
+    pub source_histograms: crate::buckets::source::Scanned,
     pub rule_options: BTreeMap<String, serde_json::Map<String, Value>>,
     /// CustomResourceDefinitions given with `--crd`: their schemas take precedence over the
     /// built-in ones (rule `schema`).
@@ -56,6 +58,7 @@ impl Default for Settings {
             histograms: BTreeMap::new(),
             prometheus_url: None,
             prometheus_timeout_ms: 2000,
+            source_histograms: Default::default(),
             rule_options: BTreeMap::new(),
             crds: crate::schema::CrdSet::default(),
         }

@@ -3,12 +3,26 @@
 
 use crate::engine::Rule;
 
+pub mod argo_analysis_always_passes;
+pub mod argo_analysis_runs_forever;
+pub mod argo_condition_type_error;
+pub mod argo_nan_passes;
+pub mod argo_pause_zero;
+pub mod argo_result_index_unguarded;
+pub mod argo_setweight_unachievable;
 pub mod argo_template_not_found;
+pub mod argo_vacuous_all;
 pub mod common;
 pub mod duplicate_object;
+pub mod flagger_builtin_name_collision;
+pub mod flagger_metric_interval_shorter_than_analysis;
+pub mod flagger_metric_without_threshold;
+pub mod flagger_weights_stall;
+pub mod istio_retries_exceed_timeout;
 pub mod istio_subset_not_found;
 pub mod istio_vs_owned_by_flagger;
 pub mod istio_weights_not_100;
+pub mod metrictemplate_missing_address;
 pub mod monitor_not_selected_by_prometheus;
 pub mod podmonitor_selects_service_labels;
 pub mod promql_parse_error;
@@ -22,21 +36,10 @@ pub mod servicemonitor_selects_workload_labels;
 pub mod target_not_found;
 pub mod template_not_found;
 pub mod template_render_error;
+pub mod threshold_not_on_bucket_boundary;
+pub mod threshold_unreachable;
+pub mod unit_mismatch;
 pub mod vector_match_never_matches;
-pub mod argo_analysis_always_passes;
-pub mod argo_analysis_runs_forever;
-pub mod argo_condition_type_error;
-pub mod argo_nan_passes;
-pub mod argo_pause_zero;
-pub mod argo_result_index_unguarded;
-pub mod argo_setweight_unachievable;
-pub mod argo_vacuous_all;
-pub mod flagger_builtin_name_collision;
-pub mod flagger_metric_interval_shorter_than_analysis;
-pub mod flagger_metric_without_threshold;
-pub mod flagger_weights_stall;
-pub mod istio_retries_exceed_timeout;
-pub mod metrictemplate_missing_address;
 
 /// All registered rules, in the order `rollgate rules` lists them.
 pub static REGISTRY: &[&dyn Rule] = &[
@@ -59,6 +62,9 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &query_returns_many_series::QueryReturnsManySeries,
     &vector_match_never_matches::VectorMatchNeverMatches,
     &rate_window_too_short::RateWindowTooShort,
+    &threshold_not_on_bucket_boundary::ThresholdNotOnBucketBoundary,
+    &threshold_unreachable::ThresholdUnreachable,
+    &unit_mismatch::UnitMismatch,
     &argo_analysis_always_passes::ArgoAnalysisAlwaysPasses,
     &argo_analysis_runs_forever::ArgoAnalysisRunsForever,
     &argo_condition_type_error::ArgoConditionTypeError,
