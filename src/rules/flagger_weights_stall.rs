@@ -1,16 +1,18 @@
 //! flagger-weights-stall: Canary weights that never reach promotion.
 //!
-//! `pkg/controller/scheduler.go`: the promotion weight is the last `stepWeights` entry, else
-//! `maxWeight` (default 100); each interval the canary weight moves to the next `stepWeights`
-//! entry above it (`nextStepWeight`), else up by `stepWeight`, and the canary is promoted once
-//! the weight reaches the promotion weight. The router sets primary = 100 − canary, so a
-//! weight above 100 cannot be applied; `maxWeight` is not used when `stepWeights` is set.
+//! `pkg/controller/scheduler.go`: the promotion weight (`maxWeight`) is the last `stepWeights`
+//! entry capped at 100, else `analysis.maxWeight`, else 100. Each interval `advanceCanary`
+//! calls `runCanary` only while `nextStepWeight > 0`; `runCanary` raises the weight (capped
+//! at 100) while it is below maxWeight, else promotes. With `stepWeights`, `nextStepWeight`
+//! is the difference to the entry after the current weight, so an entry that is not larger
+//! than the previous one makes it ≤ 0 and the canary stays at that weight forever; a
+//! `maxWeight` above 100 is never reached because the weight is capped at 100.
 
 use serde_json::Value;
 
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
-use crate::timeline::flagger::analysis;
+use crate::timeline::flagger::{Progress, analysis, progress};
 
 pub struct FlaggerWeightsStall;
 
@@ -41,90 +43,113 @@ impl Rule for FlaggerWeightsStall {
         }
         let max = a.get("maxWeight").and_then(Value::as_i64);
         let step = a.get("stepWeight").and_then(Value::as_i64);
-        let steps: Option<Vec<i64>> = a
+        let steps: Vec<i64> = a
             .get("stepWeights")
             .and_then(Value::as_array)
-            .filter(|v| !v.is_empty())
-            .map(|v| v.iter().filter_map(Value::as_i64).collect());
-        if let Some(sw) = &steps {
-            for (i, w) in sw.iter().enumerate() {
-                if *w > 100 || *w <= 0 {
-                    out.push(finding(
-                        &META,
-                        object,
-                        format!("{base}/stepWeights/{i}"),
-                        format!(
-                            "stepWeights[{i}] is {w}: a canary weight must be 1–100 (the primary gets 100 − weight), so the canary never reaches this step and is never promoted"
-                        ),
-                    ));
-                    return;
+            .map(|v| v.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default();
+        // Nothing that moves weights: not a weight-based analysis (or the schema's business).
+        if step.is_none() && steps.is_empty() {
+            return;
+        }
+        let uses_steps = !steps.is_empty() && step.is_none_or(|s| s <= 0);
+        if let Progress::Stalls(ws, at) = progress(a) {
+            let path = |w: &[i64]| {
+                if w.is_empty() {
+                    "0".to_owned()
+                } else {
+                    w.iter().map(i64::to_string).collect::<Vec<_>>().join(" → ")
                 }
-            }
-            if let Some(i) = (1..sw.len()).find(|&i| sw[i] <= sw[i - 1]) {
-                out.push(
-                    finding(
-                        &META,
-                        object,
-                        format!("{base}/stepWeights/{i}"),
+            };
+            let (ptr, why) = if uses_steps {
+                let i = (0..steps.len())
+                    .find(|&i| {
+                        (i == 0 && steps[0] <= 0)
+                            || (i > 0 && steps[i] <= steps[i - 1] && steps[i - 1] == at)
+                    })
+                    .unwrap_or(0);
+                (
+                    format!("{base}/stepWeights/{i}"),
+                    if i == 0 {
                         format!(
-                            "stepWeights are not increasing ({} then {}): Flagger moves to the next entry above the current weight and promotes at the last entry ({}), so the steps do not run as written",
-                            sw[i - 1],
-                            sw[i],
-                            sw[sw.len() - 1]
-                        ),
-                    )
-                    .with_help("list the weights in increasing order, e.g. [5, 10, 20, 50]"),
-                );
-            }
-            if let Some(m) = max {
-                let mut f = finding(
+                            "stepWeights[0] is {}: the first step moves no traffic",
+                            steps[0]
+                        )
+                    } else {
+                        format!(
+                            "stepWeights are not increasing ({} then {}): at {at}% the next step is {} − {at} ≤ 0",
+                            steps[i - 1],
+                            steps[i],
+                            steps[i]
+                        )
+                    },
+                )
+            } else if step.is_some_and(|s| s <= 0) {
+                (
+                    format!("{base}/stepWeight"),
+                    format!("stepWeight {} moves no traffic", step.unwrap_or(0)),
+                )
+            } else {
+                (
+                    format!("{base}/maxWeight"),
+                    format!(
+                        "maxWeight {} is above 100: the canary weight is capped at 100 and never reaches it, so the canary takes all the traffic",
+                        max.unwrap_or(0)
+                    ),
+                )
+            };
+            out.push(
+                finding(
                     &META,
                     object,
+                    ptr,
+                    format!(
+                        "{why}; the weight goes {} and then never changes, so the canary is never promoted",
+                        path(&ws)
+                    ),
+                )
+                .with_help("use increasing weights that end at 100 or less, e.g. stepWeights [5, 10, 20, 50] or maxWeight 50 with stepWeight 10"),
+            );
+            return;
+        }
+        let warn = |ptr: String, msg: String, help: &str| {
+            let mut f = finding(&META, object, ptr, msg);
+            f.severity = Severity::Warning;
+            f.with_help(help.to_owned())
+        };
+        if uses_steps {
+            if let Some(i) = steps.iter().position(|w| *w > 100) {
+                out.push(warn(
+                    format!("{base}/stepWeights/{i}"),
+                    format!(
+                        "stepWeights[{i}] is {}: canary weights are capped at 100",
+                        steps[i]
+                    ),
+                    "keep step weights at 100 or less",
+                ));
+            }
+            if let Some(m) = max {
+                out.push(warn(
                     format!("{base}/maxWeight"),
                     format!(
                         "maxWeight {m} is ignored because stepWeights is set: the canary is promoted after the last step weight, {}",
-                        sw[sw.len() - 1]
+                        steps[steps.len() - 1].min(100)
                     ),
-                );
-                f.severity = Severity::Warning;
-                out.push(f.with_help("remove maxWeight, or make it the last stepWeights entry"));
+                    "remove maxWeight, or make it the last stepWeights entry",
+                ));
             }
             return;
         }
-        if let Some(m) = max {
-            if m > 100 {
-                out.push(finding(
-                    &META,
-                    object,
-                    format!("{base}/maxWeight"),
-                    format!(
-                        "maxWeight {m} is above 100: the canary weight can never reach it (the primary gets 100 − weight), so the canary is never promoted"
-                    ),
-                ).with_help("use maxWeight: 100 or less (e.g. 50)"));
-                return;
-            }
-        }
         let max = max.filter(|m| *m > 0).unwrap_or(100);
-        match step {
-            Some(s) if s <= 0 => out.push(finding(
-                &META,
-                object,
+        if let Some(s) = step.filter(|s| *s > max) {
+            out.push(warn(
                 format!("{base}/stepWeight"),
-                format!("stepWeight {s} never moves traffic: the canary weight stays at 0 and the canary is never promoted"),
-            )),
-            Some(s) if s > max => {
-                let mut f = finding(
-                    &META,
-                    object,
-                    format!("{base}/stepWeight"),
-                    format!(
-                        "stepWeight {s} is larger than maxWeight {max}: the first step already reaches the promotion weight, so the canary is promoted after a single check"
-                    ),
-                );
-                f.severity = Severity::Warning;
-                out.push(f.with_help("use a stepWeight smaller than maxWeight, e.g. maxWeight / 5"));
-            }
-            _ => {}
+                format!(
+                    "stepWeight {s} is larger than maxWeight {max}: the first step sets the canary weight to {}%, past maxWeight, and the next check promotes it",
+                    s.min(100)
+                ),
+                "use a stepWeight smaller than maxWeight, e.g. maxWeight / 5",
+            ));
         }
     }
 }

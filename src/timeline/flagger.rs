@@ -44,35 +44,114 @@ pub fn step_weights(a: &Value) -> Vec<i64> {
         .unwrap_or_default()
 }
 
-/// The canary weights Flagger sets, in order, and the weight at which it promotes
-/// (`scheduler.go` `nextStepWeight`, `maxWeight`: the last `stepWeights` entry, else
-/// `maxWeight`, default 100). `None` when the weights never reach the promotion weight.
-pub fn weights(a: &Value) -> Option<(Vec<i64>, i64)> {
+/// How a Canary's weights progress, simulated with `pkg/controller/scheduler.go`:
+/// `maxWeight` (the last `stepWeights` entry capped at 100, else `analysis.maxWeight`, else
+/// 100), `nextStepWeight` (with `stepWeights`: the first entry from 0, then the difference to
+/// the entry after the current weight, at most 100 − weight), and `runCanary` (advance while
+/// the weight is below maxWeight, capped at 100; else promote). `advanceCanary` only calls
+/// `runCanary` while `nextStepWeight > 0`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// The weights set, in order, then promotion.
+    Promotes(Vec<i64>),
+    /// The weights set, then the weight at which nothing changes any more (never promoted).
+    Stalls(Vec<i64>, i64),
+}
+
+pub fn progress(a: &Value) -> Progress {
     let sw = step_weights(a);
-    if !sw.is_empty() {
-        let max = *sw.last()?;
-        let mut out = Vec::new();
-        let mut w = 0;
-        for _ in 0..=sw.len() {
-            if w >= max {
-                return Some((out, max));
-            }
-            let next = sw.iter().copied().find(|x| *x > w)?;
-            w = next;
-            out.push(w);
+    let step = int(a, "stepWeight").unwrap_or(0);
+    let max = match sw.last() {
+        Some(last) => (*last).min(100),
+        None => int(a, "maxWeight").filter(|m| *m > 0).unwrap_or(100),
+    };
+    let next = |w: i64| -> i64 {
+        if step > 0 || sw.is_empty() {
+            return step;
         }
-        return if w >= max { Some((out, max)) } else { None };
-    }
-    let max = int(a, "maxWeight").filter(|m| *m > 0).unwrap_or(100);
-    let step = int(a, "stepWeight")?;
-    if step <= 0 || max > 100 {
-        return None;
-    }
-    let mut out = Vec::new();
+        let max_step = 100 - w;
+        if max_step == 0 {
+            return 1;
+        }
+        if w == 0 {
+            return max_step.min(sw[0]);
+        }
+        for i in 0..sw.len().saturating_sub(1) {
+            if sw[i] == w {
+                return max_step.min(sw[i + 1] - w);
+            }
+        }
+        max_step
+    };
     let mut w = 0;
-    while w < max && out.len() < 1000 {
-        w = (w + step).min(max);
+    let mut out = Vec::new();
+    for _ in 0..1000 {
+        if next(w) <= 0 {
+            return Progress::Stalls(out, w);
+        }
+        if w >= max {
+            return Progress::Promotes(out);
+        }
+        let nw = (w + next(w)).min(100);
+        if nw == w {
+            return Progress::Stalls(out, w);
+        }
+        w = nw;
         out.push(w);
     }
-    Some((out, max))
+    Progress::Stalls(out, w)
+}
+
+/// The weights when the canary is promoted, `None` when it stalls.
+pub fn weights(a: &Value) -> Option<(Vec<i64>, i64)> {
+    match progress(a) {
+        Progress::Promotes(ws) => {
+            let last = ws.last().copied().unwrap_or(0);
+            Some((ws, last))
+        }
+        Progress::Stalls(..) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scheduler_progression() {
+        let p = |v: Value| progress(&v);
+        assert_eq!(
+            p(json!({"stepWeight": 10, "maxWeight": 50})),
+            Progress::Promotes(vec![10, 20, 30, 40, 50])
+        );
+        assert_eq!(
+            p(json!({"stepWeight": 20})),
+            Progress::Promotes(vec![20, 40, 60, 80, 100])
+        );
+        // maxWeight above 100: the weight is capped at 100 and never reaches it.
+        assert_eq!(
+            p(json!({"stepWeight": 50, "maxWeight": 150})),
+            Progress::Stalls(vec![50, 100], 100)
+        );
+        // A decrease: the next step is negative, so runCanary is never called again.
+        assert_eq!(
+            p(json!({"stepWeights": [10, 40, 20]})),
+            Progress::Stalls(vec![10, 40], 40)
+        );
+        assert_eq!(
+            p(json!({"stepWeights": [10, 10, 20]})),
+            Progress::Stalls(vec![10], 10)
+        );
+        // Entries above 100 are capped.
+        assert_eq!(
+            p(json!({"stepWeights": [50, 150]})),
+            Progress::Promotes(vec![50, 100])
+        );
+        assert_eq!(p(json!({"stepWeight": 0})), Progress::Stalls(vec![], 0));
+        assert_eq!(
+            p(json!({"stepWeights": [5, 10, 20, 50], "maxWeight": 10})),
+            Progress::Promotes(vec![5, 10, 20, 50])
+        );
+    }
 }

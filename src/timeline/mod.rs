@@ -173,9 +173,21 @@ pub fn flagger_timeline(c: &Object, file: &str) -> Timeline {
                 }
             }
             None => {
-                tl.notes.push(
-                    "the weights never reach the promotion weight (see flagger-weights-stall): the canary is never promoted".into(),
-                );
+                if let flagger::Progress::Stalls(ws, at_w) = flagger::progress(a) {
+                    for (i, w) in ws.iter().enumerate() {
+                        tl.steps.push(Step {
+                            at_seconds: at((i + 1) as f64 * iv),
+                            action: format!("canary weight {w}%"),
+                            weight: Some(*w),
+                            actual: None,
+                            duration_seconds: Some(iv),
+                            gates: check_gates.clone(),
+                        });
+                    }
+                    tl.notes.push(format!(
+                        "the weight stops changing at {at_w}% and never reaches the promotion weight (see flagger-weights-stall): the canary is never promoted"
+                    ));
+                }
                 tl.fastest_rollback_seconds = Some((threshold + 2) as f64 * iv);
                 tl.fastest_rollback = format!(
                     "{} after detection: threshold {threshold} failed checks (cumulative), one every {}",
