@@ -1,8 +1,9 @@
 //! argo-pause-zero: `pause: {duration: 0}` does not pause.
 //!
-//! A pause with a duration waits until `duration` has elapsed since the pause started; zero has
-//! elapsed at once, so the step completes in the same reconcile (`rollout/pause.go`,
-//! `utils/rollout`); only `pause: {}` (no duration) waits for a manual promotion.
+//! A pause with a duration completes once `now` is after the pause condition's start time plus
+//! the duration (`rollout/pause.go` `CompletedCanaryPauseStep`); with 0 that is true at the next
+//! reconcile, so the rollout moves on at once. Only `pause: {}` (no duration) waits for a manual
+//! promotion.
 
 use serde_json::Value;
 

@@ -128,7 +128,7 @@ pub fn flagger_timeline(c: &Object, file: &str) -> Timeline {
         weight: Some(0),
         actual: None,
         duration_seconds: Some(iv),
-        gates: hooks(&["confirm-rollout", "pre-rollout"]),
+        gates: hooks(&["confirm-rollout"]),
     });
     let iterations = flagger::int(a, "iterations").filter(|i| *i > 0);
     let n_steps: i64;
@@ -143,7 +143,7 @@ pub fn flagger_timeline(c: &Object, file: &str) -> Timeline {
                 actual: None,
                 duration_seconds: Some(iv),
                 gates: if i == 0 {
-                    hooks(&["rollout"])
+                    hooks(&["pre-rollout"])
                 } else {
                     check_gates.clone()
                 },
@@ -154,14 +154,17 @@ pub fn flagger_timeline(c: &Object, file: &str) -> Timeline {
             Some((ws, _max)) => {
                 n_steps = ws.len() as i64;
                 for (i, w) in ws.iter().enumerate() {
-                    let g = if i == 0 {
+                    // At weight 0 Flagger runs the pre-rollout hooks instead of the analysis
+                    // (`advanceCanary`: "skip check if no traffic is routed … to canary").
+                    let mut g = if i == 0 {
                         tl.notes.push(
                             "no metric check runs at weight 0: the first check is one interval after the first traffic step".into(),
                         );
-                        hooks(&["rollout"])
+                        hooks(&["pre-rollout"])
                     } else {
                         check_gates.clone()
                     };
+                    g.extend(hooks(&["confirm-traffic-increase"]));
                     tl.steps.push(Step {
                         at_seconds: at((i + 1) as f64 * iv),
                         action: format!("canary weight {w}%"),
