@@ -129,6 +129,14 @@ pub struct LintArgs {
     /// instead of the built-in ones; repeatable.
     #[arg(long = "crd", value_name = "PATH")]
     pub crds: Vec<PathBuf>,
+    /// Instrumentation source code (files or directories) to read histogram bucket layouts
+    /// from (Python, Go, Java, Node and Rust Prometheus clients); repeatable.
+    #[arg(long = "source", value_name = "PATH")]
+    pub sources: Vec<PathBuf>,
+    /// Discover histogram bucket layouts on this Prometheus (an http:// URL; opt-in, bounded by
+    /// `prometheus.timeout`, falls back to the other sources when it does not answer).
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
 }
 
 /// Parse arguments, run, and map the outcome to an exit code.
@@ -299,6 +307,21 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         cfg.settings.default_namespace = ns.clone();
     }
     cfg.settings.strict_references |= args.strict_references;
+    if let Some(url) = &args.prometheus {
+        if let Err(e) = crate::buckets::live::parse_url(url) {
+            return usage_error(format!("--prometheus: {e}"));
+        }
+        cfg.settings.prometheus_url = Some(url.clone());
+    }
+    let mut source_failed = false;
+    if !args.sources.is_empty() {
+        let (scanned, errors) = crate::buckets::source::scan(&args.sources);
+        for (p, e) in &errors {
+            eprintln!("rollgate: error: --source {}: {e}", p.display());
+            source_failed = true;
+        }
+        cfg.settings.source_histograms = scanned;
+    }
     if !args.crds.is_empty() {
         match crate::schema::CrdSet::load(&args.crds) {
             Ok(set) => cfg.settings.crds = set,
@@ -314,7 +337,7 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
     let (stdin, files): (Vec<PathBuf>, Vec<PathBuf>) =
         paths.into_iter().partition(|p| p.as_os_str() == "-");
     let (files, errors) = input::expand_paths(&files);
-    let mut failed = false;
+    let mut failed = source_failed;
     for (p, e) in &errors {
         eprintln!("rollgate: error: {}: {e}", p.display());
         failed = true;

@@ -318,9 +318,11 @@ fn misbehaving_prometheus_falls_back_in_bounded_time() {
         let e = r.expect_err(want);
         assert!(e.contains(want), "{want}: {e}");
         // Through the rules: an info finding saying so, and the known layout still used.
-        let mut s = Settings::default();
-        s.prometheus_url = Some(url.clone());
-        s.prometheus_timeout_ms = 500;
+        let s = Settings {
+            prometheus_url: Some(url.clone()),
+            prometheus_timeout_ms: 500,
+            ..Settings::default()
+        };
         let f = run(&canary("3", Q, ""), &s);
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].2, "info");
@@ -337,4 +339,48 @@ fn live_values_sort_numerically_and_compare_numerically() {
     assert_eq!(v, vec![0.5, 1.0, 2.5, 10.0, f64::INFINITY]);
     assert!(buckets::same(1.0, "1.0".parse().unwrap()));
     assert!(live::parse_url("https://prom:9090").is_err());
+}
+
+#[test]
+fn cli_source_and_prometheus_flags() {
+    let dir = std::env::temp_dir().join(format!("rollgate-cli-src-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("metrics.go"),
+        "var h = prometheus.NewHistogram(prometheus.HistogramOpts{Name: \"app_latency_seconds\", Buckets: []float64{0.5, 1, 2, 5}})\n",
+    )
+    .unwrap();
+    let manifest = dir.join("canary.yaml");
+    std::fs::write(&manifest, canary("3", Q, "")).unwrap();
+    let bin = env!("CARGO_BIN_EXE_rollgate");
+    let out = std::process::Command::new(bin)
+        .args(["lint", "--no-config", "--format", "gcc", "--source"])
+        .arg(&dir)
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("threshold-not-on-bucket-boundary") && stdout.contains("metrics.go:1"),
+        "{stdout}"
+    );
+    // A missing --source path: reported, the rest still linted, exit 2.
+    let out = std::process::Command::new(bin)
+        .args(["lint", "--no-config", "--format", "gcc", "--source"])
+        .arg(dir.join("missing"))
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--source"));
+    // https is refused up front with a clear message.
+    let out = std::process::Command::new(bin)
+        .args(["lint", "--no-config", "--prometheus", "https://prom:9090"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("https:// is not supported"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -25,7 +25,7 @@ use crate::engine::{Inventory, Object};
 use crate::promql::builtin::{Builtin, Unit};
 use crate::promql::gates::{Gate, GateKind, Thresholds, gates};
 use crate::promql::lex::Op;
-use crate::promql::query::{Query, aggregate_name, binary_op};
+use crate::promql::query::{aggregate_name, binary_op};
 
 /// The histogram quantile a gate's value is made of.
 #[derive(Debug, Clone)]
@@ -201,7 +201,6 @@ fn is_comparison(op: Op) -> bool {
 
 /// Reduce the query's value to a quantile: (the call, scale, in-query comparisons).
 fn reduce<'q>(
-    q: &'q Query,
     e: &'q Expr,
     depth: usize,
     comparisons: &mut Vec<(Op, f64, &'q Expr, bool, f64)>,
@@ -210,13 +209,13 @@ fn reduce<'q>(
         return None;
     }
     match e {
-        Expr::Paren(p) => reduce(q, &p.expr, depth + 1, comparisons),
+        Expr::Paren(p) => reduce(&p.expr, depth + 1, comparisons),
         Expr::Call(c) if c.func.name == "histogram_quantile" => Some((e, 1.0, false)),
         Expr::Call(c) if c.func.name == "scalar" => {
-            reduce(q, c.args.args.first()?, depth + 1, comparisons)
+            reduce(c.args.args.first()?, depth + 1, comparisons)
         }
         Expr::Aggregate(a) if a.param.is_none() => match aggregate_name(a) {
-            "max" | "min" | "sum" | "avg" => reduce(q, &a.expr, depth + 1, comparisons),
+            "max" | "min" | "sum" | "avg" => reduce(&a.expr, depth + 1, comparisons),
             _ => None,
         },
         Expr::Binary(b) => {
@@ -229,21 +228,21 @@ fn reduce<'q>(
                         _ => return None,
                     };
                     let _ = lit_left;
-                    let (hq, s, boolean) = reduce(q, inner, depth + 1, comparisons)?;
+                    let (hq, s, boolean) = reduce(inner, depth + 1, comparisons)?;
                     if boolean || k == 0.0 || !k.is_finite() {
                         return None;
                     }
                     let s = if op == Op::Mul { s * k } else { s / k };
                     Some((hq, s, false))
                 }
-                Op::Or => reduce(q, &b.lhs, depth + 1, comparisons),
+                Op::Or => reduce(&b.lhs, depth + 1, comparisons),
                 op if is_comparison(op) => {
                     let (inner, lit, lit_expr, flipped) = match (literal(&b.lhs), literal(&b.rhs)) {
                         (None, Some(k)) => (&*b.lhs, k, &*b.rhs, false),
                         (Some(k), None) => (&*b.rhs, k, &*b.lhs, true),
                         _ => return None,
                     };
-                    let (hq, s, boolean) = reduce(q, inner, depth + 1, comparisons)?;
+                    let (hq, s, boolean) = reduce(inner, depth + 1, comparisons)?;
                     if boolean {
                         return None;
                     }
@@ -277,7 +276,7 @@ fn escape(v: &str) -> String {
 pub fn quantile(gate: &Gate<'_>) -> Option<Quantile> {
     let q = gate.analysis.query()?;
     let mut cmps = Vec::new();
-    let (hq, scale, bool_result) = reduce(q, q.expr(), 0, &mut cmps)?;
+    let (hq, scale, bool_result) = reduce(q.expr(), 0, &mut cmps)?;
     let Expr::Call(call) = hq else { return None };
     let arg = call.args.args.get(1)?;
     let mut name: Option<String> = None;
