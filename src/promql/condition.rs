@@ -1092,4 +1092,37 @@ mod tests {
         let deep = "!".repeat(10_000) + "true";
         assert!(parse(&deep).is_err());
     }
+
+    /// Random strings over the condition alphabet: parsing and evaluating never panics.
+    #[test]
+    fn random_conditions_never_panic() {
+        const PARTS: &[&str] = &[
+            "result", "[", "]", "0", "-1", "1.5e3", "(", ")", "&&", "||", "!", "<", ">=", "==",
+            "+", "/", "#", "all(", "any(", "len(", "isNaN(", "asFloat(", ",", "{", "}", " ", "\"",
+            "'", "true", "nil", "é", "%", "default(", "x.y",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let n = (seed >> 59) as usize + 1;
+            for _ in 0..n {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                s.push_str(PARTS[(seed >> 33) as usize % PARTS.len()]);
+            }
+            if let Ok(c) = parse(&s) {
+                for input in [
+                    Input::Vector(vec![]),
+                    Input::Vector(vec![f64::NAN, 1.0]),
+                    Input::Scalar(f64::INFINITY),
+                ] {
+                    let _ = eval(&c, &input);
+                }
+            }
+        }
+    }
 }

@@ -64,7 +64,7 @@ impl Rule for ArgoResultIndexUnguarded {
                         format!("{}/{key}", m.pointer),
                         format!(
                             "`{}` fails with \"index out of range\" when the query returns no series (no traffic yet, a label that matches nothing): each such measurement is an Error, and 5 consecutive errors (consecutiveErrorLimit 4) fail the analysis and abort the rollout",
-                            &text[span.clone()]
+                            text.get(span.clone()).unwrap_or("result[…]")
                         ),
                     )
                     .with_help("guard the index, e.g. `len(result) > 0 && result[0] < 0.5`, or make the query never empty with `or vector(0)`");

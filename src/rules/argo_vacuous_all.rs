@@ -79,7 +79,7 @@ impl Rule for ArgoVacuousAll {
                         format!("{}/{key}", m.pointer),
                         format!(
                             "`{}` is true when the query returns no series, so the measurement is Successful without any data (no traffic, a label that matches nothing)",
-                            &text[span.clone()]
+                            text.get(span.clone()).unwrap_or("all(result, …)")
                         ),
                     )
                     .with_help("require data: `len(result) > 0 && all(result, …)`");

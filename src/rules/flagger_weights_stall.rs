@@ -112,6 +112,20 @@ impl Rule for FlaggerWeightsStall {
             );
             return;
         }
+        if progress(a) == Progress::Promotes(Vec::new()) {
+            let ptr = if uses_steps {
+                format!("{base}/stepWeights/{}", steps.len() - 1)
+            } else {
+                format!("{base}/maxWeight")
+            };
+            out.push(finding(
+                &META,
+                object,
+                ptr,
+                "the promotion weight is 0 or less, so the canary is promoted at the first interval without any traffic shifted to it or any metric checked".to_owned(),
+            ));
+            return;
+        }
         let warn = |ptr: String, msg: String, help: &str| {
             let mut f = finding(&META, object, ptr, msg);
             f.severity = Severity::Warning;

@@ -55,7 +55,7 @@ impl Rule for IstioRetriesExceedTimeout {
             else {
                 continue;
             };
-            let total = (1 + attempts) as f64 * per_try;
+            let total = (attempts as f64 + 1.0) * per_try;
             if total <= timeout + 1e-9 {
                 continue;
             }

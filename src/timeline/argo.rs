@@ -12,7 +12,8 @@ use crate::engine::Object;
 /// closest to the weight; ties pick the larger canary count; with a weight of 1–99 neither
 /// side is 0 unless there is a single replica and no surge.
 pub fn approximate(spec_replicas: i64, weight: i64, max_surge: i64) -> (i64, i64) {
-    if spec_replicas <= 0 {
+    // Counts are int32 in the API; anything larger is not a real Rollout.
+    if spec_replicas <= 0 || spec_replicas > i64::from(i32::MAX) || !(0..=100).contains(&weight) {
         return (0, 0);
     }
     let exact = (spec_replicas * weight) as f64 / 100.0;
@@ -50,7 +51,7 @@ pub fn approximate(spec_replicas: i64, weight: i64, max_surge: i64) -> (i64, i64
 /// rounding up for surge, down for unavailable).
 pub fn scaled(v: Option<&Value>, replicas: i64, default_pct: i64, round_up: bool) -> Option<i64> {
     let pct = |p: i64| {
-        let x = (replicas * p) as f64 / 100.0;
+        let x = replicas as f64 * p as f64 / 100.0;
         Some(if round_up { x.ceil() } else { x.floor() } as i64)
     };
     match v {

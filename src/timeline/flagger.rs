@@ -78,7 +78,7 @@ pub fn progress(a: &Value) -> Progress {
         }
         for i in 0..sw.len().saturating_sub(1) {
             if sw[i] == w {
-                return max_step.min(sw[i + 1] - w);
+                return max_step.min(sw[i + 1].saturating_sub(w));
             }
         }
         max_step
@@ -92,7 +92,7 @@ pub fn progress(a: &Value) -> Progress {
         if w >= max {
             return Progress::Promotes(out);
         }
-        let nw = (w + next(w)).min(100);
+        let nw = w.saturating_add(next(w)).min(100);
         if nw == w {
             return Progress::Stalls(out, w);
         }
@@ -149,6 +149,16 @@ mod tests {
             Progress::Promotes(vec![50, 100])
         );
         assert_eq!(p(json!({"stepWeight": 0})), Progress::Stalls(vec![], 0));
+        // Absurd input does not overflow.
+        assert_eq!(
+            p(json!({"stepWeight": i64::MAX, "maxWeight": i64::MAX})),
+            Progress::Stalls(vec![100], 100)
+        );
+        // A last entry <= 0 is the promotion weight: promoted before any traffic moves.
+        assert_eq!(
+            p(json!({"stepWeights": [10, i64::MIN]})),
+            Progress::Promotes(vec![])
+        );
         assert_eq!(
             p(json!({"stepWeights": [5, 10, 20, 50], "maxWeight": 10})),
             Progress::Promotes(vec![5, 10, 20, 50])

@@ -130,7 +130,10 @@ pub fn flagger_timeline(c: &Object, file: &str) -> Timeline {
         duration_seconds: Some(iv),
         gates: hooks(&["confirm-rollout"]),
     });
-    let iterations = flagger::int(a, "iterations").filter(|i| *i > 0);
+    // Timelines list at most this many iterations.
+    let iterations = flagger::int(a, "iterations")
+        .filter(|i| *i > 0)
+        .map(|i| i.min(1000));
     let n_steps: i64;
     if let Some(n) = iterations {
         // A/B testing and blue/green: `iterations` checks with no traffic shifting by weight.
@@ -191,10 +194,10 @@ pub fn flagger_timeline(c: &Object, file: &str) -> Timeline {
                         "the weight stops changing at {at_w}% and never reaches the promotion weight (see flagger-weights-stall): the canary is never promoted"
                     ));
                 }
-                tl.fastest_rollback_seconds = Some((threshold + 2) as f64 * iv);
+                tl.fastest_rollback_seconds = Some((threshold as f64 + 2.0) * iv);
                 tl.fastest_rollback = format!(
                     "{} after detection: threshold {threshold} failed checks (cumulative), one every {}",
-                    format((threshold + 2) as f64 * iv),
+                    format((threshold as f64 + 2.0) * iv),
                     format(iv)
                 );
                 tl.promotion = "never".into();
@@ -221,7 +224,7 @@ pub fn flagger_timeline(c: &Object, file: &str) -> Timeline {
         duration_seconds: Some(iv),
         gates: hooks(&["post-rollout"]),
     });
-    let rb = (threshold + 2) as f64 * iv;
+    let rb = (threshold as f64 + 2.0) * iv;
     tl.fastest_rollback_seconds = Some(rb);
     tl.fastest_rollback = format!(
         "{} after detection ({} after the first failed check): rollback when {threshold} checks have failed (counted cumulatively, not consecutively), one check every {}",
@@ -292,7 +295,7 @@ fn metric_fail_after(m: &ArgoMetric) -> f64 {
 /// How long an analysis step takes when every measurement passes (`None`: forever or unknown).
 fn metric_duration(m: &ArgoMetric) -> Option<f64> {
     match (m.count, m.interval) {
-        (Some(c), Some(i)) if c > 0 => Some(m.initial_delay + (c - 1).max(0) as f64 * i),
+        (Some(c), Some(i)) if c > 0 => Some(m.initial_delay + (c as f64 - 1.0) * i),
         (Some(_) | None, None) => Some(m.initial_delay),
         _ => None,
     }
