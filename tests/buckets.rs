@@ -384,3 +384,35 @@ fn cli_source_and_prometheus_flags() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("https:// is not supported"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn hanging_prometheus_costs_one_timeout_per_run() {
+    let url = fake(None);
+    let s = Settings {
+        prometheus_url: Some(url),
+        prometheus_timeout_ms: 400,
+        ..Settings::default()
+    };
+    let yaml: Vec<String> = (0..8)
+        .map(|i| {
+            canary(
+                "3",
+                &Q.replace("app_latency", &format!("app{i}_latency")),
+                "",
+            )
+            .replace(
+                "name: web\n  namespace",
+                &format!("name: web{i}\n  namespace"),
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    let f = run(&yaml.join("---\n"), &s);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(f.len(), 8, "{f:?}");
+    assert!(f.iter().all(|x| x.2 == "info"), "{f:?}");
+}

@@ -7,7 +7,8 @@
 //! numerically. A minimal HTTP/1.1 client over `std::net::TcpStream` keeps the dependency
 //! footprint small; only `http://` URLs are supported (`https://` is reported, not attempted).
 //! Every step is bounded: connect and read timeouts, one overall deadline, a response-size cap.
-//! Results (and failures) are cached per (URL, selector) for the process.
+//! Answers are kept for 5 minutes per (URL, selector); a server that does not answer is left
+//! alone for 30 s, so a hanging Prometheus costs one timeout per run, not one per gate.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -18,11 +19,33 @@ use std::time::{Duration, Instant};
 /// Largest response read.
 const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 
-type Cache = Mutex<HashMap<(String, String), Result<Vec<f64>, String>>>;
+/// How long an answer is reused (the webhook is a long-running process).
+const KEEP_OK: Duration = Duration::from_secs(300);
+/// How long a server that failed to answer is left alone before it is asked again (so a
+/// Prometheus that hangs costs one timeout per run, not one per gate).
+const KEEP_DOWN: Duration = Duration::from_secs(30);
 
-fn cache() -> &'static Cache {
-    static C: OnceLock<Cache> = OnceLock::new();
-    C.get_or_init(|| Mutex::new(HashMap::new()))
+type Answers = HashMap<(String, String), (Instant, Result<Vec<f64>, String>)>;
+
+struct Cache {
+    answers: Answers,
+    /// URL → when it failed and why.
+    down: HashMap<String, (Instant, String)>,
+}
+
+fn cache() -> &'static Mutex<Cache> {
+    static C: OnceLock<Mutex<Cache>> = OnceLock::new();
+    C.get_or_init(|| {
+        Mutex::new(Cache {
+            answers: HashMap::new(),
+            down: HashMap::new(),
+        })
+    })
+}
+
+/// Whether an error means the server itself is unusable (not just this query).
+fn server_down(e: &str) -> bool {
+    e.starts_with("cannot ") || e.starts_with("no complete answer") || e.contains("not HTTP")
 }
 
 /// The finite and infinite `le` values of the series matching `selector` (or, when that finds
@@ -34,9 +57,20 @@ pub fn bounds(
     timeout_ms: u64,
 ) -> Result<Vec<f64>, String> {
     let key = (url.to_owned(), selector.to_owned());
-    if let Ok(c) = cache().lock() {
-        if let Some(r) = c.get(&key) {
-            return r.clone();
+    if let Ok(mut c) = cache().lock() {
+        if let Some((at, why)) = c.down.get(url) {
+            if at.elapsed() < KEEP_DOWN {
+                return Err(format!(
+                    "{why}; not asked again for {} s",
+                    KEEP_DOWN.as_secs()
+                ));
+            }
+        }
+        c.down.remove(url);
+        if let Some((at, r)) = c.answers.get(&key) {
+            if at.elapsed() < KEEP_OK {
+                return r.clone();
+            }
         }
     }
     let timeout = Duration::from_millis(timeout_ms.clamp(100, 30_000));
@@ -46,7 +80,17 @@ pub fn bounds(
         r = le_values(url, &plain, timeout);
     }
     if let Ok(mut c) = cache().lock() {
-        c.insert(key, r.clone());
+        if c.answers.len() > 10_000 {
+            c.answers.clear();
+        }
+        match &r {
+            Err(e) if server_down(e) => {
+                c.down.insert(url.to_owned(), (Instant::now(), e.clone()));
+            }
+            _ => {
+                c.answers.insert(key, (Instant::now(), r.clone()));
+            }
+        }
     }
     r
 }
