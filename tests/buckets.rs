@@ -416,3 +416,23 @@ fn hanging_prometheus_costs_one_timeout_per_run() {
     assert_eq!(f.len(), 8, "{f:?}");
     assert!(f.iter().all(|x| x.2 == "info"), "{f:?}");
 }
+
+#[test]
+fn version_dependent_layouts_give_warnings() {
+    let yaml = "apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: llm}
+spec:
+  metrics:
+  - name: ttft
+    successCondition: result[0] < 0.3
+    provider:
+      prometheus:
+        address: http://prom:9090
+        query: histogram_quantile(0.99, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket[5m])))
+";
+    let f = run(yaml, &Settings::default());
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].2, "warning", "{f:?}");
+    assert!(f[0].3.contains("version dependent"), "{f:?}");
+}

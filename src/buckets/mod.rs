@@ -387,6 +387,15 @@ pub fn how_to_declare(metric: &str) -> String {
     )
 }
 
+/// The severity of a finding about `layout`: a version-dependent guess is only a warning.
+pub fn severity(meta: &RuleMeta, layout: &Layout) -> Severity {
+    if layout.version_dependent {
+        meta.severity.min(Severity::Warning)
+    } else {
+        meta.severity
+    }
+}
+
 /// A finding of `meta` at a threshold's site.
 pub fn site_finding(
     meta: &'static RuleMeta,
@@ -454,10 +463,12 @@ pub fn fmt_plain(v: f64) -> String {
 }
 
 /// The source phrase of a layout for messages, with the version warning.
+///
+/// Findings that rest on a version-dependent layout are warnings, not errors ([`severity`]).
 pub fn source_phrase(l: &Layout) -> String {
     if l.version_dependent {
         format!(
-            "{}; these buckets depend on the exporter's version: check them with --prometheus URL or declare them",
+            "{}; check them with --prometheus URL or declare them",
             l.source
         )
     } else {

@@ -154,7 +154,14 @@ impl Rule for ThresholdNotOnBucketBoundary {
                     help.push_str("; ");
                     help.push_str(n);
                 }
-                let f = site_finding(&META, META.severity, &gate, &t.site, message).with_help(help);
+                let f = site_finding(
+                    &META,
+                    buckets::severity(&META, &layout),
+                    &gate,
+                    &t.site,
+                    message,
+                )
+                .with_help(help);
                 push_unique(&mut found, f);
             }
         }

@@ -114,7 +114,7 @@ impl Rule for ThresholdUnreachable {
                 fmt(top),
                 source_phrase(&layout),
             );
-            let f = site_finding(&META, META.severity, &gate, &t.site, message).with_help(format!(
+            let f = site_finding(&META, buckets::severity(&META, &layout), &gate, &t.site, message).with_help(format!(
                 "use a threshold below {} (ideally one of the bucket bounds), or add larger buckets to the histogram",
                 fmt_plain(top_w)
             ));
