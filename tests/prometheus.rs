@@ -287,6 +287,30 @@ fn real_prometheus_buckets_and_quantiles() {
     );
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(f[0].1.contains("highest finite bucket bound 10.0"), "{f:?}");
+
+    // The same through the command line: `rollgate lint --prometheus URL`.
+    let file = server.dir.join("gate.yaml");
+    std::fs::write(&file, template("demo_latency_seconds", "result[0] <= 3")).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_rollgate"))
+        .args([
+            "lint",
+            "--no-config",
+            "--format",
+            "gcc",
+            "--select",
+            "threshold-not-on-bucket-boundary",
+            "--prometheus",
+            &url,
+        ])
+        .arg(&file)
+        .output()
+        .expect("run rollgate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("discovered on the Prometheus at"),
+        "{stdout}"
+    );
 }
 
 /// A port where nothing listens: discovery fails fast and the lint falls back.
