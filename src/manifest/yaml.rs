@@ -72,11 +72,12 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
         let mut outcome = builder.run(Parser::new_from_str(sub));
         let mut end_index = builder.doc_index;
         if let Err(err) = &outcome {
-            if err.info() == QUOTED_INDENT_ERROR {
+            if LENIENT_INDENT_ERRORS.contains(&err.info()) {
                 if let Some((fixed, shifts)) = indent_quoted_continuations(sub) {
-                    // go-yaml (libyaml) accepts flow scalars whose continuation lines are not
-                    // indented past their key; kubectl applies such files (Flagger's own CRD
-                    // has hundreds). Indenting those lines does not change the value (leading
+                    // go-yaml (libyaml) accepts flow scalars and flow collections whose
+                    // continuation lines are not indented past their key; kubectl applies
+                    // such files (Flagger's own CRD has hundreds; Argo's docs close `[` at the
+                    // key's column). Indenting those lines does not change the value (leading
                     // white space of continuation lines is folded away): parse again, mapping
                     // columns back.
                     out.documents.truncate(before.0);
@@ -131,28 +132,37 @@ fn allowed_alias_ratio(nodes: u64) -> f64 {
     }
 }
 
-const QUOTED_INDENT_ERROR: &str = "invalid indentation in quoted scalar";
+/// Scanner errors that go-yaml does not raise for the same text.
+const LENIENT_INDENT_ERRORS: &[&str] = &[
+    "invalid indentation in quoted scalar",
+    "invalid indentation",
+];
 
-/// Indent the continuation lines of multi-line quoted scalars one column past the line that
-/// opened them. Returns the new text and, per 1-based line (relative to `text`), how many spaces
-/// were added; `None` when nothing needed changing.
+/// Indent the continuation lines of multi-line quoted scalars and flow collections one column
+/// past the line that opened them. Returns the new text and, per 1-based line (relative to
+/// `text`), how many spaces were added; `None` when nothing needed changing.
 fn indent_quoted_continuations(text: &str) -> Option<(String, HashMap<u32, u32>)> {
+    enum Open {
+        Quoted(char),
+        /// Bracket depth of a flow collection.
+        Flow(i32),
+    }
     let mut out = String::with_capacity(text.len() + 1024);
     let mut shifts = HashMap::new();
-    // (quote char, minimum indentation of continuation lines)
-    let mut open: Option<(char, usize)> = None;
+    // What is open, and the minimum indentation of its continuation lines.
+    let mut open: Option<(Open, usize)> = None;
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let indent = line.len() - line.trim_start_matches(' ').len();
         let blank = line.trim().is_empty();
         let mut scan_from = 0;
-        if let Some((_, need)) = open {
-            if !blank && indent < need {
+        if let Some((_, need)) = &open {
+            if !blank && indent < *need {
                 let add = need - indent;
                 out.extend(std::iter::repeat_n(' ', add));
                 shifts.insert(i as u32 + 1, add as u32);
             }
         } else {
-            // A quoted value opening on this line: after `key: ` or `- `.
+            // A quoted value or a flow collection opening on this line: after `key: ` or `- `.
             let t = &line[indent..];
             let after = t
                 .strip_prefix("- ")
@@ -160,20 +170,63 @@ fn indent_quoted_continuations(text: &str) -> Option<(String, HashMap<u32, u32>)
                 .or_else(|| t.find(": ").map(|k| (indent + k + 2, &t[k + 2..])));
             if let Some((at, rest)) = after {
                 let lead = rest.len() - rest.trim_start().len();
-                if let Some(q @ ('\'' | '"')) = rest.trim_start().chars().next() {
-                    open = Some((q, indent + 1));
-                    scan_from = at + lead + 1;
+                match rest.trim_start().chars().next() {
+                    Some(q @ ('\'' | '"')) => {
+                        open = Some((Open::Quoted(q), indent + 1));
+                        scan_from = at + lead + 1;
+                    }
+                    Some('[' | '{') => {
+                        open = Some((Open::Flow(0), indent + 1));
+                        scan_from = at + lead;
+                    }
+                    _ => {}
                 }
             }
         }
-        if let Some((q, _)) = open {
-            if closes(&line[scan_from.min(line.len())..], q) {
-                open = None;
+        let rest = &line[scan_from.min(line.len())..];
+        match &mut open {
+            Some((Open::Quoted(q), _)) => {
+                if closes(rest, *q) {
+                    open = None;
+                }
             }
+            Some((Open::Flow(depth), _)) => {
+                *depth += flow_depth_change(rest);
+                if *depth <= 0 {
+                    open = None;
+                }
+            }
+            None => {}
         }
         out.push_str(line);
     }
     (!shifts.is_empty()).then_some((out, shifts))
+}
+
+/// Net change of flow-bracket depth on a line, ignoring brackets inside quotes and comments.
+fn flow_depth_change(rest: &str) -> i32 {
+    let mut depth = 0;
+    let mut quote: Option<char> = None;
+    let mut prev = ' ';
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some('"') if c == '\\' => {
+                chars.next();
+            }
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '"' | '\'' => quote = Some(c),
+                '#' if prev == ' ' || prev == '\t' => break,
+                '[' | '{' => depth += 1,
+                ']' | '}' => depth -= 1,
+                _ => {}
+            },
+        }
+        prev = c;
+    }
+    depth
 }
 
 /// Whether a quoted scalar's closing quote is on this (rest of a) line.
@@ -774,6 +827,15 @@ mod tests {
             d.spans.get("/a/e").unwrap().key.unwrap().start,
             Pos::new(4, 3)
         );
+    }
+
+    #[test]
+    fn flow_collection_closed_at_key_indentation_is_accepted() {
+        // As in Argo Rollouts' docs: libyaml accepts a `]` at the key's column.
+        let text = "a:\n  scopes: [\n    \"x\"\n  ]\n  b: 1\n";
+        let d = one(text);
+        assert_eq!(d.value, json!({"a": {"scopes": ["x"], "b": 1}}));
+        assert_eq!(d.spans.get("/a/b").unwrap().value.start, Pos::new(5, 6));
     }
 
     #[test]
