@@ -185,11 +185,8 @@ fn indent_quoted_continuations(text: &str) -> Option<(String, HashMap<u32, u32>)
         }
         let rest = &line[scan_from.min(line.len())..];
         match &mut open {
-            Some((Open::Quoted(q), _)) => {
-                if closes(rest, *q) {
-                    open = None;
-                }
-            }
+            Some((Open::Quoted(q), _)) if closes(rest, *q) => open = None,
+            Some((Open::Quoted(_), _)) => {}
             Some((Open::Flow(depth), _)) => {
                 *depth += flow_depth_change(rest);
                 if *depth <= 0 {
