@@ -52,7 +52,7 @@ impl Rule for DuplicateObject {
                 ),
             )
             .with_help("delete one of the definitions, or give this one another name")
-            .with_related(*first, "/metadata/name", "first defined here"),
+            .with_related(first, "/metadata/name", "first defined here"),
         );
     }
 }

@@ -85,7 +85,7 @@ impl Rule for ServicemonitorNoMatchingService {
                         display(svc),
                         svc.ns()
                     ))
-                    .with_related(*svc, "/metadata/labels", "a Service in another namespace matches");
+                    .with_related(svc, "/metadata/labels", "a Service in another namespace matches");
             }
         }
         if let Some(sel) = object.at("/spec/namespaceSelector") {
