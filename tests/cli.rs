@@ -1300,7 +1300,7 @@ fn deep_block_nesting_is_refused() {
             1,
             2 * 256 + 1,
             "parse-error",
-            "nesting deeper than 256 levels",
+            "nesting too deep (more than 256 levels)",
         ),
     );
 }
@@ -1340,7 +1340,7 @@ fn deep_block_mapping_nesting_is_refused() {
     check_generated(
         &t,
         "deep.yaml",
-        (257, 257, "parse-error", "nesting deeper than 256 levels"),
+        (257, 257, "parse-error", "nesting too deep (more than 256 levels)"),
     );
 }
 
