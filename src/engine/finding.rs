@@ -65,6 +65,8 @@ pub struct Finding {
     pub pointer: String,
     /// Byte range inside the string value at `pointer` (e.g. a matcher inside a PromQL query).
     pub scalar_range: Option<Range<usize>>,
+    /// Point at the key that introduces `pointer` rather than at its value (an unknown field).
+    pub at_key: bool,
     pub related: Vec<Related>,
     pub help: Option<String>,
 }
@@ -86,9 +88,16 @@ impl Finding {
             origin: object.origin.clone(),
             pointer: pointer.into(),
             scalar_range: None,
+            at_key: false,
             related: Vec::new(),
             help: None,
         }
+    }
+
+    /// Place the finding at the key of `pointer` (its value when it has no key).
+    pub fn at_key(mut self) -> Finding {
+        self.at_key = true;
+        self
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Finding {

@@ -66,6 +66,7 @@ impl Placement {
         sources: &[Source],
         origin: &Origin,
         pointer: &str,
+        at_key: bool,
     ) -> (Option<usize>, Option<Span>) {
         match origin {
             Origin::Text { source, span } => (Some(*source), Some(*span)),
@@ -79,7 +80,10 @@ impl Placement {
                     .spans
                     .get(&(*source, *document))
                     .and_then(|idx| idx.locate(&full))
-                    .map(|(_, s)| s.primary());
+                    .map(|(matched, s)| match (at_key && matched == full, s.key) {
+                        (true, Some(key)) => key,
+                        _ => s.primary(),
+                    });
                 let _ = sources;
                 (Some(*source), span)
             }
@@ -178,6 +182,7 @@ pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Li
             origin: Origin::Text { source, span },
             pointer: String::new(),
             scalar_range: None,
+            at_key: false,
             related: Vec::new(),
             help: None,
         };
@@ -256,7 +261,7 @@ pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Li
     let mut diagnostics: Vec<Located> = findings
         .into_iter()
         .map(|f| {
-            let (source, mut span) = placement.place(&sources, &f.origin, &f.pointer);
+            let (source, mut span) = placement.place(&sources, &f.origin, &f.pointer, f.at_key);
             if let Some(r) = &f.scalar_range {
                 if let Some(s) = placement.place_in_scalar(&sources, &f.origin, &f.pointer, r) {
                     span = Some(s);
@@ -266,7 +271,7 @@ pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Li
                 .related
                 .iter()
                 .map(|r| {
-                    let (source, span) = placement.place(&sources, &r.origin, &r.pointer);
+                    let (source, span) = placement.place(&sources, &r.origin, &r.pointer, false);
                     LocatedRelated {
                         message: r.message.clone(),
                         object: r.object.clone(),

@@ -2,11 +2,9 @@
 //! against the OpenAPI v3 schema of the object's kind (`crate::schema`: the user's CRDs first,
 //! then the built-in schemas derived from upstream CRDs).
 //!
-//! Placement: a finding names the JSON pointer of the offending node — the unknown field itself,
-//! the value of the wrong type, the object that misses a required field. The linter places a
-//! collection at its key and a scalar at its value, so an unknown field with a scalar value is
-//! reported on the right line but at the value's column; pointing at its key needs a placement
-//! option in the engine (not there yet).
+//! Placement: a finding names the JSON pointer of the offending node — the unknown field itself
+//! (placed at its key, `Finding::at_key`), the value of the wrong type, the object that misses a
+//! required field.
 
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Origin, Rule, RuleMeta, Severity};
@@ -51,6 +49,9 @@ impl Rule for Schema {
         };
         for v in report.violations {
             let mut f = finding(&META, object, v.pointer, v.message);
+            if v.kind == Kind::UnknownField {
+                f = f.at_key();
+            }
             if found.origin == SchemaOrigin::Builtin
                 && matches!(v.kind, Kind::UnknownField | Kind::Enum)
             {
