@@ -209,9 +209,16 @@ fn oha(args: &[String]) -> Option<Load> {
         .filter(|(k, _)| *k != "200")
         .filter_map(|(_, n)| n.as_u64())
         .sum();
+    // Requests still in flight when `-z` ends are reported as "aborted due to deadline": not
+    // failures of the server.
     let errors: u64 = v["errorDistribution"]
         .as_object()
-        .map(|m| m.values().filter_map(Value::as_u64).sum())
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| !k.contains("deadline"))
+                .filter_map(|(_, n)| n.as_u64())
+                .sum()
+        })
         .unwrap_or(0);
     let pct = |p: &str| v["latencyPercentiles"][p].as_f64().unwrap_or(f64::NAN) * 1e3;
     Some(Load {
@@ -260,6 +267,45 @@ fn bare_endpoint(cert: &Path, key: &Path) -> (SocketAddr, std::thread::JoinHandl
     (addr, thread)
 }
 
+/// Kills the server when the benchmark ends, also on a failed assertion.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// The decision alone (no TLS, no HTTP), per fixture: what the server adds on top of it.
+#[test]
+#[ignore = "timing figures; run with --release"]
+fn decision_time() {
+    use rollgate::engine::{Config, Engine, Settings};
+    let engine = Engine::new(rollgate::rules::REGISTRY, &Config::default(), None);
+    let settings = Settings::default();
+    for name in [
+        "create-canary.json",
+        "create-metrictemplate.json",
+        "create-virtualservice-bad-weights.json",
+        "create-servicemonitor.json",
+    ] {
+        let path = format!("{}/testdata/admission/{name}", env!("CARGO_MANIFEST_DIR"));
+        let body = std::fs::read(path).expect("fixture");
+        let n = 2000;
+        let t = Instant::now();
+        for _ in 0..n {
+            let out =
+                rollgate::webhook::review(&body, &engine, &settings, &rollgate::webhook::NoCluster);
+            std::hint::black_box(serde_json::to_vec(&out.review).expect("json"));
+        }
+        println!("{name}: {:?} per decision", t.elapsed() / n);
+    }
+}
+
 fn body_file(dir: &Path, name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
     let path = format!("{}/testdata/admission/{name}", env!("CARGO_MANIFEST_DIR"));
     let mut v: Value =
@@ -292,7 +338,7 @@ fn tls_load() {
     std::fs::write(&ca_p, &pki.ca_pem).expect("ca");
 
     let port = support::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rollgate"))
+    let child = Command::new(env!("CARGO_BIN_EXE_rollgate"))
         .args(["serve", "--no-cluster", "--log-level", "warn"])
         .arg(format!("--addr=127.0.0.1:{port}"))
         .arg("--tls-cert")
@@ -302,6 +348,7 @@ fn tls_load() {
         .stderr(Stdio::null())
         .spawn()
         .expect("rollgate serve");
+    let _child = KillOnDrop(child);
     std::thread::sleep(Duration::from_secs(1));
     let (bare, _bare_thread) = bare_endpoint(&cert_p, &key_p);
 
@@ -367,10 +414,5 @@ fn tls_load() {
         assert_eq!(fixed.errors + max.errors, 0, "{name}: failed requests");
         assert!(fixed.ok > 0);
     }
-    // SAFETY: signalling our own child.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
-    let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
