@@ -600,3 +600,39 @@ fn binary_serves_and_stops_on_sigterm() {
     );
     assert!(lines.iter().any(|l| l["fields"]["signal"] == "SIGTERM"));
 }
+
+/// SSRF guard: the config's Prometheus URL is used only when it is on `--prometheus-allow`,
+/// and a live lookup is bounded well under the webhook timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_url_needs_the_allow_list_and_is_time_bounded() {
+    let refused = start_with(|o| {
+        o.config.settings.prometheus_url = Some("http://169.254.169.254:80".into());
+        o.prometheus_allow = vec!["http://127.0.0.1:1".into()];
+    })
+    .await;
+    assert_eq!(refused.running.state.settings.prometheus_url, None);
+    refused.running.shutdown().await.expect("shutdown");
+
+    // Allowed, but nothing listens there: reviews still answer (the rules fall back).
+    let allowed = start_with(|o| {
+        o.config.settings.prometheus_url = Some("http://127.0.0.1:1".into());
+        o.config.settings.prometheus_timeout_ms = 30_000;
+        o.prometheus_allow = vec!["http://127.0.0.1:1/".into()];
+    })
+    .await;
+    let s = &allowed.running.state.settings;
+    assert_eq!(s.prometheus_url.as_deref(), Some("http://127.0.0.1:1"));
+    assert_eq!(s.prometheus_timeout_ms, server::MAX_LIVE_LOOKUP_MS);
+    let path = format!(
+        "{}/testdata/admission/create-canary.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let body: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+    let t = Instant::now();
+    let (code, r) = allowed.review(&body).await;
+    assert_eq!(code, 200);
+    assert_eq!(r["uid"], body["request"]["uid"]);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    allowed.running.shutdown().await.expect("shutdown");
+}

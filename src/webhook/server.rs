@@ -41,6 +41,9 @@ use crate::engine::{Config, Engine, Settings};
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest live Prometheus lookup during admission (the rules fall back to other bucket sources
+/// and say so when it runs out).
+pub const MAX_LIVE_LOOKUP_MS: u64 = 1000;
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -200,7 +203,29 @@ async fn validate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bod
             }
             Ok(Ok(c)) => c.to_bytes(),
         };
-    let outcome = review(&bytes, &st.engine, &st.settings, &*st.world);
+    // Live bucket discovery (only with an allow-listed `prometheus.url`) is blocking I/O inside
+    // the rules: keep it off the async workers.
+    let outcome = if st.settings.prometheus_url.is_some() {
+        let st2 = st.clone();
+        match tokio::task::spawn_blocking(move || {
+            review(&bytes, &st2.engine, &st2.settings, &*st2.world)
+        })
+        .await
+        {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, "admission review task failed");
+                return refuse(
+                    &st,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".into(),
+                    start,
+                );
+            }
+        }
+    } else {
+        review(&bytes, &st.engine, &st.settings, &*st.world)
+    };
     let code = if outcome.malformed {
         StatusCode::BAD_REQUEST
     } else {
@@ -361,6 +386,17 @@ pub async fn start(opts: ServeOptions, world: Option<Arc<dyn World>>) -> anyhow:
             );
             config.settings.prometheus_url = None;
         }
+    }
+    // Live lookups must fit well inside the webhook's own timeout (timeoutSeconds: 5).
+    if config.settings.prometheus_url.is_some()
+        && config.settings.prometheus_timeout_ms > MAX_LIVE_LOOKUP_MS
+    {
+        tracing::info!(
+            configured_ms = config.settings.prometheus_timeout_ms,
+            used_ms = MAX_LIVE_LOOKUP_MS,
+            "prometheus.timeout capped for admission"
+        );
+        config.settings.prometheus_timeout_ms = MAX_LIVE_LOOKUP_MS;
     }
     let engine = Engine::new(crate::rules::REGISTRY, &config, None);
     let certs = CertSource::load(&opts.tls_cert, &opts.tls_key)?;
