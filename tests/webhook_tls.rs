@@ -71,6 +71,12 @@ impl SecretVolume {
     }
 }
 
+impl Drop for SecretVolume {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 struct Fixture {
     pki: Pki,
     running: Running,
@@ -599,6 +605,7 @@ fn binary_serves_and_stops_on_sigterm() {
         "object contents must not be logged at info: {stderr}"
     );
     assert!(lines.iter().any(|l| l["fields"]["signal"] == "SIGTERM"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// SSRF guard: the config's Prometheus URL is used only when it is on `--prometheus-allow`,
