@@ -27,7 +27,7 @@ mod syntax;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub use names::{FlaggerNames, NameKind, TargetKind, argo_rollout_pods};
 
@@ -55,7 +55,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_pattern_len: 16 * 1024,
-            nest_limit: 100,
+            nest_limit: 200,
             nfa_size_limit: 1 << 20,
             dfa_cache_bytes: 1 << 20,
             max_product_states: 20_000,
@@ -143,6 +143,7 @@ pub struct Language {
     pattern: String,
     typical: Option<String>,
     noun: Cow<'static, str>,
+    quick: Option<names::Quick>,
 }
 
 impl Language {
@@ -157,7 +158,13 @@ impl Language {
             pattern,
             typical,
             noun: noun.into(),
+            quick: None,
         }
+    }
+
+    fn with_quick(mut self, quick: names::Quick) -> Self {
+        self.quick = Some(quick);
+        self
     }
 
     /// Exactly the string `value`.
@@ -268,6 +275,26 @@ fn undecided(kind: UndecidedKind, reason: impl Into<String>) -> Verdict {
     })
 }
 
+/// Why one pattern yields no automaton.
+#[derive(Clone, Debug)]
+enum Fail {
+    Error(PatternErrorKind, String),
+    Undecided(UndecidedKind, String),
+}
+
+/// Parse, check and build the automaton for one pattern.
+fn compile(pattern: &str, negated: bool, limits: &Limits) -> Result<product::Automaton, Fail> {
+    let hir = syntax::prepare(pattern, limits).map_err(|p| match p {
+        syntax::Prep::Syntax(m) => Fail::Error(PatternErrorKind::Syntax, m),
+        syntax::Prep::NotRe2(m) => Fail::Error(PatternErrorKind::NotRe2, m),
+        syntax::Prep::Unsupported(m) => Fail::Undecided(UndecidedKind::Unsupported, m),
+        syntax::Prep::Limit(m) => Fail::Undecided(UndecidedKind::Limit, m),
+    })?;
+    product::build(&hir, negated, limits).map_err(|m| Fail::Undecided(UndecidedKind::Limit, m))
+}
+
+type Compile<'a> = dyn FnMut(&str, bool) -> Result<Arc<product::Automaton>, Fail> + 'a;
+
 /// Is there a string matching every matcher and, when given, the language `within` (an RE2
 /// pattern)? Uncached; see [`Checker::decide`].
 pub fn decide(
@@ -275,15 +302,26 @@ pub fn decide(
     within: Option<&str>,
     limits: &Limits,
 ) -> Result<Verdict, PatternError> {
+    decide_with(matchers, within, limits, &mut |p, neg| {
+        compile(p, neg, limits).map(Arc::new)
+    })
+}
+
+fn decide_with(
+    matchers: &[Matcher],
+    within: Option<&str>,
+    limits: &Limits,
+    get: &mut Compile<'_>,
+) -> Result<Verdict, PatternError> {
     if matchers.len() > limits.max_matchers {
         return Ok(undecided(
             UndecidedKind::Limit,
             format!("more than {} matchers on one label", limits.max_matchers),
         ));
     }
-    // Parse everything first, so that an invalid pattern is reported even when another one
-    // would have been undecided.
-    let mut prepared = Vec::with_capacity(matchers.len() + 1);
+    // Every pattern is looked at, so that an invalid one is reported even when another one
+    // is undecided.
+    let mut autos = Vec::with_capacity(matchers.len() + 1);
     let mut first_undecided: Option<Verdict> = None;
     let inputs = matchers
         .iter()
@@ -294,50 +332,33 @@ pub fn decide(
         })
         .chain(within.map(|w| (PatternOrigin::Language, Cow::Borrowed(w), false)));
     for (origin, pattern, negated) in inputs {
-        match syntax::prepare(&pattern, limits) {
-            Ok(hir) => prepared.push((hir, negated)),
-            Err(syntax::Prep::Syntax(message)) => {
+        match get(&pattern, negated) {
+            Ok(a) => autos.push(a),
+            Err(Fail::Error(kind, message)) => {
                 return Err(PatternError {
                     origin,
-                    kind: PatternErrorKind::Syntax,
+                    kind,
                     message,
                 });
             }
-            Err(syntax::Prep::NotRe2(message)) => {
-                return Err(PatternError {
-                    origin,
-                    kind: PatternErrorKind::NotRe2,
-                    message,
-                });
-            }
-            Err(syntax::Prep::Unsupported(reason)) => {
-                first_undecided.get_or_insert(undecided(UndecidedKind::Unsupported, reason));
-            }
-            Err(syntax::Prep::Limit(reason)) => {
-                first_undecided.get_or_insert(undecided(UndecidedKind::Limit, reason));
+            Err(Fail::Undecided(kind, reason)) => {
+                first_undecided.get_or_insert(undecided(kind, reason));
             }
         }
     }
     if let Some(u) = first_undecided {
         return Ok(u);
     }
-    if prepared.iter().all(|(_, negated)| *negated) {
+    if autos.iter().all(|a| a.negated()) {
         // Only complements: intersect with "any UTF-8 string" so the witness is UTF-8.
-        match syntax::prepare(".*", limits) {
-            Ok(hir) => prepared.push((hir, false)),
+        match get(".*", false) {
+            Ok(a) => autos.push(a),
             Err(_) => {
                 return Ok(undecided(
                     UndecidedKind::Internal,
                     "universe did not compile",
                 ));
             }
-        }
-    }
-    let mut autos = Vec::with_capacity(prepared.len());
-    for (hir, negated) in &prepared {
-        match product::build(hir, *negated, limits) {
-            Ok(a) => autos.push(a),
-            Err(reason) => return Ok(undecided(UndecidedKind::Limit, reason)),
         }
     }
     Ok(match product::search(&autos, limits) {
@@ -348,6 +369,53 @@ pub fn decide(
         },
         Err(product::Exhausted(reason)) => undecided(UndecidedKind::Limit, reason),
     })
+}
+
+/// Is there a string matching every matcher in `lang`? Like [`decide`] with
+/// `lang.pattern()`, plus: a witness is taken from the typical sub-language when that has one,
+/// and a cheaper superset of the language is tried first when it has one. Uncached; see
+/// [`Checker::decide`].
+pub fn decide_in(matchers: &[Matcher], lang: &Language, limits: &Limits) -> Answer {
+    decide_language(matchers, lang, &mut |m, p| decide(m, Some(p), limits))
+}
+
+/// `run(matchers, pattern)` answers one question; this combines the questions a `Language`
+/// needs (see `names::Quick` for why the superset keeps the answer exact).
+fn decide_language(
+    matchers: &[Matcher],
+    lang: &Language,
+    run: &mut dyn FnMut(&[Matcher], &str) -> Answer,
+) -> Answer {
+    let quick = lang.quick.as_ref();
+    let verdict = within(
+        matchers,
+        &lang.pattern,
+        quick.map(|q| (q.pattern.as_str(), q.hash)),
+        run,
+    )?;
+    if let (Verdict::Witness(_), Some(typical)) = (&verdict, &lang.typical) {
+        let quick_typical = quick.and_then(|q| q.typical.as_deref().map(|t| (t, q.hash)));
+        if let Ok(Verdict::Witness(w)) = within(matchers, typical, quick_typical, run) {
+            return Ok(Verdict::Witness(w));
+        }
+    }
+    Ok(verdict)
+}
+
+fn within(
+    matchers: &[Matcher],
+    exact: &str,
+    quick: Option<(&str, names::HashSlot)>,
+    run: &mut dyn FnMut(&[Matcher], &str) -> Answer,
+) -> Answer {
+    if let Some((superset, hash)) = quick {
+        match run(matchers, superset)? {
+            Verdict::Empty => return Ok(Verdict::Empty),
+            Verdict::Witness(w) if hash.holds(&w) => return Ok(Verdict::Witness(w)),
+            Verdict::Witness(_) | Verdict::Undecided(_) => {}
+        }
+    }
+    run(matchers, exact)
 }
 
 /// Do two regexes (Prometheus semantics) share a string? Uncached.
@@ -390,71 +458,93 @@ impl Isolation {
     }
 }
 
-const CACHE_ENTRIES: usize = 1024;
-const CACHE_KEY_BYTES: usize = 4 << 20;
-
-type Key = (Vec<Matcher>, Option<String>);
-type Answer = Result<Verdict, PatternError>;
-
-/// Least-recently-used results, bounded in entries and in key bytes.
-#[derive(Default)]
-struct Lru {
-    map: HashMap<Key, (Answer, u64)>,
+/// Least-recently-used map, bounded in entries and in a cost the caller assigns (bytes).
+struct Lru<K, V> {
+    map: HashMap<K, (V, u64, usize)>,
     tick: u64,
-    key_bytes: usize,
+    cost: usize,
+    max_entries: usize,
+    max_cost: usize,
 }
 
-fn key_size(k: &Key) -> usize {
-    k.0.iter().map(|m| m.value.len() + 32).sum::<usize>() + k.1.as_ref().map_or(0, String::len)
-}
+impl<K: std::hash::Hash + Eq + Clone, V: Clone> Lru<K, V> {
+    fn new(max_entries: usize, max_cost: usize) -> Self {
+        Lru {
+            map: HashMap::new(),
+            tick: 0,
+            cost: 0,
+            max_entries,
+            max_cost,
+        }
+    }
 
-impl Lru {
-    fn get(&mut self, k: &Key) -> Option<Answer> {
+    fn get(&mut self, k: &K) -> Option<V> {
         self.tick += 1;
         let tick = self.tick;
-        self.map.get_mut(k).map(|(a, t)| {
+        self.map.get_mut(k).map(|(v, t, _)| {
             *t = tick;
-            a.clone()
+            v.clone()
         })
     }
 
-    fn put(&mut self, k: Key, a: Answer) {
-        let size = key_size(&k);
-        if size > CACHE_KEY_BYTES / 4 {
+    fn put(&mut self, k: K, v: V, cost: usize) {
+        if cost > self.max_cost / 4 {
             return;
         }
         while !self.map.is_empty()
-            && (self.map.len() >= CACHE_ENTRIES || self.key_bytes + size > CACHE_KEY_BYTES)
+            && (self.map.len() >= self.max_entries || self.cost + cost > self.max_cost)
         {
+            // O(entries) per eviction; only on a miss, which costs far more anyway.
             let oldest = self
                 .map
                 .iter()
-                .min_by_key(|(_, (_, t))| *t)
+                .min_by_key(|(_, (_, t, _))| *t)
                 .map(|(k, _)| k.clone());
-            match oldest.and_then(|o| self.map.remove_entry(&o)) {
-                Some((o, _)) => self.key_bytes = self.key_bytes.saturating_sub(key_size(&o)),
+            match oldest.and_then(|o| self.map.remove(&o)) {
+                Some((_, _, c)) => self.cost = self.cost.saturating_sub(c),
                 None => break,
             }
         }
         self.tick += 1;
-        if self.map.insert(k, (a, self.tick)).is_none() {
-            self.key_bytes += size;
+        if let Some((_, _, old)) = self.map.insert(k, (v, self.tick, cost)) {
+            self.cost = self.cost.saturating_sub(old);
         }
+        self.cost += cost;
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map.len()
     }
 }
 
-/// Decides with fixed [`Limits`] and remembers answers (the same template regex comes back
-/// once per Canary, and the webhook sees the same objects again and again).
+type AnswerKey = (Vec<Matcher>, Option<String>);
+type Answer = Result<Verdict, PatternError>;
+type AutomatonKey = (String, bool);
+
+fn answer_cost(k: &AnswerKey) -> usize {
+    k.0.iter().map(|m| m.value.len() + 64).sum::<usize>()
+        + k.1.as_ref().map_or(0, String::len)
+        + 128
+}
+
+/// Decides with fixed [`Limits`] and remembers both answers and compiled automata: the same
+/// template regex comes back once per Canary, a Canary's name languages serve all of its
+/// queries, and the webhook sees the same objects again and again. Memory is bounded
+/// (answers: 1024 entries / 4 MiB of keys; automata: 256 entries / 32 MiB, each with at most
+/// one spare lazy-DFA cache of at most 256 KiB, so determinization work is reused too).
 pub struct Checker {
     limits: Limits,
-    cache: Mutex<Lru>,
+    answers: Mutex<Lru<AnswerKey, Answer>>,
+    automata: Mutex<Lru<AutomatonKey, Arc<product::Automaton>>>,
 }
 
 impl Checker {
     pub fn new(limits: Limits) -> Self {
         Checker {
             limits,
-            cache: Mutex::new(Lru::default()),
+            answers: Mutex::new(Lru::new(1024, 4 << 20)),
+            automata: Mutex::new(Lru::new(256, 32 << 20)),
         }
     }
 
@@ -468,36 +558,53 @@ impl Checker {
         &self.limits
     }
 
-    fn cached(&self, matchers: &[Matcher], within: Option<&str>) -> Answer {
-        let key: Key = (matchers.to_vec(), within.map(str::to_string));
+    fn automaton(&self, pattern: &str, negated: bool) -> Result<Arc<product::Automaton>, Fail> {
+        let key: AutomatonKey = (pattern.to_string(), negated);
         let hit = self
-            .cache
+            .automata
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key);
+        if let Some(a) = hit {
+            return Ok(a);
+        }
+        let a = Arc::new(compile(pattern, negated, &self.limits)?);
+        let cost = pattern.len() + a.memory_usage();
+        self.automata
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .put(key, Arc::clone(&a), cost);
+        Ok(a)
+    }
+
+    fn cached(&self, matchers: &[Matcher], within: Option<&str>) -> Answer {
+        let key: AnswerKey = (matchers.to_vec(), within.map(str::to_string));
+        let hit = self
+            .answers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key);
         if let Some(a) = hit {
             return a;
         }
-        let answer = decide(matchers, within, &self.limits);
-        self.cache
+        let answer = decide_with(matchers, within, &self.limits, &mut |p, neg| {
+            self.automaton(p, neg)
+        });
+        let cost = answer_cost(&key);
+        self.answers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .put(key, answer.clone());
+            .put(key, answer.clone(), cost);
         answer
     }
 
-    /// Is there a string matching every matcher and, when given, lying in `within`? A witness
-    /// is taken from `within`'s typical sub-language when that has one (still a shortest one
-    /// there), else it is a shortest string overall.
-    pub fn decide(&self, matchers: &[Matcher], within: Option<&Language>) -> Answer {
-        let verdict = self.cached(matchers, within.map(Language::pattern))?;
-        if let (Verdict::Witness(_), Some(typical)) = (&verdict, within.and_then(Language::typical))
-        {
-            if let Ok(Verdict::Witness(w)) = self.cached(matchers, Some(typical)) {
-                return Ok(Verdict::Witness(w));
-            }
+    /// Is there a string matching every matcher and, when given, lying in `lang`? See
+    /// [`decide_in`] for how a witness is chosen.
+    pub fn decide(&self, matchers: &[Matcher], lang: Option<&Language>) -> Answer {
+        match lang {
+            None => self.cached(matchers, None),
+            Some(lang) => decide_language(matchers, lang, &mut |m, p| self.cached(m, Some(p))),
         }
-        Ok(verdict)
     }
 
     /// Intersect the matchers on one label with Flagger's primary and canary names of `what`.
@@ -507,8 +614,17 @@ impl Checker {
         names: &FlaggerNames,
         what: NameKind,
     ) -> Result<Isolation, PatternError> {
-        let primary_language = names.primary(what);
-        let canary_language = names.canary(what);
+        self.isolation_in(matchers, names.primary(what), names.canary(what))
+    }
+
+    /// [`isolation`](Self::isolation) with the languages already built (they are reused across
+    /// the matchers of one Canary; building a pod language costs about as much as a cache hit).
+    pub fn isolation_in(
+        &self,
+        matchers: &[Matcher],
+        primary_language: Language,
+        canary_language: Language,
+    ) -> Result<Isolation, PatternError> {
         Ok(Isolation {
             primary: self.decide(matchers, Some(&primary_language))?,
             canary: self.decide(matchers, Some(&canary_language))?,
@@ -527,13 +643,18 @@ mod tests {
     }
 
     #[test]
-    fn lru_is_bounded() {
+    fn caches_are_bounded() {
         let c = Checker::new(Limits::default());
-        for i in 0..(CACHE_ENTRIES + 10) {
+        for i in 0..1100 {
             let _ = c.cached(&[Matcher::new(MatchOp::Equal, format!("x{i}"))], None);
         }
-        let lru = c.cache.lock().unwrap_or_else(|e| e.into_inner());
-        assert!(lru.map.len() <= CACHE_ENTRIES);
+        assert!(c.answers.lock().unwrap_or_else(|e| e.into_inner()).len() <= 1024);
+        assert!(c.automata.lock().unwrap_or_else(|e| e.into_inner()).len() <= 256);
+        let mut lru: Lru<u32, ()> = Lru::new(10, 100);
+        for i in 0..50 {
+            lru.put(i, (), 20);
+        }
+        assert!(lru.len() <= 5 && lru.cost <= 100);
     }
 
     #[test]

@@ -149,12 +149,86 @@ pub fn argo_rollout_pods(rollout: &str) -> Language {
 /// Pods of the ReplicaSets of Deployment `owner`. Typical names (used for witnesses) have a 9–10
 /// character hash: 99.8% of `uint32` values have 9 or 10 digits.
 fn deployment_pods(owner: &str, noun: &'static str) -> Language {
-    let all = pods_with_hash_lengths(owner, 1..=10);
-    let typical = pods_with_hash_lengths(owner, 9..=10);
-    Language::new(all, Some(typical), noun)
+    let all = pods_with_hash_lengths(owner, 1..=10, true);
+    let typical = pods_with_hash_lengths(owner, 9..=10, true);
+    let lang = Language::new(all, Some(typical), noun);
+    if owner.len() + 1 + HASH_MAX.len() < MAX_GENERATED_BASE {
+        // Untruncated names: the same languages without the `uint32` bound on 10-character
+        // hashes decide most questions with a far smaller automaton (see `Quick`).
+        lang.with_quick(Quick {
+            pattern: pods_with_hash_lengths(owner, 1..=10, false),
+            typical: Some(pods_with_hash_lengths(owner, 9..=10, false)),
+            hash: HashSlot {
+                start: owner.len() + 1,
+                tail: 1 + SUFFIX_LEN,
+            },
+        })
+    } else {
+        lang
+    }
 }
 
-fn pods_with_hash_lengths(owner: &str, lens: std::ops::RangeInclusive<usize>) -> String {
+/// Where the pod-template-hash sits in a name of a [`Quick`] superset: after `start` bytes and
+/// before the last `tail` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct HashSlot {
+    start: usize,
+    tail: usize,
+}
+
+impl HashSlot {
+    /// Is the hash in `name` (a string of the superset) a real one, i.e. at most 4294967295
+    /// when it has 10 characters? Then `name` is in the exact language too.
+    pub(crate) fn holds(&self, name: &str) -> bool {
+        let end = name.len().saturating_sub(self.tail);
+        let Some(hash) = name.get(self.start..end) else {
+            return false;
+        };
+        if hash.is_empty() || hash.len() > HASH_MAX.len() {
+            return false;
+        }
+        if hash.len() < HASH_MAX.len() {
+            return true;
+        }
+        let decimal: Option<Vec<u8>> = hash
+            .chars()
+            .map(|c| {
+                HASH_DIGITS
+                    .iter()
+                    .position(|&d| d == c)
+                    .and_then(|d| u8::try_from(d).ok())
+                    .map(|d| b'0' + d)
+            })
+            .collect();
+        decimal.is_some_and(|d| d.as_slice() <= HASH_MAX)
+    }
+}
+
+/// A superset of a [`Language`] that is cheaper to search, and the test that tells whether one
+/// of its strings is in the exact language. Exactness is kept by the caller: an empty
+/// intersection with the superset is empty; a witness that passes the test is a witness (and
+/// shortest, the exact language being a subset); otherwise the exact language is searched.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Quick {
+    pub(crate) pattern: String,
+    pub(crate) typical: Option<String>,
+    pub(crate) hash: HashSlot,
+}
+
+fn pods_with_hash_lengths(
+    owner: &str,
+    lens: std::ops::RangeInclusive<usize>,
+    bounded: bool,
+) -> String {
+    if owner.len() + 1 + lens.end() < MAX_GENERATED_BASE {
+        // No truncation for any hash length: one prefix, one suffix, the hash lengths in the
+        // middle (a much smaller automaton than one alternative per length).
+        return format!(
+            "{}-(?:{})-[{SUFFIX_ALPHABET}]{{{SUFFIX_LEN}}}",
+            regex_syntax::escape(owner),
+            hash_any(lens, bounded)
+        );
+    }
     let mut alts: Vec<String> = Vec::new();
     for len in lens {
         let alt = generated(&[
@@ -211,6 +285,37 @@ fn generated(base: &[Seg]) -> String {
     }
     out.push_str(&format!("[{SUFFIX_ALPHABET}]{{{SUFFIX_LEN}}}"));
     out
+}
+
+/// Encoded hashes of any length in `lens` (within 1..=10).
+/// Without `bounded`, 10-character hashes are not limited to `uint32` values.
+fn hash_any(lens: std::ops::RangeInclusive<usize>, bounded: bool) -> String {
+    let (lo, hi) = (*lens.start(), (*lens.end()).min(HASH_MAX.len()));
+    let mut alts = Vec::new();
+    if lo <= 1 && hi >= 1 {
+        alts.push(digits(0, 9));
+    }
+    let (mid_lo, mid_hi) = (lo.max(2), hi.min(HASH_MAX.len() - 1));
+    if mid_lo <= mid_hi {
+        let rest = if mid_lo == mid_hi {
+            repeat(digits(0, 9), mid_lo - 1)
+        } else {
+            format!("{}{{{},{}}}", digits(0, 9), mid_lo - 1, mid_hi - 1)
+        };
+        alts.push(format!("{}{rest}", digits(1, 9)));
+    }
+    if lo <= HASH_MAX.len() && hi >= HASH_MAX.len() {
+        alts.push(if bounded {
+            at_most(HASH_MAX)
+        } else {
+            format!(
+                "{}{}",
+                digits(1, 9),
+                repeat(digits(0, 9), HASH_MAX.len() - 1)
+            )
+        });
+    }
+    alts.join("|")
 }
 
 /// Class of the encoded digits `lo..=hi`.
@@ -323,6 +428,65 @@ mod tests {
         ] {
             assert!(!re.is_match(&s), "{s}");
         }
+    }
+
+    #[test]
+    fn compact_hash_form_matches_per_length_form() {
+        for (lo, hi) in [(1, 10), (9, 10), (2, 9), (1, 1), (10, 10), (3, 3)] {
+            let compact = full(&hash_any(lo..=hi, true));
+            let per_length = full(
+                &(lo..=hi)
+                    .map(|l| format!("(?:{})", hash_prefix(l, l)))
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
+            for v in [
+                0u64,
+                7,
+                10,
+                99,
+                12345,
+                99_999_999,
+                100_000_000,
+                999_999_999,
+                1 << 31,
+            ]
+            .into_iter()
+            .chain([4_294_967_295, 4_294_967_296, 10_000_000_000])
+            {
+                let s = encode(v);
+                assert_eq!(
+                    compact.is_match(&s),
+                    per_length.is_match(&s),
+                    "{lo}..={hi} {v}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn quick_superset_and_its_test() {
+        let lang = FlaggerNames::new("checkout").primary(NameKind::Pod);
+        let quick = lang.quick.clone().expect("short name has a quick form");
+        let (exact, sup) = (full(lang.pattern()), full(&quick.pattern));
+        for v in [
+            0u64,
+            5,
+            123_456_789,
+            4_294_967_295,
+            4_294_967_296,
+            9_999_999_999,
+        ] {
+            let name = format!("checkout-primary-{}-x2kqz", encode(v));
+            assert!(sup.is_match(&name), "{name}");
+            assert_eq!(exact.is_match(&name), quick.hash.holds(&name), "{name}");
+        }
+        assert!(
+            FlaggerNames::new(&"x".repeat(50))
+                .primary(NameKind::Pod)
+                .quick
+                .is_none()
+        );
     }
 
     #[test]

@@ -28,6 +28,8 @@
 //! the witness may use any member; we prefer readable ones.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 use regex_automata::hybrid::LazyStateID;
 use regex_automata::hybrid::dfa::{Cache, DFA};
@@ -38,10 +40,41 @@ use regex_syntax::hir::Hir;
 
 use super::Limits;
 
-/// One automaton of the product.
+/// One automaton of the product, with a spare lazy-DFA cache so that a cached automaton
+/// reuses the states it has already determinized.
 pub(crate) struct Automaton {
     dfa: DFA,
     negated: bool,
+    spare: Mutex<Option<Cache>>,
+}
+
+/// A used cache is kept for the next search only while it is this small.
+const SPARE_CACHE_BYTES: usize = 256 * 1024;
+
+impl Automaton {
+    pub(crate) fn negated(&self) -> bool {
+        self.negated
+    }
+
+    /// Heap bytes, counting a full spare cache.
+    pub(crate) fn memory_usage(&self) -> usize {
+        self.dfa.memory_usage() + SPARE_CACHE_BYTES
+    }
+
+    /// The spare cache (warm: `true`) or a new one.
+    fn take_cache(&self) -> (Cache, bool) {
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match spare {
+            Some(c) => (c, true),
+            None => (self.dfa.create_cache(), false),
+        }
+    }
+
+    fn give_back(&self, cache: Cache) {
+        if cache.memory_usage() <= SPARE_CACHE_BYTES {
+            *self.spare.lock().unwrap_or_else(|e| e.into_inner()) = Some(cache);
+        }
+    }
 }
 
 /// Build the lazy DFA for `hir` (already wrapped as `\A(?s:…)\z`). `Err` carries the reason.
@@ -73,7 +106,11 @@ pub(crate) fn build(hir: &Hir, negated: bool, limits: &Limits) -> Result<Automat
                 limits.dfa_cache_bytes
             )
         })?;
-    Ok(Automaton { dfa, negated })
+    Ok(Automaton {
+        dfa,
+        negated,
+        spare: Mutex::new(None),
+    })
 }
 
 /// The search ran past a bound; the message says which.
@@ -86,12 +123,32 @@ fn never_utf8(b: u8) -> bool {
 }
 
 /// `Ok(Some(bytes))`: a shortest string accepted by every automaton; `Ok(None)`: none exists.
-pub(crate) fn search(autos: &[Automaton], limits: &Limits) -> Result<Option<Vec<u8>>, Exhausted> {
+pub(crate) fn search(
+    autos: &[Arc<Automaton>],
+    limits: &Limits,
+) -> Result<Option<Vec<u8>>, Exhausted> {
+    let (mut caches, warm): (Vec<Cache>, Vec<bool>) = autos.iter().map(|a| a.take_cache()).unzip();
+    let mut result = search_with(autos, &mut caches, limits);
+    if result.is_err() && warm.contains(&true) {
+        // A warm cache may have been too full for this search: retry from scratch.
+        caches = autos.iter().map(|a| a.dfa.create_cache()).collect();
+        result = search_with(autos, &mut caches, limits);
+    }
+    for (a, c) in autos.iter().zip(caches) {
+        a.give_back(c);
+    }
+    result
+}
+
+fn search_with(
+    autos: &[Arc<Automaton>],
+    caches: &mut [Cache],
+    limits: &Limits,
+) -> Result<Option<Vec<u8>>, Exhausted> {
     let n = autos.len();
     if n == 0 {
         return Ok(Some(Vec::new()));
     }
-    let mut caches: Vec<Cache> = autos.iter().map(|a| a.dfa.create_cache()).collect();
     let cache_full = |i: usize| {
         Exhausted(format!(
             "automaton {} needs more than its {}-byte state cache",
@@ -100,23 +157,34 @@ pub(crate) fn search(autos: &[Automaton], limits: &Limits) -> Result<Option<Vec<
         ))
     };
 
-    // Joint byte classes: bytes with the same class in every automaton.
-    let mut joint: HashMap<Vec<u8>, usize> = HashMap::new();
-    let mut members: Vec<Vec<u8>> = Vec::new();
+    // Joint byte classes: bytes with the same class in every automaton, by refining the
+    // partition one automaton at a time.
+    let mut joint_of = [0u16; 256];
+    let mut count: u16 = 1;
+    for a in autos {
+        let classes = a.dfa.byte_classes();
+        let mut ids: HashMap<(u16, u8), u16, BuildFx> = HashMap::default();
+        let mut next_count: u16 = 0;
+        for b in 0..=255u8 {
+            let slot = &mut joint_of[usize::from(b)];
+            let id = *ids.entry((*slot, classes.get(b))).or_insert_with(|| {
+                next_count += 1;
+                next_count - 1
+            });
+            *slot = id;
+        }
+        count = next_count;
+    }
+    let mut members: Vec<Vec<u8>> = vec![Vec::new(); usize::from(count)];
     for b in 0..=255u8 {
         if never_utf8(b) {
             continue;
         }
-        let key: Vec<u8> = autos.iter().map(|a| a.dfa.byte_classes().get(b)).collect();
-        let next = members.len();
-        let idx = *joint.entry(key).or_insert(next);
-        if idx == next {
-            members.push(Vec::new());
-        }
-        if let Some(m) = members.get_mut(idx) {
+        if let Some(m) = members.get_mut(usize::from(joint_of[usize::from(b)])) {
             m.push(b);
         }
     }
+    members.retain(|m| !m.is_empty());
     let reps: Vec<u8> = members.iter().filter_map(|m| m.first().copied()).collect();
 
     let anchored = start::Config::new().anchored(Anchored::Yes);
@@ -132,12 +200,12 @@ pub(crate) fn search(autos: &[Automaton], limits: &Limits) -> Result<Option<Vec<
     // Nodes in BFS order: the vector is also the queue.
     let mut states: Vec<LazyStateID> = Vec::with_capacity(n * 64);
     let mut parent: Vec<(u32, u16)> = Vec::with_capacity(64);
-    let mut seen: HashSet<Box<[LazyStateID]>> = HashSet::new();
+    let mut seen = Seen::default();
 
-    if accepts(autos, &mut caches, &first).map_err(|i| cache_full(i))? {
+    if accepts(autos, caches, &first).map_err(cache_full)? {
         return Ok(Some(Vec::new()));
     }
-    seen.insert(first.clone().into_boxed_slice());
+    seen.insert(&first);
     states.extend_from_slice(&first);
     parent.push((u32::MAX, 0));
 
@@ -171,7 +239,7 @@ pub(crate) fn search(autos: &[Automaton], limits: &Limits) -> Result<Option<Vec<
                     *slot = t;
                 }
             }
-            if seen.contains(&next[..]) {
+            if !seen.insert(&next) {
                 continue;
             }
             if parent.len() >= limits.max_product_states {
@@ -180,11 +248,17 @@ pub(crate) fn search(autos: &[Automaton], limits: &Limits) -> Result<Option<Vec<
                     limits.max_product_states
                 )));
             }
-            seen.insert(next.clone().into_boxed_slice());
             states.extend_from_slice(&next);
             parent.push((head as u32, ci as u16));
-            if accepts(autos, &mut caches, &next).map_err(|i| cache_full(i))? {
-                return Ok(Some(witness(&parent, &members, parent.len() - 1)));
+            if accepts(autos, caches, &next).map_err(cache_full)? {
+                let path = Path {
+                    n,
+                    states: &states,
+                    parent: &parent,
+                    reps: &reps,
+                    members: &members,
+                };
+                return Ok(Some(path.witness(autos, caches, parent.len() - 1)));
             }
         }
         head += 1;
@@ -192,9 +266,84 @@ pub(crate) fn search(autos: &[Automaton], limits: &Limits) -> Result<Option<Vec<
     Ok(None)
 }
 
+/// The raw value of a lazy state id (`regex-automata` keeps it private; its derived `Hash`
+/// writes it as one `u32`). Equal ids ⇔ equal values.
+fn raw(id: LazyStateID) -> u32 {
+    struct Raw(u32);
+    impl Hasher for Raw {
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = (self.0 << 8) | u32::from(b);
+            }
+        }
+        fn write_u32(&mut self, i: u32) {
+            self.0 = i;
+        }
+        fn finish(&self) -> u64 {
+            u64::from(self.0)
+        }
+    }
+    let mut h = Raw(0);
+    id.hash(&mut h);
+    h.0
+}
+
+/// A multiplicative hasher (FxHash): product tuples are small integers, SipHash is overkill.
+#[derive(Default)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u128(&mut self, i: u128) {
+        self.write_u64(i as u64);
+        self.write_u64((i >> 64) as u64);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type BuildFx = BuildHasherDefault<Fx>;
+
+/// Visited product tuples: packed into a `u128` for up to four automata (the usual case: a
+/// matcher or two and a name language), boxed otherwise.
+#[derive(Default)]
+struct Seen {
+    packed: HashSet<u128, BuildFx>,
+    boxed: HashSet<Box<[u32]>, BuildFx>,
+}
+
+impl Seen {
+    /// True when `tuple` was not seen before.
+    fn insert(&mut self, tuple: &[LazyStateID]) -> bool {
+        if tuple.len() <= 4 {
+            let key = tuple
+                .iter()
+                .fold(0u128, |k, &id| (k << 32) | u128::from(raw(id)));
+            self.packed.insert(key)
+        } else {
+            let key: Box<[u32]> = tuple.iter().map(|&id| raw(id)).collect();
+            self.boxed.insert(key)
+        }
+    }
+}
+
 /// Does the tuple accept at end of input? `Err(i)`: automaton `i` ran out of cache.
 fn accepts(
-    autos: &[Automaton],
+    autos: &[Arc<Automaton>],
     caches: &mut [Cache],
     tuple: &[LazyStateID],
 ) -> Result<bool, usize> {
@@ -207,27 +356,65 @@ fn accepts(
     Ok(true)
 }
 
-/// Walk the parent links back from `node`, choosing a readable byte from each joint class.
-fn witness(parent: &[(u32, u16)], members: &[Vec<u8>], mut node: usize) -> Vec<u8> {
-    let mut classes = Vec::new();
-    while let Some(&(p, c)) = parent.get(node) {
-        if p == u32::MAX {
-            break;
-        }
-        classes.push(c);
-        node = p as usize;
+/// The BFS tree, for reading a witness back.
+struct Path<'a> {
+    n: usize,
+    states: &'a [LazyStateID],
+    parent: &'a [(u32, u16)],
+    reps: &'a [u8],
+    members: &'a [Vec<u8>],
+}
+
+impl Path<'_> {
+    fn tuple(&self, node: usize) -> &[LazyStateID] {
+        self.states
+            .get(node * self.n..(node + 1) * self.n)
+            .unwrap_or(&[])
     }
-    classes.reverse();
-    classes
-        .iter()
-        .enumerate()
-        .map(|(pos, &c)| {
-            members
-                .get(usize::from(c))
-                .map(|m| readable(m, pos))
-                .unwrap_or(b'?')
-        })
-        .collect()
+
+    /// Walk the parent links back from `node`; at each step choose a readable byte among all
+    /// classes that lead from the parent tuple to the same child tuple (so the witness is still
+    /// accepted and still shortest).
+    fn witness(&self, autos: &[Arc<Automaton>], caches: &mut [Cache], mut node: usize) -> Vec<u8> {
+        let mut steps = Vec::new();
+        while let Some(&(p, c)) = self.parent.get(node) {
+            if p == u32::MAX {
+                break;
+            }
+            steps.push((p as usize, node, c));
+            node = p as usize;
+        }
+        steps.reverse();
+        let mut out = Vec::with_capacity(steps.len());
+        let mut candidates = Vec::new();
+        for (pos, &(from, to, class)) in steps.iter().enumerate() {
+            candidates.clear();
+            let (from, to) = (self.tuple(from), self.tuple(to));
+            for (ci, &byte) in self.reps.iter().enumerate() {
+                let same =
+                    autos
+                        .iter()
+                        .zip(caches.iter_mut())
+                        .enumerate()
+                        .all(|(i, (a, c))| match (from.get(i), to.get(i)) {
+                            (Some(&f), Some(&t)) => {
+                                a.dfa.next_state(c, f, byte).is_ok_and(|s| s == t)
+                            }
+                            _ => false,
+                        });
+                if same {
+                    candidates.extend(self.members.get(ci).into_iter().flatten());
+                }
+            }
+            if candidates.is_empty() {
+                // Cache errors while re-reading: fall back to the class the search took.
+                candidates.extend(self.members.get(usize::from(class)).into_iter().flatten());
+            }
+            candidates.sort_unstable();
+            out.push(readable(&candidates, pos));
+        }
+        out
+    }
 }
 
 /// Prefer lowercase letters and digits (what names are made of), then uppercase, then `-._`,

@@ -62,6 +62,10 @@ pub(crate) fn prepare(pattern: &str, limits: &Limits) -> Result<Hir, Prep> {
     };
     let rewrites = ast::visit(&tree, Scan::new(pattern))?;
     check_repeat_sizes(&tree)?;
+    if rewrites.is_empty() {
+        // The common case: translate the tree we have, wrapped, instead of parsing again.
+        return translate_wrapped(pattern, tree);
+    }
 
     let mut text = String::with_capacity(pattern.len() + 32);
     text.push_str(r"\A(?s:");
@@ -93,6 +97,42 @@ pub(crate) fn prepare(pattern: &str, limits: &Limits) -> Result<Hir, Prep> {
             regex_syntax::Error::Parse(ref p) => classify_ast_error(p, limits),
             other => Prep::Syntax(one_line(&other.to_string())),
         })
+}
+
+/// `\A(?s:tree)\z`, translated. Spans of the wrapper are empty; those inside point into
+/// `pattern`, which the translator only reads for error messages.
+fn translate_wrapped(pattern: &str, tree: Ast) -> Result<Hir, Prep> {
+    let span = ast::Span::splat(ast::Position::new(0, 1, 1));
+    let wrapped = Ast::concat(ast::Concat {
+        span,
+        asts: vec![
+            Ast::assertion(Assertion {
+                span,
+                kind: AssertionKind::StartText,
+            }),
+            Ast::group(ast::Group {
+                span,
+                kind: GroupKind::NonCapturing(Flags {
+                    span,
+                    items: vec![ast::FlagsItem {
+                        span,
+                        kind: FlagsItemKind::Flag(Flag::DotMatchesNewLine),
+                    }],
+                }),
+                ast: Box::new(tree),
+            }),
+            Ast::assertion(Assertion {
+                span,
+                kind: AssertionKind::EndText,
+            }),
+        ],
+    });
+    regex_syntax::hir::translate::TranslatorBuilder::new()
+        .unicode(true)
+        .utf8(true)
+        .build()
+        .translate(pattern, &wrapped)
+        .map_err(|e| Prep::Syntax(format!("{} at byte {}", e.kind(), e.span().start.offset)))
 }
 
 fn classify_ast_error(e: &ast::Error, limits: &Limits) -> Prep {
@@ -321,8 +361,8 @@ fn repeat_is_valid(node: &Ast, mut n: u32) -> bool {
             if m > n {
                 return false;
             }
-            if m > 0 {
-                n /= m;
+            if let Some(q) = n.checked_div(m) {
+                n = q;
             }
         }
     }
