@@ -50,6 +50,8 @@ pub enum Command {
         /// The rule id, e.g. istio-weights-not-100.
         rule: String,
     },
+    /// Check a bare PromQL gate query (from a script or another tool) with the query rules.
+    CheckQuery(crate::promql::check::CheckQueryArgs),
     /// Show what each Flagger Canary and Argo Rollout will do over time: steps, weights,
     /// gates, fastest rollback and time to promotion.
     ExplainRollout {
@@ -154,6 +156,7 @@ pub fn run() -> ExitCode {
         Command::Lint(args) => run_lint(args, &mut out),
         Command::Rules { format } => print_rules(format, &mut out).map(|()| 0),
         Command::Explain { rule } => explain(&rule, &mut out),
+        Command::CheckQuery(args) => crate::promql::check::run(args, &mut out),
         Command::ExplainRollout { paths, format } => {
             crate::timeline::run(&paths, format == RulesFormat::Json, &mut out)
         }

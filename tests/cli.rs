@@ -1340,7 +1340,12 @@ fn deep_block_mapping_nesting_is_refused() {
     check_generated(
         &t,
         "deep.yaml",
-        (257, 257, "parse-error", "nesting too deep (more than 256 levels)"),
+        (
+            257,
+            257,
+            "parse-error",
+            "nesting too deep (more than 256 levels)",
+        ),
     );
 }
 

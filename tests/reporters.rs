@@ -52,7 +52,15 @@ fn run_of(files: &[(&str, &str)]) -> LintRun {
         .iter()
         .map(|(name, text)| from_bytes((*name).to_owned(), text.as_bytes().to_vec()))
         .collect();
-    let engine = Engine::new(rollgate::rules::REGISTRY, &Config::default(), None);
+    // The fixtures are about output formats: only the rule they were written for runs, so that
+    // new rules (e.g. istio-subset-not-found, schema) do not change the expected output.
+    let only = [
+        "istio-weights-not-100",
+        "not-kubernetes-object",
+        "duplicate-key",
+    ]
+    .map(String::from);
+    let engine = Engine::new(rollgate::rules::REGISTRY, &Config::default(), Some(&only));
     lint(inputs, &engine, &Settings::default(), Limits::default())
 }
 

@@ -38,6 +38,28 @@ pub fn pod_template_pointer(group: &str, kind: &str) -> Option<&'static str> {
         .map(|(_, _, p)| *p)
 }
 
+/// The value at a JSON pointer, like `Value::pointer` but without allocating for segments that
+/// need no unescaping (rules look up fixed pointers on every object: this is a hot path).
+pub fn walk<'a>(value: &'a Value, pointer: &str) -> Option<&'a Value> {
+    if pointer.contains('~') {
+        return value.pointer(pointer);
+    }
+    let mut cur = value;
+    for seg in pointer.split('/').skip(1) {
+        cur = match cur {
+            Value::Object(m) => m.get(seg)?,
+            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// `metadata.labels` of an object.
+pub fn labels_of(object: &Object) -> Option<&Map<String, Value>> {
+    object.value.get("metadata")?.get("labels")?.as_object()
+}
+
 /// The pods a workload creates, as its pod template describes them.
 #[derive(Debug, Clone, Copy)]
 pub struct PodTemplate<'a> {
@@ -58,10 +80,11 @@ impl<'a> PodTemplate<'a> {
 
     /// The pods' labels (`<template>/metadata/labels`).
     pub fn labels(&self) -> Option<&'a Map<String, Value>> {
-        self.workload
-            .value
-            .pointer(&self.labels_pointer())?
-            .as_object()
+        walk(
+            walk(&self.workload.value, self.pointer)?,
+            "/metadata/labels",
+        )?
+        .as_object()
     }
 
     pub fn labels_pointer(&self) -> String {
@@ -100,7 +123,7 @@ pub trait Inventory: Send + Sync {
     ) -> Vec<&Object> {
         self.list(group, kind, namespace)
             .into_iter()
-            .filter(|o| selector.matches(o.labels()))
+            .filter(|o| selector.matches(labels_of(o)))
             .collect()
     }
 
@@ -231,9 +254,10 @@ impl LabelIndex {
 #[derive(Debug, Default)]
 pub struct MemoryInventory {
     objects: Vec<Object>,
-    by_kind: HashMap<(String, String), Vec<usize>>,
-    by_id: HashMap<(String, String, String, String), Vec<usize>>,
-    by_name: HashMap<(String, String, String), Vec<usize>>,
+    /// `group\0kind\0namespace\0name` → objects (a String key: one allocation per lookup).
+    by_id: HashMap<String, Vec<u32>>,
+    /// `group\0kind\0name` → objects, across namespaces.
+    by_name: HashMap<String, Vec<u32>>,
     labels: LabelIndex,
     /// Pod templates: (object number, template pointer).
     pods: Vec<(u32, &'static str)>,
@@ -260,33 +284,29 @@ impl MemoryInventory {
     }
 
     pub fn push(&mut self, o: Object) {
-        let i = self.objects.len();
-        let n = i as u32;
-        self.by_kind
-            .entry((o.group.clone(), o.kind.clone()))
-            .or_default()
-            .push(i);
+        let n = self.objects.len() as u32;
         self.by_id
-            .entry((
-                o.group.clone(),
-                o.kind.clone(),
-                o.ns().to_owned(),
-                o.name.clone(),
-            ))
+            .entry(key(&[&o.group, &o.kind, o.ns(), &o.name]))
             .or_default()
-            .push(i);
+            .push(n);
         self.by_name
-            .entry((o.group.clone(), o.kind.clone(), o.name.clone()))
+            .entry(key(&[&o.group, &o.kind, &o.name]))
             .or_default()
-            .push(i);
+            .push(n);
         self.labels
-            .add(&kind_scope(&o.group, &o.kind), o.ns(), o.labels(), n);
+            .add(&kind_scope(&o.group, &o.kind), o.ns(), labels_of(&o), n);
         if let Some(t) = PodTemplate::of(&o) {
             let p = self.pods.len() as u32;
             self.pods.push((n, t.pointer));
             self.pod_labels.add(POD_SCOPE, o.ns(), t.labels(), p);
         }
         self.objects.push(o);
+    }
+
+    fn resolve(&self, found: Option<&Vec<u32>>) -> Vec<&Object> {
+        found
+            .map(|v| v.iter().map(|&i| &self.objects[i as usize]).collect())
+            .unwrap_or_default()
     }
 
     pub fn objects(&self) -> &[Object] {
@@ -308,36 +328,19 @@ fn kind_scope(group: &str, kind: &str) -> String {
 
 impl Inventory for MemoryInventory {
     fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<&Object> {
-        match namespace {
-            Some(ns) => self
-                .labels
-                .scope_ns
-                .get(&key(&[group, kind, ns]))
-                .map(|v| v.iter().map(|&i| &self.objects[i as usize]).collect())
-                .unwrap_or_default(),
-            None => self
-                .by_kind
-                .get(&(group.to_owned(), kind.to_owned()))
-                .map(|v| v.iter().map(|&i| &self.objects[i]).collect())
-                .unwrap_or_default(),
-        }
+        let found = match namespace {
+            Some(ns) => self.labels.scope_ns.get(&key(&[group, kind, ns])),
+            None => self.labels.scope_all.get(&kind_scope(group, kind)),
+        };
+        self.resolve(found)
     }
 
     fn get(&self, group: &str, kind: &str, namespace: Option<&str>, name: &str) -> Vec<&Object> {
         let found = match namespace {
-            Some(ns) => self.by_id.get(&(
-                group.to_owned(),
-                kind.to_owned(),
-                ns.to_owned(),
-                name.to_owned(),
-            )),
-            None => self
-                .by_name
-                .get(&(group.to_owned(), kind.to_owned(), name.to_owned())),
+            Some(ns) => self.by_id.get(&key(&[group, kind, ns, name])),
+            None => self.by_name.get(&key(&[group, kind, name])),
         };
-        found
-            .map(|v| v.iter().map(|&i| &self.objects[i]).collect())
-            .unwrap_or_default()
+        self.resolve(found)
     }
 
     fn select(
@@ -351,7 +354,7 @@ impl Inventory for MemoryInventory {
             .candidates(&kind_scope(group, kind), namespace, selector)
             .into_iter()
             .map(|i| &self.objects[i as usize])
-            .filter(|o| selector.matches(o.labels()))
+            .filter(|o| selector.matches(labels_of(o)))
             .collect()
     }
 

@@ -140,20 +140,42 @@ fn comment_start(text: &str) -> Option<usize> {
     None
 }
 
-type Key = (String, Env, bool);
+type Entry = (String, Env, bool, Rc<Analysis>);
 
 thread_local! {
-    static MEMO: RefCell<HashMap<Key, Rc<Analysis>>> = RefCell::new(HashMap::new());
+    /// Hash of (template, env, promql) → entries with that hash.
+    static MEMO: RefCell<HashMap<u64, Vec<Entry>>> = RefCell::new(HashMap::new());
 }
 
 /// Entries kept per thread before the memo starts over.
 const MEMO_LIMIT: usize = 4096;
 
+/// Forget the memoized analyses of this thread (benchmarks measure cold runs with it).
+pub fn clear_memo() {
+    MEMO.with(|m| m.borrow_mut().clear());
+}
+
+fn key_hash(template: &str, env: &Env, promql: bool) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    template.hash(&mut h);
+    env.hash(&mut h);
+    promql.hash(&mut h);
+    h.finish()
+}
+
 /// The analysis of `template` in `env`, memoized per thread (results depend only on the
 /// inputs, so a cached one is always right).
 pub fn analyse(template: &str, env: &Env, promql: bool) -> Rc<Analysis> {
-    let key: Key = (template.to_owned(), env.clone(), promql);
-    if let Some(a) = MEMO.with(|m| m.borrow().get(&key).cloned()) {
+    let h = key_hash(template, env, promql);
+    let hit = MEMO.with(|m| {
+        m.borrow().get(&h).and_then(|v| {
+            v.iter()
+                .find(|(t, e, p, _)| t == template && e == env && *p == promql)
+                .map(|(_, _, _, a)| a.clone())
+        })
+    });
+    if let Some(a) = hit {
         return a;
     }
     let a = Rc::new(Analysis::new(template, env, promql));
@@ -162,7 +184,9 @@ pub fn analyse(template: &str, env: &Env, promql: bool) -> Rc<Analysis> {
         if m.len() >= MEMO_LIMIT {
             m.clear();
         }
-        m.insert(key, a.clone());
+        m.entry(h)
+            .or_default()
+            .push((template.to_owned(), env.clone(), promql, a.clone()));
     });
     a
 }

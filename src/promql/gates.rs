@@ -248,7 +248,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("argoproj.io", "Experiment"),
 ];
 
-fn s<'a>(v: Option<&'a Value>) -> Option<&'a str> {
+fn s(v: Option<&Value>) -> Option<&str> {
     v.and_then(Value::as_str)
 }
 
@@ -297,27 +297,29 @@ const FLAGGER_NON_PROMETHEUS: &[&str] = &[
 
 /// `spec.analysis`, else the deprecated `spec.canaryAnalysis` (`Canary.GetAnalysis`).
 fn canary_analysis(c: &Object) -> Option<(&'static str, &Value)> {
-    if let Some(a) = c.at("/spec/analysis").filter(|v| !v.is_null()) {
+    let spec = c.value.get("spec")?;
+    if let Some(a) = spec.get("analysis").filter(|v| !v.is_null()) {
         return Some(("/spec/analysis", a));
     }
-    c.at("/spec/canaryAnalysis")
+    spec.get("canaryAnalysis")
         .filter(|v| !v.is_null())
         .map(|a| ("/spec/canaryAnalysis", a))
 }
 
+/// The metrics of a Canary: (index, metric), with the pointer prefix of the list.
+fn canary_metric_list(c: &Object) -> Option<(&'static str, &Vec<Value>)> {
+    let (base, a) = canary_analysis(c)?;
+    Some((base, a.get("metrics")?.as_array()?))
+}
+
 fn canary_metrics(c: &Object) -> Vec<(String, &Value)> {
-    let Some((base, a)) = canary_analysis(c) else {
+    let Some((base, ms)) = canary_metric_list(c) else {
         return Vec::new();
     };
-    a.get("metrics")
-        .and_then(Value::as_array)
-        .map(|ms| {
-            ms.iter()
-                .enumerate()
-                .map(|(i, m)| (format!("{base}/metrics/{i}"), m))
-                .collect()
-        })
-        .unwrap_or_default()
+    ms.iter()
+        .enumerate()
+        .map(|(i, m)| (format!("{base}/metrics/{i}"), m))
+        .collect()
 }
 
 fn canary_target(c: &Object) -> Target {
@@ -401,15 +403,21 @@ fn referencing_metrics<'w>(
 ) -> Vec<(&'w Object, String, &'w Value)> {
     let mut out = Vec::new();
     for c in world.list("flagger.app", "Canary", None) {
-        for (p, m) in canary_metrics(c) {
-            let Some(name) = s(m.pointer("/templateRef/name")) else {
+        let Some((base, ms)) = canary_metric_list(c) else {
+            continue;
+        };
+        for (i, m) in ms.iter().enumerate() {
+            let Some(r) = m.get("templateRef") else {
                 continue;
             };
-            let ns = s(m.pointer("/templateRef/namespace"))
+            if s(r.get("name")) != Some(t.name.as_str()) {
+                continue;
+            }
+            let ns = s(r.get("namespace"))
                 .filter(|n| !n.is_empty())
                 .unwrap_or(c.ns());
-            if name == t.name && ns == t.ns() && bindable(t, c, world) {
-                out.push((c, p, m));
+            if ns == t.ns() && bindable(t, c, world) {
+                out.push((c, format!("{base}/metrics/{i}"), m));
             }
         }
     }
@@ -608,83 +616,37 @@ pub struct AnalysisRef<'w> {
 /// Every analysis reference of a Rollout or Experiment.
 pub fn analysis_refs<'w>(o: &'w Object) -> Vec<AnalysisRef<'w>> {
     let mut out = Vec::new();
-    let mut raw: Vec<(String, Vec<(String, bool)>, Vec<&'w Value>)> = Vec::new();
-    let mut add = |pointer: String, v: &'w Value| {
-        let (pointer, templates) = {
-            let mut templates = Vec::new();
-            if let Some(ts) = v.get("templates").and_then(Value::as_array) {
-                for t in ts {
-                    if let Some(n) = s(t.get("templateName")) {
-                        let cluster = t
-                            .get("clusterScope")
-                            .and_then(Value::as_bool)
-                            .unwrap_or(false);
-                        templates.push((n.to_owned(), cluster));
-                    }
-                }
-            }
-            if let Some(n) = s(v.get("templateName")) {
-                let cluster = v
-                    .get("clusterScope")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                templates.push((n.to_owned(), cluster));
-            }
-            (pointer, templates)
-        };
+    analysis_blocks(o, |pointer, v| {
+        let mut templates = Vec::new();
+        block_templates(v, |n, c| templates.push((n.to_owned(), c)));
         if !templates.is_empty() {
-            raw.push((pointer, templates, args_of(v)));
+            out.push((pointer(), templates, v));
         }
-    };
-    match o.kind.as_str() {
-        "Rollout" => {
-            if let Some(steps) = o
-                .at("/spec/strategy/canary/steps")
-                .and_then(Value::as_array)
-            {
-                for (i, st) in steps.iter().enumerate() {
-                    if let Some(a) = st.get("analysis") {
-                        add(format!("/spec/strategy/canary/steps/{i}/analysis"), a);
-                    }
-                    if let Some(ans) = st.pointer("/experiment/analyses").and_then(Value::as_array)
-                    {
-                        for (j, a) in ans.iter().enumerate() {
-                            add(
-                                format!("/spec/strategy/canary/steps/{i}/experiment/analyses/{j}"),
-                                a,
-                            );
-                        }
-                    }
-                }
-            }
-            for p in [
-                "/spec/strategy/canary/analysis",
-                "/spec/strategy/blueGreen/prePromotionAnalysis",
-                "/spec/strategy/blueGreen/postPromotionAnalysis",
-            ] {
-                if let Some(a) = o.at(p) {
-                    add(p.to_owned(), a);
-                }
-            }
-        }
-        "Experiment" => {
-            if let Some(ans) = o.at("/spec/analyses").and_then(Value::as_array) {
-                for (j, a) in ans.iter().enumerate() {
-                    add(format!("/spec/analyses/{j}"), a);
-                }
-            }
-        }
-        _ => {}
-    }
-    for (pointer, templates, args) in raw {
-        out.push(AnalysisRef {
+    });
+    out.into_iter()
+        .map(|(pointer, templates, v)| AnalysisRef {
             object: o,
             pointer,
             templates,
-            args,
-        });
+            args: args_of(v),
+        })
+        .collect()
+}
+
+/// The analysis references of `o` to template `t` (cheap when there are none).
+fn refs_to<'w>(o: &'w Object, t: &Object) -> Vec<AnalysisRef<'w>> {
+    let cluster = t.kind == "ClusterAnalysisTemplate";
+    let mut any = false;
+    analysis_blocks(o, |_, v| {
+        block_templates(v, |n, c| any |= n == t.name && c == cluster);
+    });
+    if !any {
+        return Vec::new();
     }
-    out
+    analysis_refs(o)
+        .into_iter()
+        .filter(|r| refers_to(r, t))
+        .collect()
 }
 
 fn args_of(v: &Value) -> Vec<&Value> {
@@ -692,6 +654,81 @@ fn args_of(v: &Value) -> Vec<&Value> {
         .and_then(Value::as_array)
         .map(|a| a.iter().collect())
         .unwrap_or_default()
+}
+
+/// The analysis blocks of a Rollout or Experiment, without building pointers: (path, block).
+fn analysis_blocks<'w>(o: &'w Object, mut f: impl FnMut(&dyn Fn() -> String, &'w Value)) {
+    let Some(spec) = o.value.get("spec") else {
+        return;
+    };
+    match o.kind.as_str() {
+        "Rollout" => {
+            let strategy = spec.get("strategy");
+            let canary = strategy.and_then(|st| st.get("canary"));
+            if let Some(steps) = canary
+                .and_then(|c| c.get("steps"))
+                .and_then(Value::as_array)
+            {
+                for (i, st) in steps.iter().enumerate() {
+                    if let Some(a) = st.get("analysis") {
+                        f(&|| format!("/spec/strategy/canary/steps/{i}/analysis"), a);
+                    }
+                    if let Some(ans) = st
+                        .get("experiment")
+                        .and_then(|e| e.get("analyses"))
+                        .and_then(Value::as_array)
+                    {
+                        for (j, a) in ans.iter().enumerate() {
+                            f(
+                                &|| {
+                                    format!(
+                                        "/spec/strategy/canary/steps/{i}/experiment/analyses/{j}"
+                                    )
+                                },
+                                a,
+                            );
+                        }
+                    }
+                }
+            }
+            if let Some(a) = canary.and_then(|c| c.get("analysis")) {
+                f(&|| "/spec/strategy/canary/analysis".to_owned(), a);
+            }
+            let bg = strategy.and_then(|st| st.get("blueGreen"));
+            for k in ["prePromotionAnalysis", "postPromotionAnalysis"] {
+                if let Some(a) = bg.and_then(|b| b.get(k)) {
+                    f(&|| format!("/spec/strategy/blueGreen/{k}"), a);
+                }
+            }
+        }
+        "Experiment" => {
+            if let Some(ans) = spec.get("analyses").and_then(Value::as_array) {
+                for (j, a) in ans.iter().enumerate() {
+                    f(&|| format!("/spec/analyses/{j}"), a);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The (templateName, clusterScope) pairs of an analysis block.
+fn block_templates(v: &Value, mut f: impl FnMut(&str, bool)) {
+    let cluster_of = |t: &Value| {
+        t.get("clusterScope")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    if let Some(ts) = v.get("templates").and_then(Value::as_array) {
+        for t in ts {
+            if let Some(n) = s(t.get("templateName")) {
+                f(n, cluster_of(t));
+            }
+        }
+    }
+    if let Some(n) = s(v.get("templateName")) {
+        f(n, cluster_of(v));
+    }
 }
 
 /// Whether `r` references template `t`.
@@ -868,8 +905,8 @@ fn argo_template<'w>(t: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
     for kind in ["Rollout", "Experiment"] {
         let ns = (t.kind == "AnalysisTemplate").then(|| t.ns());
         for o in world.list("argoproj.io", kind, ns) {
-            for r in analysis_refs(o) {
-                if !refers_to(&r, t) || !bindable(t, o, world) {
+            for r in refs_to(o, t) {
+                if !bindable(t, o, world) {
                     continue;
                 }
                 bound = true;

@@ -187,6 +187,8 @@ struct Lexer<'a> {
     got_colon: bool,
     /// Position of the `[` that opened the current brackets.
     bracket_open: usize,
+    /// Positions of the `(` not closed yet.
+    open_parens: Vec<usize>,
     tokens: Vec<Token>,
 }
 
@@ -252,8 +254,10 @@ impl<'a> Lexer<'a> {
             let start = self.pos;
             let Some(c) = self.pop() else {
                 if self.paren_depth > 0 {
+                    // Point at the innermost `(` left open.
+                    let at = self.open_parens.last().copied().unwrap_or(self.text.len());
                     return Err(LexError {
-                        span: self.text.len()..self.text.len(),
+                        span: at..(at + 1).min(self.text.len()),
                         message: "unclosed left parenthesis".into(),
                     });
                 }
@@ -318,6 +322,7 @@ impl<'a> Lexer<'a> {
                 '"' | '\'' | '`' => self.string(start, c)?,
                 '(' => {
                     self.paren_depth += 1;
+                    self.open_parens.push(start);
                     self.emit(Kind::LParen, start);
                 }
                 ')' => {
@@ -325,6 +330,7 @@ impl<'a> Lexer<'a> {
                         return Err(self.err(start, "unexpected right parenthesis ')'"));
                     }
                     self.paren_depth -= 1;
+                    self.open_parens.pop();
                     self.emit(Kind::RParen, start);
                 }
                 '{' => {
@@ -580,9 +586,75 @@ pub fn lex(text: &str) -> Result<Vec<Token>, LexError> {
         in_brackets: false,
         got_colon: false,
         bracket_open: 0,
+        open_parens: Vec::new(),
         tokens: Vec::new(),
     }
     .run()
+}
+
+/// The bytes Go's `strconv.Unquote` (Prometheus' parser) makes of a quoted string token:
+/// `\xNN` and octal escapes are raw bytes, which may not form UTF-8. Returns the span of the
+/// first escape that leaves the string invalid UTF-8, if any.
+pub fn invalid_utf8_escape(token: &str) -> Option<Range<usize>> {
+    let b = token.as_bytes();
+    if b.len() < 2 || b[0] == b'`' {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(b.len());
+    // Where each produced byte came from.
+    let mut from: Vec<Range<usize>> = Vec::with_capacity(b.len());
+    let mut i = 1;
+    let end = b.len() - 1;
+    while i < end {
+        if b[i] != b'\\' {
+            bytes.push(b[i]);
+            from.push(i..i + 1);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let e = *b.get(i + 1)?;
+        let hex = |s: &[u8]| {
+            std::str::from_utf8(s)
+                .ok()
+                .and_then(|s| u32::from_str_radix(s, 16).ok())
+        };
+        match e {
+            b'x' => {
+                let v = hex(b.get(i + 2..i + 4)?)?;
+                bytes.push(v as u8);
+                from.push(start..i + 4);
+                i += 4;
+            }
+            b'0'..=b'7' => {
+                let s = std::str::from_utf8(b.get(i + 1..i + 4)?).ok()?;
+                let v = u32::from_str_radix(s, 8).ok()?;
+                bytes.push(v.min(255) as u8);
+                from.push(start..i + 4);
+                i += 4;
+            }
+            b'u' | b'U' => {
+                let n = if e == b'u' { 4 } else { 8 };
+                let v = hex(b.get(i + 2..i + 2 + n)?)?;
+                let mut buf = [0u8; 4];
+                let c = char::from_u32(v)?;
+                for x in c.encode_utf8(&mut buf).bytes() {
+                    bytes.push(x);
+                    from.push(start..i + 2 + n);
+                }
+                i += 2 + n;
+            }
+            _ => {
+                bytes.push(b'?');
+                from.push(start..i + 2);
+                i += 2;
+            }
+        }
+    }
+    match std::str::from_utf8(&bytes) {
+        Ok(_) => None,
+        Err(err) => from.get(err.valid_up_to()).cloned(),
+    }
 }
 
 /// For each opening `(`, `[`, `{` token index, the index of its closing token (and the
@@ -657,6 +729,9 @@ mod tests {
         assert_eq!(e.message, "unexpected end of input inside brackets");
         let e = lex("rate(x[1m]").unwrap_err();
         assert_eq!(e.message, "unclosed left parenthesis");
+        assert_eq!(e.span, 4..5);
+        let e = lex("sum(rate(x[5m]) by (le)").unwrap_err();
+        assert_eq!(e.span, 3..4);
         let e = lex("a $ b").unwrap_err();
         assert_eq!(e.span, 2..3);
     }

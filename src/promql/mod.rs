@@ -11,6 +11,7 @@
 
 pub mod analysis;
 pub mod builtin;
+pub mod check;
 pub mod condition;
 pub mod gates;
 pub mod labels;
@@ -44,12 +45,32 @@ pub struct Issue {
 pub struct QueryCx<'a> {
     pub dialect: Dialect,
     pub analysis: &'a Analysis,
-    /// The effective scrape interval of the gate's metric.
-    pub scrape: ScrapeInterval,
     pub thresholds: &'a Thresholds,
+    scrape: std::cell::OnceCell<ScrapeInterval>,
+    scrape_of: Box<dyn Fn() -> ScrapeInterval + 'a>,
 }
 
-impl QueryCx<'_> {
+impl<'a> QueryCx<'a> {
+    pub fn new(
+        dialect: Dialect,
+        analysis: &'a Analysis,
+        thresholds: &'a Thresholds,
+        scrape: impl Fn() -> ScrapeInterval + 'a,
+    ) -> Self {
+        QueryCx {
+            dialect,
+            analysis,
+            thresholds,
+            scrape: std::cell::OnceCell::new(),
+            scrape_of: Box::new(scrape),
+        }
+    }
+
+    /// The effective scrape interval of the gate's metric (looked up on first use).
+    pub fn scrape(&self) -> &ScrapeInterval {
+        self.scrape.get_or_init(|| (self.scrape_of)())
+    }
+
     /// Whether a range of the query is exactly what the controller evaluates (no placeholder).
     pub fn exact(&self, r: &Range<usize>) -> bool {
         self.analysis.is_exact(r)
@@ -106,12 +127,11 @@ pub fn run_query_rule(
         let Some(q) = gate.analysis.query() else {
             continue;
         };
-        let qcx = QueryCx {
-            dialect: gate.dialect,
-            analysis: &gate.analysis,
-            scrape: scrape::for_gate(&gate, cx.world),
-            thresholds: &gate.thresholds,
-        };
+        let world = cx.world;
+        let g = &gate;
+        let qcx = QueryCx::new(gate.dialect, &gate.analysis, &gate.thresholds, move || {
+            scrape::for_gate(g, world)
+        });
         for issue in analyse(q, &qcx) {
             let mut f = gate.finding(meta, &issue.span, issue.message);
             f.severity = issue.severity;
@@ -166,12 +186,7 @@ pub fn check_bare(text: &str, scrape: ScrapeInterval, thresholds: Thresholds) ->
         return out;
     }
     let Some(q) = a.query() else { return out };
-    let qcx = QueryCx {
-        dialect: Dialect::Plain,
-        analysis: &a,
-        scrape,
-        thresholds: &thresholds,
-    };
+    let qcx = QueryCx::new(Dialect::Plain, &a, &thresholds, move || scrape.clone());
     for (meta, analyse) in query_rules() {
         for issue in analyse(q, &qcx) {
             out.push(BareFinding {

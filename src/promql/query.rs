@@ -114,18 +114,41 @@ impl Query {
             kind: ParseErrorKind::Invalid,
         })?;
         guard(&tokens)?;
-        let expr = parser::parse(text).map_err(|message| {
-            let span = locate_error(text, &tokens, &message);
-            ParseError {
-                span,
-                message: if message == "invalid promql query" {
-                    syntax_message(text, &tokens).unwrap_or_else(|| "invalid PromQL".to_owned())
-                } else {
-                    message
-                },
-                kind: ParseErrorKind::Invalid,
+        for t in tokens.iter().filter(|t| t.kind == Kind::Str) {
+            if let Some(r) = lex::invalid_utf8_escape(&text[t.span.clone()]) {
+                let at = t.span.start + r.start..t.span.start + r.end;
+                return Err(ParseError {
+                    message: format!(
+                        "the escape {} in {} is not valid UTF-8: Prometheus keeps the raw byte, which no label value (always UTF-8) contains, so the matcher never matches; rollgate does not analyse the query further",
+                        &text[at.clone()],
+                        &text[t.span.clone()]
+                    ),
+                    span: at,
+                    kind: ParseErrorKind::NotAnalysed,
+                });
             }
+        }
+        // promql-parser compiles every regex matcher with the `regex` crate while parsing, which
+        // is 90% of its time; the same few patterns recur across gates. So the regex matchers
+        // are checked and compiled here through a cache, promql-parser parses them as `=`/`!=`
+        // (same text length), and the AST gets its regex matchers back after locating.
+        let regexes = regex_matchers(text, &tokens).map_err(|(span, message)| ParseError {
+            span,
+            message,
+            kind: ParseErrorKind::Invalid,
         })?;
+        let fast = !regexes.is_empty();
+        let parse_text = if fast {
+            let mut b = text.as_bytes().to_vec();
+            for r in &regexes {
+                // `=~` → `= `, `!~` → `!=`
+                b[r.op.start + 1] = if b[r.op.start] == b'=' { b' ' } else { b'=' };
+            }
+            String::from_utf8(b).unwrap_or_else(|_| text.to_owned())
+        } else {
+            text.to_owned()
+        };
+        let expr = parser::parse(&parse_text).map_err(|m| invalid(text, &tokens, m))?;
         let mut q = Query {
             text: text.to_owned(),
             tokens,
@@ -144,6 +167,40 @@ impl Query {
         if l.expr(root).is_some() && l.toks.get(l.i).is_some_and(|t| t.kind == Kind::Eof) {
             q.locs = l.locs;
             q.located = true;
+        }
+        if fast {
+            let restored = q.located && restore_regexes(&mut q.expr, &q.locs, &regexes);
+            if !restored {
+                // Could not pair the matchers back: parse the text as it is (slow, exact).
+                let expr = parser::parse(text).map_err(|m| invalid(text, &q.tokens, m))?;
+                return Ok(Query {
+                    expr: Box::new(expr),
+                    locs: HashMap::new(),
+                    located: false,
+                    ..q
+                });
+            }
+            // promql-parser's check that saw `=` matchers: a selector without a name needs a
+            // matcher that does not match the empty string.
+            let mut empty = None;
+            walk(&q.expr, &mut Vec::new(), &mut |e, _| {
+                let vs = match e {
+                    Expr::VectorSelector(vs) => vs,
+                    Expr::MatrixSelector(ms) => &ms.vs,
+                    _ => return,
+                };
+                if vs.name.is_none() && vs.matchers.is_empty_matchers() && empty.is_none() {
+                    empty = Some(e as *const Expr as usize);
+                }
+            });
+            if let Some(at) = empty {
+                let span = q.locs.get(&at).map_or(0..text.len(), |l| l.span.clone());
+                return Err(ParseError {
+                    span,
+                    message: "vector selector must contain at least one non-empty matcher".into(),
+                    kind: ParseErrorKind::Invalid,
+                });
+            }
         }
         Ok(q)
     }
@@ -368,6 +425,226 @@ pub struct RangeWindow<'q> {
     pub function: Option<&'static str>,
     /// The `[…]` in the text.
     pub span: Option<Range<usize>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regex matchers, compiled once per pattern.
+
+/// A regex matcher in the text: its operator token and its (unquoted) pattern, compiled.
+struct RegexMatcher {
+    op: Range<usize>,
+    negated: bool,
+    name: String,
+    value: String,
+    regex: regex::Regex,
+}
+
+thread_local! {
+    static REGEX_CACHE: std::cell::RefCell<HashMap<String, Option<regex::Regex>>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// promql-parser's `Matcher::try_parse_re`: `^(?:re)$`, and when that does not compile, the same
+/// with `{` escaped where it does not start a repetition (Go accepts `a{b}` literally).
+fn compile_regex(re: &str) -> Option<regex::Regex> {
+    if let Some(hit) = REGEX_CACHE.with(|c| c.borrow().get(re).cloned()) {
+        return hit;
+    }
+    let anchored = format!("^(?:{re})$");
+    let compiled = regex::Regex::new(&anchored)
+        .or_else(|_| regex::Regex::new(&escape_repeat(&anchored)))
+        .ok();
+    REGEX_CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 4096 {
+            c.clear();
+        }
+        c.insert(re.to_owned(), compiled.clone());
+    });
+    compiled
+}
+
+/// promql-parser's `try_escape_for_repeat_re`.
+fn escape_repeat(re: &str) -> String {
+    fn is_repeat(chars: &mut std::str::Chars<'_>) -> (bool, String) {
+        let mut buf = String::new();
+        let mut comma_seen = false;
+        for c in chars.by_ref() {
+            buf.push(c);
+            match c {
+                ',' if comma_seen => return (false, buf),
+                ',' if buf == "," => return (false, buf),
+                ',' => comma_seen = true,
+                '}' if buf == "}" => return (false, buf),
+                '}' => return (true, buf),
+                _ if c.is_ascii_digit() => continue,
+                _ => return (false, buf),
+            }
+        }
+        (false, buf)
+    }
+    let mut result = String::with_capacity(re.len() + 1);
+    let mut chars = re.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(cc) = chars.next() {
+                    result.push(c);
+                    result.push(cc);
+                }
+            }
+            '{' => {
+                let (is, s) = is_repeat(&mut chars);
+                if !is {
+                    result.push('\\');
+                }
+                result.push(c);
+                result.push_str(&s);
+            }
+            _ => result.push(c),
+        }
+    }
+    result
+}
+
+/// The regex matchers of the text (not `__name__`, whose regex matters to promql-parser's
+/// checks), compiled; an invalid one is promql-parser's "illegal regex" error.
+fn regex_matchers(text: &str, toks: &[Token]) -> Result<Vec<RegexMatcher>, (Range<usize>, String)> {
+    let mut out = Vec::new();
+    for w in toks.windows(3) {
+        let [n, op, v] = w else { continue };
+        let negated = match op.kind {
+            Kind::Op(Op::EqlRegex) => false,
+            Kind::Op(Op::NeqRegex) => true,
+            _ => continue,
+        };
+        if !matches!(n.kind, Kind::Ident | Kind::Str) || v.kind != Kind::Str {
+            continue;
+        }
+        let name_text = &text[n.span.clone()];
+        let name = match n.kind {
+            Kind::Str => match promql_parser::util::unquote_string(name_text) {
+                Ok(s) => s,
+                Err(_) => continue,
+            },
+            _ => name_text.to_owned(),
+        };
+        if name == "__name__" {
+            continue;
+        }
+        let Ok(value) = promql_parser::util::unquote_string(&text[v.span.clone()]) else {
+            continue;
+        };
+        let Some(regex) = compile_regex(&value) else {
+            return Err((v.span.clone(), format!("illegal regex for {value}")));
+        };
+        out.push(RegexMatcher {
+            op: op.span.clone(),
+            negated,
+            name,
+            value,
+            regex,
+        });
+    }
+    Ok(out)
+}
+
+/// Give the AST its regex matchers back (parsed as `=`/`!=`), pairing them through the located
+/// matchers. Returns false when a matcher cannot be paired.
+fn restore_regexes(e: &mut Expr, locs: &HashMap<usize, Loc>, regexes: &[RegexMatcher]) -> bool {
+    let mut ok = true;
+    let mut pending: Vec<&RegexMatcher> = regexes.iter().collect();
+    walk_mut(
+        e,
+        &mut |vs: &mut VectorSelector, loc: Option<&Loc>| {
+            let Some(loc) = loc else {
+                if !pending.is_empty() {
+                    ok = false;
+                }
+                return;
+            };
+            // Regex matchers of this selector, in source order.
+            let mut mine: Vec<&RegexMatcher> = Vec::new();
+            for ml in &loc.matchers {
+                if let Some(i) = pending.iter().position(|r| {
+                    r.name == ml.name
+                        && r.value == ml.value
+                        && ml.span.start <= r.op.start
+                        && r.op.end <= ml.span.end
+                }) {
+                    mine.push(pending.remove(i));
+                }
+            }
+            let all = vs
+                .matchers
+                .matchers
+                .iter_mut()
+                .chain(vs.matchers.or_matchers.iter_mut().flatten());
+            let mut used = vec![false; mine.len()];
+            for m in all {
+                let want_neg = match m.op {
+                    MatchOp::Equal => false,
+                    MatchOp::NotEqual => true,
+                    _ => continue,
+                };
+                if let Some(i) = (0..mine.len()).find(|&i| {
+                    !used[i]
+                        && mine[i].negated == want_neg
+                        && mine[i].name == m.name
+                        && mine[i].value == m.value
+                }) {
+                    used[i] = true;
+                    let r = mine[i].regex.clone();
+                    m.op = if want_neg {
+                        MatchOp::NotRe(r)
+                    } else {
+                        MatchOp::Re(r)
+                    };
+                }
+            }
+            if used.iter().any(|u| !u) {
+                ok = false;
+            }
+        },
+        locs,
+    );
+    ok && pending.is_empty()
+}
+
+fn walk_mut(
+    e: &mut Expr,
+    f: &mut dyn FnMut(&mut VectorSelector, Option<&Loc>),
+    locs: &HashMap<usize, Loc>,
+) {
+    match e {
+        Expr::VectorSelector(vs) => {
+            let loc = locs.get(&addr(&*vs));
+            f(vs, loc);
+        }
+        Expr::MatrixSelector(ms) => {
+            let loc = locs.get(&addr(&ms.vs));
+            f(&mut ms.vs, loc);
+        }
+        Expr::Aggregate(a) => {
+            if let Some(p) = &mut a.param {
+                walk_mut(p, f, locs);
+            }
+            walk_mut(&mut a.expr, f, locs);
+        }
+        Expr::Unary(u) => walk_mut(&mut u.expr, f, locs),
+        Expr::Binary(b) => {
+            walk_mut(&mut b.lhs, f, locs);
+            walk_mut(&mut b.rhs, f, locs);
+        }
+        Expr::Paren(p) => walk_mut(&mut p.expr, f, locs),
+        Expr::Subquery(s) => walk_mut(&mut s.expr, f, locs),
+        Expr::Call(c) => {
+            for a in &mut c.args.args {
+                walk_mut(a, f, locs);
+            }
+        }
+        _ => {}
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -757,6 +1034,20 @@ fn matchers(text: &str, toks: &[Token]) -> Vec<MatcherLoc> {
 
 // ---------------------------------------------------------------------------------------------
 // Errors: where, and a message better than "invalid promql query".
+
+/// promql-parser's error `message`, placed and worded.
+fn invalid(text: &str, tokens: &[Token], message: String) -> ParseError {
+    let span = locate_error(text, tokens, &message);
+    ParseError {
+        span,
+        message: if message == "invalid promql query" {
+            syntax_message(text, tokens).unwrap_or_else(|| "invalid PromQL".to_owned())
+        } else {
+            message
+        },
+        kind: ParseErrorKind::Invalid,
+    }
+}
 
 /// Where promql-parser's error `message` is, as far as can be told.
 fn locate_error(text: &str, toks: &[Token], message: &str) -> Range<usize> {
@@ -1184,6 +1475,62 @@ mod tests {
         assert_eq!(e.span, 0..7, "{e:?}");
         let e = Query::parse("").unwrap_err();
         assert_eq!(e.message, "no expression found in input");
+    }
+
+    #[test]
+    fn regex_matchers_are_restored() {
+        let q =
+            Query::parse(r#"x{a=~"b.*", a="c", d!~"e|f"} / {g=~"h", __name__=~"x|y"}"#).unwrap();
+        assert!(q.located());
+        let sels = q.selectors();
+        let ops: Vec<String> = sels[0]
+            .vs
+            .matchers
+            .matchers
+            .iter()
+            .map(|m| format!("{}{}", m.name, match_op_text(&m.op)))
+            .collect();
+        assert_eq!(ops, ["a=~", "a=", "d!~"]);
+        let MatchOp::Re(r) = &sels[0].vs.matchers.matchers[0].op else {
+            panic!()
+        };
+        assert!(r.is_match("bzz") && !r.is_match("xb"));
+        assert!(matches!(sels[1].vs.matchers.matchers[0].op, MatchOp::Re(_)));
+        // As promql-parser: a selector that matches everything, and an invalid regex.
+        let e = Query::parse(r#"{a=~".*"}"#).unwrap_err();
+        assert_eq!(
+            e.message,
+            "vector selector must contain at least one non-empty matcher"
+        );
+        let e = Query::parse(r#"x{a=~"("}"#).unwrap_err();
+        assert_eq!(
+            e.message,
+            promql_parser::parser::parse(r#"x{a=~"("}"#).unwrap_err()
+        );
+        // Go's literal braces.
+        assert!(Query::parse(r#"x{a=~"a{b}"}"#).is_ok());
+        // Same AST as promql-parser's own parse.
+        for t in [
+            r#"sum(rate(x{a=~"b", c!~"d"}[5m])) by (le)"#,
+            r#"x{a=~"1" or b!~"2"}"#,
+            r#"histogram_quantile(0.9, sum by (le) (rate(x_bucket{pod=~"p-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"}[1m])))"#,
+        ] {
+            let ours = Query::parse(t).unwrap();
+            let theirs = promql_parser::parser::parse(t).unwrap();
+            assert_eq!(ours.expr().to_string(), theirs.to_string(), "{t}");
+        }
+    }
+
+    #[test]
+    fn non_utf8_escapes() {
+        let e = Query::parse(r#"x{a="b\xff"}"#).unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::NotAnalysed);
+        assert_eq!(e.span, 6..10);
+        // Two escapes that together are UTF-8 are fine.
+        assert!(Query::parse(r#"x{a="\xc3\xbf"}"#).is_ok());
+        assert!(Query::parse(r#"x{a="\u00ff\101"}"#).is_ok());
+        let e = Query::parse(r#"x{a="\377"}"#).unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::NotAnalysed);
     }
 
     #[test]

@@ -159,6 +159,8 @@ pub struct ArgoArgs {
 }
 
 /// What a template is rendered with.
+// Built once per gate and hashed as a memo key; boxing the larger variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Env {
     Flagger(FlaggerModel),
@@ -252,12 +254,13 @@ impl Rendered {
             .all(|i| self.substitutions.get(i).is_none_or(|s| s.exact))
     }
 
-    /// Whether some placeholder sits outside a string: the structure of the query may then
-    /// differ from what the controller parses, so structural findings are not safe.
+    /// Whether some placeholder sits outside a string and outside a duration: the structure of
+    /// the query may then differ from what the controller parses, so structural findings are
+    /// not safe.
     pub fn has_bare_placeholder(&self) -> bool {
         self.substitutions
             .iter()
-            .any(|s| !s.exact && s.context != Context::String)
+            .any(|s| !s.exact && s.context == Context::Bare)
     }
 
     /// Whether rendering succeeded and the text can be analysed.

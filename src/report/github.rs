@@ -9,7 +9,9 @@ use crate::engine::lint::LintRun;
 
 /// Escape data (`%`, CR, LF) as the runner expects.
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escape a property value (also `:` and `,`).

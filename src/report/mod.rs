@@ -10,7 +10,7 @@ pub mod sarif;
 
 use std::io::{self, Write};
 
-use crate::engine::lint::{Located, LintRun};
+use crate::engine::lint::{LintRun, Located};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
-use super::common::{absent, display, field, str_at};
+use super::common::{absent, at, display, field, str_at};
 
 pub struct ArgoTemplateNotFound;
 
@@ -34,9 +34,7 @@ fn reference_lists(object: &Object) -> Vec<String> {
     let mut lists = Vec::new();
     match object.kind.as_str() {
         "Rollout" => {
-            if let Some(steps) = object
-                .at("/spec/strategy/canary/steps")
-                .and_then(Value::as_array)
+            if let Some(steps) = at(object, "/spec/strategy/canary/steps").and_then(Value::as_array)
             {
                 for i in 0..steps.len() {
                     lists.push(format!(
@@ -69,7 +67,7 @@ impl Rule for ArgoTemplateNotFound {
             _ => "every Rollout using this template is marked InvalidSpec",
         };
         for list in reference_lists(object) {
-            let Some(refs) = object.at(&list).and_then(Value::as_array) else {
+            let Some(refs) = at(object, &list).and_then(Value::as_array) else {
                 continue;
             };
             for (j, r) in refs.iter().enumerate() {

@@ -8,7 +8,7 @@
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
-use super::common::same_input;
+use super::common::{at, same_input};
 
 pub struct DuplicateObject;
 
@@ -28,7 +28,7 @@ impl Rule for DuplicateObject {
 
     fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
         // `generateName` objects get a fresh name each time: never duplicates.
-        if object.name.is_empty() || object.at("/metadata/name").is_none() {
+        if object.name.is_empty() || at(object, "/metadata/name").is_none() {
             return;
         }
         let ns = object.namespace.as_deref().unwrap_or("");

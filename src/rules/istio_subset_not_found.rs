@@ -13,7 +13,7 @@ use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
 use super::common::{
-    absent, display, host_namespace, istio_fqdn, istio_hosts_match, namespaces_phrase,
+    absent, at, display, host_namespace, istio_fqdn, istio_hosts_match, namespaces_phrase,
 };
 
 pub struct IstioSubsetNotFound;
@@ -61,7 +61,7 @@ impl Rule for IstioSubsetNotFound {
         let Some(spec) = object.spec() else { return };
         let vs_ns = object.ns();
         for d in destinations(spec) {
-            let Some(dest) = object.at(&d) else { continue };
+            let Some(dest) = at(object, &d) else { continue };
             let (Some(host), Some(subset)) = (
                 dest.get("host").and_then(Value::as_str),
                 dest.get("subset").and_then(Value::as_str),
@@ -88,13 +88,13 @@ impl Rule for IstioSubsetNotFound {
                         .list("networking.istio.io", "DestinationRule", Some(ns))
                 })
                 .filter(|dr| {
-                    dr.at("/spec/host")
+                    at(dr, "/spec/host")
                         .and_then(Value::as_str)
                         .is_some_and(|h| istio_hosts_match(&istio_fqdn(h, dr.ns()), &fqdn))
                 })
                 .collect();
             let defined = |dr: &Object| -> Vec<String> {
-                dr.at("/spec/subsets")
+                at(dr, "/spec/subsets")
                     .and_then(Value::as_array)
                     .map(|ss| {
                         ss.iter()
@@ -152,7 +152,7 @@ impl Rule for IstioSubsetNotFound {
             )
             .with_help("add the subset to the DestinationRule, or route to one of its subsets");
             for dr in rules.iter().take(3) {
-                let p = if dr.at("/spec/subsets").is_some() {
+                let p = if at(dr, "/spec/subsets").is_some() {
                     "/spec/subsets"
                 } else {
                     "/spec/host"

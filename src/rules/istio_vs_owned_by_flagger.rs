@@ -15,7 +15,7 @@ use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
 use super::common::{
-    canary_apex, canary_uses_istio, display, host_namespace, istio_fqdn, istio_hosts_match,
+    at, canary_apex, canary_uses_istio, display, host_namespace, istio_fqdn, istio_hosts_match,
 };
 
 pub struct IstioVsOwnedByFlagger;
@@ -31,7 +31,7 @@ static META: RuleMeta = RuleMeta {
 
 /// Whether the VirtualService is already Flagger's (owned by a Canary).
 fn owned_by_canary(vs: &Object) -> bool {
-    vs.at("/metadata/ownerReferences")
+    at(vs, "/metadata/ownerReferences")
         .and_then(Value::as_array)
         .is_some_and(|refs| {
             refs.iter()
@@ -87,7 +87,7 @@ impl Rule for IstioVsOwnedByFlagger {
             return;
         }
         // Competing: another VirtualService for a host Flagger's VirtualService serves.
-        let Some(hosts) = object.at("/spec/hosts").and_then(Value::as_array) else {
+        let Some(hosts) = at(object, "/spec/hosts").and_then(Value::as_array) else {
             return;
         };
         for (k, h) in hosts.iter().enumerate() {
@@ -106,8 +106,7 @@ impl Rule for IstioVsOwnedByFlagger {
                 .flat_map(|n| istio_canaries(n))
                 .find(|(c, apex)| {
                     let apex_host = istio_fqdn(apex, c.ns());
-                    let extra = c
-                        .at("/spec/service/hosts")
+                    let extra = at(c, "/spec/service/hosts")
                         .and_then(Value::as_array)
                         .into_iter()
                         .flatten()

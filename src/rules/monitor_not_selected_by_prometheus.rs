@@ -8,11 +8,12 @@
 
 use serde_json::{Map, Value};
 
+use crate::engine::inventory::labels_of;
 use crate::engine::rule::finding;
 use crate::engine::selector::LabelSelector;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
-use super::common::{display, field};
+use super::common::{at, display, field};
 
 pub struct MonitorNotSelectedByPrometheus;
 
@@ -79,7 +80,7 @@ impl Rule for MonitorNotSelectedByPrometheus {
                 Verdict::Not { pointer, why } => reasons.push((*p, pointer, why)),
             }
         }
-        let pointer = if object.labels().is_some() {
+        let pointer = if labels_of(object).is_some() {
             "/metadata/labels"
         } else {
             "/metadata"
@@ -116,7 +117,7 @@ fn verdict(
     ns_field: &str,
 ) -> Verdict {
     let sel_ptr = format!("/spec/{sel_field}");
-    let selector = match p.at(&sel_ptr) {
+    let selector = match at(p, &sel_ptr) {
         None | Some(Value::Null) => {
             return Verdict::Not {
                 pointer: "/spec".into(),
@@ -128,14 +129,14 @@ fn verdict(
             Err(_) => return Verdict::Unknown,
         },
     };
-    if !selector.matches(monitor.labels()) {
+    if !selector.matches(labels_of(monitor)) {
         return Verdict::Not {
             pointer: sel_ptr,
             why: format!("{sel_field} ({selector}) does not match the monitor's labels"),
         };
     }
     let ns_ptr = format!("/spec/{ns_field}");
-    let ns_selector = match p.at(&ns_ptr) {
+    let ns_selector = match at(p, &ns_ptr) {
         None | Some(Value::Null) => {
             if p.ns() == monitor.ns() {
                 return Verdict::Selected;
@@ -158,7 +159,7 @@ fn verdict(
     let namespace = cx.world.get("", "Namespace", None, monitor.ns());
     let mut labels: Map<String, Value> = namespace
         .first()
-        .and_then(|n| n.labels())
+        .and_then(|n| labels_of(n))
         .cloned()
         .unwrap_or_default();
     labels.insert(
@@ -189,7 +190,7 @@ fn check_selectors(p: &Object, out: &mut Vec<Finding>) {
         "podMonitorNamespaceSelector",
     ] {
         let base = format!("/spec/{f}");
-        let Some(v) = p.at(&base) else { continue };
+        let Some(v) = at(p, &base) else { continue };
         if let Err(e) = LabelSelector::parse(v) {
             let pointer = format!("{base}{}", e.pointer);
             let mut finding = finding(

@@ -63,12 +63,11 @@ pub fn analyse(q: &Query, cx: &QueryCx<'_>) -> Vec<Issue> {
     let Card::Many(node) = labels::card(q, q.expr(), false) else {
         return Vec::new();
     };
-    // An unaggregated histogram_quantile is quantile-without-le-aggregation's finding.
-    let in_bare_quantile = q
-        .histogram_quantiles()
-        .iter()
-        .any(|h| contains(h.arg, node) && labels::le(h.arg) == Le::Kept { aggregated: false });
-    if in_bare_quantile {
+    // Inside histogram_quantile: an unaggregated one is quantile-without-le-aggregation's
+    // finding, and one that loses `le` returns nothing at all.
+    let quantiles = q.histogram_quantiles();
+    let in_quantile = quantiles.iter().find(|h| contains(h.arg, node));
+    if in_quantile.is_some_and(|h| !matches!(labels::le(h.arg), Le::Kept { aggregated: true })) {
         return Vec::new();
     }
     let text = q.text();
@@ -84,11 +83,20 @@ pub fn analyse(q: &Query, cx: &QueryCx<'_>) -> Vec<Issue> {
                 },
             );
             let what = match &a.modifier {
-                Some(LabelModifier::Include(l)) => format!(
-                    "`{}` keeps one series per {}",
-                    one_line(&text[span.clone()]),
-                    l.labels.join(", ")
-                ),
+                Some(LabelModifier::Include(l)) => {
+                    // histogram_quantile folds `le` away.
+                    let per: Vec<&str> = l
+                        .labels
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|x| in_quantile.is_none() || *x != "le")
+                        .collect();
+                    format!(
+                        "`{}` keeps one series per {}",
+                        one_line(&text[span.clone()]),
+                        per.join(", ")
+                    )
+                }
                 _ => format!(
                     "`{}` can keep several series",
                     one_line(&text[span.clone()])

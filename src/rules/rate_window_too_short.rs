@@ -42,7 +42,7 @@ impl Rule for RateWindowTooShort {
 
 pub fn analyse(q: &Query, cx: &QueryCx<'_>) -> Vec<Issue> {
     let mut out = Vec::new();
-    let scrape = &cx.scrape;
+    let scrape = cx.scrape();
     if scrape.value.is_zero() {
         return out;
     }

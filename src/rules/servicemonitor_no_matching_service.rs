@@ -11,7 +11,7 @@ use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
 use super::common::wiring::{self, Namespaces};
-use super::common::{child, display, field};
+use super::common::{at, child, display, field};
 
 pub struct ServicemonitorNoMatchingService;
 
@@ -88,7 +88,7 @@ impl Rule for ServicemonitorNoMatchingService {
                     .with_related(svc, "/metadata/labels", "a Service in another namespace matches");
             }
         }
-        if let Some(sel) = object.at("/spec/namespaceSelector") {
+        if let Some(sel) = at(object, "/spec/namespaceSelector") {
             if sel.is_object() {
                 f = f.with_related(
                     object,

@@ -9,6 +9,8 @@
 use serde_json::Value;
 
 use crate::engine::rule::finding;
+
+use super::common::at;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
 use super::common::wiring::{self, Namespaces, Svc};
@@ -30,7 +32,7 @@ impl Rule for ServicemonitorPortNotFound {
     }
 
     fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
-        let Some(endpoints) = object.at("/spec/endpoints").and_then(Value::as_array) else {
+        let Some(endpoints) = at(object, "/spec/endpoints").and_then(Value::as_array) else {
             return;
         };
         let Ok(selector) = wiring::monitor_selector(object) else {
@@ -71,7 +73,7 @@ fn check_port(
     if let Some(n) = number {
         // A Service port name must contain a letter (IANA_SVC_NAME), so a number never matches.
         let named = services.iter().find_map(|s| {
-            let ports = s.object.at("/spec/ports")?.as_array()?;
+            let ports = at(s.object, "/spec/ports")?.as_array()?;
             ports.iter().find_map(|p| {
                 let hit = p.get("port").and_then(Value::as_i64) == Some(n)
                     || p.get("targetPort").and_then(Value::as_i64) == Some(n);

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
-use super::common::{absent, display, str_at};
+use super::common::{absent, at, display, str_at};
 
 pub struct TemplateNotFound;
 
@@ -32,7 +32,7 @@ impl Rule for TemplateNotFound {
         // `canaryAnalysis` is the v1alpha name of `analysis`; Flagger reads either.
         for section in ["analysis", "canaryAnalysis"] {
             let base = format!("/spec/{section}/metrics");
-            let Some(metrics) = object.at(&base).and_then(Value::as_array) else {
+            let Some(metrics) = at(object, &base).and_then(Value::as_array) else {
                 continue;
             };
             for i in 0..metrics.len() {

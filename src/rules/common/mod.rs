@@ -6,6 +6,7 @@ pub mod wiring;
 
 use serde_json::Value;
 
+use crate::engine::inventory::walk;
 use crate::engine::{Context, Object, Origin, Severity};
 
 /// A JSON pointer as a field path for messages: `/spec/endpoints/0/port` → `spec.endpoints[0].port`.
@@ -34,10 +35,14 @@ pub fn child(pointer: &str, seg: &str) -> String {
     p
 }
 
+/// The value at `pointer` in `object` (`Object::at` without its allocations).
+pub fn at<'a>(object: &'a Object, pointer: &str) -> Option<&'a Value> {
+    walk(&object.value, pointer)
+}
+
 /// The string at `pointer` in `object`, if it is a non-empty string.
 pub fn str_at<'a>(object: &'a Object, pointer: &str) -> Option<&'a str> {
-    object
-        .at(pointer)
+    at(object, pointer)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
 }
@@ -147,7 +152,7 @@ pub fn canary_apex(canary: &Object) -> Option<&str> {
 /// (Flagger's `-mesh-provider` defaults to istio, `cmd/flagger/main.go`). `Some(true)` when
 /// explicit, `Some(false)` when only by default, `None` for other providers.
 pub fn canary_uses_istio(canary: &Object) -> Option<bool> {
-    match canary.at("/spec/provider") {
+    match at(canary, "/spec/provider") {
         None | Some(Value::Null) => Some(false),
         Some(Value::String(p)) if p.is_empty() => Some(false),
         Some(Value::String(p)) if p == "istio" => Some(true),

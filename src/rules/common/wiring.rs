@@ -13,9 +13,9 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use super::{canary_apex, display, namespaces_phrase, str_at};
+use super::{at, canary_apex, display, namespaces_phrase, str_at};
 use crate::engine::inventory::{POD_TEMPLATE_KINDS, PodTemplate};
-use crate::engine::selector::{LabelSelector, SelectorError};
+use crate::engine::selector::{LabelSelector, Operator, SelectorError};
 use crate::engine::{Context, Object};
 
 /// Namespaces a monitor covers (`spec.namespaceSelector`).
@@ -29,7 +29,7 @@ pub enum Namespaces {
 
 impl Namespaces {
     pub fn of_monitor(monitor: &Object) -> Namespaces {
-        let sel = monitor.at("/spec/namespaceSelector");
+        let sel = at(monitor, "/spec/namespaceSelector");
         if sel
             .and_then(|s| s.get("any"))
             .and_then(Value::as_bool)
@@ -75,7 +75,7 @@ impl Namespaces {
 /// A monitor's `spec.selector`. The field is a struct in the API (not a pointer): absent or
 /// null is the empty selector, which selects everything.
 pub fn monitor_selector(monitor: &Object) -> Result<LabelSelector, SelectorError> {
-    LabelSelector::parse(monitor.at("/spec/selector").unwrap_or(&Value::Null))
+    LabelSelector::parse(at(monitor, "/spec/selector").unwrap_or(&Value::Null))
 }
 
 /// A Service a selector selected: one of the input, or one Flagger will create for a Canary.
@@ -115,13 +115,11 @@ impl Svc<'_> {
     }
 
     fn of_service(o: &Object) -> Svc<'_> {
-        let pod_selector = o
-            .at("/spec/selector")
+        let pod_selector = at(o, "/spec/selector")
             .and_then(Value::as_object)
             .filter(|m| !m.is_empty())
             .map(LabelSelector::from_map);
-        let port_names = o
-            .at("/spec/ports")
+        let port_names = at(o, "/spec/ports")
             .and_then(Value::as_array)
             .map(|ports| {
                 ports
@@ -209,7 +207,7 @@ pub fn services<'a>(
     }
     if out.is_empty() {
         for ns in namespaces.queries() {
-            for c in flagger_canaries(cx, ns) {
+            for c in flagger_canaries(cx, ns, Some(selector)) {
                 out.extend(
                     c.services()
                         .into_iter()
@@ -242,7 +240,7 @@ pub fn pods<'a>(
     }
     if out.is_empty() {
         for ns in namespaces.queries() {
-            for c in flagger_canaries(cx, ns) {
+            for c in flagger_canaries(cx, ns, None) {
                 if let Some(p) = c.primary_pods() {
                     if selector.matches(Some(&p.labels)) {
                         out.push(p);
@@ -316,7 +314,7 @@ pub fn services_selecting<'a>(
                 .is_some_and(|sel| sel.matches(Some(pod_labels)))
         })
         .collect();
-    for c in flagger_canaries(cx, Some(namespace)) {
+    for c in flagger_canaries(cx, Some(namespace), None) {
         out.extend(c.services().into_iter().filter(|s| {
             s.pod_selector
                 .as_ref()
@@ -340,7 +338,13 @@ struct FlaggerCanary<'a> {
     selector_label: Option<(&'static str, String)>,
 }
 
-fn flagger_canaries<'a>(cx: &Context<'a>, ns: Option<&str>) -> Vec<FlaggerCanary<'a>> {
+/// The Canaries of `ns` whose Services `selector` may select (all of them without a selector).
+/// The test on the Service names comes first: looking up each target is the expensive part.
+fn flagger_canaries<'a>(
+    cx: &Context<'a>,
+    ns: Option<&str>,
+    selector: Option<&LabelSelector>,
+) -> Vec<FlaggerCanary<'a>> {
     let mut out = Vec::new();
     for canary in cx.world.list("flagger.app", "Canary", ns) {
         let kind = str_at(canary, "/spec/targetRef/kind").unwrap_or("Deployment");
@@ -350,6 +354,9 @@ fn flagger_canaries<'a>(cx: &Context<'a>, ns: Option<&str>) -> Vec<FlaggerCanary
         let Some(apex) = canary_apex(canary) else {
             continue;
         };
+        if selector.is_some_and(|sel| !may_select(canary, apex, sel)) {
+            continue;
+        }
         let target = str_at(canary, "/spec/targetRef/name").and_then(|name| {
             cx.world
                 .get("apps", kind, Some(canary.ns()), name)
@@ -357,7 +364,7 @@ fn flagger_canaries<'a>(cx: &Context<'a>, ns: Option<&str>) -> Vec<FlaggerCanary
                 .next()
         });
         let selector_label = target.and_then(|t| {
-            let m = t.at("/spec/selector/matchLabels")?.as_object()?;
+            let m = at(t, "/spec/selector/matchLabels")?.as_object()?;
             FLAGGER_SELECTOR_LABELS.iter().find_map(|l| {
                 let v = m.get(*l)?.as_str()?;
                 Some((*l, v.to_owned()))
@@ -373,14 +380,45 @@ fn flagger_canaries<'a>(cx: &Context<'a>, ns: Option<&str>) -> Vec<FlaggerCanary
     out
 }
 
+/// A necessary condition for `selector` to select one of the Services Flagger creates for
+/// `canary` (named `apex`, `apex-canary`, `apex-primary`, labelled with their name under a
+/// selector label, plus the labels of `spec.service.{apex,canary,primary}`).
+fn may_select(canary: &Object, apex: &str, selector: &LabelSelector) -> bool {
+    let custom = |key: &str| {
+        at(canary, "/spec/service").is_some_and(|service| {
+            ["apex", "canary", "primary"].iter().any(|role| {
+                service
+                    .get(*role)
+                    .and_then(|m| m.get("labels"))
+                    .and_then(|l| l.get(key))
+                    .is_some()
+            })
+        })
+    };
+    let is_name = |v: &str| {
+        v == apex
+            || v.strip_suffix("-canary") == Some(apex)
+            || v.strip_suffix("-primary") == Some(apex)
+    };
+    selector.requirements.iter().all(|r| {
+        let selector_label = FLAGGER_SELECTOR_LABELS.contains(&r.key.as_str());
+        match r.operator {
+            Operator::NotIn | Operator::DoesNotExist => true,
+            Operator::Exists => selector_label || custom(&r.key),
+            Operator::Equals | Operator::In => {
+                (selector_label && r.values.iter().any(|v| is_name(v))) || custom(&r.key)
+            }
+        }
+    })
+}
+
 impl<'a> FlaggerCanary<'a> {
     /// The apex, `-canary` and `-primary` Services, labelled `<selector label>: <service name>`
     /// plus `spec.service.{apex,canary,primary}.labels`. With the target unknown, the selector
     /// label is unknown: every candidate label is set (lenient).
     fn services(&self) -> Vec<Svc<'a>> {
         let c = self.canary;
-        let port_names = if c
-            .at("/spec/service/portDiscovery")
+        let port_names = if at(c, "/spec/service/portDiscovery")
             .and_then(Value::as_bool)
             .unwrap_or(false)
         {
@@ -410,9 +448,8 @@ impl<'a> FlaggerCanary<'a> {
         .into_iter()
         .map(|(role, name, pod_value)| {
             let mut labels = Map::new();
-            if let Some(extra) = c
-                .at(&format!("/spec/service/{role}/labels"))
-                .and_then(Value::as_object)
+            if let Some(extra) =
+                at(c, &format!("/spec/service/{role}/labels")).and_then(Value::as_object)
             {
                 labels.extend(extra.clone());
             }
