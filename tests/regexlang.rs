@@ -619,3 +619,187 @@ proptest! {
         UNIVERSE.with(|u| check_against_brute_force(&[(a, false), (b, false), (n, true)], u, 6))?;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The two rules, on cases their docs do not show
+
+mod rules {
+    use rollgate::engine::lint::lint;
+    use rollgate::engine::{Config, Engine, Settings};
+    use rollgate::manifest::Limits;
+    use rollgate::manifest::input::from_bytes;
+
+    /// (line, severity, message) of the findings of `rule` in `yaml`.
+    fn findings(rule: &str, yaml: &str) -> Vec<(usize, String, String)> {
+        let input = from_bytes("t.yaml".to_owned(), yaml.as_bytes().to_vec());
+        let only = [rule.to_owned()];
+        let engine = Engine::new(rollgate::rules::REGISTRY, &Config::default(), Some(&only));
+        let run = lint(
+            vec![input],
+            &engine,
+            &Settings::default(),
+            Limits::default(),
+        );
+        run.diagnostics
+            .iter()
+            .filter(|d| d.finding.rule == rule)
+            .map(|d| {
+                (
+                    d.span.map_or(0, |s| s.start.line as usize),
+                    format!("{:?}", d.finding.severity),
+                    d.finding.message.clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn canary(target_kind: &str, target: &str, metric: &str) -> String {
+        format!(
+            r#"apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {{name: {target}, namespace: shop}}
+spec:
+  provider: kubernetes
+  targetRef: {{apiVersion: apps/v1, kind: {target_kind}, name: {target}}}
+  service: {{port: 8080}}
+  analysis:
+    interval: 1m
+    threshold: 5
+    iterations: 10
+    metrics:
+{metric}
+"#
+        )
+    }
+
+    const INCLUDES: &str = "canary-query-includes-primary";
+    const ISOLATED: &str = "canary-query-not-isolated";
+
+    #[test]
+    fn builtin_kubernetes_queries_miss_daemonset_canaries() {
+        // Flagger's builtin `{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)` assumes a hash segment;
+        // DaemonSet pods have none, so it matches the primary's pods and no canary pod.
+        let y = canary(
+            "DaemonSet",
+            "agent",
+            "    - name: request-success-rate\n      thresholdRange: {min: 99}",
+        );
+        let f = findings(INCLUDES, &y);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            f[0].2.contains("agent-primary-") && f[0].2.contains("no canary pod"),
+            "{f:?}"
+        );
+        let y = canary(
+            "Deployment",
+            "agent",
+            "    - name: request-success-rate\n      thresholdRange: {min: 99}",
+        );
+        assert_eq!(findings(INCLUDES, &y), vec![]);
+    }
+
+    #[test]
+    fn or_branches_are_checked_separately() {
+        let y = canary(
+            "Deployment",
+            "checkout",
+            r#"    - name: errors
+      thresholdRange: {max: 1}
+      query: sum(rate(http_requests_total{pod=~"{{ target }}-[0-9a-z]+-[0-9a-z]+" or pod="{{ target }}-primary-x"}[1m]))"#,
+        );
+        let f = findings(INCLUDES, &y);
+        assert!(
+            f.iter().any(|(_, _, m)| m.contains("checkout-primary-x")),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn long_targets_get_a_workload_suggestion() {
+        let t = "payments-settlement-reconciliation-worker-eu-west";
+        let y = canary(
+            "Deployment",
+            t,
+            r#"    - name: errors
+      thresholdRange: {max: 1}
+      query: sum(rate(http_requests_total{kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"}[1m]))"#,
+        );
+        let f = findings(INCLUDES, &y);
+        // 49 bytes + `-primary-` is exactly 58: the hash and its dash are cut off, so primary
+        // pods are `T-primary-<suffix>`, which the builtin regex (two segments) matches.
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].2.contains(&format!("`{t}-primary-")), "{f:?}");
+    }
+
+    #[test]
+    fn unbound_templates_are_not_judged() {
+        let y = r#"apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: errors, namespace: shop}
+spec:
+  provider: {type: prometheus, address: http://prometheus:9090}
+  query: sum(rate(http_requests_total{namespace="{{ namespace }}", pod=~"{{ target }}-.*"}[1m]))
+"#;
+        assert_eq!(findings(INCLUDES, y), vec![]);
+        assert_eq!(findings(ISOLATED, y), vec![]);
+    }
+
+    fn rollout(strategy_extra: &str, args: &str) -> String {
+        format!(
+            r#"apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: errors, namespace: shop}}
+spec:
+  args:
+  - name: svc
+  - name: hash
+  metrics:
+  - name: errors
+    successCondition: len(result) > 0 && result[0] < 0.01
+    provider:
+      prometheus:
+        address: http://prometheus:9090
+        query: sum(rate(http_requests_total{{service="{{{{args.svc}}}}", rollouts_pod_template_hash=~"{{{{args.hash}}}}", role="canary"}}[1m]))
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {{name: checkout, namespace: shop}}
+spec:
+  selector: {{matchLabels: {{app: checkout}}}}
+  template:
+    metadata: {{labels: {{app: checkout}}}}
+    spec: {{containers: [{{name: c, image: x}}]}}
+  strategy:
+    canary:
+{strategy_extra}
+      steps:
+      - setWeight: 10
+      - analysis:
+          templates: [{{templateName: errors}}]
+          args:
+{args}
+"#
+        )
+    }
+
+    #[test]
+    fn argo_ties() {
+        let stable =
+            "          - {name: svc, value: checkout}\n          - {name: hash, value: '.*'}";
+        let f = findings(ISOLATED, &rollout("", stable));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].1, "Warning");
+        // The canary-only Service, the Latest hash, canaryMetadata labels: each ties it.
+        let svc = rollout(
+            "      canaryService: checkout-canary",
+            &stable.replace("value: checkout}", "value: checkout-canary}"),
+        );
+        assert_eq!(findings(ISOLATED, &svc), vec![]);
+        let latest = "          - {name: svc, value: checkout}\n          - name: hash\n            valueFrom: {podTemplateHashValue: Latest}";
+        assert_eq!(findings(ISOLATED, &rollout("", latest)), vec![]);
+        let stable_hash = latest.replace("Latest", "Stable");
+        assert_eq!(findings(ISOLATED, &rollout("", &stable_hash)).len(), 1);
+        let meta = "      canaryMetadata: {labels: {role: canary}}";
+        assert_eq!(findings(ISOLATED, &rollout(meta, stable)), vec![]);
+    }
+}

@@ -42,7 +42,7 @@ pub enum TargetKind {
 }
 
 /// What a label's values name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NameKind {
     /// Pod names (`pod`, `pod_name`, `kubernetes_pod_name`, …).
     Pod,
@@ -53,6 +53,36 @@ pub enum NameKind {
     /// Values of the pods' selector label (`app`, Istio `destination_app`, …).
     SelectorLabel,
 }
+
+/// Labels whose values name pods.
+pub const POD_LABELS: &[&str] = &["pod", "pod_name", "kubernetes_pod_name", "exported_pod"];
+/// Labels whose values name workloads (Istio `destination_workload`, Linkerd `deployment`).
+pub const WORKLOAD_LABELS: &[&str] = &[
+    "deployment",
+    "destination_workload",
+    "workload",
+    "workload_name",
+    "kubernetes_deployment",
+];
+/// Labels whose values are the pods' selector label value (Istio `destination_app`).
+pub const SELECTOR_LABELS: &[&str] = &["app", "destination_app", "app_kubernetes_io_name"];
+
+/// What the values of the Prometheus label `label` name, for the labels this module knows.
+pub fn label_kind(label: &str) -> Option<NameKind> {
+    if POD_LABELS.contains(&label) {
+        Some(NameKind::Pod)
+    } else if WORKLOAD_LABELS.contains(&label) {
+        Some(NameKind::Workload)
+    } else if SELECTOR_LABELS.contains(&label) {
+        Some(NameKind::SelectorLabel)
+    } else {
+        None
+    }
+}
+
+/// Flagger's default `-selector-labels`, in the order it tries them
+/// (`cmd/flagger/main.go` flag `-selector-labels`, default `app,name,app.kubernetes.io/name`).
+pub const FLAGGER_SELECTOR_LABELS: &[&str] = &["app", "name", "app.kubernetes.io/name"];
 
 /// The names Flagger creates for one Canary.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -96,6 +126,20 @@ impl FlaggerNames {
 
     pub fn target(&self) -> &str {
         &self.target
+    }
+
+    pub fn kind(&self) -> TargetKind {
+        self.kind
+    }
+
+    /// The apex Service name (`spec.service.name`, else the target).
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The canary's selector label value (the target's name unless known otherwise).
+    pub fn label_value(&self) -> &str {
+        &self.label_value
     }
 
     /// Names of the canary side.

@@ -12,6 +12,8 @@ pub mod argo_result_index_unguarded;
 pub mod argo_setweight_unachievable;
 pub mod argo_template_not_found;
 pub mod argo_vacuous_all;
+pub mod canary_query_includes_primary;
+pub mod canary_query_not_isolated;
 pub mod common;
 pub mod duplicate_object;
 pub mod flagger_builtin_name_collision;
@@ -79,4 +81,6 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &flagger_weights_stall::FlaggerWeightsStall,
     &istio_retries_exceed_timeout::IstioRetriesExceedTimeout,
     &metrictemplate_missing_address::MetrictemplateMissingAddress,
+    &canary_query_includes_primary::CanaryQueryIncludesPrimary,
+    &canary_query_not_isolated::CanaryQueryNotIsolated,
 ];
