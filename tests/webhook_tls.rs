@@ -529,6 +529,18 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     );
     s.write_all(head.as_bytes()).await.expect("write");
     s.write_all(&body[..10]).await.expect("write");
+    s.flush().await.expect("flush");
+    // Shutdown must start while the server is serving this request (headers read, body not
+    // complete); before the headers arrive the connection is idle and may be closed.
+    let metrics = f.running.state.metrics.clone();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metrics.in_flight.get() < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "request never reached the handler"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let shutdown = tokio::spawn(f.running.shutdown());
     tokio::time::sleep(Duration::from_millis(300)).await;
     // New connections are refused once draining started.

@@ -155,77 +155,51 @@ pub trait Inventory: Send + Sync {
     fn complete(&self) -> bool;
 }
 
-/// Postings of one label index: entries (object or pod-template numbers, ascending) per scope and
-/// per label pair, each both per namespace and across namespaces.
-///
-/// Keys are strings joined with NUL (`scope\0ns\0key\0value`): one allocation per lookup, and no
-/// need for borrowed tuple keys. A NUL inside a label could make two keys collide; candidates are
-/// always re-checked with `LabelSelector::matches`, so a collision costs time, never correctness.
+/// Entry numbers (objects or pod templates), ascending, by name and by label.
 #[derive(Debug, Default)]
-struct LabelIndex {
-    scope_ns: HashMap<String, Vec<u32>>,
-    scope_all: HashMap<String, Vec<u32>>,
-    pair_ns: HashMap<String, Vec<u32>>,
-    pair_all: HashMap<String, Vec<u32>>,
+struct Postings {
+    all: Vec<u32>,
+    by_name: HashMap<String, Vec<u32>>,
+    /// label key → label value → entries.
+    by_label: HashMap<String, HashMap<String, Vec<u32>>>,
 }
 
-fn key(parts: &[&str]) -> String {
-    let mut s = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            s.push('\0');
-        }
-        s.push_str(p);
-    }
-    s
-}
-
-impl LabelIndex {
-    fn add(&mut self, scope: &str, ns: &str, labels: Option<&Map<String, Value>>, entry: u32) {
-        self.scope_ns
-            .entry(key(&[scope, ns]))
-            .or_default()
-            .push(entry);
-        self.scope_all
-            .entry(scope.to_owned())
-            .or_default()
-            .push(entry);
+impl Postings {
+    fn add(&mut self, name: &str, labels: Option<&Map<String, Value>>, entry: u32) {
+        self.all.push(entry);
+        push(&mut self.by_name, name, entry);
         for (k, v) in labels.into_iter().flatten() {
             let Some(v) = label_text(v) else { continue };
-            self.pair_ns
-                .entry(key(&[scope, ns, k, &v]))
-                .or_default()
-                .push(entry);
-            self.pair_all
-                .entry(key(&[scope, k, &v]))
-                .or_default()
-                .push(entry);
+            let values = match self.by_label.get_mut(k.as_str()) {
+                Some(values) => values,
+                None => self.by_label.entry(k.clone()).or_default(),
+            };
+            push(values, &v, entry);
         }
     }
 
-    fn pair(&self, scope: &str, ns: Option<&str>, k: &str, v: &str) -> &[u32] {
-        let found = match ns {
-            Some(ns) => self.pair_ns.get(&key(&[scope, ns, k, v])),
-            None => self.pair_all.get(&key(&[scope, k, v])),
-        };
-        found.map_or(&[], Vec::as_slice)
+    fn named(&self, name: &str) -> &[u32] {
+        self.by_name.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    fn labelled(&self, key: &str, value: &str) -> &[u32] {
+        self.by_label
+            .get(key)
+            .and_then(|values| values.get(value))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Entries that may match: the shortest posting list among the selector's `=` and `In`
-    /// requirements (an `In` is the union of its values' lists), else every entry in scope.
-    /// Ascending; the caller filters with `matches`.
-    fn candidates(&self, scope: &str, ns: Option<&str>, selector: &LabelSelector) -> Vec<u32> {
+    /// requirements (an `In` is the union of its values' lists), else every entry. Ascending;
+    /// the caller filters with `matches`.
+    fn candidates(&self, selector: &LabelSelector) -> Vec<u32> {
         let mut best: Option<Vec<&[u32]>> = None;
-        let size = |lists: &Vec<&[u32]>| lists.iter().map(|l| l.len()).sum::<usize>();
+        let size = |lists: &[&[u32]]| lists.iter().map(|l| l.len()).sum::<usize>();
         for r in &selector.requirements {
             if !matches!(r.operator, Operator::Equals | Operator::In) {
                 continue;
             }
-            let lists: Vec<&[u32]> = r
-                .values
-                .iter()
-                .map(|v| self.pair(scope, ns, &r.key, v))
-                .collect();
+            let lists: Vec<&[u32]> = r.values.iter().map(|v| self.labelled(&r.key, v)).collect();
             if best.as_ref().is_none_or(|b| size(&lists) < size(b)) {
                 best = Some(lists);
             }
@@ -238,36 +212,61 @@ impl LabelIndex {
                 v.dedup();
                 v
             }
-            None => {
-                let all = match ns {
-                    Some(ns) => self.scope_ns.get(&key(&[scope, ns])),
-                    None => self.scope_all.get(scope),
-                };
-                all.cloned().unwrap_or_default()
-            }
+            None => self.all.clone(),
         }
     }
 }
 
-/// An inventory over a list of objects, indexed by kind, namespace, identity and labels (objects'
+/// `map[key]`, pushing `entry`; allocates the key only when it is new.
+fn push(map: &mut HashMap<String, Vec<u32>>, key: &str, entry: u32) {
+    match map.get_mut(key) {
+        Some(v) => v.push(entry),
+        None => {
+            map.insert(key.to_owned(), vec![entry]);
+        }
+    }
+}
+
+/// The postings of one scope (a group/kind, or the pod templates): across namespaces and per
+/// namespace. Nested maps keyed by `String` are looked up with `&str`: no allocation per query.
+#[derive(Debug, Default)]
+struct Scope {
+    everywhere: Postings,
+    namespaces: HashMap<String, Postings>,
+}
+
+impl Scope {
+    fn add(&mut self, ns: &str, name: &str, labels: Option<&Map<String, Value>>, entry: u32) {
+        self.everywhere.add(name, labels, entry);
+        let postings = match self.namespaces.get_mut(ns) {
+            Some(p) => p,
+            None => self.namespaces.entry(ns.to_owned()).or_default(),
+        };
+        postings.add(name, labels, entry);
+    }
+
+    fn postings(&self, ns: Option<&str>) -> Option<&Postings> {
+        match ns {
+            Some(ns) => self.namespaces.get(ns),
+            None => Some(&self.everywhere),
+        }
+    }
+}
+
+/// An inventory over a list of objects, indexed by kind, namespace, name and labels (objects'
 /// own labels, and the pod labels of workloads' templates).
 #[derive(Debug, Default)]
 pub struct MemoryInventory {
     objects: Vec<Object>,
-    /// `group\0kind\0namespace\0name` → objects (a String key: one allocation per lookup).
-    by_id: HashMap<String, Vec<u32>>,
-    /// `group\0kind\0name` → objects, across namespaces.
-    by_name: HashMap<String, Vec<u32>>,
-    labels: LabelIndex,
+    /// group → kind → postings of objects.
+    kinds: HashMap<String, HashMap<String, Scope>>,
     /// Pod templates: (object number, template pointer).
     pods: Vec<(u32, &'static str)>,
-    pod_labels: LabelIndex,
+    /// Postings of pod templates (entries are indexes into `pods`).
+    pod_scope: Scope,
     complete: bool,
     description: String,
 }
-
-/// The label-index scope of pod templates (no real kind is named this).
-const POD_SCOPE: &str = "\u{1}pods";
 
 impl MemoryInventory {
     pub fn new(objects: Vec<Object>, description: impl Into<String>, complete: bool) -> Self {
@@ -285,28 +284,21 @@ impl MemoryInventory {
 
     pub fn push(&mut self, o: Object) {
         let n = self.objects.len() as u32;
-        self.by_id
-            .entry(key(&[&o.group, &o.kind, o.ns(), &o.name]))
-            .or_default()
-            .push(n);
-        self.by_name
-            .entry(key(&[&o.group, &o.kind, &o.name]))
-            .or_default()
-            .push(n);
-        self.labels
-            .add(&kind_scope(&o.group, &o.kind), o.ns(), labels_of(&o), n);
+        let kinds = match self.kinds.get_mut(o.group.as_str()) {
+            Some(k) => k,
+            None => self.kinds.entry(o.group.clone()).or_default(),
+        };
+        let scope = match kinds.get_mut(o.kind.as_str()) {
+            Some(s) => s,
+            None => kinds.entry(o.kind.clone()).or_default(),
+        };
+        scope.add(o.ns(), &o.name, labels_of(&o), n);
         if let Some(t) = PodTemplate::of(&o) {
             let p = self.pods.len() as u32;
             self.pods.push((n, t.pointer));
-            self.pod_labels.add(POD_SCOPE, o.ns(), t.labels(), p);
+            self.pod_scope.add(o.ns(), &o.name, t.labels(), p);
         }
         self.objects.push(o);
-    }
-
-    fn resolve(&self, found: Option<&Vec<u32>>) -> Vec<&Object> {
-        found
-            .map(|v| v.iter().map(|&i| &self.objects[i as usize]).collect())
-            .unwrap_or_default()
     }
 
     pub fn objects(&self) -> &[Object] {
@@ -320,27 +312,27 @@ impl MemoryInventory {
     pub fn is_empty(&self) -> bool {
         self.objects.is_empty()
     }
-}
 
-fn kind_scope(group: &str, kind: &str) -> String {
-    key(&[group, kind])
+    fn postings(&self, group: &str, kind: &str, ns: Option<&str>) -> Option<&Postings> {
+        self.kinds.get(group)?.get(kind)?.postings(ns)
+    }
+
+    fn resolve(&self, entries: &[u32]) -> Vec<&Object> {
+        entries.iter().map(|&i| &self.objects[i as usize]).collect()
+    }
 }
 
 impl Inventory for MemoryInventory {
     fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<&Object> {
-        let found = match namespace {
-            Some(ns) => self.labels.scope_ns.get(&key(&[group, kind, ns])),
-            None => self.labels.scope_all.get(&kind_scope(group, kind)),
-        };
-        self.resolve(found)
+        self.postings(group, kind, namespace)
+            .map(|p| self.resolve(&p.all))
+            .unwrap_or_default()
     }
 
     fn get(&self, group: &str, kind: &str, namespace: Option<&str>, name: &str) -> Vec<&Object> {
-        let found = match namespace {
-            Some(ns) => self.by_id.get(&key(&[group, kind, ns, name])),
-            None => self.by_name.get(&key(&[group, kind, name])),
-        };
-        self.resolve(found)
+        self.postings(group, kind, namespace)
+            .map(|p| self.resolve(p.named(name)))
+            .unwrap_or_default()
     }
 
     fn select(
@@ -350,8 +342,10 @@ impl Inventory for MemoryInventory {
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Vec<&Object> {
-        self.labels
-            .candidates(&kind_scope(group, kind), namespace, selector)
+        let Some(p) = self.postings(group, kind, namespace) else {
+            return Vec::new();
+        };
+        p.candidates(selector)
             .into_iter()
             .map(|i| &self.objects[i as usize])
             .filter(|o| selector.matches(labels_of(o)))
@@ -363,8 +357,10 @@ impl Inventory for MemoryInventory {
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Vec<PodTemplate<'_>> {
-        self.pod_labels
-            .candidates(POD_SCOPE, namespace, selector)
+        let Some(p) = self.pod_scope.postings(namespace) else {
+            return Vec::new();
+        };
+        p.candidates(selector)
             .into_iter()
             .filter_map(|p| {
                 let &(i, pointer) = self.pods.get(p as usize)?;

@@ -252,23 +252,30 @@ fn s(v: Option<&Value>) -> Option<&str> {
     v.and_then(Value::as_str)
 }
 
+/// The value at `path` under `o` (like `Object::at`, without parsing a pointer).
+fn at<'a>(o: &'a Object, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(&o.value, |v, k| v.get(k))
+}
+
 /// Whether a reference from `referrer` binds `template`: always when the template's identity is
 /// unique in the world; when the input defines it more than once (doc snippets, several
 /// environments in one tree), only from the same file — which copy the cluster would hold is
 /// unknown, and binding each referrer to every copy reports problems of pairs that never meet.
-fn bindable(template: &Object, referrer: &Object, world: &dyn Inventory) -> bool {
-    let copies = world.get(
-        &template.group,
-        &template.kind,
-        template.namespace.as_deref(),
-        &template.name,
-    );
-    if copies.len() <= 1 {
-        return true;
-    }
-    match (&template.origin, &referrer.origin) {
-        (Origin::File { source: a, .. }, Origin::File { source: b, .. }) => a == b,
-        _ => true,
+fn binder_filter<'t>(template: &'t Object, world: &dyn Inventory) -> impl Fn(&Object) -> bool + 't {
+    let copies = world
+        .get(
+            &template.group,
+            &template.kind,
+            template.namespace.as_deref(),
+            &template.name,
+        )
+        .len();
+    move |referrer: &Object| {
+        copies <= 1
+            || match (&template.origin, &referrer.origin) {
+                (Origin::File { source: a, .. }, Origin::File { source: b, .. }) => a == b,
+                _ => true,
+            }
     }
 }
 
@@ -324,13 +331,15 @@ fn canary_metrics(c: &Object) -> Vec<(String, &Value)> {
 
 fn canary_target(c: &Object) -> Target {
     Target {
-        api_version: s(c.at("/spec/targetRef/apiVersion"))
+        api_version: s(at(c, &["spec", "targetRef", "apiVersion"]))
             .unwrap_or("apps/v1")
             .to_owned(),
-        kind: s(c.at("/spec/targetRef/kind"))
+        kind: s(at(c, &["spec", "targetRef", "kind"]))
             .unwrap_or("Deployment")
             .to_owned(),
-        name: s(c.at("/spec/targetRef/name")).unwrap_or("").to_owned(),
+        name: s(at(c, &["spec", "targetRef", "name"]))
+            .unwrap_or("")
+            .to_owned(),
         namespace: c.ns().to_owned(),
     }
 }
@@ -338,14 +347,14 @@ fn canary_target(c: &Object) -> Target {
 /// `toMetricModel`: the template model of a Canary metric.
 fn flagger_model(c: &Object, metric: &Value, interval: &str, label: String) -> FlaggerModel {
     let k = |v: &str, f: &'static str| Binding::known(v, ValueSource::Model(f));
-    let target = s(c.at("/spec/targetRef/name")).unwrap_or("");
-    let or_target = |p: &str| {
-        s(c.at(p))
+    let target = s(at(c, &["spec", "targetRef", "name"])).unwrap_or("");
+    let or_target = |field: &str| {
+        s(at(c, &["spec", field, "name"]))
             .filter(|v| !v.is_empty())
             .unwrap_or(target)
             .to_owned()
     };
-    let knative = s(c.at("/spec/provider")) == Some("knative");
+    let knative = s(at(c, &["spec", "provider"])) == Some("knative");
     let variables: BTreeMap<String, String> = metric
         .get("templateVariables")
         .and_then(Value::as_object)
@@ -365,13 +374,13 @@ fn flagger_model(c: &Object, metric: &Value, interval: &str, label: String) -> F
         name: k(&c.name, "name"),
         namespace: k(c.ns(), "namespace"),
         target: k(target, "target"),
-        service: k(&or_target("/spec/service/name"), "service"),
-        ingress: k(&or_target("/spec/ingressRef/name"), "ingress"),
+        service: k(&or_target("service"), "service"),
+        ingress: k(&or_target("ingressRef"), "ingress"),
         // Knative: the latest created revision, known only at run time.
         route: if knative {
             Binding::unknown(ValueSource::Model("route"))
         } else {
-            k(&or_target("/spec/routeRef/name"), "route")
+            k(&or_target("routeRef"), "route")
         },
         interval: k(interval, "interval"),
         variables: Some(variables),
@@ -402,7 +411,11 @@ fn referencing_metrics<'w>(
     world: &'w dyn Inventory,
 ) -> Vec<(&'w Object, String, &'w Value)> {
     let mut out = Vec::new();
+    let bindable = binder_filter(t, world);
     for c in world.list("flagger.app", "Canary", None) {
+        if !bindable(c) {
+            continue;
+        }
         let Some((base, ms)) = canary_metric_list(c) else {
             continue;
         };
@@ -416,7 +429,7 @@ fn referencing_metrics<'w>(
             let ns = s(r.get("namespace"))
                 .filter(|n| !n.is_empty())
                 .unwrap_or(c.ns());
-            if ns == t.ns() && bindable(t, c, world) {
+            if ns == t.ns() {
                 out.push((c, format!("{base}/metrics/{i}"), m));
             }
         }
@@ -507,8 +520,11 @@ fn encode_for_skipper(m: &mut FlaggerModel) {
 fn canary<'w>(c: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
     let mut out = Vec::new();
     let target = canary_target(c);
-    let (provider, _assumed) =
-        builtin::provider_for(s(c.at("/spec/provider")), &target.kind, &target.api_version);
+    let (provider, _assumed) = builtin::provider_for(
+        s(at(c, &["spec", "provider"])),
+        &target.kind,
+        &target.api_version,
+    );
     for (p, m) in canary_metrics(c) {
         let name = s(m.get("name")).unwrap_or("");
         let label = metric_label(c, m);
@@ -902,13 +918,15 @@ fn rollout_target(o: &Object) -> Option<Target> {
 fn argo_template<'w>(t: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
     let mut out = Vec::new();
     let mut bound = false;
+    let bindable = binder_filter(t, world);
     for kind in ["Rollout", "Experiment"] {
         let ns = (t.kind == "AnalysisTemplate").then(|| t.ns());
         for o in world.list("argoproj.io", kind, ns) {
+            // Cheap filter first: the walk over the analysis blocks is the expensive part.
+            if !bindable(o) {
+                continue;
+            }
             for r in refs_to(o, t) {
-                if !bindable(t, o, world) {
-                    continue;
-                }
                 bound = true;
                 let args = argo_args(t, Some(&r));
                 let label = format!("{} {}/{} {}", o.kind, o.ns(), o.name, r.pointer);

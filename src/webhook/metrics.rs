@@ -52,6 +52,8 @@ pub struct Metrics {
     pub reviews: Family<VerdictLabels, Counter>,
     pub findings: Family<RuleLabels, Counter>,
     pub latency: Histogram,
+    /// Requests to /validate being served now (headers received, response not yet sent).
+    pub in_flight: Gauge,
     pub cache_objects: Family<KindLabels, Gauge>,
     pub cache_synced: Family<KindLabels, Gauge>,
     pub cert_reloads: Family<ResultLabels, Counter>,
@@ -70,6 +72,7 @@ impl Metrics {
         let reviews = Family::<VerdictLabels, Counter>::default();
         let findings = Family::<RuleLabels, Counter>::default();
         let latency = Histogram::new(LATENCY_BUCKETS.iter().copied());
+        let in_flight = Gauge::default();
         let cache_objects = Family::<KindLabels, Gauge>::default();
         let cache_synced = Family::<KindLabels, Gauge>::default();
         let cert_reloads = Family::<ResultLabels, Counter>::default();
@@ -94,6 +97,11 @@ impl Metrics {
             latency.clone(),
         );
         registry.register(
+            "admission_in_flight_requests",
+            "Requests to /validate whose headers arrived and whose response is not yet sent",
+            in_flight.clone(),
+        );
+        registry.register(
             "cache_objects",
             "Objects held in the cluster cache, by group and kind",
             cache_objects.clone(),
@@ -114,6 +122,7 @@ impl Metrics {
             reviews,
             findings,
             latency,
+            in_flight,
             cache_objects,
             cache_synced,
             cert_reloads,

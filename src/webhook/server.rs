@@ -149,8 +149,25 @@ fn refuse(st: &AppState, code: StatusCode, reason: String, start: Instant) -> Re
     json(code, body)
 }
 
+/// Counts a request in `in_flight` for as long as it lives, whichever way the handler returns.
+struct InFlight<'a>(&'a Metrics);
+
+impl<'a> InFlight<'a> {
+    fn enter(m: &'a Metrics) -> Self {
+        m.in_flight.inc();
+        InFlight(m)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
 async fn validate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     let start = Instant::now();
+    let _in_flight = InFlight::enter(&st.metrics);
     let limit = st.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
