@@ -8,7 +8,7 @@ use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::engine::config::{self, Config};
 use crate::engine::lint::{LintRun, lint};
@@ -64,6 +64,18 @@ pub enum Command {
     },
     /// Serve the rules as a validating admission webhook (HTTPS, AdmissionReview v1).
     Serve(crate::webhook::args::ServeArgs),
+    /// Print a shell completion script (e.g. `rollgate completions bash > /etc/bash_completion.d/rollgate`).
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; `rollgate man > rollgate.1 && man -l rollgate.1`).
+    Man {
+        /// Instead, write rollgate.1 and one page per subcommand (rollgate-lint.1, …) into
+        /// this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -161,6 +173,19 @@ pub fn run() -> ExitCode {
             crate::timeline::run(&paths, format == RulesFormat::Json, &mut out)
         }
         Command::Serve(args) => crate::webhook::args::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "rollgate", &mut out);
+            Ok(0)
+        }
+        Command::Man { dir: None } => {
+            // The page `generate_to` writes as rollgate.1.
+            let mut cmd = Cli::command().disable_help_subcommand(true);
+            cmd.build();
+            clap_mangen::Man::new(cmd).render(&mut out).map(|()| 0)
+        }
+        Command::Man { dir: Some(dir) } => {
+            clap_mangen::generate_to(Cli::command(), &dir).map(|()| 0)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

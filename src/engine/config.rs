@@ -107,7 +107,8 @@ pub fn discover(dir: &Path) -> Option<PathBuf> {
     None
 }
 
-const TOP_KEYS: &[&str] = &[
+/// The keys a config file may have (`examples/rollgate.yaml` must show each: tests/integrations.rs).
+pub const TOP_KEYS: &[&str] = &[
     "rules",
     "exclude",
     "namespace",
@@ -115,6 +116,9 @@ const TOP_KEYS: &[&str] = &[
     "histograms",
     "prometheus",
 ];
+
+/// The keys of `prometheus:`.
+pub const PROMETHEUS_KEYS: &[&str] = &["url", "timeout"];
 
 struct Cx<'a> {
     file: &'a str,
@@ -287,7 +291,8 @@ impl Config {
                                     &pp,
                                     true,
                                     format!(
-                                        "unknown key \"{other}\" in prometheus (expected url, timeout)"
+                                        "unknown key \"{other}\" in prometheus (expected {})",
+                                        PROMETHEUS_KEYS.join(", ")
                                     ),
                                 ));
                             }

@@ -289,6 +289,7 @@ pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Li
             }
         })
         .collect();
+    map_helm_output(&mut sources, &mut diagnostics);
     diagnostics.sort_by(|a, b| {
         (a.source, a.span.map(|s| s.start), a.finding.rule).cmp(&(
             b.source,
@@ -307,5 +308,52 @@ pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Li
         sources,
         diagnostics,
         summary,
+    }
+}
+
+/// Findings in `helm template` output are reported in the template file each document came
+/// from, at the line inside the rendered document (`manifest::helm`). The documents that
+/// receive a finding become sources of their own, appended after the inputs.
+fn map_helm_output(sources: &mut Vec<Source>, diagnostics: &mut [Located]) {
+    let segments: Vec<Vec<crate::manifest::helm::Segment>> = sources
+        .iter()
+        .map(crate::manifest::helm::segments)
+        .collect();
+    if segments.iter().all(Vec::is_empty) {
+        return;
+    }
+    let find = |source: Option<usize>, span: Option<Span>| {
+        let (s, span) = (source?, span?);
+        let i = segments
+            .get(s)?
+            .iter()
+            .position(|g| g.contains(span.start.line))?;
+        Some((s, i))
+    };
+    let used: std::collections::BTreeSet<(usize, usize)> = diagnostics
+        .iter()
+        .flat_map(|d| {
+            std::iter::once(find(d.source, d.span))
+                .chain(d.related.iter().map(|r| find(r.source, r.span)))
+        })
+        .flatten()
+        .collect();
+    let mut index = HashMap::new();
+    for (s, i) in used {
+        let segment = &segments[s][i];
+        index.insert((s, i), sources.len());
+        sources.push(segment.source(&sources[s]));
+    }
+    let remap = |source: &mut Option<usize>, span: &mut Option<Span>| {
+        if let (Some(key), Some(sp)) = (find(*source, *span), span.as_mut()) {
+            *sp = segments[key.0][key.1].map_span(*sp);
+            *source = index.get(&key).copied();
+        }
+    };
+    for d in diagnostics {
+        remap(&mut d.source, &mut d.span);
+        for r in &mut d.related {
+            remap(&mut r.source, &mut r.span);
+        }
     }
 }
