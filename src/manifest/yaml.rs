@@ -23,6 +23,14 @@ pub struct Limits {
     pub max_depth: usize,
     /// Nodes one document may contain once aliases are expanded.
     pub max_nodes: u64,
+    /// Bytes of scalars and keys one document may copy through aliases (an alias of a long
+    /// string copies it; go-yaml shares it, so its node-count guards do not see this).
+    pub max_alias_bytes: u64,
+    /// Longest JSON pointer of a node (long keys nested deep).
+    pub max_pointer_len: usize,
+    /// Bytes of JSON pointers one document's position index may hold (every node's pointer
+    /// repeats its ancestors' keys, so long keys with many descendants multiply).
+    pub max_index_bytes: usize,
 }
 
 impl Default for Limits {
@@ -30,6 +38,9 @@ impl Default for Limits {
         Limits {
             max_depth: 256,
             max_nodes: 1_000_000,
+            max_alias_bytes: 32 << 20,
+            max_pointer_len: 64 << 10,
+            max_index_bytes: 128 << 20,
         }
     }
 }
@@ -116,6 +127,9 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
     }
     out
 }
+
+/// Duplicate keys reported per document (each costs a scan of the document's index).
+const MAX_DUPLICATES_REPORTED: usize = 100;
 
 /// go-yaml v2 `allowedAliasRatio`: the share of nodes that may come from aliases, shrinking from
 /// 99% (up to 400,000 nodes) to 10% (4,000,000 nodes).
@@ -325,6 +339,8 @@ enum Frame {
         /// Values of `<<` merge keys, applied at the end for keys the mapping does not set.
         merges: Vec<Value>,
         nodes: u64,
+        /// Bytes of the scalars and keys in it (for anchors).
+        bytes: u64,
     },
     Seq {
         items: Vec<Value>,
@@ -332,6 +348,7 @@ enum Frame {
         anchor: usize,
         start: Pos,
         nodes: u64,
+        bytes: u64,
     },
 }
 
@@ -342,13 +359,18 @@ struct Builder<'o> {
     out: &'o mut Loaded,
     doc_index: usize,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, (Value, u64)>,
+    /// Anchored values with their node count and bytes.
+    anchors: HashMap<usize, (Value, u64, u64)>,
     spans: SpanIndex,
     root: Option<Value>,
     doc_start: Pos,
     nodes: u64,
     /// Nodes that were copies of anchored nodes (go-yaml's `aliasCount`).
     alias_nodes: u64,
+    /// Bytes copied through aliases.
+    alias_bytes: u64,
+    /// Duplicate keys reported in this document.
+    duplicates: usize,
     /// Set when a limit was hit: events are skipped until the document ends.
     skipping: Option<usize>,
 }
@@ -386,6 +408,8 @@ impl<'o> Builder<'o> {
             doc_start: Pos::default(),
             nodes: 0,
             alias_nodes: 0,
+            alias_bytes: 0,
+            duplicates: 0,
             skipping: None,
         }
     }
@@ -451,6 +475,8 @@ impl<'o> Builder<'o> {
                 self.anchors.clear();
                 self.nodes = 0;
                 self.alias_nodes = 0;
+                self.alias_bytes = 0;
+                self.duplicates = 0;
                 self.doc_start = span.start;
             }
             Event::DocumentEnd => self.finish_document(true),
@@ -469,6 +495,7 @@ impl<'o> Builder<'o> {
                     ScalarStyle::Literal => ScalarKind::Literal,
                     ScalarStyle::Folded => ScalarKind::Folded,
                 };
+                let bytes = text.len() as u64;
                 let explicit_str = tag
                     .as_ref()
                     .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
@@ -478,12 +505,12 @@ impl<'o> Builder<'o> {
                     Value::String(text.into_owned())
                 };
                 if anchor != 0 {
-                    self.anchors.insert(anchor, (value.clone(), 1));
+                    self.anchors.insert(anchor, (value.clone(), 1, bytes));
                 }
-                self.insert(value, span, Some(kind), 1, 1);
+                self.insert(value, span, Some(kind), 1, 1, bytes);
             }
             Event::Alias(id) => {
-                let Some(&(_, count)) = self.anchors.get(&id) else {
+                let Some(&(_, count, bytes)) = self.anchors.get(&id) else {
                     self.abandon("invalid YAML: alias to an unknown anchor".into(), span);
                     return;
                 };
@@ -511,6 +538,17 @@ impl<'o> Builder<'o> {
                     );
                     return;
                 }
+                self.alias_bytes = self.alias_bytes.saturating_add(bytes);
+                if self.alias_bytes > self.limits.max_alias_bytes {
+                    let max = self.limits.max_alias_bytes;
+                    self.abandon(
+                        format!(
+                            "document copies more than {max} bytes of text through aliases (alias bomb?); not loaded"
+                        ),
+                        span,
+                    );
+                    return;
+                }
                 if matches!(self.stack.last(), Some(Frame::Map { key: None, .. })) {
                     self.abandon(
                         "aliases used as mapping keys are not supported".into(),
@@ -518,10 +556,10 @@ impl<'o> Builder<'o> {
                     );
                     return;
                 }
-                let Some((value, _)) = self.anchors.get(&id).cloned() else {
+                let Some((value, _, _)) = self.anchors.get(&id).cloned() else {
                     return;
                 };
-                self.insert(value, span, None, count, count);
+                self.insert(value, span, None, count, count, bytes);
             }
             Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
                 let is_map = matches!(event, Event::MappingStart(..));
@@ -543,6 +581,16 @@ impl<'o> Builder<'o> {
                 }
                 self.nodes += 1;
                 let pointer = self.child_pointer();
+                if pointer.len() > self.limits.max_pointer_len {
+                    let max = self.limits.max_pointer_len;
+                    self.abandon(
+                        format!(
+                            "keys nested too long (a path over {max} bytes); document not loaded"
+                        ),
+                        span,
+                    );
+                    return;
+                }
                 let frame = if is_map {
                     Frame::Map {
                         map: Map::new(),
@@ -552,6 +600,7 @@ impl<'o> Builder<'o> {
                         key: None,
                         merges: Vec::new(),
                         nodes: 1,
+                        bytes: 0,
                     }
                 } else {
                     Frame::Seq {
@@ -560,6 +609,7 @@ impl<'o> Builder<'o> {
                         anchor,
                         start: span.start,
                         nodes: 1,
+                        bytes: 0,
                     }
                 };
                 self.stack.push(frame);
@@ -568,13 +618,14 @@ impl<'o> Builder<'o> {
                 let Some(frame) = self.stack.pop() else {
                     return;
                 };
-                let (value, anchor, start, nodes) = match frame {
+                let (value, anchor, start, nodes, bytes) = match frame {
                     Frame::Map {
                         mut map,
                         anchor,
                         start,
                         merges,
                         nodes,
+                        bytes,
                         ..
                     } => {
                         // YAML 1.1 merge keys (go-yaml v2 honours them): explicit keys win.
@@ -591,21 +642,22 @@ impl<'o> Builder<'o> {
                                 }
                             }
                         }
-                        (Value::Object(map), anchor, start, nodes)
+                        (Value::Object(map), anchor, start, nodes, bytes)
                     }
                     Frame::Seq {
                         items,
                         anchor,
                         start,
                         nodes,
+                        bytes,
                         ..
-                    } => (Value::Array(items), anchor, start, nodes),
+                    } => (Value::Array(items), anchor, start, nodes, bytes),
                 };
                 if anchor != 0 {
-                    self.anchors.insert(anchor, (value.clone(), nodes));
+                    self.anchors.insert(anchor, (value.clone(), nodes, bytes));
                 }
                 let full = Span::new(start, span.end.max(start));
-                self.insert(value, full, None, nodes, 0);
+                self.insert(value, full, None, nodes, 0, bytes);
             }
         }
     }
@@ -619,7 +671,7 @@ impl<'o> Builder<'o> {
 
     /// Insert a finished node into the top frame. `count` is the node's subtree size (for
     /// anchors); `fresh` is how many nodes it adds to the document (collections were counted when
-    /// they started).
+    /// they started); `bytes` is the text of its scalars and keys (for anchors).
     fn insert(
         &mut self,
         value: Value,
@@ -627,6 +679,7 @@ impl<'o> Builder<'o> {
         scalar: Option<ScalarKind>,
         count: u64,
         fresh: u64,
+        bytes: u64,
     ) {
         self.nodes = self.nodes.saturating_add(fresh);
         if self.nodes > self.limits.max_nodes {
@@ -644,12 +697,35 @@ impl<'o> Builder<'o> {
         };
         self.spans
             .push_with(|b| write_child_pointer(self.stack.last(), b), node(None));
+        let (max_len, max_bytes) = (self.limits.max_pointer_len, self.limits.max_index_bytes);
+        if self.spans.last_pointer().len() > max_len {
+            self.abandon(
+                format!("key too long (a path over {max_len} bytes); document not loaded"),
+                span,
+            );
+            return;
+        }
+        if self.spans.arena.len() > max_bytes {
+            self.abandon(
+                format!(
+                    "document too large to index: the paths of its nodes (long keys with many children) exceed {max_bytes} bytes; not loaded"
+                ),
+                span,
+            );
+            return;
+        }
         match self.stack.last_mut() {
             None => {
                 self.root = Some(value);
             }
-            Some(Frame::Seq { items, nodes, .. }) => {
+            Some(Frame::Seq {
+                items,
+                nodes,
+                bytes: total,
+                ..
+            }) => {
                 *nodes = nodes.saturating_add(count);
+                *total = total.saturating_add(bytes);
                 items.push(value);
             }
             Some(Frame::Map {
@@ -657,12 +733,14 @@ impl<'o> Builder<'o> {
                 key,
                 merges,
                 nodes,
+                bytes: total,
                 ..
             }) => {
                 *nodes = nodes.saturating_add(count);
                 let Some((k, key_span)) = key.take() else {
                     return;
                 };
+                *total = total.saturating_add(bytes + k.len() as u64);
                 if let Some(last) = self.spans.last_mut() {
                     last.key = Some(key_span);
                 }
@@ -677,6 +755,16 @@ impl<'o> Builder<'o> {
                     if let Some(slot) = map.get_mut(&k) {
                         *slot = value;
                     }
+                    // Finding the first definition scans the index: report a bounded number.
+                    self.duplicates += 1;
+                    if self.duplicates > MAX_DUPLICATES_REPORTED {
+                        return;
+                    }
+                    let more = if self.duplicates == MAX_DUPLICATES_REPORTED {
+                        "; further duplicate keys in this document are not listed"
+                    } else {
+                        ""
+                    };
                     let mut pointer = self.child_pointer_of_last();
                     let first = self
                         .spans
@@ -688,7 +776,7 @@ impl<'o> Builder<'o> {
                     self.out.problems.push(LoadProblem {
                         kind: ProblemKind::DuplicateKey,
                         message: format!(
-                            "duplicate key \"{k}\": the apiserver rejects it (strict decoding); other tools keep only the last value"
+                            "duplicate key \"{k}\": the apiserver rejects it (strict decoding); other tools keep only the last value{more}"
                         ),
                         span: key_span,
                         document: self.doc_index,
@@ -737,6 +825,8 @@ impl Builder<'_> {
         self.stack.clear();
         self.nodes = 0;
         self.alias_nodes = 0;
+        self.alias_bytes = 0;
+        self.duplicates = 0;
         self.doc_index += 1;
     }
 }
@@ -833,6 +923,88 @@ mod tests {
         let d = one(text);
         assert_eq!(d.value, json!({"a": {"scopes": ["x"], "b": 1}}));
         assert_eq!(d.spans.get("/a/b").unwrap().value.start, Pos::new(5, 6));
+    }
+
+    #[test]
+    fn alias_copies_of_long_text_are_bounded() {
+        // Few nodes, so go-yaml's node guards pass; each alias copies 1 KiB of text.
+        let mut text = format!("a: &a {}\nb:\n", "x".repeat(1024));
+        text.push_str(&"- *a\n".repeat(100));
+        let limits = Limits {
+            max_alias_bytes: 64 * 1024,
+            ..Limits::default()
+        };
+        let l = load(&text, limits);
+        assert!(l.documents.is_empty());
+        assert!(
+            l.problems[0].message.contains("through aliases"),
+            "{:?}",
+            l.problems
+        );
+        // 64 aliases fit (lines 3..=66); the 65th is reported.
+        assert_eq!(l.problems[0].span.start, Pos::new(67, 3));
+        // Under the bound it loads (anchored collections count their keys and scalars).
+        let text = "a: &a {k: [vvvv, ww]}\nb: [*a, *a, *a]\n";
+        let limits = Limits {
+            max_alias_bytes: 3 * 7,
+            ..Limits::default()
+        };
+        assert_eq!(load(text, limits).documents.len(), 1);
+        let limits = Limits {
+            max_alias_bytes: 3 * 7 - 1,
+            ..Limits::default()
+        };
+        assert!(load(text, limits).documents.is_empty());
+    }
+
+    #[test]
+    fn long_paths_are_bounded() {
+        let key = "k".repeat(70 * 1024);
+        // A key nested past the longest path.
+        let l = load(&format!("? {key}\n: {{a: 1}}\n"), Limits::default());
+        assert!(l.documents.is_empty());
+        assert!(
+            l.problems[0].message.contains("path over 65536"),
+            "{:?}",
+            l.problems
+        );
+        let l = load(&format!("? {key}\n: 1\n"), Limits::default());
+        assert!(
+            l.problems[0].message.contains("key too long"),
+            "{:?}",
+            l.problems
+        );
+        // A long key with many children: each child's path repeats it.
+        let key = "k".repeat(1000);
+        let mut text = format!("? {key}\n:\n");
+        for i in 0..200 {
+            text.push_str(&format!("  a{i}: 1\n"));
+        }
+        let limits = Limits {
+            max_index_bytes: 100_000,
+            ..Limits::default()
+        };
+        let l = load(&text, limits);
+        assert!(l.documents.is_empty());
+        assert!(
+            l.problems[0].message.contains("too large to index"),
+            "{:?}",
+            l.problems
+        );
+        assert_eq!(load(&text, Limits::default()).documents.len(), 1);
+    }
+
+    #[test]
+    fn duplicate_keys_reported_are_bounded() {
+        let text = "a: 1\n".repeat(MAX_DUPLICATES_REPORTED + 50);
+        let l = load(&text, Limits::default());
+        assert_eq!(l.documents.len(), 1);
+        assert_eq!(l.problems.len(), MAX_DUPLICATES_REPORTED);
+        assert!(
+            l.problems
+                .last()
+                .is_some_and(|p| p.message.contains("not listed"))
+        );
     }
 
     #[test]
