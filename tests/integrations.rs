@@ -419,6 +419,25 @@ fn helm_template_output_maps_to_templates() {
     assert_eq!((found[0].0.as_str(), found[0].1), ("vs.yaml", 11));
 }
 
+/// Where helm is installed, the handwritten stream must be exactly what it prints.
+#[test]
+fn helm_fixture_is_what_helm_prints() {
+    let Some(helm) = tool("helm", "ROLLGATE_REQUIRE_HELM") else {
+        return;
+    };
+    let dir = root().join("testdata/integrations/helm");
+    let out = Command::new(helm)
+        .args(["template", "podinfo"])
+        .arg(dir.join("podinfo"))
+        .output()
+        .expect("helm template");
+    assert!(out.status.success(), "helm: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        std::fs::read_to_string(dir.join("rendered.yaml")).unwrap()
+    );
+}
+
 #[test]
 fn completions_are_valid_shell() {
     let t = TempDir::new("completions");
