@@ -221,10 +221,7 @@ fn measure_rules(objects: usize, only: &[String], rounds: usize) -> (Duration, u
     let t = cpu_time();
     let world = MemoryInventory::new(all, "the input files", false);
     let build = cpu_time().saturating_sub(t);
-    let cx = Context {
-        world: &world,
-        settings: &settings,
-    };
+    let cx = Context::new(&world, &settings);
     let mut times = Vec::new();
     let mut findings = 0;
     for _ in 0..rounds {

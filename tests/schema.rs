@@ -522,10 +522,7 @@ fn admission_objects_are_not_checked() {
     let check = |origin: Origin| {
         let o = Object::from_value(v.clone(), origin, "default").unwrap();
         let world = MemoryInventory::new(vec![o.clone()], "test", false);
-        let cx = Context {
-            world: &world,
-            settings: &settings,
-        };
+        let cx = Context::new(&world, &settings);
         let mut out = Vec::new();
         rollgate::rules::schema::Schema.check(&o, &cx, &mut out);
         out.len()

@@ -21,7 +21,7 @@ use promql_parser::parser::Expr;
 use serde_json::Value;
 
 use super::condition::{self, Cond};
-use crate::engine::{Inventory, Object};
+use crate::engine::{Context, Object};
 use crate::promql::builtin::{Builtin, Unit};
 use crate::promql::gates::{Gate, GateKind, Thresholds, gates};
 use crate::promql::lex::Op;
@@ -149,8 +149,9 @@ impl GateValue<'_> {
 /// The gates whose threshold findings belong on `o`, with whether `o` owns the query (then
 /// in-query thresholds are reported too). A Canary also gets the gates of the MetricTemplates
 /// it references in the input, for the thresholds it writes.
-pub fn gates_for<'w>(o: &'w Object, world: &'w dyn Inventory) -> Vec<(Gate<'w>, bool)> {
-    let mut out: Vec<(Gate<'w>, bool)> = gates(o, world).into_iter().map(|g| (g, true)).collect();
+pub fn gates_for<'w>(o: &'w Object, cx: &Context<'w>) -> Vec<(Gate<'w>, bool)> {
+    let world = cx.world;
+    let mut out: Vec<(Gate<'w>, bool)> = cx.gates(o).iter().map(|g| (g.clone(), true)).collect();
     if o.group == "flagger.app" && o.kind == "Canary" {
         let mut seen: Vec<&Object> = Vec::new();
         for base in ["/spec/analysis/metrics", "/spec/canaryAnalysis/metrics"] {

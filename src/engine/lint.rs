@@ -250,10 +250,7 @@ pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Li
 
     summary.objects = objects.len();
     let world = MemoryInventory::new(objects, "the input files", settings.strict_references);
-    let cx = Context {
-        world: &world,
-        settings,
-    };
+    let cx = Context::new(&world, settings);
     for object in world.objects() {
         summary.suppressed += engine.check(object, &cx, &mut findings);
     }

@@ -139,15 +139,15 @@ impl Object {
 
     /// The value at a JSON pointer relative to the object.
     pub fn at(&self, pointer: &str) -> Option<&Value> {
-        self.value.pointer(pointer)
+        super::inventory::walk(&self.value, pointer)
     }
 
     pub fn labels(&self) -> Option<&serde_json::Map<String, Value>> {
-        self.value.pointer("/metadata/labels")?.as_object()
+        self.value.get("metadata")?.get("labels")?.as_object()
     }
 
     pub fn annotations(&self) -> Option<&serde_json::Map<String, Value>> {
-        self.value.pointer("/metadata/annotations")?.as_object()
+        self.value.get("metadata")?.get("annotations")?.as_object()
     }
 
     pub fn spec(&self) -> Option<&Value> {

@@ -1,10 +1,14 @@
 //! The rule trait. A rule is a unit struct in `src/rules/<id>.rs`, registered with one line in
 //! `src/rules/mod.rs`, documented by `rules/<id>.md` (which is also its test).
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
 use super::config::Settings;
 use super::finding::{Finding, Severity};
 use super::inventory::Inventory;
 use super::object::Object;
+use crate::promql::gates::{Gate, gates};
 
 /// What the engine needs to know about a rule without running it.
 #[derive(Debug)]
@@ -45,9 +49,62 @@ impl RuleMeta {
 
 /// What a rule may look at besides the object: the world and the settings. Rules do not know
 /// whether the linter or the webhook called them.
+///
+/// While the engine checks one object, the context also holds what several rules derive from
+/// that object (its gate queries, rendered and parsed): computed by the first rule that asks,
+/// shared by the rest.
 pub struct Context<'a> {
     pub world: &'a dyn Inventory,
     pub settings: &'a Settings,
+    memo: Option<&'a Memo<'a>>,
+}
+
+/// Per-object results shared by the rules checking that object.
+pub(crate) struct Memo<'a> {
+    object: &'a Object,
+    gates: OnceCell<Vec<Gate<'a>>>,
+}
+
+impl<'a> Memo<'a> {
+    pub(crate) fn new(object: &'a Object) -> Self {
+        Memo {
+            object,
+            gates: OnceCell::new(),
+        }
+    }
+}
+
+impl<'a> Context<'a> {
+    pub fn new(world: &'a dyn Inventory, settings: &'a Settings) -> Self {
+        Context {
+            world,
+            settings,
+            memo: None,
+        }
+    }
+
+    /// This context, sharing per-object results for `memo`'s object.
+    pub(crate) fn with_memo<'m>(&self, memo: &'m Memo<'m>) -> Context<'m>
+    where
+        'a: 'm,
+    {
+        Context {
+            world: self.world,
+            settings: self.settings,
+            memo: Some(memo),
+        }
+    }
+
+    /// The gate queries whose findings belong on `object` ([`crate::promql::gates::gates`]),
+    /// computed once per checked object.
+    pub fn gates(&self, object: &'a Object) -> Cow<'a, [Gate<'a>]> {
+        match self.memo {
+            Some(m) if std::ptr::eq(m.object, object) => {
+                Cow::Borrowed(m.gates.get_or_init(|| gates(object, self.world)))
+            }
+            _ => Cow::Owned(gates(object, self.world)),
+        }
+    }
 }
 
 pub trait Rule: Send + Sync + 'static {
@@ -55,7 +112,7 @@ pub trait Rule: Send + Sync + 'static {
 
     /// Report problems of `object` into `out`. Findings carry the rule's default severity unless
     /// the rule knows better (e.g. a contradiction is an error, an absence a warning).
-    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>);
+    fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>);
 }
 
 /// Helper for rules: a finding with this rule's id and default severity.

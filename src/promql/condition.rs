@@ -928,14 +928,14 @@ impl ArgoMetric<'_> {
 /// renderings of its conditions and query shapes (one per binding found in the world).
 pub fn argo_metrics<'w>(
     object: &'w crate::engine::Object,
-    world: &'w dyn crate::engine::Inventory,
+    cx: &crate::engine::Context<'w>,
 ) -> Vec<ArgoMetric<'w>> {
-    use super::gates::{GateKind, Thresholds, gates};
+    use super::gates::{GateKind, Thresholds};
     use serde_json::Value;
     let Some(ms) = object.at("/spec/metrics").and_then(Value::as_array) else {
         return Vec::new();
     };
-    let all = gates(object, world);
+    let all = cx.gates(object);
     let nonempty = |s: Option<&'w str>| s.filter(|s| !s.trim().is_empty()).map(str::to_owned);
     ms.iter()
         .enumerate()

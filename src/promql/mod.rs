@@ -112,15 +112,15 @@ impl<'a> QueryCx<'a> {
 pub type Analyse = fn(&Query, &QueryCx<'_>) -> Vec<Issue>;
 
 /// Run a query rule's analysis on every parsed gate query of `object` and report its issues.
-pub fn run_query_rule(
+pub fn run_query_rule<'a>(
     meta: &'static RuleMeta,
-    object: &Object,
-    cx: &Context<'_>,
+    object: &'a Object,
+    cx: &Context<'a>,
     out: &mut Vec<Finding>,
     analyse: Analyse,
 ) {
     let mut found = Vec::new();
-    for gate in gates(object, cx.world) {
+    for gate in cx.gates(object).iter() {
         if !gate.promql {
             continue;
         }
@@ -128,7 +128,7 @@ pub fn run_query_rule(
             continue;
         };
         let world = cx.world;
-        let g = &gate;
+        let g = gate;
         let qcx = QueryCx::new(gate.dialect, &gate.analysis, &gate.thresholds, move || {
             scrape::for_gate(g, world)
         });

@@ -256,30 +256,34 @@ fn from_monitors(t: &Target, world: &dyn Inventory) -> Option<ScrapeInterval> {
 }
 
 fn from_prometheus(world: &dyn Inventory) -> Option<ScrapeInterval> {
-    world
+    // The shortest interval wins; words are made for the winner only (a cluster can hold many
+    // Prometheus objects, and this runs once per gate).
+    let (value, p, written) = world
         .list("monitoring.coreos.com", "Prometheus", None)
         .into_iter()
         .filter_map(|p| {
-            let (d, how) = match s(p.at("/spec/scrapeInterval")) {
-                Some(i) => (parse_duration(i)?, format!("scrapeInterval {i}")),
-                None => (OPERATOR_DEFAULT, "default scrapeInterval 30s".to_owned()),
+            let written = s(p.at("/spec/scrapeInterval"));
+            let d = match written {
+                Some(i) => parse_duration(i)?,
+                None => OPERATOR_DEFAULT,
             };
-            Some((
-                d,
-                format!(
-                    "assumed: Prometheus {}/{} {how}, not known to scrape this metric",
-                    p.ns(),
-                    p.name
-                ),
-            ))
+            Some((d, p, written))
         })
-        .filter(|(d, _)| !d.is_zero())
-        .min_by_key(|(d, _)| *d)
-        .map(|(value, source)| ScrapeInterval {
-            value,
-            source,
-            assumed: true,
-        })
+        .filter(|(d, _, _)| !d.is_zero())
+        .min_by_key(|(d, _, _)| *d)?;
+    let how = match written {
+        Some(i) => format!("scrapeInterval {i}"),
+        None => "default scrapeInterval 30s".to_owned(),
+    };
+    Some(ScrapeInterval {
+        value,
+        source: format!(
+            "assumed: Prometheus {}/{} {how}, not known to scrape this metric",
+            p.ns(),
+            p.name
+        ),
+        assumed: true,
+    })
 }
 
 #[cfg(test)]

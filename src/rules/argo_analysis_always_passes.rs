@@ -43,9 +43,9 @@ impl Rule for ArgoAnalysisAlwaysPasses {
         &META
     }
 
-    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+    fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
         let mut found = Vec::new();
-        for m in argo_metrics(object, cx.world) {
+        for m in argo_metrics(object, cx) {
             if !m.evaluates {
                 continue;
             }

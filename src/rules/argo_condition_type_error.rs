@@ -29,9 +29,9 @@ impl Rule for ArgoConditionTypeError {
         &META
     }
 
-    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+    fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
         let mut found = Vec::new();
-        for m in argo_metrics(object, cx.world) {
+        for m in argo_metrics(object, cx) {
             if m.provider != Some("prometheus") {
                 continue;
             }

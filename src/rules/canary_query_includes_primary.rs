@@ -17,7 +17,7 @@ use promql_parser::label::{MatchOp as PMatchOp, Matcher as PMatcher};
 use serde_json::Value;
 
 use crate::engine::{Context, Finding, Inventory, Object, Rule, RuleMeta, Severity};
-use crate::promql::gates::{Gate, GateKind, gates, push_unique};
+use crate::promql::gates::{Gate, GateKind, push_unique};
 use crate::promql::query::{Query, Selector};
 use crate::promql::template::ValueSource;
 use crate::regexlang::names::{FLAGGER_SELECTOR_LABELS, label_kind};
@@ -45,10 +45,10 @@ impl Rule for CanaryQueryIncludesPrimary {
         &META
     }
 
-    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+    fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
         let mut found = Vec::new();
-        for gate in gates(object, cx.world) {
-            check_gate(&gate, cx.world, &mut found);
+        for gate in cx.gates(object).iter() {
+            check_gate(gate, cx.world, &mut found);
         }
         out.extend(found);
     }

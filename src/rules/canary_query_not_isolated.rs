@@ -17,7 +17,7 @@ use std::ops::Range;
 use serde_json::Value;
 
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
-use crate::promql::gates::{Gate, GateKind, gates, push_unique};
+use crate::promql::gates::{Gate, GateKind, push_unique};
 use crate::promql::query::{Query, Selector};
 use crate::promql::template::ValueSource;
 use crate::rules::canary_query_includes_primary::{conjunctions, flagger_names};
@@ -42,14 +42,14 @@ impl Rule for CanaryQueryNotIsolated {
         &META
     }
 
-    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+    fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
         let mut found = Vec::new();
-        for gate in gates(object, cx.world) {
+        for gate in cx.gates(object).iter() {
             match gate.kind {
                 GateKind::FlaggerTemplate | GateKind::FlaggerInline => {
-                    flagger(&gate, cx, &mut found)
+                    flagger(gate, cx, &mut found)
                 }
-                GateKind::Argo => argo(&gate, &mut found),
+                GateKind::Argo => argo(gate, &mut found),
                 GateKind::FlaggerBuiltin(_) => {}
             }
         }

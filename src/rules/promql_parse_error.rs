@@ -7,7 +7,7 @@
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::promql::query::{ParseError, ParseErrorKind};
 use crate::promql::template::ValueSource;
-use crate::promql::{Dialect, gates, push_unique};
+use crate::promql::{Dialect, push_unique};
 
 pub struct PromqlParseError;
 
@@ -46,9 +46,9 @@ impl Rule for PromqlParseError {
         &META
     }
 
-    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+    fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
         let mut found = Vec::new();
-        for gate in gates(object, cx.world) {
+        for gate in cx.gates(object).iter() {
             let a = &gate.analysis;
             let Some(e) = a.parse_error() else { continue };
             let severity = match e.kind {

@@ -6,7 +6,7 @@
 //! rendering itself lives in `crate::promql::template`; this rule reports its errors.
 
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
-use crate::promql::{gates, push_unique};
+use crate::promql::push_unique;
 
 pub struct TemplateRenderError;
 
@@ -28,9 +28,9 @@ impl Rule for TemplateRenderError {
         &META
     }
 
-    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+    fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
         let mut found = Vec::new();
-        for gate in gates(object, cx.world) {
+        for gate in cx.gates(object).iter() {
             let r = &gate.analysis.rendered;
             for e in &r.errors {
                 let mut f =

@@ -78,10 +78,10 @@ impl Rule for ThresholdNotOnBucketBoundary {
         &META
     }
 
-    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+    fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
         let mut found = Vec::new();
         annotation_problems(object, &mut found);
-        for (gate, own) in gates_for(object, cx.world) {
+        for (gate, own) in gates_for(object, cx) {
             let Some(gv) = extract(&gate, object, own) else {
                 continue;
             };

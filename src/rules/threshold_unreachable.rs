@@ -30,9 +30,9 @@ impl Rule for ThresholdUnreachable {
         &META
     }
 
-    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+    fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
         let mut found = Vec::new();
-        for (gate, own) in gates_for(object, cx.world) {
+        for (gate, own) in gates_for(object, cx) {
             let Some(gv) = extract(&gate, object, own) else {
                 continue;
             };

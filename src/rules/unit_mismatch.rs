@@ -36,9 +36,9 @@ impl Rule for UnitMismatch {
         &META
     }
 
-    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+    fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
         let mut found = Vec::new();
-        for (gate, own) in gates_for(object, cx.world) {
+        for (gate, own) in gates_for(object, cx) {
             // Builtins: their units are fixed by Flagger.
             if let (
                 GateKind::FlaggerBuiltin(b),

@@ -34,7 +34,7 @@ impl Rule for VectorMatchNeverMatches {
         &META
     }
 
-    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+    fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
         run_query_rule(&META, object, cx, out, analyse);
     }
 }

@@ -198,7 +198,7 @@ pub fn review(body: &[u8], engine: &Engine, settings: &Settings, world: &dyn Wor
     let mut findings = Vec::new();
     let mut suppressed = 0;
     world.with_world(&object, &mut |w| {
-        let cx = Context { world: w, settings };
+        let cx = Context::new(w, settings);
         suppressed = engine.check(&object, &cx, &mut findings);
     });
     respond(response, info, findings, suppressed, ratchet)
