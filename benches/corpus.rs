@@ -28,6 +28,10 @@ use rollgate::engine::{Config, Engine};
 use rollgate::manifest::input::{DEFAULT_MAX_FILE_SIZE, Input, expand_paths, read_file};
 use rollgate::manifest::{Limits, load};
 
+/// The allocator of the `rollgate` binary, so in-process figures match the command's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -112,6 +112,59 @@ impl Placement {
     }
 }
 
+/// Threads for `items` independent pieces of work: one per core (at most 8), and none of
+/// their own for small runs (one file in an editor starts no thread). `ROLLGATE_THREADS`
+/// overrides the count (`1`: everything on the calling thread).
+fn workers(items: usize) -> usize {
+    static CONFIGURED: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let n = *CONFIGURED.get_or_init(|| {
+        std::env::var("ROLLGATE_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+                    .min(8)
+            })
+    });
+    if items < 16 { 1 } else { n.min(items) }
+}
+
+/// `items.iter().map(f)` on `threads` threads that take the next item as they finish the last
+/// (files differ in size by orders of magnitude); results in item order.
+fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut parts: Vec<Vec<(usize, R)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        out.push((i, f(item)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    for (i, r) in parts.drain(..).flatten() {
+        slots[i] = Some(r);
+    }
+    slots.into_iter().flatten().collect()
+}
+
 /// Objects found in a loaded document: the document itself, or the items of a `kind: List`.
 /// Documents that are not Kubernetes objects come back as `Err` with a reason.
 pub fn objects_of(
@@ -187,7 +240,17 @@ pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Li
             help: None,
         };
 
+    // Parsing dominates a run and each file parses on its own: spread the files over the cores.
+    let threads = workers(inputs.len());
+    let mut parsed = par_map(&inputs, threads, |input| {
+        input
+            .unusable
+            .is_none()
+            .then(|| load(&input.source.text, limits))
+    })
+    .into_iter();
     for (si, input) in inputs.into_iter().enumerate() {
+        let loaded = parsed.next().flatten();
         if let Some((pos, message)) = input.unusable {
             findings.push(text_finding(
                 &builtin::PARSE_ERROR,
@@ -198,7 +261,7 @@ pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Li
             sources.push(input.source);
             continue;
         }
-        let loaded = load(&input.source.text, limits);
+        let loaded = loaded.unwrap_or_else(|| load(&input.source.text, limits));
         if loaded.documents.iter().all(|d| d.value.is_null()) && loaded.problems.is_empty() {
             findings.push(text_finding(
                 &builtin::NOT_KUBERNETES_OBJECT,
@@ -250,9 +313,23 @@ pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Li
 
     summary.objects = objects.len();
     let world = MemoryInventory::new(objects, "the input files", settings.strict_references);
-    let cx = Context::new(&world, settings);
-    for object in world.objects() {
-        summary.suppressed += engine.check(object, &cx, &mut findings);
+    // Rules read the finished world and each object is checked on its own: spread the objects
+    // over the cores, keeping the findings in object order.
+    let objects = world.objects();
+    let chunk = objects.len().div_ceil(workers(objects.len()) * 8).max(1);
+    let chunks: Vec<&[Object]> = objects.chunks(chunk).collect();
+    let checked = par_map(&chunks, workers(objects.len()), |chunk| {
+        let cx = Context::new(&world, settings);
+        let mut found = Vec::new();
+        let mut suppressed = 0;
+        for object in *chunk {
+            suppressed += engine.check(object, &cx, &mut found);
+        }
+        (found, suppressed)
+    });
+    for (found, suppressed) in checked {
+        findings.extend(found);
+        summary.suppressed += suppressed;
     }
 
     let mut diagnostics: Vec<Located> = findings
