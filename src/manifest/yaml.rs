@@ -76,15 +76,24 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
     // Where the current parse attempt starts.
     let mut start = Restart::default();
     let mut doc_index = 0usize;
+    // The last line of the text and its width, computed once (see `clamp_to_text`).
+    let mut text_end = None;
     loop {
         let sub = &text[start.byte..];
         let before = (out.documents.len(), out.problems.len());
         let mut builder = Builder::new(limits, start, &mut out, doc_index, None);
         let mut outcome = builder.run(Parser::new_from_str(sub));
         let mut end_index = builder.doc_index;
+        // Where the lenient second attempt stopped: it only sees the text up to the end of the
+        // document with the error (re-indenting the whole rest for every such document was
+        // quadratic).
+        let mut part_end = None;
         if let Err(err) = &outcome {
             if LENIENT_INDENT_ERRORS.contains(&err.info()) {
-                if let Some((fixed, shifts)) = indent_quoted_continuations(sub) {
+                let error_line = start.pos(err.marker()).line;
+                let end = next_document_start(text, start, error_line);
+                let part = end.map_or(sub, |e| &text[start.byte..e.byte]);
+                if let Some((fixed, shifts)) = indent_quoted_continuations(part) {
                     // go-yaml (libyaml) accepts flow scalars and flow collections whose
                     // continuation lines are not indented past their key; kubectl applies
                     // such files (Flagger's own CRD has hundreds; Argo's docs close `[` at the
@@ -97,18 +106,22 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
                         Builder::new(limits, start, &mut out, doc_index, Some(&shifts));
                     outcome = builder.run(Parser::new_from_str(&fixed));
                     end_index = builder.doc_index;
+                    part_end = end;
                 }
             }
         }
         doc_index = end_index;
         match outcome {
-            Ok(None) => break,
-            Ok(Some(line)) => match next_document_start(text, start.byte, line) {
+            Ok(None) => match part_end {
+                Some(next) => start = next,
+                None => break,
+            },
+            Ok(Some(line)) => match next_document_start(text, start, line) {
                 Some(next) => start = next,
                 None => break,
             },
             Err(err) => {
-                let pos = clamp_to_text(text, start.pos(err.marker()));
+                let pos = clamp_to_text(text, start.pos(err.marker()), &mut text_end);
                 // A scanner error can leave a document half-built; it was dropped by the builder.
                 out.problems.push(LoadProblem {
                     kind: ProblemKind::Syntax,
@@ -118,7 +131,7 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
                     related: None,
                 });
                 doc_index += 1;
-                match next_document_start(text, start.byte, pos.line) {
+                match next_document_start(text, start, pos.line) {
                     Some(next) => start = next,
                     None => break,
                 }
@@ -259,11 +272,16 @@ fn closes(rest: &str, q: char) -> bool {
 
 /// A scanner error at the end of input is reported past the last line; show it at the end of
 /// the last line instead, where a reader can see it.
-fn clamp_to_text(text: &str, pos: Pos) -> Pos {
-    let body = text.trim_end_matches(['\n', '\r', ' ', '\t']);
-    let last_line = body.lines().count().max(1) as u32;
-    if pos.line > last_line {
+/// `end` caches the last line and its width: a stream of broken documents reports one error
+/// each, and counting the lines every time made that quadratic.
+fn clamp_to_text(text: &str, pos: Pos, end: &mut Option<(u32, u32)>) -> Pos {
+    let (last_line, width) = *end.get_or_insert_with(|| {
+        let body = text.trim_end_matches(['\n', '\r', ' ', '\t']);
+        let last_line = body.lines().count().max(1) as u32;
         let width = body.lines().last().map_or(0, |l| l.chars().count()) as u32;
+        (last_line, width)
+    });
+    if pos.line > last_line {
         Pos::new(last_line, width + 1)
     } else {
         pos
@@ -306,10 +324,13 @@ impl Restart {
 }
 
 /// The first line after `after_line` (1-based, absolute) that starts a new document (`---`).
-fn next_document_start(text: &str, from_byte: usize, after_line: u32) -> Option<Restart> {
-    let mut line_no = 0u32;
-    let mut offset = 0usize;
-    for line in text.split_inclusive('\n') {
+/// Scans from `from` (a line start), not from the beginning of the text: a stream of broken
+/// documents restarts once per document.
+fn next_document_start(text: &str, from: Restart, after_line: u32) -> Option<Restart> {
+    let from_byte = from.byte;
+    let mut line_no = from.lines;
+    let mut offset = from.byte;
+    for line in text[from.byte..].split_inclusive('\n') {
         line_no += 1;
         let this = offset;
         offset += line.len();
@@ -1005,6 +1026,34 @@ mod tests {
                 .last()
                 .is_some_and(|p| p.message.contains("not listed"))
         );
+    }
+
+    #[test]
+    fn streams_of_broken_documents_recover_per_document() {
+        // Each restart used to rescan the text from its start (next `---`, last line) and the
+        // lenient retry re-indented the whole rest: quadratic in the number of broken documents.
+        let broken = "---\na:\n  b: 'x\ny'\n   c: 1\n";
+        let mut text = broken.repeat(3);
+        text.push_str("---\na:\n  d: 'one\n  two'\n  f: 1\n---\nz: [\n---\nq: 1\n");
+        let l = load(&text, Limits::default());
+        let lines: Vec<u32> = l.problems.iter().map(|p| p.span.start.line).collect();
+        assert_eq!(lines, [5, 10, 15, 23], "{:?}", l.problems);
+        let values: Vec<&Value> = l.documents.iter().map(|d| &d.value).collect();
+        assert_eq!(
+            values,
+            [&json!({"a": {"d": "one two", "f": 1}}), &json!({"q": 1})]
+        );
+        assert_eq!(
+            l.documents[0].spans.get("/a/f").unwrap().value.start,
+            Pos::new(20, 6)
+        );
+        let indices: Vec<usize> = l.documents.iter().map(|d| d.index).collect();
+        assert_eq!(indices, [3, 5]);
+        // Many of them stay linear (20,000 took 410 s in a debug build, now well under one).
+        let l = load(&"---\na: [\n".repeat(20_000), Limits::default());
+        assert_eq!(l.problems.len(), 20_000);
+        let l = load(&broken.repeat(5_000), Limits::default());
+        assert_eq!(l.problems.len(), 5_000);
     }
 
     #[test]
