@@ -12,6 +12,7 @@ pub mod argo_result_index_unguarded;
 pub mod argo_setweight_unachievable;
 pub mod argo_template_not_found;
 pub mod argo_vacuous_all;
+pub mod argo_web_jsonpath_invalid;
 pub mod canary_query_includes_primary;
 pub mod canary_query_not_isolated;
 pub mod common;
@@ -75,6 +76,7 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &argo_result_index_unguarded::ArgoResultIndexUnguarded,
     &argo_setweight_unachievable::ArgoSetweightUnachievable,
     &argo_vacuous_all::ArgoVacuousAll,
+    &argo_web_jsonpath_invalid::ArgoWebJsonpathInvalid,
     &flagger_builtin_name_collision::FlaggerBuiltinNameCollision,
     &flagger_metric_interval_shorter_than_analysis::FlaggerMetricIntervalShorterThanAnalysis,
     &flagger_metric_without_threshold::FlaggerMetricWithoutThreshold,
