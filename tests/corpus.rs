@@ -172,3 +172,50 @@ fn corpus_has_no_unexpected_errors() {
     }
     assert!(report.is_empty(), "{report}");
 }
+
+/// `rollgate lint` parses files and checks objects on every core: the report must be the same
+/// byte for byte whatever the thread count (findings in the same order, same summary).
+#[test]
+fn thread_count_does_not_change_the_report() {
+    let corpus = corpus_dir();
+    if !corpus.is_dir() {
+        println!("note: {} not found; test skipped", corpus.display());
+        return;
+    }
+    let (files, _) = expand_paths(std::slice::from_ref(&corpus));
+    let inputs: Vec<Input> = files
+        .iter()
+        .filter_map(|f| read_file(f, DEFAULT_MAX_FILE_SIZE).ok())
+        .collect();
+    let engine = Engine::new(rollgate::rules::REGISTRY, &Config::default(), None);
+    let report = |threads: usize| {
+        let run = rollgate::engine::lint::lint_with_threads(
+            inputs.clone(),
+            &engine,
+            &Config::default().settings,
+            Limits::default(),
+            threads,
+        );
+        let mut out = Vec::new();
+        rollgate::report::write(
+            rollgate::report::Format::Json,
+            &run,
+            &rollgate::report::Options { color: false },
+            &mut out,
+        )
+        .expect("write report");
+        String::from_utf8(out).expect("utf-8 report")
+    };
+    let one = report(1);
+    assert!(
+        one.contains("\"findings\""),
+        "{}",
+        &one[..one.len().min(200)]
+    );
+    for threads in [2, 3, 7] {
+        assert!(
+            report(threads) == one,
+            "the report on {threads} threads differs from the one-thread report"
+        );
+    }
+}

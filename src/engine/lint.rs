@@ -112,24 +112,29 @@ impl Placement {
     }
 }
 
-/// Threads for `items` independent pieces of work: one per core (at most 8), and none of
-/// their own for small runs (one file in an editor starts no thread). `ROLLGATE_THREADS`
-/// overrides the count (`1`: everything on the calling thread).
-fn workers(items: usize) -> usize {
-    static CONFIGURED: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let n = *CONFIGURED.get_or_init(|| {
-        std::env::var("ROLLGATE_THREADS")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|&n| n > 0)
-            .unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1)
-                    .min(8)
-            })
-    });
-    if items < 16 { 1 } else { n.min(items) }
+/// Threads for a run: one per core (at most 8); `ROLLGATE_THREADS` overrides the count (`1`:
+/// everything on the calling thread).
+pub fn default_threads() -> usize {
+    std::env::var("ROLLGATE_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(8)
+        })
+}
+
+/// Threads for `items` independent pieces of work: none of their own for small runs (one file
+/// in an editor starts no thread).
+fn workers(threads: usize, items: usize) -> usize {
+    if items < 16 {
+        1
+    } else {
+        threads.min(items).max(1)
+    }
 }
 
 /// `items.iter().map(f)` on `threads` threads that take the next item as they finish the last
@@ -216,8 +221,19 @@ pub fn objects_of(
     )
 }
 
-/// Lint a set of inputs with `engine`.
+/// Lint a set of inputs with `engine`, on [`default_threads`] threads.
 pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Limits) -> LintRun {
+    lint_with_threads(inputs, engine, settings, limits, default_threads())
+}
+
+/// [`lint`] on at most `threads` threads (the result does not depend on the count).
+pub fn lint_with_threads(
+    inputs: Vec<Input>,
+    engine: &Engine,
+    settings: &Settings,
+    limits: Limits,
+    threads: usize,
+) -> LintRun {
     let mut sources = Vec::with_capacity(inputs.len());
     let mut placement = Placement::default();
     let mut findings: Vec<Finding> = Vec::new();
@@ -241,8 +257,8 @@ pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Li
         };
 
     // Parsing dominates a run and each file parses on its own: spread the files over the cores.
-    let threads = workers(inputs.len());
-    let mut parsed = par_map(&inputs, threads, |input| {
+    let parse_threads = workers(threads, inputs.len());
+    let mut parsed = par_map(&inputs, parse_threads, |input| {
         input
             .unusable
             .is_none()
@@ -316,9 +332,10 @@ pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Li
     // Rules read the finished world and each object is checked on its own: spread the objects
     // over the cores, keeping the findings in object order.
     let objects = world.objects();
-    let chunk = objects.len().div_ceil(workers(objects.len()) * 8).max(1);
+    let check_threads = workers(threads, objects.len());
+    let chunk = objects.len().div_ceil(check_threads * 8).max(1);
     let chunks: Vec<&[Object]> = objects.chunks(chunk).collect();
-    let checked = par_map(&chunks, workers(objects.len()), |chunk| {
+    let checked = par_map(&chunks, check_threads, |chunk| {
         let cx = Context::new(&world, settings);
         let mut found = Vec::new();
         let mut suppressed = 0;
