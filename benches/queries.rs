@@ -4,7 +4,9 @@
 //! of `ROLLGATE_BENCH_ROUNDS` rounds (default 20), in alternating order:
 //! - lint with every rule (the query analyses' memo cleared first: a cold run, as one
 //!   `rollgate lint` is);
-//! - lint with the six query rules turned off.
+//! - lint with every rule that reads gate queries turned off (no query is analysed at all).
+//!
+//! Both on one thread (`lint_with_threads(.., 1)`): the CPU the analyses add.
 //!
 //! Reported: medians of wall and process CPU time of both, and the added percentage (target
 //! ≤ 20%); also the number of gates and the cost of rendering + parsing them alone. Figures are
@@ -15,12 +17,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rollgate::engine::config::RuleConfig;
-use rollgate::engine::lint::{lint, objects_of};
+use rollgate::engine::lint::{lint_with_threads, objects_of};
 use rollgate::engine::{Config, Engine, MemoryInventory};
 use rollgate::manifest::input::{DEFAULT_MAX_FILE_SIZE, Input, expand_paths, read_file};
 use rollgate::manifest::{Limits, load};
 use rollgate::promql::analysis::{Analysis, clear_memo};
 
+/// Every rule that reads gate queries (`Context::gates`): with all of them off, no query is
+/// rendered, parsed or analysed.
 const QUERY_RULES: &[&str] = &[
     "template-render-error",
     "promql-parse-error",
@@ -28,6 +32,16 @@ const QUERY_RULES: &[&str] = &[
     "query-returns-many-series",
     "vector-match-never-matches",
     "rate-window-too-short",
+    "threshold-not-on-bucket-boundary",
+    "threshold-unreachable",
+    "unit-mismatch",
+    "argo-analysis-always-passes",
+    "argo-result-index-unguarded",
+    "argo-vacuous-all",
+    "argo-nan-passes",
+    "argo-condition-type-error",
+    "canary-query-includes-primary",
+    "canary-query-not-isolated",
 ];
 
 fn cpu_time() -> Duration {
@@ -115,8 +129,20 @@ fn main() {
 
     // Warm-up.
     clear_memo();
-    black_box(lint(inputs.clone(), &e_with, &with.settings, limits));
-    black_box(lint(inputs.clone(), &e_without, &without.settings, limits));
+    black_box(lint_with_threads(
+        inputs.clone(),
+        &e_with,
+        &with.settings,
+        limits,
+        1,
+    ));
+    black_box(lint_with_threads(
+        inputs.clone(),
+        &e_without,
+        &without.settings,
+        limits,
+        1,
+    ));
 
     let (mut w_with, mut c_with, mut w_without, mut c_without) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -130,12 +156,14 @@ fn main() {
             let batch = inputs.clone();
             if on {
                 clear_memo();
-                let (w, c, run) = measure(|| lint(batch, &e_with, &with.settings, limits));
+                let (w, c, run) =
+                    measure(|| lint_with_threads(batch, &e_with, &with.settings, limits, 1));
                 black_box(run);
                 w_with.push(w);
                 c_with.push(c);
             } else {
-                let (w, c, run) = measure(|| lint(batch, &e_without, &without.settings, limits));
+                let (w, c, run) =
+                    measure(|| lint_with_threads(batch, &e_without, &without.settings, limits, 1));
                 black_box(run);
                 w_without.push(w);
                 c_without.push(c);
