@@ -21,7 +21,9 @@
 //! - the template does not parse (`unclosed action`, `invalid array index "a"`, …);
 //! - no `{…}` at all, or text before the first one: the result is always that text;
 //! - an identifier that is not `range`/`end` (`{data.ok}`), or `end` with no `range`: evaluation
-//!   fails with `unrecognized identifier …` / `not in range, nothing to end` on every JSON body.
+//!   fails with `unrecognized identifier …` / `not in range, nothing to end` on every JSON body;
+//! - a filter operator client-go does not know (`[?(@.name='x')]`), where every evaluation fails
+//!   (see `operator_error`).
 
 use std::ops::Range;
 
@@ -121,7 +123,7 @@ pub fn diagnose(path: &str) -> Option<Diagnosis> {
             help: format!("remove the text before the braces: `{}`", &path[end..]),
         });
     }
-    identifier_error(path, &pieces)
+    identifier_error(path, &pieces).or_else(|| operator_error(path, &pieces))
 }
 
 fn parse_error(path: &str, msg: String, range: Range<usize>) -> Diagnosis {
@@ -249,6 +251,69 @@ fn identifier_error(path: &str, pieces: &[Piece]) -> Option<Diagnosis> {
             "`{name}` in jsonPath {path:?} is read as a keyword, not a field: evaluating the path fails on every JSON response (`unrecognized identifier {name}`, or an earlier step's error), so {CONSEQUENCE}"
         ),
         range: Some(r),
+        help,
+    })
+}
+
+/// A filter operator client-go does not know (`[?(@.name='x')]`), in a template that is one
+/// action and nothing else. client-go checks the operator only per array element
+/// (`evalFilter`: `unrecognized filter operator`), but every element fails there or earlier (a
+/// missing field on the left or right is `… is not found`), and with no element the template
+/// yields nothing, which Argo's `getValue` rejects (`result of web metric produced no value`).
+/// So when the operands are fields and literals, and no union or quoted text could supply a value
+/// after the filter, every evaluation fails.
+fn operator_error(path: &str, pieces: &[Piece]) -> Option<Diagnosis> {
+    const KNOWN: &[&str] = &["<", ">", "==", "!=", "<=", ">=", "exists"];
+    let [Piece::Action(nodes)] = pieces else {
+        return None;
+    };
+    let simple = |ns: &[Node]| {
+        ns.iter().all(|n| {
+            matches!(
+                n,
+                Node::Field(_) | Node::Text(_) | Node::Int | Node::Float | Node::Bool
+            )
+        })
+    };
+    let mut bad = None;
+    for n in nodes {
+        match n {
+            Node::Identifier(..) | Node::Union(_) => return None,
+            // After the filter, quoted text would be a value of its own.
+            Node::Text(_) if bad.is_some() => return None,
+            Node::Filter { left, right, op } if bad.is_none() && !KNOWN.contains(&op.as_str()) => {
+                let fields_only = left.iter().all(|n| matches!(n, Node::Field(_)));
+                if !fields_only || !simple(right) {
+                    return None;
+                }
+                bad = Some(op.clone());
+            }
+            _ => {}
+        }
+    }
+    let op = bad?;
+    let range = path
+        .find(op.as_str())
+        .map(|i| i..i + op.len())
+        .filter(|_| path.matches(op.as_str()).count() == 1);
+    let fixed = match op.as_str() {
+        "=" | "===" => Some("=="),
+        "!==" => Some("!="),
+        "=<" => Some("<="),
+        "=>" => Some(">="),
+        _ => None,
+    };
+    let help = match fixed {
+        Some(f) => format!(
+            "compare with `{f}`: client-go's filter operators are `==`, `!=`, `<`, `<=`, `>`, `>=`"
+        ),
+        None => "client-go's filter operators are `==`, `!=`, `<`, `<=`, `>`, `>=`".to_owned(),
+    };
+    Some(Diagnosis {
+        message: format!(
+            "filter operator `{op}` in jsonPath {path:?} is not one client-go knows: evaluating the path fails on every JSON response (`unrecognized filter operator {op}` at the first element, an earlier step's error, or no value at all), so {CONSEQUENCE}"
+        ),
+        range,
         help,
     })
 }
@@ -922,6 +987,24 @@ mod tests {
         assert_eq!(diagnose("{.a[?(@.b==x)]}"), None);
         // range blocks are not analysed
         assert_eq!(diagnose("{range .a[*]}{foo}{end}"), None);
+    }
+
+    #[test]
+    fn filter_operators() {
+        let d = diagnose("{.items[?(@.name='canary')].value}").unwrap();
+        assert!(
+            d.message.contains("unrecognized filter operator ="),
+            "{}",
+            d.message
+        );
+        assert_eq!(d.range, Some(16..17));
+        assert!(d.help.starts_with("compare with `==`"), "{}", d.help);
+        assert_eq!(diagnose("{.items[?(@.name=='canary')].value}"), None);
+        // text after the action could be the value; a union too; an identifier operand errors anyway
+        assert_eq!(diagnose("{.items[?(@.name='canary')].value}\n"), None);
+        assert_eq!(diagnose("{.items[?(@.name='canary')][0,1]}"), None);
+        assert_eq!(diagnose("{.items[?(@.name='a')]\"x\"}"), None);
+        assert_eq!(diagnose("{.items[?(@.*='a')]}"), None);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 // The client-go side of tests/argo_web_jsonpath.rs (see ../gen.py for how to build it).
 // Reads JSON strings (one per line); prints one JSON object per line: {"parse": "ok" or
-// Parse's error, "eval": [FindResults' error or "" per body], "values": [Argo's getValue on the
-// bodies where FindResults succeeded, as JSON]}, as argo-rollouts' web provider does it
-// (jsonpath.New("metrics"), Parse, FindResults, getValue).
+// Parse's error, "eval": [per body: FindResults' error, getValue's "result of web metric
+// produced no value", or ""], "values": [Argo's getValue on the bodies where both succeeded, as
+// JSON]}, as argo-rollouts' web provider does it (jsonpath.New("metrics"), Parse, FindResults,
+// getValue).
 package main
 
 import (
@@ -15,16 +16,16 @@ import (
 	"probe/jsonpath"
 )
 
-var bodies = []string{`{}`, `{"data":{"ok":true}}`, `{"a":[1,2,3],"items":[{"name":"x"}]}`, `[]`, `"s"`}
+var bodies = []string{`{}`, `{"data":{"ok":true}}`, `{"a":[1,2,3],"items":[{"name":"x"}]}`, `[]`, `"s"`, `{"a":[],"items":[]}`}
 
 // argo-rollouts metricproviders/webmetric/webmetric.go getValue
-func getValue(fullResults [][]reflect.Value) any {
+func getValue(fullResults [][]reflect.Value) (any, bool) {
 	for _, results := range fullResults {
 		for _, r := range results {
-			return r.Interface()
+			return r.Interface(), true
 		}
 	}
-	return nil
+	return nil, false
 }
 
 func main() {
@@ -61,9 +62,13 @@ func main() {
 				if err != nil {
 					evals = append(evals, err.Error())
 				} else {
-					evals = append(evals, "")
-					v, _ := json.Marshal(getValue(full))
-					values = append(values, string(v))
+					if v, ok := getValue(full); ok {
+						evals = append(evals, "")
+						j, _ := json.Marshal(v)
+						values = append(values, string(j))
+					} else {
+						evals = append(evals, "result of web metric produced no value")
+					}
 				}
 			}
 			res["eval"] = evals
