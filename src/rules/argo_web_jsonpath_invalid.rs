@@ -97,13 +97,14 @@ pub fn diagnose(path: &str) -> Option<Diagnosis> {
     let Some(first_action) = first_action else {
         let braced = format!("{{{path}}}");
         let help = if clean(&braced) {
-            format!("put the path in braces: `{braced}`")
+            format!("put the path in braces: `{}`", short(&braced))
         } else {
             "put the path in braces, as `kubectl -o jsonpath` does: `{$.data.ok}`".to_owned()
         };
         return Some(Diagnosis {
             message: format!(
-                "jsonPath {path:?} has no {{…}}: the Kubernetes JSONPath template Argo uses reads it as plain text, so the result of every measurement is the string {path:?}, not a value from the response"
+                "jsonPath {p:?} has no {{…}}: the Kubernetes JSONPath template Argo uses reads it as plain text, so the result of every measurement is the string {p:?}, not a value from the response",
+                p = short(path)
             ),
             range: None,
             help,
@@ -117,10 +118,14 @@ pub fn diagnose(path: &str) -> Option<Diagnosis> {
         let text = &path[..end];
         return Some(Diagnosis {
             message: format!(
-                "text {text:?} before the first {{…}} of the jsonPath is a result of its own, and Argo takes the first result: every measurement's result is the string {text:?}, not a value from the response"
+                "text {t:?} before the first {{…}} of the jsonPath is a result of its own, and Argo takes the first result: every measurement's result is the string {t:?}, not a value from the response",
+                t = short(text)
             ),
             range: Some(0..end),
-            help: format!("remove the text before the braces: `{}`", &path[end..]),
+            help: format!(
+                "remove the text before the braces: `{}`",
+                short(&path[end..])
+            ),
         });
     }
     identifier_error(path, &pieces).or_else(|| operator_error(path, &pieces))
@@ -129,7 +134,7 @@ pub fn diagnose(path: &str) -> Option<Diagnosis> {
 fn parse_error(path: &str, msg: String, range: Range<usize>) -> Diagnosis {
     let mut help = Vec::new();
     if let Some(fixed) = rewrites(path).into_iter().find(|f| f != path && clean(f)) {
-        help.push(format!("write `{fixed}`"));
+        help.push(format!("write `{}`", short(&fixed)));
     }
     if let Some(std) = rfc9535_note(path) {
         help.push(std);
@@ -139,7 +144,8 @@ fn parse_error(path: &str, msg: String, range: Range<usize>) -> Diagnosis {
     }
     Diagnosis {
         message: format!(
-            "jsonPath does not parse as a Kubernetes JSONPath template ({msg}): Argo cannot create the web provider, so {CONSEQUENCE}"
+            "jsonPath does not parse as a Kubernetes JSONPath template ({}): Argo cannot create the web provider, so {CONSEQUENCE}",
+            short(&msg)
         ),
         range: Some(range),
         help: help.join("; "),
@@ -205,6 +211,10 @@ fn rfc9535_note(path: &str) -> Option<String> {
         .and_then(|s| s.strip_suffix('}'))
         .unwrap_or(t)
         .trim();
+    // Real paths are short; pest takes seconds on a 100 KB query.
+    if inner.len() > 4096 {
+        return None;
+    }
     let query = if inner.starts_with('$') {
         inner.to_owned()
     } else if inner.starts_with('.') || inner.starts_with('[') {
@@ -234,7 +244,8 @@ fn identifier_error(path: &str, pieces: &[Piece]) -> Option<Diagnosis> {
     if name == "end" {
         return Some(Diagnosis {
             message: format!(
-                "jsonPath {path:?}: `end` without `range` makes evaluating the path fail on every JSON response (`not in range, nothing to end`, or an earlier step's error), so {CONSEQUENCE}"
+                "jsonPath {:?}: `end` without `range` makes evaluating the path fail on every JSON response (`not in range, nothing to end`, or an earlier step's error), so {CONSEQUENCE}",
+                short(path)
             ),
             range: Some(r),
             help: "remove `{end}`, or open the block with `{range …}`".to_owned(),
@@ -242,13 +253,15 @@ fn identifier_error(path: &str, pieces: &[Piece]) -> Option<Diagnosis> {
     }
     let fixed = format!("{}.{}", &path[..r.start], &path[r.start..]);
     let help = if clean(&fixed) {
-        format!("fields start with `.` (or `$.`): `{fixed}`")
+        format!("fields start with `.` (or `$.`): `{}`", short(&fixed))
     } else {
         "fields start with `.` (or `$.`), as in `{$.data.ok}`".to_owned()
     };
     Some(Diagnosis {
         message: format!(
-            "`{name}` in jsonPath {path:?} is read as a keyword, not a field: evaluating the path fails on every JSON response (`unrecognized identifier {name}`, or an earlier step's error), so {CONSEQUENCE}"
+            "`{name}` in jsonPath {p:?} is read as a keyword, not a field: evaluating the path fails on every JSON response (`unrecognized identifier {name}`, or an earlier step's error), so {CONSEQUENCE}",
+            name = short(&name),
+            p = short(path)
         ),
         range: Some(r),
         help,
@@ -311,11 +324,26 @@ fn operator_error(path: &str, pieces: &[Piece]) -> Option<Diagnosis> {
     };
     Some(Diagnosis {
         message: format!(
-            "filter operator `{op}` in jsonPath {path:?} is not one client-go knows: evaluating the path fails on every JSON response (`unrecognized filter operator {op}` at the first element, an earlier step's error, or no value at all), so {CONSEQUENCE}"
+            "filter operator `{op}` in jsonPath {p:?} is not one client-go knows: evaluating the path fails on every JSON response (`unrecognized filter operator {op}` at the first element, an earlier step's error, or no value at all), so {CONSEQUENCE}",
+            op = short(&op),
+            p = short(path)
         ),
         range,
         help,
     })
+}
+
+/// `s` for a message: long paths (never real ones) are cut, so a finding stays readable.
+fn short(s: &str) -> String {
+    const MAX: usize = 200;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX - 40;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
 }
 
 /// `text` parses and has no problem this rule reports.
@@ -1015,5 +1043,20 @@ mod tests {
         let _ = parse_template(&nested);
         let unions = format!("{{.a{}}}", "[0,".repeat(10_000));
         let _ = parse_template(&unions);
+        // rejected, and standard JSONPath: the RFC 9535 parser is not asked about huge paths
+        let huge = format!("{{${}[\"x\"]}}", ".a".repeat(100_000));
+        let d = diagnose(&huge).unwrap();
+        assert!(!d.help.contains("RFC 9535"));
+        assert!(d.message.len() + d.help.len() < 1000, "{d:?}");
+        for p in [
+            "$".repeat(100_000),
+            format!("{}{{.a}}", "x".repeat(100_000)),
+            format!("{{{}.a}}", "x".repeat(100_000)),
+            format!("{{.a[?(@.b={})]}}", "1".repeat(100_000)),
+            format!("{{.a[{}]}}", "x".repeat(100_000)),
+        ] {
+            let d = diagnose(&p).unwrap();
+            assert!(d.message.len() + d.help.len() < 1000, "{d:?}");
+        }
     }
 }
