@@ -23,7 +23,7 @@ use serde_json::Value;
 use super::condition::{self, Cond};
 use crate::engine::{Context, Object};
 use crate::promql::builtin::{Builtin, Unit};
-use crate::promql::gates::{Gate, GateKind, Thresholds, gates};
+use crate::promql::gates::{Gate, GateKind, Thresholds, gates_with};
 use crate::promql::lex::Op;
 use crate::promql::query::{aggregate_name, binary_op};
 
@@ -172,7 +172,7 @@ pub fn gates_for<'w>(o: &'w Object, cx: &Context<'w>) -> Vec<(Gate<'w>, bool)> {
                         continue;
                     }
                     seen.push(t);
-                    for g in gates(t, world) {
+                    for g in gates_with(t, cx.referrers()) {
                         if std::ptr::eq(g.metric.object, o) && !std::ptr::eq(g.report.object, o) {
                             out.push((g, false));
                         }

@@ -124,9 +124,8 @@ impl Engine {
 
     /// Run every applicable rule on `object`, then apply severities and suppressions.
     /// Returns how many findings were suppressed.
-    pub fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) -> usize {
-        let memo = rule::Memo::new(object);
-        let cx = &cx.with_memo(&memo);
+    pub fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) -> usize {
+        let cx = &cx.for_object(object);
         let mut raw = Vec::new();
         let specific = self
             .dispatch

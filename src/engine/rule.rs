@@ -3,12 +3,13 @@
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
+use std::rc::Rc;
 
 use super::config::Settings;
 use super::finding::{Finding, Severity};
 use super::inventory::Inventory;
 use super::object::Object;
-use crate::promql::gates::{Gate, gates};
+use crate::promql::gates::{Gate, Referrers, gates_with};
 
 /// What the engine needs to know about a rule without running it.
 #[derive(Debug)]
@@ -56,22 +57,16 @@ impl RuleMeta {
 pub struct Context<'a> {
     pub world: &'a dyn Inventory,
     pub settings: &'a Settings,
-    memo: Option<&'a Memo<'a>>,
+    /// Indexes over the world, built on first use and shared by every object of the run.
+    refs: Rc<Referrers<'a>>,
+    /// What rules derive from the object being checked.
+    memo: Option<Memo<'a>>,
 }
 
 /// Per-object results shared by the rules checking that object.
-pub(crate) struct Memo<'a> {
+struct Memo<'a> {
     object: &'a Object,
     gates: OnceCell<Vec<Gate<'a>>>,
-}
-
-impl<'a> Memo<'a> {
-    pub(crate) fn new(object: &'a Object) -> Self {
-        Memo {
-            object,
-            gates: OnceCell::new(),
-        }
-    }
 }
 
 impl<'a> Context<'a> {
@@ -79,30 +74,37 @@ impl<'a> Context<'a> {
         Context {
             world,
             settings,
+            refs: Rc::new(Referrers::new(world)),
             memo: None,
         }
     }
 
-    /// This context, sharing per-object results for `memo`'s object.
-    pub(crate) fn with_memo<'m>(&self, memo: &'m Memo<'m>) -> Context<'m>
-    where
-        'a: 'm,
-    {
+    /// This run's context for checking `object`.
+    pub(crate) fn for_object(&self, object: &'a Object) -> Context<'a> {
         Context {
             world: self.world,
             settings: self.settings,
-            memo: Some(memo),
+            refs: self.refs.clone(),
+            memo: Some(Memo {
+                object,
+                gates: OnceCell::new(),
+            }),
         }
+    }
+
+    /// Who references which template in the world (indexed once per run).
+    pub fn referrers(&self) -> &Referrers<'a> {
+        &self.refs
     }
 
     /// The gate queries whose findings belong on `object` ([`crate::promql::gates::gates`]),
     /// computed once per checked object.
-    pub fn gates(&self, object: &'a Object) -> Cow<'a, [Gate<'a>]> {
-        match self.memo {
+    pub fn gates<'s>(&'s self, object: &'a Object) -> Cow<'s, [Gate<'a>]> {
+        match &self.memo {
             Some(m) if std::ptr::eq(m.object, object) => {
-                Cow::Borrowed(m.gates.get_or_init(|| gates(object, self.world)))
+                Cow::Borrowed(m.gates.get_or_init(|| gates_with(object, &self.refs)))
             }
-            _ => Cow::Owned(gates(object, self.world)),
+            _ => Cow::Owned(gates_with(object, &self.refs)),
         }
     }
 }

@@ -17,7 +17,8 @@
 //! Canary's builtin and inline queries on the Canary; a template that is not part of the input
 //! (the webhook's cluster cache) on the Canary/Rollout that references it.
 
-use std::collections::BTreeMap;
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::rc::Rc;
 
@@ -225,11 +226,18 @@ pub fn push_unique(out: &mut Vec<Finding>, f: Finding) {
 
 /// Every gate whose findings belong on `object`.
 pub fn gates<'w>(object: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
+    gates_with(object, &Referrers::new(world))
+}
+
+/// [`gates`], finding a template's referrers through `refs` (built once per run, so linting
+/// T templates and R referrers costs O(T + R), not O(T × R)).
+pub fn gates_with<'w>(object: &'w Object, refs: &Referrers<'w>) -> Vec<Gate<'w>> {
+    let world = refs.world;
     match (object.group.as_str(), object.kind.as_str()) {
-        ("flagger.app", "MetricTemplate") => flagger_template(object, world),
+        ("flagger.app", "MetricTemplate") => flagger_template(object, refs),
         ("flagger.app", "Canary") => canary(object, world),
         ("argoproj.io", "AnalysisTemplate" | "ClusterAnalysisTemplate") => {
-            argo_template(object, world)
+            argo_template(object, refs)
         }
         ("argoproj.io", "AnalysisRun") => analysis_run(object),
         ("argoproj.io", "Rollout" | "Experiment") => argo_referrer(object, world),
@@ -405,14 +413,88 @@ fn flagger_thresholds(metric: &Value) -> Thresholds {
     }
 }
 
+/// Who references templates, indexed on first use: Canaries by the (namespace, name) of the
+/// MetricTemplates their metrics name, and Argo Rollouts/Experiments by the (cluster scope,
+/// name) of the analysis templates their analyses name. Candidates keep the world's order and
+/// are checked exactly as before; the index only spares scanning every referrer per template.
+pub struct Referrers<'w> {
+    world: &'w dyn Inventory,
+    canaries: OnceCell<HashMap<(String, String), Vec<&'w Object>>>,
+    argo: OnceCell<HashMap<(bool, String), Vec<&'w Object>>>,
+}
+
+impl<'w> Referrers<'w> {
+    pub fn new(world: &'w dyn Inventory) -> Self {
+        Referrers {
+            world,
+            canaries: OnceCell::new(),
+            argo: OnceCell::new(),
+        }
+    }
+
+    /// Canaries with a metric whose `templateRef` names `namespace`/`name`.
+    fn canaries(&self, namespace: &str, name: &str) -> &[&'w Object] {
+        let index = self.canaries.get_or_init(|| {
+            let mut index: HashMap<(String, String), Vec<&'w Object>> = HashMap::new();
+            for c in self.world.list("flagger.app", "Canary", None) {
+                let Some((_, ms)) = canary_metric_list(c) else {
+                    continue;
+                };
+                for m in ms {
+                    let Some(r) = m.get("templateRef") else {
+                        continue;
+                    };
+                    let Some(n) = s(r.get("name")) else { continue };
+                    let ns = s(r.get("namespace"))
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or(c.ns());
+                    let v = index.entry((ns.to_owned(), n.to_owned())).or_default();
+                    if !v.last().is_some_and(|l| std::ptr::eq(*l, c)) {
+                        v.push(c);
+                    }
+                }
+            }
+            index
+        });
+        index
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Rollouts and Experiments with an analysis that names the template `name` (a
+    /// ClusterAnalysisTemplate when `cluster`).
+    fn argo(&self, cluster: bool, name: &str) -> &[&'w Object] {
+        let index = self.argo.get_or_init(|| {
+            let mut index: HashMap<(bool, String), Vec<&'w Object>> = HashMap::new();
+            for kind in ["Rollout", "Experiment"] {
+                for o in self.world.list("argoproj.io", kind, None) {
+                    analysis_blocks(o, |_, v| {
+                        block_templates(v, |n, c| {
+                            let v = index.entry((c, n.to_owned())).or_default();
+                            if !v.last().is_some_and(|l| std::ptr::eq(*l, o)) {
+                                v.push(o);
+                            }
+                        });
+                    });
+                }
+            }
+            index
+        });
+        index
+            .get(&(cluster, name.to_owned()))
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
 /// The Canary metrics that reference a MetricTemplate.
 fn referencing_metrics<'w>(
     t: &Object,
-    world: &'w dyn Inventory,
+    refs: &Referrers<'w>,
 ) -> Vec<(&'w Object, String, &'w Value)> {
+    let world = refs.world;
     let mut out = Vec::new();
     let bindable = binder_filter(t, world);
-    for c in world.list("flagger.app", "Canary", None) {
+    for &c in refs.canaries(t.ns(), &t.name) {
         if !bindable(c) {
             continue;
         }
@@ -437,13 +519,13 @@ fn referencing_metrics<'w>(
     out
 }
 
-fn flagger_template<'w>(t: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
+fn flagger_template<'w>(t: &'w Object, refs: &Referrers<'w>) -> Vec<Gate<'w>> {
     let Some(query) = s(t.at("/spec/query")) else {
         return Vec::new();
     };
     let ptype = s(t.at("/spec/provider/type")).unwrap_or("");
     let promql = !FLAGGER_NON_PROMETHEUS.contains(&ptype);
-    let refs = referencing_metrics(t, world);
+    let refs = referencing_metrics(t, refs);
     let mut out = Vec::new();
     for (c, p, m) in &refs {
         let interval = s(m.get("interval")).unwrap_or("");
@@ -915,13 +997,19 @@ fn rollout_target(o: &Object) -> Option<Target> {
     })
 }
 
-fn argo_template<'w>(t: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
+fn argo_template<'w>(t: &'w Object, refs: &Referrers<'w>) -> Vec<Gate<'w>> {
     let mut out = Vec::new();
     let mut bound = false;
-    let bindable = binder_filter(t, world);
+    let bindable = binder_filter(t, refs.world);
+    let cluster = t.kind == "ClusterAnalysisTemplate";
+    let candidates = refs.argo(cluster, &t.name);
     for kind in ["Rollout", "Experiment"] {
-        let ns = (t.kind == "AnalysisTemplate").then(|| t.ns());
-        for o in world.list("argoproj.io", kind, ns) {
+        let ns = (!cluster).then(|| t.ns());
+        let of_kind = candidates
+            .iter()
+            .copied()
+            .filter(|o| o.kind == kind && ns.is_none_or(|ns| o.ns() == ns));
+        for o in of_kind {
             // Cheap filter first: the walk over the analysis blocks is the expensive part.
             if !bindable(o) {
                 continue;
