@@ -1,7 +1,9 @@
 //! `cargo bench --bench wiring`: do cross-resource rules stay linear in the number of objects?
 //!
 //! Generates synthetic applications, each a Service, a Deployment, a ServiceMonitor and a Flagger
-//! Canary (4 objects), 25 applications per namespace, in files of 200 objects; one monitor in
+//! Canary (4 objects), 25 applications per namespace, in files of 200 objects, plus one
+//! MetricTemplate per namespace that every Canary of the namespace references (the gate-query
+//! rules bind each template to its referrers through a per-run index); one monitor in
 //! ten selects the pods' labels instead of the Service's (servicemonitor-selects-workload-labels),
 //! one in ten uses `matchExpressions`, one in twenty covers its namespace through `matchNames`,
 //! and a fixed handful use `namespaceSelector.any`. Lints 10k and 100k objects through
@@ -138,9 +140,43 @@ spec:
       thresholdRange:
         min: 99
       interval: 1m
+    - name: p99
+      templateRef:
+        name: latency
+      thresholdRange:
+        max: 0.5
+      interval: 1m
 ---
 "
     );
+    if i % APPS_PER_NAMESPACE == 0 {
+        // One MetricTemplate per namespace, referenced by its 25 Canaries.
+        let _ = write!(
+            out,
+            "apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata:
+  name: latency
+  namespace: {ns}
+spec:
+  provider:
+    type: prometheus
+    address: http://prometheus.monitoring:9090
+  query: |
+    histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{{
+      namespace=\"{{{{ namespace }}}}\", pod=~\"{{{{ target }}}}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"
+    }}[{{{{ interval }}}}])))
+---
+"
+        );
+    }
+}
+
+/// Objects in the synthetic input of `apps` applications: 4 each, plus a MetricTemplate per
+/// namespace.
+fn object_count(objects: usize) -> usize {
+    let apps = objects / 4;
+    objects + apps.div_ceil(APPS_PER_NAMESPACE)
 }
 
 /// Synthetic inputs holding `objects` objects (a multiple of 4), `PER_FILE` per file.
@@ -217,7 +253,11 @@ fn measure_rules(objects: usize, only: &[String], rounds: usize) -> (Duration, u
             }
         }
     }
-    assert_eq!(all.len(), objects, "every synthetic object is loaded");
+    assert_eq!(
+        all.len(),
+        object_count(objects),
+        "every synthetic object is loaded"
+    );
     let t = cpu_time();
     let world = MemoryInventory::new(all, "the input files", false);
     let build = cpu_time().saturating_sub(t);
