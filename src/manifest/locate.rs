@@ -44,11 +44,7 @@ pub fn decode_with_positions(source: &Source, node: &NodeSpan) -> Option<(String
         ScalarKind::Literal | ScalarKind::Folded => {
             // The span starts at the first content line's indentation; the header (`|-`, `>+`)
             // is on the line before it.
-            let before = &source.text[..start];
-            let header = before
-                .rfind(['|', '>'])
-                .map(|i| before[i..].lines().next().unwrap_or(""))
-                .unwrap_or("");
+            let header = block_header(source, start);
             let indent = node.value.start.column.saturating_sub(1) as usize;
             block(
                 &chars,
@@ -61,6 +57,15 @@ pub fn decode_with_positions(source: &Source, node: &NodeSpan) -> Option<(String
         }
     }
     Some((out, pos))
+}
+
+/// The header (`|-`, `>+2`) of a block scalar whose content starts at byte `start`.
+fn block_header(source: &Source, start: usize) -> &str {
+    let before = &source.text[..start];
+    before
+        .rfind(['|', '>'])
+        .map(|i| before[i..].lines().next().unwrap_or(""))
+        .unwrap_or("")
 }
 
 /// Flow scalars: line breaks fold to a space (an empty line gives a newline); leading and
@@ -231,11 +236,65 @@ fn block(
     }
 }
 
+/// The last scalar decoded by [`in_scalar`]: findings come in runs about one scalar (one per
+/// template action or matcher of a long query), and decoding it again for each made placing
+/// them quadratic (5,000 findings in a 60 KB query took minutes).
+struct Decoded {
+    raw: String,
+    /// The header of a block scalar (it decides chomping and indentation).
+    header: String,
+    kind: Option<ScalarKind>,
+    base: Pos,
+    positions: Vec<Pos>,
+    /// Byte offset in the decoded value of each character, and the value's length.
+    char_starts: Vec<usize>,
+}
+
+thread_local! {
+    static LAST_DECODED: std::cell::RefCell<Option<Decoded>> = const { std::cell::RefCell::new(None) };
+}
+
 /// The source span of `range` (bytes of the decoded value).
 pub fn in_scalar(source: &Source, node: &NodeSpan, range: &Range<usize>) -> Option<Span> {
-    let (decoded, positions) = decode_with_positions(source, node)?;
-    let start_char = decoded.get(..range.start)?.chars().count();
-    let end_char = decoded.get(..range.end.max(range.start))?.chars().count();
+    let start = source.offset(node.value.start);
+    let end = source.offset(node.value.end).max(start);
+    let raw = source.text.get(start..end)?;
+    let header = match node.scalar? {
+        ScalarKind::Literal | ScalarKind::Folded => block_header(source, start),
+        _ => "",
+    };
+    LAST_DECODED.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        // Same text, header, style and place: the same decoding (compared, not hashed).
+        let hit = cell.as_ref().is_some_and(|d| {
+            d.kind == node.scalar
+                && d.base == node.value.start
+                && d.header == header
+                && d.raw == raw
+        });
+        if !hit {
+            let (decoded, positions) = decode_with_positions(source, node)?;
+            let mut char_starts: Vec<usize> = decoded.char_indices().map(|(i, _)| i).collect();
+            char_starts.push(decoded.len());
+            *cell = Some(Decoded {
+                raw: raw.to_owned(),
+                header: header.to_owned(),
+                kind: node.scalar,
+                base: node.value.start,
+                positions,
+                char_starts,
+            });
+        }
+        let d = cell.as_ref()?;
+        // The character index of a byte offset; `None` off a character boundary or past the end.
+        let char_at = |b: usize| d.char_starts.binary_search(&b).ok();
+        let start_char = char_at(range.start)?;
+        let end_char = char_at(range.end.max(range.start))?;
+        span_of(&d.positions, start_char, end_char)
+    })
+}
+
+fn span_of(positions: &[Pos], start_char: usize, end_char: usize) -> Option<Span> {
     let start = *positions.get(start_char)?;
     let end = if end_char > start_char {
         let last = positions.get(end_char - 1)?;
@@ -262,6 +321,35 @@ mod tests {
         let at = value.find(needle).unwrap();
         let span = in_scalar(&source, node, &(at..at + needle.len())).unwrap();
         assert_eq!(span.start, expect, "{needle} in {text:?}");
+    }
+
+    #[test]
+    fn repeated_lookups_in_one_scalar_and_lookalikes() {
+        // The last decoding is reused: same content, same place, different header must not be.
+        let a = Source::new("a", "q: |\n  x\n\n");
+        let b = Source::new("b", "q: >\n  x\n\n");
+        let docs_a = load(&a.text, Limits::default()).documents;
+        let docs_b = load(&b.text, Limits::default()).documents;
+        let na = docs_a[0].spans.get("/q").unwrap();
+        let nb = docs_b[0].spans.get("/q").unwrap();
+        assert_eq!(na.value, nb.value);
+        for _ in 0..2 {
+            let sa = in_scalar(&a, na, &(0..1)).unwrap();
+            let sb = in_scalar(&b, nb, &(0..1)).unwrap();
+            assert_eq!((sa.start, sb.start), (Pos::new(2, 3), Pos::new(2, 3)));
+            // Off the end, off a character boundary: no span.
+            assert_eq!(in_scalar(&a, na, &(0..10)), None);
+        }
+        let s = Source::new("c", "q: \"é{{ x }}é{{ y }}\"\n");
+        let docs = load(&s.text, Limits::default()).documents;
+        let n = docs[0].spans.get("/q").unwrap();
+        let value = docs[0].value["q"].as_str().unwrap();
+        let at = value.find("{{ y").unwrap();
+        for _ in 0..3 {
+            let sp = in_scalar(&s, n, &(at..at + 7)).unwrap();
+            assert_eq!((sp.start, sp.end), (Pos::new(1, 14), Pos::new(1, 21)));
+            assert_eq!(in_scalar(&s, n, &(1..2)), None, "inside é");
+        }
     }
 
     #[test]

@@ -269,6 +269,9 @@ impl Rendered {
     }
 }
 
+/// Errors reported per rendered template (the rest are counted in the last one's message).
+pub const MAX_RENDER_ERRORS: usize = 10;
+
 /// Render `template` in `env`.
 pub fn render(template: &str, env: &Env) -> Rendered {
     match env {
@@ -422,9 +425,20 @@ impl<'t> Out<'t> {
 
     fn finish(
         self,
-        errors: Vec<RenderError>,
+        mut errors: Vec<RenderError>,
         unsupported: Option<(Range<usize>, String)>,
     ) -> Rendered {
+        // The controller stops at the first error; listing a few helps fix them together, but
+        // a template of 50,000 bad actions must not become 50,000 findings.
+        if errors.len() > MAX_RENDER_ERRORS {
+            let more = errors.len() - MAX_RENDER_ERRORS;
+            errors.truncate(MAX_RENDER_ERRORS);
+            if let Some(last) = errors.last_mut() {
+                last.message.push_str(&format!(
+                    " ({more} more errors in this template are not listed)"
+                ));
+            }
+        }
         Rendered {
             text: self.text,
             map: self.map,
@@ -1592,6 +1606,32 @@ mod tests {
 
     fn flagger(t: &str) -> Rendered {
         render(t, &Env::Flagger(model()))
+    }
+
+    #[test]
+    fn error_storms_are_bounded() {
+        let r = flagger(&"{{ {{ {{ }} ".repeat(5000));
+        assert_eq!(r.errors.len(), MAX_RENDER_ERRORS);
+        assert!(
+            r.errors[MAX_RENDER_ERRORS - 1]
+                .message
+                .ends_with("(4990 more errors in this template are not listed)"),
+            "{:?}",
+            r.errors.last()
+        );
+        let args = ArgoArgs {
+            args: vec![],
+            complete: true,
+            binder: None,
+        };
+        let r = render(&"{{args.x}}".repeat(50), &Env::Argo(args));
+        assert_eq!(r.errors.len(), MAX_RENDER_ERRORS);
+        assert!(
+            r.errors[9].message.contains("(40 more errors"),
+            "{:?}",
+            r.errors[9]
+        );
+        assert!(r.errors[8].message.find("more errors").is_none());
     }
 
     #[test]
