@@ -44,8 +44,7 @@ static META: RuleMeta = RuleMeta {
     builtin: false,
 };
 
-const CONSEQUENCE: &str =
-    "every measurement is an Error, and the analysis fails once consecutiveErrorLimit is exceeded";
+const CONSEQUENCE: &str = "every measurement is an Error; past consecutiveErrorLimit (4 by default) the analysis ends in Error and the rollout aborts";
 
 impl Rule for ArgoWebJsonpathInvalid {
     fn meta(&self) -> &'static RuleMeta {
@@ -103,7 +102,7 @@ pub fn diagnose(path: &str) -> Option<Diagnosis> {
         };
         return Some(Diagnosis {
             message: format!(
-                "jsonPath {p:?} has no {{…}}: the Kubernetes JSONPath template Argo uses reads it as plain text, so the result of every measurement is the string {p:?}, not a value from the response",
+                "jsonPath {p:?} has no {{…}}: the Kubernetes JSONPath template Argo uses reads it as plain text, so for a JSON response the result is always the string {p:?}, not a value from it",
                 p = short(path)
             ),
             range: None,
@@ -118,7 +117,7 @@ pub fn diagnose(path: &str) -> Option<Diagnosis> {
         let text = &path[..end];
         return Some(Diagnosis {
             message: format!(
-                "text {t:?} before the first {{…}} of the jsonPath is a result of its own, and Argo takes the first result: every measurement's result is the string {t:?}, not a value from the response",
+                "text {t:?} before the first {{…}} of the jsonPath is a result of its own, and Argo takes the first result: whenever the path evaluates, the result is the string {t:?}, not a value from the response",
                 t = short(text)
             ),
             range: Some(0..end),
