@@ -78,10 +78,18 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
     let mut doc_index = 0usize;
     // The last line of the text and its width, computed once (see `clamp_to_text`).
     let mut text_end = None;
+    // The parser puts the end of a collection closed by the end of a text without a final line
+    // break on the line after the last; spans are kept inside the text.
+    let end_pos = {
+        let lines = text.bytes().filter(|&b| b == b'\n').count() as u32 + 1;
+        let last = &text[text.rfind('\n').map_or(0, |i| i + 1)..];
+        Pos::new(lines, last.chars().count() as u32 + 1)
+    };
     loop {
         let sub = &text[start.byte..];
         let before = (out.documents.len(), out.problems.len());
         let mut builder = Builder::new(limits, start, &mut out, doc_index, None);
+        builder.text_end = end_pos;
         let mut outcome = builder.run(Parser::new_from_str(sub));
         let mut end_index = builder.doc_index;
         // Where the lenient second attempt stopped: it only sees the text up to the end of the
@@ -104,6 +112,7 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
                     out.problems.truncate(before.1);
                     let mut builder =
                         Builder::new(limits, start, &mut out, doc_index, Some(&shifts));
+                    builder.text_end = end_pos;
                     outcome = builder.run(Parser::new_from_str(&fixed));
                     end_index = builder.doc_index;
                     part_end = end;
@@ -394,6 +403,8 @@ struct Builder<'o> {
     duplicates: usize,
     /// Set when a limit was hit: events are skipped until the document ends.
     skipping: Option<usize>,
+    /// The position after the last character of the text.
+    text_end: Pos,
 }
 
 /// Append an escaped JSON pointer segment.
@@ -432,6 +443,7 @@ impl<'o> Builder<'o> {
             alias_bytes: 0,
             duplicates: 0,
             skipping: None,
+            text_end: Pos::new(u32::MAX, u32::MAX),
         }
     }
 
@@ -445,8 +457,12 @@ impl<'o> Builder<'o> {
         for item in parser {
             let (event, span) = item?;
             let span = Span::new(
-                self.restart.pos_shifted(&span.start, self.shifts),
-                self.restart.pos_shifted(&span.end, self.shifts),
+                self.restart
+                    .pos_shifted(&span.start, self.shifts)
+                    .min(self.text_end),
+                self.restart
+                    .pos_shifted(&span.end, self.shifts)
+                    .min(self.text_end),
             );
             self.event(event, span);
             if self.skipping.is_some() {
@@ -1054,6 +1070,20 @@ mod tests {
         assert_eq!(l.problems.len(), 20_000);
         let l = load(&broken.repeat(5_000), Limits::default());
         assert_eq!(l.problems.len(), 5_000);
+    }
+
+    #[test]
+    fn spans_stay_inside_a_text_without_final_line_break() {
+        // Found by fuzz target manifest_load: the mapping's end was on line 3 of 2.
+        let l = load("a:\n  b: 1", Limits::default());
+        let d = &l.documents[0];
+        assert_eq!(d.spans.get("").unwrap().value.end, Pos::new(2, 7));
+        assert_eq!(d.spans.get("/a").unwrap().value.end, Pos::new(2, 7));
+        let l = load("a:\n  b: 1\n", Limits::default());
+        assert_eq!(
+            l.documents[0].spans.get("/a").unwrap().value.end,
+            Pos::new(3, 1)
+        );
     }
 
     #[test]
