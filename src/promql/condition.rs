@@ -97,6 +97,8 @@ pub struct CondError {
 }
 
 const MAX_DEPTH: usize = 64;
+/// Most tokens in a condition that is analysed (real ones have a few dozen).
+const MAX_TOKENS: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -408,6 +410,17 @@ impl Parser<'_> {
 /// Parse a condition.
 pub fn parse(src: &str) -> Result<Cond, CondError> {
     let toks = lex(src)?;
+    // Operator chains (`a && b && …`) are parsed in a loop, so depth alone does not bound the
+    // tree; dropping or visiting a 75,000-term chain overflowed the stack.
+    if toks.len() > MAX_TOKENS {
+        return Err(CondError {
+            span: 0..src.len(),
+            message: format!(
+                "condition has {} tokens; rollgate does not analyse conditions over {MAX_TOKENS}",
+                toks.len()
+            ),
+        });
+    }
     if toks.is_empty() {
         return Err(CondError {
             span: 0..src.len(),
@@ -1006,6 +1019,31 @@ mod tests {
 
     fn ev_str(s: &str, input: Input) -> Eval {
         eval(&parse(s).expect("parses"), &input)
+    }
+
+    #[test]
+    fn long_operator_chains_are_not_analysed() {
+        // 75,000 `&&` terms (1 MB) overflowed the stack when the tree was dropped.
+        let long = "result > 0 && ".repeat(75_000) + "true";
+        let e = parse(&long).expect_err("too long");
+        assert!(e.message.contains("over 1024"), "{e:?}");
+        assert_eq!(e.span, 0..long.len());
+        // Up to the limit it is parsed, evaluated and dropped on a small stack (webhook workers
+        // have 2 MiB).
+        let ok = "result > 0 && ".repeat(250) + "true";
+        let c = std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(move || {
+                let c = parse(&ok).expect("parses");
+                let v = eval(&c, &Input::Scalar(1.0));
+                let _ = (guards_len(&c), mentions_nan(&c), first_index(&c));
+                v
+            })
+            .expect("thread")
+            .join()
+            .expect("no overflow");
+        // Deeper than the evaluator goes: not analysed.
+        assert_eq!(c, Eval::Unknown);
     }
 
     #[test]
