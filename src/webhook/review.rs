@@ -36,6 +36,10 @@ use crate::engine::{Context, Engine, Finding, Object, Origin, Settings, Severity
 pub const MAX_LISTED: usize = 10;
 /// The apiserver may truncate longer warnings; kubectl prints each on one line.
 pub const MAX_WARNING_CHARS: usize = 200;
+/// Longest message of one error in a denial (a route of 10,000 destinations made one of
+/// 200 KB), and most errors listed as status causes (each is one JSON object of the response).
+pub const MAX_ERROR_CHARS: usize = 1000;
+pub const MAX_CAUSES: usize = 100;
 
 /// What happened to a request, for metrics and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,23 +263,35 @@ fn respond(
                 msg.push_str("; ");
             }
             let path = dotted_path(&f.pointer);
+            let message = shorten(&f.message, MAX_ERROR_CHARS);
             if path.is_empty() {
-                let _ = write!(msg, "{}: {}", f.rule, f.message);
+                let _ = write!(msg, "{}: {message}", f.rule);
             } else {
-                let _ = write!(msg, "{} at {}: {}", f.rule, path, f.message);
+                let _ = write!(msg, "{} at {path}: {message}", f.rule);
             }
         }
         if errors.len() > MAX_LISTED {
             let _ = write!(msg, "; and {} more errors", errors.len() - MAX_LISTED);
         }
-        let causes = errors
+        let mut causes: Vec<StatusCause> = errors
             .iter()
+            .take(MAX_CAUSES)
             .map(|f| StatusCause {
                 reason: "FieldValueInvalid".into(),
-                message: format!("{}: {}", f.rule, f.message),
+                message: shorten(&format!("{}: {}", f.rule, f.message), MAX_ERROR_CHARS),
                 field: dotted_path(&f.pointer),
             })
             .collect();
+        if errors.len() > MAX_CAUSES {
+            causes.push(StatusCause {
+                reason: "FieldValueInvalid".into(),
+                message: format!(
+                    "rollgate: {} more errors (run `rollgate lint` on the manifest)",
+                    errors.len() - MAX_CAUSES
+                ),
+                field: String::new(),
+            });
+        }
         response = response.deny(msg);
         response.result.code = 403;
         response.result.reason = "Forbidden".into();
