@@ -58,6 +58,13 @@ pub fn bounds(
 ) -> Result<Vec<f64>, String> {
     let key = (url.to_owned(), selector.to_owned());
     if let Ok(mut c) = cache().lock() {
+        // A kept answer first: while the server is down, what it said a minute ago still holds
+        // (without this, a Prometheus outage flipped the verdicts of gates it had answered).
+        if let Some((at, r)) = c.answers.get(&key) {
+            if at.elapsed() < KEEP_OK {
+                return r.clone();
+            }
+        }
         if let Some((at, why)) = c.down.get(url) {
             if at.elapsed() < KEEP_DOWN {
                 return Err(format!(
@@ -67,11 +74,6 @@ pub fn bounds(
             }
         }
         c.down.remove(url);
-        if let Some((at, r)) = c.answers.get(&key) {
-            if at.elapsed() < KEEP_OK {
-                return r.clone();
-            }
-        }
     }
     let timeout = Duration::from_millis(timeout_ms.clamp(100, 30_000));
     let mut r = le_values(url, selector, timeout);

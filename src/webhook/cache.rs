@@ -259,6 +259,58 @@ fn find_kind(g: &discovery::ApiGroup, kind: &str) -> Option<ApiResource> {
     })
 }
 
+/// Delays between attempts to re-establish a failed watch: 0.5 s doubling up to 5 s, each
+/// with up to 25 % jitter (14 watches do not retry in step), back to 0.5 s after any event.
+///
+/// kube's `default_backoff` (client-go's: 0.8 s doubling up to 30 s, reset only after 120 s
+/// without errors) left the cache stale for up to half a minute after an apiserver restart: the
+/// restarted apiserver answers 403 for a few seconds until its RBAC caches are filled, and
+/// every failure doubled the delay (tests/webhook_faults.rs measured 30 s). Retrying a dead
+/// apiserver every 5 s per kind costs it at most 3 requests a second.
+pub struct WatchBackoff {
+    next: Duration,
+    seed: u64,
+}
+
+impl WatchBackoff {
+    pub const MIN: Duration = Duration::from_millis(500);
+    pub const MAX: Duration = Duration::from_secs(5);
+
+    pub fn new(salt: &str) -> WatchBackoff {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let seed = salt.bytes().fold(u64::from(nanos) | 1, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        WatchBackoff {
+            next: Self::MIN,
+            seed: seed | 1,
+        }
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        // xorshift64: jitter only, no need for quality.
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let base = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        let jitter = base.mul_f64((self.seed % 1000) as f64 / 4000.0);
+        Some(base + jitter)
+    }
+}
+
+impl kube::runtime::utils::Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.next = Self::MIN;
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KindState {
     /// Watch started, initial list not finished.
@@ -432,7 +484,9 @@ impl ClusterCache {
         // `any_semantic`: the initial list may come from the apiserver's watch cache
         // (resourceVersion=0), which is what a cache wants and spares etcd.
         let cfg = watcher::Config::default().any_semantic();
-        let mut stream = watcher::watcher(api, cfg).default_backoff().boxed();
+        let mut stream = watcher::watcher(api, cfg)
+            .backoff(WatchBackoff::new(key.1))
+            .boxed();
         let mut buffer: Vec<Object> = Vec::new();
         let mut failing = false;
         while let Some(event) = stream.next().await {
@@ -526,6 +580,21 @@ mod tests {
             Some(1),
             "only the last-applied annotation is dropped"
         );
+    }
+
+    #[test]
+    fn watch_retries_are_capped_at_five_seconds() {
+        use kube::runtime::utils::Backoff as _;
+        let mut b = WatchBackoff::new("Service");
+        let delays: Vec<Duration> = b.by_ref().take(12).collect();
+        assert!(delays[0] >= WatchBackoff::MIN && delays[0] <= WatchBackoff::MIN * 5 / 4);
+        assert!(delays.windows(2).take(3).all(|w| w[1] > w[0]), "{delays:?}");
+        for d in &delays {
+            assert!(*d <= WatchBackoff::MAX * 5 / 4, "{delays:?}");
+        }
+        assert!(delays[11] >= WatchBackoff::MAX, "{delays:?}");
+        b.reset();
+        assert!(b.next().is_some_and(|d| d <= WatchBackoff::MIN * 5 / 4));
     }
 
     #[test]

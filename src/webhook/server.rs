@@ -221,11 +221,19 @@ async fn validate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bod
             Ok(Ok(c)) => c.to_bytes(),
         };
     // Live bucket discovery (only with an allow-listed `prometheus.url`) is blocking I/O inside
-    // the rules: keep it off the async workers.
-    let outcome = if st.settings.prometheus_url.is_some() {
+    // the rules: keep it off the async workers. Only objects that hold gate queries can cause
+    // it; the others are decided in place (a thread hand-off each would cost latency, and the
+    // blocking pool, grown by every burst, keeps its threads' memory: tests/webhook_faults.rs).
+    let outcome = if st.settings.prometheus_url.is_some() && may_look_up(&bytes) {
         let st2 = st.clone();
         match tokio::task::spawn_blocking(move || {
-            review(&bytes, &st2.engine, &st2.settings, &*st2.world)
+            let outcome = review(&bytes, &st2.engine, &st2.settings, &*st2.world);
+            // The PromQL analyses are memoized per thread (up to 4,096 each): across the
+            // blocking pool's threads (dozens after a burst) that memo grew with every new
+            // query, ~0.5 MiB/s under tests/webhook_faults.rs. Within a review it still
+            // serves every rule; across reviews a pool thread sees too few repeats to matter.
+            crate::promql::analysis::clear_memo();
+            outcome
         })
         .await
         {
@@ -269,6 +277,35 @@ async fn validate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bod
     );
     log_outcome(&outcome, elapsed);
     json(code, body)
+}
+
+/// Whether reviewing `body` may look bucket layouts up on Prometheus: the admitted kind is one
+/// that holds or binds gate queries. Reads only `request.kind` (serde skips the rest); a body
+/// that does not say is sent the cautious way.
+fn may_look_up(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Top {
+        request: Option<Req>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Req {
+        kind: Option<Gk>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Gk {
+        #[serde(default)]
+        group: String,
+        #[serde(default)]
+        kind: String,
+    }
+    match serde_json::from_slice::<Top>(body) {
+        Ok(Top {
+            request: Some(Req { kind: Some(k) }),
+        }) => crate::promql::gates::KINDS
+            .iter()
+            .any(|(g, kind)| *g == k.group && *kind == k.kind),
+        _ => true,
+    }
 }
 
 /// One line per decision: identity, verdict, rule ids; never the object. Denials and warnings
@@ -541,6 +578,29 @@ pub fn init_logging(default_level: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_gate_kinds_may_look_up_buckets() {
+        let body = |group: &str, kind: &str| {
+            serde_json::to_vec(&serde_json::json!({
+                "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": {"uid": "u", "kind": {"group": group, "version": "v1", "kind": kind},
+                            "object": {"spec": {"big": [1, 2, 3]}}}
+            }))
+            .expect("json")
+        };
+        assert!(may_look_up(&body("flagger.app", "Canary")));
+        assert!(may_look_up(&body("flagger.app", "MetricTemplate")));
+        assert!(may_look_up(&body("argoproj.io", "AnalysisTemplate")));
+        assert!(may_look_up(&body("argoproj.io", "Rollout")));
+        assert!(!may_look_up(&body("networking.istio.io", "VirtualService")));
+        assert!(!may_look_up(&body(
+            "monitoring.coreos.com",
+            "ServiceMonitor"
+        )));
+        assert!(may_look_up(b"not json"));
+        assert!(may_look_up(br#"{"request": {}}"#));
+    }
 
     #[test]
     fn prometheus_allow_list_compares_origins() {

@@ -159,6 +159,12 @@ impl Https {
         Ok((status, body))
     }
 
+    /// The server closed the connection (an idle keep-alive connection it timed out): nothing
+    /// can be sent on it any more.
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
     pub async fn post(&mut self, path: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), String> {
         self.request("POST", path, body).await
     }
