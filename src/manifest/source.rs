@@ -39,6 +39,16 @@ impl Span {
     }
 }
 
+/// Byte offsets of the starts of lines after the first: after `\n`, and after a `\r` that no
+/// `\n` follows (YAML, like libyaml and saphyr, reads a lone `\r` as a line break; found by
+/// fuzz target manifest_load: positions after one were a line off).
+pub fn line_breaks(text: &str) -> impl Iterator<Item = usize> + '_ {
+    let b = text.as_bytes();
+    b.iter().enumerate().filter_map(move |(i, &c)| {
+        (c == b'\n' || (c == b'\r' && b.get(i + 1) != Some(&b'\n'))).then_some(i + 1)
+    })
+}
+
 /// One input (a file, or standard input under the name given by `--stdin-filename`).
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -56,12 +66,7 @@ impl Source {
             text.drain(..'\u{feff}'.len_utf8());
         }
         let mut line_starts = vec![0];
-        line_starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
+        line_starts.extend(line_breaks(&text));
         Source {
             name: name.into(),
             text,
@@ -143,6 +148,14 @@ mod tests {
         assert_eq!(s.line(2), Some("bé: 2"));
         assert_eq!(s.pos(s.text.find('2').unwrap()), Pos::new(2, 5));
         assert_eq!(s.offset(Pos::new(2, 5)), s.text.find('2').unwrap());
+        // A lone `\r` ends a line, as in YAML.
+        let s = Source::new("x", "a: 1\rb: 2\r\nc: 3\n");
+        assert_eq!(s.line_count(), 4);
+        assert_eq!(
+            (s.line(1), s.line(2), s.line(3), s.line(4)),
+            (Some("a: 1"), Some("b: 2"), Some("c: 3"), Some(""))
+        );
+        assert_eq!(s.pos(s.text.find('2').unwrap()), Pos::new(2, 4));
         // ASCII prefix (one byte per column) and not, and past the end of the line.
         let s = Source::new("x", "ab: cd\néé: x\n");
         assert_eq!(s.offset(Pos::new(1, 5)), 4);

@@ -81,9 +81,12 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
     // The parser puts the end of a collection closed by the end of a text without a final line
     // break on the line after the last; spans are kept inside the text.
     let end_pos = {
-        let lines = text.bytes().filter(|&b| b == b'\n').count() as u32 + 1;
-        let last = &text[text.rfind('\n').map_or(0, |i| i + 1)..];
-        Pos::new(lines, last.chars().count() as u32 + 1)
+        let (mut lines, mut last_start) = (1u32, 0);
+        for start in super::source::line_breaks(text) {
+            lines += 1;
+            last_start = start;
+        }
+        Pos::new(lines, text[last_start..].chars().count() as u32 + 1)
     };
     loop {
         let sub = &text[start.byte..];
@@ -1070,6 +1073,16 @@ mod tests {
         assert_eq!(l.problems.len(), 20_000);
         let l = load(&broken.repeat(5_000), Limits::default());
         assert_eq!(l.problems.len(), 5_000);
+    }
+
+    #[test]
+    fn lone_carriage_returns_end_lines() {
+        // Found by fuzz target manifest_load: saphyr reads `\r` as a line break.
+        let l = load("a:\n \r b: latency\r", Limits::default());
+        let d = &l.documents[0];
+        assert_eq!(d.value, json!({"a": {"b": "latency"}}));
+        assert_eq!(d.spans.get("/a/b").unwrap().value.start, Pos::new(3, 5));
+        assert_eq!(d.spans.get("").unwrap().value.end, Pos::new(4, 1));
     }
 
     #[test]
