@@ -17,7 +17,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use rollgate::engine::lint::{lint, objects_of};
+use rollgate::engine::lint::{lint_with_threads, objects_of};
 use rollgate::engine::{Config, Context, Engine, MemoryInventory, Settings};
 use rollgate::manifest::input::{Input, from_bytes};
 use rollgate::manifest::{Limits, load};
@@ -227,10 +227,11 @@ fn measure_lint(objects: usize, only: Option<&[String]>, rounds: usize) -> (Dura
     for _ in 0..rounds {
         let ins = inputs(objects);
         let t = cpu_time();
-        let run = lint(ins, &engine, &settings, Limits::default());
+        let run = lint_with_threads(ins, &engine, &settings, Limits::default(), 1);
         times.push(cpu_time().saturating_sub(t));
         assert_eq!(
-            run.summary.objects, objects,
+            run.summary.objects,
+            object_count(objects),
             "every synthetic object is loaded"
         );
         findings = run.diagnostics.len();

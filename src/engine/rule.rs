@@ -10,6 +10,7 @@ use super::finding::{Finding, Severity};
 use super::inventory::Inventory;
 use super::object::Object;
 use crate::promql::gates::{Gate, Referrers, gates_with};
+use crate::promql::scrape::Monitors;
 
 /// What the engine needs to know about a rule without running it.
 #[derive(Debug)]
@@ -58,9 +59,15 @@ pub struct Context<'a> {
     pub world: &'a dyn Inventory,
     pub settings: &'a Settings,
     /// Indexes over the world, built on first use and shared by every object of the run.
-    refs: Rc<Referrers<'a>>,
+    run: Rc<RunMemo<'a>>,
     /// What rules derive from the object being checked.
     memo: Option<Memo<'a>>,
+}
+
+/// Indexes over the world shared by the objects of a run.
+struct RunMemo<'a> {
+    referrers: Referrers<'a>,
+    monitors: Monitors<'a>,
 }
 
 /// Per-object results shared by the rules checking that object.
@@ -74,7 +81,10 @@ impl<'a> Context<'a> {
         Context {
             world,
             settings,
-            refs: Rc::new(Referrers::new(world)),
+            run: Rc::new(RunMemo {
+                referrers: Referrers::new(world),
+                monitors: Monitors::new(world),
+            }),
             memo: None,
         }
     }
@@ -84,7 +94,7 @@ impl<'a> Context<'a> {
         Context {
             world: self.world,
             settings: self.settings,
-            refs: self.refs.clone(),
+            run: self.run.clone(),
             memo: Some(Memo {
                 object,
                 gates: OnceCell::new(),
@@ -94,7 +104,12 @@ impl<'a> Context<'a> {
 
     /// Who references which template in the world (indexed once per run).
     pub fn referrers(&self) -> &Referrers<'a> {
-        &self.refs
+        &self.run.referrers
+    }
+
+    /// Which monitors watch which namespace (indexed once per run).
+    pub fn monitors(&self) -> &Monitors<'a> {
+        &self.run.monitors
     }
 
     /// The gate queries whose findings belong on `object` ([`crate::promql::gates::gates`]),
@@ -102,9 +117,9 @@ impl<'a> Context<'a> {
     pub fn gates<'s>(&'s self, object: &'a Object) -> Cow<'s, [Gate<'a>]> {
         match &self.memo {
             Some(m) if std::ptr::eq(m.object, object) => {
-                Cow::Borrowed(m.gates.get_or_init(|| gates_with(object, &self.refs)))
+                Cow::Borrowed(m.gates.get_or_init(|| gates_with(object, self.referrers())))
             }
-            _ => Cow::Owned(gates_with(object, &self.refs)),
+            _ => Cow::Owned(gates_with(object, self.referrers())),
         }
     }
 }

@@ -127,10 +127,10 @@ pub fn run_query_rule<'a>(
         let Some(q) = gate.analysis.query() else {
             continue;
         };
-        let world = cx.world;
+        let monitors = cx.monitors();
         let g = gate;
         let qcx = QueryCx::new(gate.dialect, &gate.analysis, &gate.thresholds, move || {
-            scrape::for_gate(g, world)
+            scrape::for_gate(g, monitors)
         });
         for issue in analyse(q, &qcx) {
             let mut f = gate.finding(meta, &issue.span, issue.message);

@@ -3,6 +3,8 @@
 //! else the `Prometheus` object's `scrapeInterval` (operator default 30s), else 30s assumed.
 //! Deliberately simple: the monitor is matched by the workload's pod labels, not by metric.
 
+use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -168,8 +170,92 @@ fn min_interval<'a>(endpoints: impl Iterator<Item = &'a Value>) -> Option<(Durat
         .min_by_key(|(d, _)| *d)
 }
 
+/// PodMonitors and ServiceMonitors by the namespaces they watch, indexed on first use (once
+/// per run): a gate looks only at the monitors of its workload's namespace and those with
+/// `namespaceSelector.any`, so G gates and M monitors cost O(G + M), not O(G × M).
+pub struct Monitors<'w> {
+    world: &'w dyn Inventory,
+    index: OnceCell<HashMap<&'static str, MonitorIndex<'w>>>,
+}
+
+/// One monitor kind: (position in the world's list, monitor) by watched namespace, and those
+/// watching every namespace.
+#[derive(Default)]
+struct MonitorIndex<'w> {
+    by_namespace: HashMap<String, Vec<(usize, &'w Object)>>,
+    any: Vec<(usize, &'w Object)>,
+}
+
+const MONITOR_KINDS: [&str; 2] = ["PodMonitor", "ServiceMonitor"];
+
+impl<'w> Monitors<'w> {
+    pub fn new(world: &'w dyn Inventory) -> Self {
+        Monitors {
+            world,
+            index: OnceCell::new(),
+        }
+    }
+
+    /// Monitors of `kind` that watch namespace `ns`, in the world's order.
+    fn watching(&self, kind: &str, ns: &str) -> Vec<&'w Object> {
+        let index = self.index.get_or_init(|| {
+            let mut out = HashMap::new();
+            for kind in MONITOR_KINDS {
+                let mut ix = MonitorIndex::default();
+                let all = self.world.list("monitoring.coreos.com", kind, None);
+                for (pos, m) in all.into_iter().enumerate() {
+                    let sel = m.at("/spec/namespaceSelector");
+                    if sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
+                        ix.any.push((pos, m));
+                        continue;
+                    }
+                    let names: Vec<&str> = sel
+                        .and_then(|s| s.get("matchNames"))
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    if names.is_empty() {
+                        ix.by_namespace
+                            .entry(m.ns().to_owned())
+                            .or_default()
+                            .push((pos, m));
+                    } else {
+                        let mut seen: Vec<&str> = Vec::new();
+                        for n in names {
+                            if !seen.contains(&n) {
+                                seen.push(n);
+                                ix.by_namespace
+                                    .entry(n.to_owned())
+                                    .or_default()
+                                    .push((pos, m));
+                            }
+                        }
+                    }
+                }
+                out.insert(kind, ix);
+            }
+            out
+        });
+        let Some(ix) = index.get(kind) else {
+            return Vec::new();
+        };
+        let mut v: Vec<(usize, &'w Object)> = ix
+            .by_namespace
+            .get(ns)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[])
+            .iter()
+            .chain(&ix.any)
+            .copied()
+            .collect();
+        v.sort_by_key(|(pos, _)| *pos);
+        v.into_iter().map(|(_, m)| m).collect()
+    }
+}
+
 /// The effective scrape interval for a gate, and where it comes from.
-pub fn for_gate(gate: &Gate<'_>, world: &dyn Inventory) -> ScrapeInterval {
+pub fn for_gate(gate: &Gate<'_>, monitors: &Monitors<'_>) -> ScrapeInterval {
+    let world = monitors.world;
     // Mesh builtins read the proxies' metrics, which the workload's monitors do not scrape;
     // only the kubernetes/gateway-api builtins read the application's own histogram.
     let app_metrics = match &gate.kind {
@@ -177,14 +263,15 @@ pub fn for_gate(gate: &Gate<'_>, world: &dyn Inventory) -> ScrapeInterval {
         _ => true,
     };
     if let (Some(t), true) = (&gate.target, app_metrics) {
-        if let Some(found) = from_monitors(t, world) {
+        if let Some(found) = from_monitors(t, monitors) {
             return found;
         }
     }
     from_prometheus(world).unwrap_or_else(ScrapeInterval::assumed_default)
 }
 
-fn from_monitors(t: &Target, world: &dyn Inventory) -> Option<ScrapeInterval> {
+fn from_monitors(t: &Target, monitors: &Monitors<'_>) -> Option<ScrapeInterval> {
+    let world = monitors.world;
     let labels = pod_labels(t, world)?;
     let mut best: Option<(Duration, String)> = None;
     let mut consider = |d: Duration, src: String| {
@@ -192,7 +279,7 @@ fn from_monitors(t: &Target, world: &dyn Inventory) -> Option<ScrapeInterval> {
             best = Some((d, src));
         }
     };
-    for pm in world.list("monitoring.coreos.com", "PodMonitor", None) {
+    for pm in monitors.watching("PodMonitor", &t.namespace) {
         let Some(sel) = pm.at("/spec/selector") else {
             continue;
         };
@@ -222,7 +309,7 @@ fn from_monitors(t: &Target, world: &dyn Inventory) -> Option<ScrapeInterval> {
                 })
         })
         .collect();
-    for sm in world.list("monitoring.coreos.com", "ServiceMonitor", None) {
+    for sm in monitors.watching("ServiceMonitor", &t.namespace) {
         let Some(sel) = sm.at("/spec/selector") else {
             continue;
         };
