@@ -77,6 +77,8 @@ fn vm_hwm_kib(pid: libc::pid_t) -> Option<u64> {
 
 /// Run the binary with `args` (and `stdin`), killing it after `limit`; wall time from wait4,
 /// peak RSS from `VmHWM` (see the module comment).
+// The child is reaped with wait4 (for its status without `Child::wait`'s blocking).
+#[allow(clippy::zombie_processes)]
 fn run(args: &[&str], stdin: Option<Vec<u8>>, limit: Duration, dir: &Path) -> Run {
     let out_path = dir.join("stdout");
     let err_path = dir.join("stderr");
@@ -236,13 +238,18 @@ fn summarize(findings: &[Value]) -> String {
             f["line"],
             f["column"],
             f["rule"],
-            &m[..m.floor_char_boundary(200)]
+            cut(m, 200)
         );
     }
     if findings.len() > 20 {
         let _ = writeln!(s, "  … {} more", findings.len() - 20);
     }
     s
+}
+
+/// The first `n` characters of `s`.
+fn cut(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
 }
 
 fn count(out: &Value, rule: &str) -> usize {
@@ -275,7 +282,7 @@ fn alias_bomb() -> String {
     t.push_str("  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for i in 1..10 {
         let p = format!("*a{}", i - 1);
-        let items = vec![p.as_str(); 10].join(", ");
+        let items = [p.as_str(); 10].join(", ");
         let _ = writeln!(t, "  a{i}: &a{i} [{items}]");
     }
     t
@@ -390,38 +397,27 @@ fn aliases_copying_long_text_are_refused() {
 
 #[test]
 fn deep_nesting_is_refused() {
-    let cases: [(&str, String, &str); 5] = [
-        (
-            "nesting-block-seq",
-            "- ".repeat(100_000) + "x\n",
-            "nesting too deep",
-        ),
+    let cases: [(&str, String); 5] = [
+        ("nesting-block-seq", "- ".repeat(100_000) + "x\n"),
         (
             "nesting-block-map",
             (0..1000).fold(String::new(), |mut t, i| {
                 let _ = writeln!(t, "{}k{i}:", " ".repeat(i));
                 t
             }),
-            "nesting too deep",
         ),
-        ("nesting-flow-seq", "[".repeat(100_000), "nesting too deep"),
+        ("nesting-flow-seq", "[".repeat(100_000)),
         (
             "nesting-flow-map",
             "{a: ".repeat(100_000) + &"}".repeat(100_000),
-            "nesting too deep",
         ),
         (
             "nesting-json",
             "{\"a\":".repeat(100_000) + "1" + &"}".repeat(100_000),
-            "nesting too deep",
         ),
     ];
-    for (name, text, fragment) in cases {
+    for (name, text) in cases {
         let (_d, p) = generated(name, "deep.yaml", text.as_bytes());
-        let findings: &'static [(&'static str, &'static str)] = match fragment {
-            "nesting too deep" => &[("parse-error", "nesting too deep")],
-            _ => unreachable!(),
-        };
         lint_case(
             name,
             &p,
@@ -429,7 +425,7 @@ fn deep_nesting_is_refused() {
             &[],
             Expect {
                 code: 1,
-                findings,
+                findings: &[("parse-error", "nesting too deep")],
                 secs: 10.0,
                 rss_mb: 100.0,
             },
@@ -877,8 +873,9 @@ fn long_keys_are_bounded() {
                 ("parse-error", "document too large to index"),
                 ("istio-weights-not-100", "weights sum to 105"),
             ],
+            // The index stops at 128 MiB of paths; its buffer doubles on the way there.
             secs: 20.0,
-            rss_mb: 400.0,
+            rss_mb: 600.0,
         },
     );
     let t = format!("? {}\n: {{a: {{b: 1}}}}\n", "k".repeat(70_000));
@@ -978,13 +975,16 @@ fn review_all(engine: &Engine, text: &str) -> Vec<(String, Verdict, f64, String)
         .collect()
 }
 
+/// (case, manifest text, kind → expected verdict, seconds bound per review).
+type ReviewCase = (&'static str, String, Vec<(&'static str, Verdict)>, f64);
+
 #[test]
 fn hostile_objects_through_the_admission_decision() {
     let e = engine();
     let read = |n: &str| std::fs::read_to_string(testdata(n)).expect("testdata");
     // (case, text, kind → expected verdict, seconds bound per review)
     let q = "sum(rate(http_requests_total{app=\"x\"}[1m])) + ".repeat(25_000) + "1";
-    let cases: Vec<(&str, String, Vec<(&str, Verdict)>, f64)> = vec![
+    let cases: Vec<ReviewCase> = vec![
         (
             "huge-numbers",
             read("huge-numbers.yaml"),
@@ -1029,7 +1029,7 @@ fn hostile_objects_through_the_admission_decision() {
         for (k, v, secs, msg) in &got {
             println!(
                 "adversarial review {name} {k}: {v:?} in {secs:.2} s: {}",
-                &msg[..msg.floor_char_boundary(150)]
+                cut(msg, 150)
             );
         }
         for (kind, verdict) in &expect {
