@@ -898,6 +898,42 @@ fn long_keys_are_bounded() {
 }
 
 #[test]
+fn one_line_json_with_many_findings_in_human_format() {
+    // 2,000 VirtualServices with weights 95/10 on one 2.5 MB line: each finding's snippet is
+    // cut out of that line (walking it per finding was quadratic: 1,000 findings took 25 s).
+    let items: Vec<Value> = (0..2000)
+        .map(|i| {
+            json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                "metadata": {"name": format!("v{i}"), "namespace": "adv"},
+                "spec": {"hosts": ["h"], "http": [{"route": [
+                    {"destination": {"host": "a"}, "weight": 95},
+                    {"destination": {"host": "b"}, "weight": 10}]}]}})
+        })
+        .collect();
+    let text = serde_json::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": items}))
+        .expect("json");
+    let (d, p) = generated("oneline", "list.json", text.as_bytes());
+    let path = p.to_str().expect("utf-8");
+    let r = run(
+        &["lint", "--no-config", "--format", "human", path],
+        None,
+        Duration::from_secs(60),
+        &d.0,
+    );
+    println!(
+        "adversarial one-line-json-human: exit {}, {:.2} s (bound 30 s), peak RSS {:.0} MiB (bound 200 MiB)",
+        r.code, r.secs, r.rss_mb
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"));
+    assert_eq!(
+        r.stdout.matches("error[istio-weights-not-100]").count(),
+        2000
+    );
+    assert!(r.secs <= 30.0 && r.rss_mb <= 200.0);
+}
+
+#[test]
 fn hundred_thousand_objects() {
     if !heavy() {
         println!("skipped: ROLLGATE_ADVERSARIAL_HEAVY=1 runs it");

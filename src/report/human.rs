@@ -496,7 +496,16 @@ fn window(text: &str, focus: usize) -> (Shown, usize) {
     }
     let mut next = first;
     let mut cut = false;
-    for c in text.chars().skip(first) {
+    // Start at character `first` without walking an ASCII prefix character by character: a
+    // one-line JSON file with a finding per object made that quadratic.
+    let from = if text.len() >= first && text.as_bytes()[..first].is_ascii() {
+        first
+    } else {
+        text.char_indices()
+            .nth(first)
+            .map_or(text.len(), |(i, _)| i)
+    };
+    for c in text[from..].chars() {
         if !fits && cell >= MAX_WIDTH {
             cut = true;
             break;
@@ -567,4 +576,25 @@ fn summary(run: &LintRun, p: Paint, w: &mut dyn Write) -> io::Result<()> {
         p.paint(BOLD, "in"),
         tail.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_starts_at_the_focus_character() {
+        // ASCII prefix (sliced by bytes) and a non-ASCII one (walked): the same drawing.
+        let ascii = format!("{}TARGET{}", "a".repeat(5000), "b".repeat(5000));
+        let (shown, next) = window(&ascii, 5000);
+        assert!(shown.text.starts_with("...") && shown.text.contains("TARGET"));
+        assert_eq!(shown.first, 5000 - CONTEXT);
+        let wide = format!("{}TARGET{}", "é".repeat(5000), "b".repeat(5000));
+        let (w, wnext) = window(&wide, 5000);
+        assert_eq!(w.text.replace('é', "a"), shown.text);
+        assert_eq!((w.first, wnext), (shown.first, next));
+        // A focus past the end of a short line.
+        let (s, _) = window("abc", 10);
+        assert_eq!(s.text, "abc");
+    }
 }
