@@ -99,6 +99,8 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
         // document with the error (re-indenting the whole rest for every such document was
         // quadratic).
         let mut part_end = None;
+        // Set when the lenient retry ran: its error positions are in the re-indented text.
+        let mut retry_shifts = None;
         if let Err(err) = &outcome {
             if LENIENT_INDENT_ERRORS.contains(&err.info()) {
                 let error_line = start.pos(err.marker()).line;
@@ -119,6 +121,7 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
                     outcome = builder.run(Parser::new_from_str(&fixed));
                     end_index = builder.doc_index;
                     part_end = end;
+                    retry_shifts = Some(shifts);
                 }
             }
         }
@@ -133,7 +136,10 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
                 None => break,
             },
             Err(err) => {
-                let pos = clamp_to_text(text, start.pos(err.marker()), &mut text_end);
+                // Found by fuzz target manifest_load: an error in the re-indented text was
+                // reported at its column there, past the end of the real line.
+                let at = start.pos_shifted(err.marker(), retry_shifts.as_ref());
+                let pos = clamp_to_text(text, at, &mut text_end);
                 // A scanner error can leave a document half-built; it was dropped by the builder.
                 out.problems.push(LoadProblem {
                     kind: ProblemKind::Syntax,
@@ -1073,6 +1079,17 @@ mod tests {
         assert_eq!(l.problems.len(), 20_000);
         let l = load(&broken.repeat(5_000), Limits::default());
         assert_eq!(l.problems.len(), 5_000);
+    }
+
+    #[test]
+    fn errors_after_the_lenient_retry_are_placed_in_the_real_text() {
+        // The continuation line is re-indented for the retry, which then fails on that line.
+        let l = load("a:\n  b: \"x\n y\"t\n", Limits::default());
+        assert!(l.documents.is_empty());
+        assert_eq!(l.problems.len(), 1, "{:?}", l.problems);
+        let p = &l.problems[0];
+        assert!(p.message.contains("trailing content"), "{p:?}");
+        assert_eq!(p.span.start, Pos::new(3, 4));
     }
 
     #[test]
