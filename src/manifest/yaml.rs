@@ -72,6 +72,28 @@ pub struct Loaded {
 
 /// Parse a YAML stream (or a JSON text) into documents.
 pub fn load(text: &str, limits: Limits) -> Loaded {
+    // A lone `\r` is a line break in YAML (and in `Source`), but saphyr counts it as one only in
+    // some places (found by fuzz target manifest_load: inside a plain scalar it does not, and
+    // every later line number was one off). Replacing it by `\n` keeps every byte offset and
+    // column and means the same.
+    let normalized;
+    let text = if text.contains('\r')
+        && super::source::line_breaks(text).any(|i| text.as_bytes()[i - 1] == b'\r')
+    {
+        normalized = text
+            .char_indices()
+            .map(|(i, c)| {
+                if c == '\r' && text.as_bytes().get(i + 1) != Some(&b'\n') {
+                    '\n'
+                } else {
+                    c
+                }
+            })
+            .collect::<String>();
+        normalized.as_str()
+    } else {
+        text
+    };
     let mut out = Loaded::default();
     // Where the current parse attempt starts.
     let mut start = Restart::default();
@@ -1090,6 +1112,18 @@ mod tests {
         let p = &l.problems[0];
         assert!(p.message.contains("trailing content"), "{p:?}");
         assert_eq!(p.span.start, Pos::new(3, 4));
+    }
+
+    #[test]
+    fn lone_carriage_return_inside_a_plain_scalar() {
+        let l = load("x: a\r  b\nc: 2\n", Limits::default());
+        let d = &l.documents[0];
+        assert_eq!(d.value, json!({"x": "a b", "c": 2}));
+        assert_eq!(d.spans.get("/c").unwrap().value.start, Pos::new(3, 4));
+        // As libyaml reads it: a key broken over two lines.
+        let l = load("apiVersio\rn: v1\nkind: x\n", Limits::default());
+        assert!(l.documents.is_empty());
+        assert_eq!(l.problems[0].span.start.line, 2, "{:?}", l.problems);
     }
 
     #[test]
