@@ -623,13 +623,12 @@ fn huge_numbers_in_numeric_fields() {
     );
 }
 
-/// flagger-weights-stall names the wrong step when `stepWeights` holds values that are not
-/// 64-bit integers: it drops them before indexing (`filter_map(Value::as_i64)`), so for
-/// `[1e308, 1e308, 18446744073709551615, -1, …]` it reports "stepWeights[0] is -1" at the
-/// first element, whose value is 1e308. The rule is in src/rules/ (owned elsewhere): left
-/// failing and ignored until it is fixed.
+/// flagger-weights-stall named the wrong step when `stepWeights` held values that are not
+/// 64-bit integers: it dropped them before indexing, so for `[1e308, 1e308,
+/// 18446744073709551615, -1, …]` it reported "stepWeights[0] is -1" at the first element,
+/// whose value is 1e308. Such a Canary does not decode in Flagger at all (the schema rule
+/// reports it); the stall rule now leaves it alone.
 #[test]
-#[ignore = "flagger-weights-stall: stepWeights indices shift when values are not i64 (src/rules/flagger_weights_stall.rs)"]
 fn weights_stall_names_the_step_it_reports() {
     let out = lint_case(
         "weights-stall-index",
@@ -637,18 +636,18 @@ fn weights_stall_names_the_step_it_reports() {
         None,
         &["--select", "flagger-weights-stall"],
         Expect {
-            code: 1,
-            findings: &[("flagger-weights-stall", "stepWeights[3] is -1")],
+            code: 0,
+            findings: &[],
             secs: 10.0,
             rss_mb: 100.0,
         },
     );
+    // stepWeights holds numbers that are not integers: Flagger cannot decode the Canary (the
+    // schema rule says so); the stall rule must not name a step by a shifted index.
     for f in out["findings"].as_array().into_iter().flatten() {
         assert!(
-            !f["message"]
-                .as_str()
-                .unwrap_or("")
-                .contains("stepWeights[0] is -1")
+            f["rule"] != "flagger-weights-stall",
+            "unexpected finding: {f}"
         );
     }
 }

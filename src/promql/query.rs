@@ -132,11 +132,12 @@ impl Query {
         // is 90% of its time; the same few patterns recur across gates. So the regex matchers
         // are checked and compiled here through a cache, promql-parser parses them as `=`/`!=`
         // (same text length), and the AST gets its regex matchers back after locating.
-        let regexes = regex_matchers(text, &tokens).map_err(|(span, message)| ParseError {
-            span,
-            message,
-            kind: ParseErrorKind::Invalid,
-        })?;
+        let regexes =
+            regex_matchers(text, &tokens).map_err(|(span, message, kind)| ParseError {
+                span,
+                message,
+                kind,
+            })?;
         let fast = !regexes.is_empty();
         let parse_text = if fast {
             let mut b = text.as_bytes().to_vec();
@@ -464,6 +465,14 @@ fn compile_regex(re: &str) -> Option<regex::Regex> {
     compiled
 }
 
+/// At most 80 characters of `s`, for messages.
+fn shorten(s: &str) -> String {
+    match s.char_indices().nth(80) {
+        Some((i, _)) => format!("`{}…`", &s[..i]),
+        None => format!("`{s}`"),
+    }
+}
+
 /// promql-parser's `try_escape_for_repeat_re`.
 fn escape_repeat(re: &str) -> String {
     fn is_repeat(chars: &mut std::str::Chars<'_>) -> (bool, String) {
@@ -509,7 +518,10 @@ fn escape_repeat(re: &str) -> String {
 
 /// The regex matchers of the text (not `__name__`, whose regex matters to promql-parser's
 /// checks), compiled; an invalid one is promql-parser's "illegal regex" error.
-fn regex_matchers(text: &str, toks: &[Token]) -> Result<Vec<RegexMatcher>, (Range<usize>, String)> {
+fn regex_matchers(
+    text: &str,
+    toks: &[Token],
+) -> Result<Vec<RegexMatcher>, (Range<usize>, String, ParseErrorKind)> {
     let mut out = Vec::new();
     for w in toks.windows(3) {
         let [n, op, v] = w else { continue };
@@ -536,7 +548,24 @@ fn regex_matchers(text: &str, toks: &[Token]) -> Result<Vec<RegexMatcher>, (Rang
             continue;
         };
         let Some(regex) = compile_regex(&value) else {
-            return Err((v.span.clone(), format!("illegal regex for {value}")));
+            // What only exceeds the `regex` crate's size limit (large Unicode classes repeated,
+            // `\pL{50}`) Prometheus's Go regexp accepts: not an error, just not analysed. What
+            // Go rejects too (`a**`, nested repeats past 1000 copies) stays an error.
+            if crate::regexlang::go_rejects(&value).is_none() {
+                return Err((
+                    v.span.clone(),
+                    format!(
+                        "the regex {} is too large for rollgate to compile (Prometheus may accept it); the query is not analysed",
+                        shorten(&value)
+                    ),
+                    ParseErrorKind::NotAnalysed,
+                ));
+            }
+            return Err((
+                v.span.clone(),
+                format!("illegal regex for {value}"),
+                ParseErrorKind::Invalid,
+            ));
         };
         out.push(RegexMatcher {
             op: op.span.clone(),

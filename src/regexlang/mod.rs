@@ -24,6 +24,15 @@ pub mod names;
 mod product;
 mod syntax;
 
+/// Whether Go's `regexp` (Prometheus) rejects `pattern`: `Some(reason)` when it certainly does,
+/// `None` when it accepts it or rollgate cannot tell.
+pub fn go_rejects(pattern: &str) -> Option<String> {
+    match syntax::prepare(pattern, &Limits::default()) {
+        Err(syntax::Prep::Syntax(m) | syntax::Prep::NotRe2(m)) => Some(m),
+        _ => None,
+    }
+}
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;

@@ -43,11 +43,15 @@ impl Rule for FlaggerWeightsStall {
         }
         let max = a.get("maxWeight").and_then(Value::as_i64);
         let step = a.get("stepWeight").and_then(Value::as_i64);
-        let steps: Vec<i64> = a
-            .get("stepWeights")
-            .and_then(Value::as_array)
+        let raw_steps = a.get("stepWeights").and_then(Value::as_array);
+        let steps: Vec<i64> = raw_steps
             .map(|v| v.iter().filter_map(Value::as_i64).collect())
             .unwrap_or_default();
+        // A weight that is not an integer (Flagger's `[]int`): the Canary does not decode at all,
+        // which the schema rule reports; positions of the others would be off by the gaps.
+        if raw_steps.is_some_and(|v| v.len() != steps.len()) {
+            return;
+        }
         // Nothing that moves weights: not a weight-based analysis (or the schema's business).
         if step.is_none() && steps.is_empty() {
             return;
