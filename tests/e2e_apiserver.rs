@@ -29,47 +29,10 @@ fn step(msg: &str) {
     eprintln!("[e2e] {msg}");
 }
 
-fn which(name: &str) -> Option<PathBuf> {
-    let p = Path::new(name);
-    if p.is_absolute() {
-        return p.is_file().then(|| p.to_owned());
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|c| c.is_file())
-    })
-}
-
-struct Binaries {
-    apiserver: PathBuf,
-    etcd: PathBuf,
-    kubectl: PathBuf,
-}
+type Binaries = support::KubeBinaries;
 
 fn binaries() -> Result<Binaries, String> {
-    let cache = std::env::var_os("ROLLGATE_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/rollgate")))
-        .unwrap_or_else(|| PathBuf::from("/nonexistent"));
-    let apiserver = std::env::var_os("ROLLGATE_KUBE_APISERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache.join("kube-apiserver"));
-    if !apiserver.is_file() {
-        return Err(format!(
-            "no kube-apiserver at {} (build it with .ci/kube-apiserver.sh)",
-            apiserver.display()
-        ));
-    }
-    let etcd_name = std::env::var("ROLLGATE_ETCD").unwrap_or_else(|_| "etcd".into());
-    let etcd = which(&etcd_name).ok_or("no etcd on PATH (apt-get install etcd-server)")?;
-    let kubectl_name = std::env::var("ROLLGATE_KUBECTL").unwrap_or_else(|_| "kubectl".into());
-    let kubectl = which(&kubectl_name).ok_or("no kubectl on PATH")?;
-    Ok(Binaries {
-        apiserver,
-        etcd,
-        kubectl,
-    })
+    support::kube_binaries()
 }
 
 /// Child processes killed on drop (also when the test fails half-way).

@@ -6,8 +6,10 @@
 //! Skipped with a note when `/usr/bin/prometheus` (or `$PROMETHEUS_BIN`) is missing, unless
 //! `ROLLGATE_REQUIRE_PROMETHEUS=1`, then it fails (CI sets it).
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+#[path = "webhook/support.rs"]
+mod support;
+
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -79,38 +81,10 @@ demo_latency3_seconds_count{scenario=\"tail\"} 1000
 
 /// Serve `/metrics` on a free port; returns the port.
 fn exporter() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind exporter");
-    let port = l.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{METRICS}",
-                    METRICS.len()
-                );
-                let _ = s.write_all(resp.as_bytes());
-            });
-        }
-    });
-    port
+    support::exporter(METRICS)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
+use support::free_port;
 
 struct Server {
     child: Child,

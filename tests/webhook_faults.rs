@@ -67,18 +67,6 @@ fn step(msg: &str) {
     eprintln!("[faults] {msg}");
 }
 
-fn which(name: &str) -> Option<PathBuf> {
-    let p = Path::new(name);
-    if p.is_absolute() {
-        return p.is_file().then(|| p.to_owned());
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|c| c.is_file())
-    })
-}
-
 struct Binaries {
     apiserver: PathBuf,
     etcd: PathBuf,
@@ -87,23 +75,11 @@ struct Binaries {
 }
 
 fn binaries() -> Result<Binaries, String> {
-    let cache = std::env::var_os("ROLLGATE_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/rollgate")))
-        .unwrap_or_else(|| PathBuf::from("/nonexistent"));
-    let apiserver = std::env::var_os("ROLLGATE_KUBE_APISERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache.join("kube-apiserver"));
-    if !apiserver.is_file() {
-        return Err(format!(
-            "no kube-apiserver at {} (build it with .ci/kube-apiserver.sh)",
-            apiserver.display()
-        ));
-    }
-    let etcd_name = std::env::var("ROLLGATE_ETCD").unwrap_or_else(|_| "etcd".into());
-    let etcd = which(&etcd_name).ok_or("no etcd on PATH (apt-get install etcd-server)")?;
-    let kubectl_name = std::env::var("ROLLGATE_KUBECTL").unwrap_or_else(|_| "kubectl".into());
-    let kubectl = which(&kubectl_name).ok_or("no kubectl on PATH")?;
+    let support::KubeBinaries {
+        apiserver,
+        etcd,
+        kubectl,
+    } = support::kube_binaries()?;
     let prometheus = std::env::var_os("PROMETHEUS_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/prometheus"));
@@ -468,30 +444,7 @@ demo_latency_seconds_count{destination_workload=\"podinfo\"} 1000
 
 /// Serve `/metrics` on a free port (thread per connection, 127.0.0.1); returns the port.
 fn exporter() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind exporter");
-    let port = l.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{METRICS}",
-                    METRICS.len()
-                );
-                let _ = s.write_all(resp.as_bytes());
-            });
-        }
-    });
-    port
+    support::exporter(METRICS)
 }
 
 fn prometheus(bins: &Binaries, dir: &Path, port: u16, target: u16) -> Proc {

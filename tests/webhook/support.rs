@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use http_body_util::{BodyExt, Full};
@@ -253,4 +254,82 @@ pub fn response_of(body: &[u8]) -> Value {
     assert_eq!(v["apiVersion"], "admission.k8s.io/v1", "{v}");
     assert_eq!(v["kind"], "AdmissionReview", "{v}");
     v["response"].clone()
+}
+
+/// `name` on `PATH` (or as an absolute path).
+pub fn which(name: &str) -> Option<PathBuf> {
+    let p = Path::new(name);
+    if p.is_absolute() {
+        return p.is_file().then(|| p.to_owned());
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|c| c.is_file())
+    })
+}
+
+/// The real control-plane binaries the end-to-end tests start.
+pub struct KubeBinaries {
+    pub apiserver: PathBuf,
+    pub etcd: PathBuf,
+    pub kubectl: PathBuf,
+}
+
+/// kube-apiserver (`ROLLGATE_KUBE_APISERVER`, else the one `.ci/kube-apiserver.sh` caches in
+/// `ROLLGATE_CACHE` or `~/.cache/rollgate`), etcd and kubectl (`ROLLGATE_ETCD`,
+/// `ROLLGATE_KUBECTL`, else on `PATH`); why not, when one is missing.
+pub fn kube_binaries() -> Result<KubeBinaries, String> {
+    let cache = std::env::var_os("ROLLGATE_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/rollgate")))
+        .unwrap_or_else(|| PathBuf::from("/nonexistent"));
+    let apiserver = std::env::var_os("ROLLGATE_KUBE_APISERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache.join("kube-apiserver"));
+    if !apiserver.is_file() {
+        return Err(format!(
+            "no kube-apiserver at {} (build it with .ci/kube-apiserver.sh)",
+            apiserver.display()
+        ));
+    }
+    let etcd_name = std::env::var("ROLLGATE_ETCD").unwrap_or_else(|_| "etcd".into());
+    let etcd = which(&etcd_name).ok_or("no etcd on PATH (apt-get install etcd-server)")?;
+    let kubectl_name = std::env::var("ROLLGATE_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let kubectl = which(&kubectl_name).ok_or("no kubectl on PATH")?;
+    Ok(KubeBinaries {
+        apiserver,
+        etcd,
+        kubectl,
+    })
+}
+
+/// Serve `body` as a Prometheus exposition on `/metrics` (any path) at a free port on
+/// 127.0.0.1, a thread per connection, for the life of the test process; returns the port.
+pub fn exporter(body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind exporter");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes());
+            });
+        }
+    });
+    port
 }
