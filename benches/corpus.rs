@@ -20,6 +20,9 @@
 //!
 //! Figures are printed, never asserted: wall time on a shared 2-core machine is noisy.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::hint::black_box;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,6 +33,7 @@ use rollgate::engine::lint::{default_threads, lint_with_threads};
 use rollgate::engine::{Config, Engine};
 use rollgate::manifest::input::{DEFAULT_MAX_FILE_SIZE, Input, expand_paths, read_file};
 use rollgate::manifest::{Limits, load};
+use support::{cpu_time, env_usize, ms};
 
 /// The allocator of the `rollgate` binary, so in-process figures match the command's.
 #[global_allocator]
@@ -37,26 +41,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(default)
-}
-
-/// CPU time (user + system) this process has used so far.
-fn cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_PROCESS_CPUTIME_ID exists on Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Wall and CPU time of `f`, run on a new thread: per-thread memos (the PromQL analyses keep
@@ -80,10 +64,6 @@ fn percentile(v: &[Duration], p: f64) -> Duration {
     s.sort();
     let rank = ((p * s.len() as f64).ceil() as usize).clamp(1, s.len());
     s[rank - 1]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 fn verdict(ok: bool) -> &'static str {

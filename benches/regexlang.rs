@@ -11,23 +11,19 @@
 //!
 //! Figures are printed, never asserted: wall time on a shared 2-core machine is noisy.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use rollgate::regexlang::{
     Checker, FlaggerNames, Language, Limits, MatchOp, Matcher, NameKind, Verdict, decide, decide_in,
 };
+use support::env_usize;
 
 fn re(v: &str) -> Matcher {
     Matcher::new(MatchOp::Regex, v)
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(default)
 }
 
 /// Peak resident set size in KiB (`VmHWM`), if readable.

@@ -11,46 +11,22 @@
 //! ("cold"). Also reported: the cost of compiling each corpus CRD and of parsing every built-in
 //! schema file. Figures are printed, never asserted: wall time on a shared machine is noisy.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rollgate::engine::config::RuleConfig;
 use rollgate::engine::lint::lint;
 use rollgate::engine::{Config, Engine};
 use rollgate::manifest::input::{DEFAULT_MAX_FILE_SIZE, Input, expand_paths, read_file};
 use rollgate::manifest::{Limits, load};
+use support::{measure, median, ms};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_PROCESS_CPUTIME_ID exists on Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime failed");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-fn measure<T>(f: impl FnOnce() -> T) -> (Duration, Duration, T) {
-    let (w0, c0) = (Instant::now(), cpu_time());
-    let out = f();
-    let (c1, w1) = (cpu_time(), Instant::now());
-    (w1 - w0, c1.saturating_sub(c0), out)
-}
-
-fn median(v: &[Duration]) -> Duration {
-    let mut s = v.to_vec();
-    s.sort();
-    s[s.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 fn main() {

@@ -14,6 +14,9 @@
 //! noisy than wall time on a shared machine) is reported. `ROLLGATE_BENCH_RULES_ONLY=1`: only
 //! the rules-alone measurement (for profiling). Figures are printed, never asserted.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -21,6 +24,7 @@ use rollgate::engine::lint::{lint_with_threads, objects_of};
 use rollgate::engine::{Config, Context, Engine, MemoryInventory, Settings};
 use rollgate::manifest::input::{Input, from_bytes};
 use rollgate::manifest::{Limits, load};
+use support::{cpu_time, median, ms};
 
 const PER_FILE: usize = 200;
 const APPS_PER_NAMESPACE: usize = 25;
@@ -199,24 +203,6 @@ fn inputs(objects: usize) -> Vec<Input> {
     out
 }
 
-/// CPU time (user + system) this process has used so far: less sensitive than wall time to
-/// other processes on a shared machine.
-fn cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_PROCESS_CPUTIME_ID exists on Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 /// Median CPU time of linting `objects` synthetic objects end to end (parse, world, rules,
 /// placing findings), and the number of findings.
 fn measure_lint(objects: usize, only: Option<&[String]>, rounds: usize) -> (Duration, usize) {
@@ -237,7 +223,7 @@ fn measure_lint(objects: usize, only: Option<&[String]>, rounds: usize) -> (Dura
         findings = run.diagnostics.len();
         std::hint::black_box(&run);
     }
-    (median(times), findings)
+    (median(&times), findings)
 }
 
 /// Median CPU time of the rules alone (`Engine::check` on every object of a world built
@@ -274,11 +260,7 @@ fn measure_rules(objects: usize, only: &[String], rounds: usize) -> (Duration, u
         times.push(cpu_time().saturating_sub(t));
         findings = out.len();
     }
-    (median(times), findings, build)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
+    (median(&times), findings, build)
 }
 
 fn main() {
