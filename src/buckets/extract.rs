@@ -15,12 +15,14 @@
 //!   measurement fails when it is false; with only `failureCondition` when it is true; with
 //!   both, when the failure condition is true (neither → Inconclusive).
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use promql_parser::parser::Expr;
 use serde_json::Value;
 
 use super::condition::{self, Cond};
+
 use crate::engine::{Context, Object};
 use crate::promql::builtin::{Builtin, Unit};
 use crate::promql::gates::{Gate, GateKind, Thresholds, gates_with};
@@ -149,9 +151,13 @@ impl GateValue<'_> {
 /// The gates whose threshold findings belong on `o`, with whether `o` owns the query (then
 /// in-query thresholds are reported too). A Canary also gets the gates of the MetricTemplates
 /// it references in the input, for the thresholds it writes.
-pub fn gates_for<'w>(o: &'w Object, cx: &Context<'w>) -> Vec<(Gate<'w>, bool)> {
+pub fn gates_for<'s, 'w>(o: &'w Object, cx: &'s Context<'w>) -> Vec<(Cow<'s, Gate<'w>>, bool)> {
     let world = cx.world;
-    let mut out: Vec<(Gate<'w>, bool)> = cx.gates(o).iter().map(|g| (g.clone(), true)).collect();
+    // The object's own gates are the ones the context already holds: borrowed, not copied.
+    let mut out: Vec<(Cow<'s, Gate<'w>>, bool)> = match cx.gates(o) {
+        Cow::Borrowed(gates) => gates.iter().map(|g| (Cow::Borrowed(g), true)).collect(),
+        Cow::Owned(gates) => gates.into_iter().map(|g| (Cow::Owned(g), true)).collect(),
+    };
     if o.group == "flagger.app" && o.kind == "Canary" {
         let mut seen: Vec<&Object> = Vec::new();
         for base in ["/spec/analysis/metrics", "/spec/canaryAnalysis/metrics"] {
@@ -174,7 +180,7 @@ pub fn gates_for<'w>(o: &'w Object, cx: &Context<'w>) -> Vec<(Gate<'w>, bool)> {
                     seen.push(t);
                     for g in gates_with(t, cx.referrers()) {
                         if std::ptr::eq(g.metric.object, o) && !std::ptr::eq(g.report.object, o) {
-                            out.push((g, false));
+                            out.push((Cow::Owned(g), false));
                         }
                     }
                 }
