@@ -18,6 +18,9 @@
 //!    (default 200): median and p90 wall time of the whole process (target median <= 5 ms), and
 //!    its CPU time (less sensitive to a loaded machine).
 //!
+//! `ROLLGATE_BENCH_PROFILE=parse|lint|norules` repeats one step of part 1 and prints nothing,
+//! for a profiler.
+//!
 //! Figures are printed, never asserted: wall time on a shared 2-core machine is noisy.
 
 #[path = "support/mod.rs"]
@@ -125,6 +128,40 @@ fn corpus_bench(corpus: &Path, rounds: usize) {
         }
         n
     };
+
+    // `ROLLGATE_BENCH_PROFILE=parse|lint|norules`: only repeat that step `rounds` times, for a
+    // profiler (`perf record`, `valgrind --tool=callgrind`) to attribute its time; no figures.
+    if let Ok(step) = std::env::var("ROLLGATE_BENCH_PROFILE") {
+        let none = Engine::new(
+            rollgate::rules::REGISTRY,
+            &config,
+            Some(&["parse-error".into()]),
+        );
+        for _ in 0..rounds {
+            match step.as_str() {
+                "parse" => drop(black_box(parse(&texts))),
+                "parse-kept" => {
+                    let kept: Vec<_> = texts.iter().map(|t| load(t, limits)).collect();
+                    drop(black_box(kept));
+                }
+                "lint" => drop(black_box(lint_with_threads(
+                    inputs.clone(),
+                    &engine,
+                    &config.settings,
+                    limits,
+                    1,
+                ))),
+                _ => drop(black_box(lint_with_threads(
+                    inputs.clone(),
+                    &none,
+                    &config.settings,
+                    limits,
+                    1,
+                ))),
+            }
+        }
+        return;
+    }
 
     // Warm-up (page cache, allocator, branch predictors), and the counts to report.
     let documents = parse(&texts);
@@ -385,5 +422,7 @@ fn main() {
             corpus.display()
         );
     }
-    editor_bench(runs);
+    if std::env::var_os("ROLLGATE_BENCH_PROFILE").is_none() {
+        editor_bench(runs);
+    }
 }

@@ -329,6 +329,41 @@ fn misbehaving_prometheus_falls_back_in_bounded_time() {
     }
 }
 
+/// Concurrent lookups on a server that hangs: the first waits for its timeout, the ones that
+/// start while it has gone unanswered for 250 ms fall back at once (the webhook's lookups run
+/// in parallel; before, each waited its own full timeout: tests/webhook_faults.rs).
+#[test]
+fn lookups_on_a_hanging_server_do_not_pile_up() {
+    let url = fake(None);
+    let first = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            let r = live::bounds(&url, "first_seconds_bucket", "first_seconds", 1000);
+            (r, t.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    let t = Instant::now();
+    let second = live::bounds(&url, "second_seconds_bucket", "second_seconds", 1000);
+    let waited = t.elapsed();
+    let e = second.expect_err("falls back");
+    assert!(e.contains("has waited"), "{e}");
+    assert!(waited < Duration::from_millis(200), "{waited:?}");
+    let (r, took) = first.join().expect("first lookup");
+    assert!(
+        r.is_err() && took >= Duration::from_millis(900),
+        "{r:?} {took:?}"
+    );
+    // Then the server is left alone: no more waiting either.
+    let t = Instant::now();
+    let third = live::bounds(&url, "third_seconds_bucket", "third_seconds", 1000);
+    assert!(
+        third.is_err() && t.elapsed() < Duration::from_millis(200),
+        "{third:?}"
+    );
+}
+
 #[test]
 fn live_values_sort_numerically_and_compare_numerically() {
     let url = fake(Some(http(

@@ -293,6 +293,12 @@ fn decision_time() {
         "create-virtualservice-bad-weights.json",
         "create-servicemonitor.json",
     ] {
+        // `ROLLGATE_BENCH_FIXTURE=canary`: only the fixtures whose name contains it (profiling).
+        if let Ok(only) = std::env::var("ROLLGATE_BENCH_FIXTURE") {
+            if !name.contains(&only) {
+                continue;
+            }
+        }
         let path = format!("{}/testdata/admission/{name}", env!("CARGO_MANIFEST_DIR"));
         let body = std::fs::read(path).expect("fixture");
         let n = 2000;

@@ -15,6 +15,7 @@
 //!   measurement fails when it is false; with only `failureCondition` when it is true; with
 //!   both, when the failure condition is true (neither → Inconclusive).
 
+use crate::engine::inventory::ValueAt as _;
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -165,11 +166,11 @@ pub fn gates_for<'s, 'w>(o: &'w Object, cx: &'s Context<'w>) -> Vec<(Cow<'s, Gat
                 continue;
             };
             for m in ms {
-                let Some(name) = m.pointer("/templateRef/name").and_then(Value::as_str) else {
+                let Some(name) = m.at("/templateRef/name").and_then(Value::as_str) else {
                     continue;
                 };
                 let ns = m
-                    .pointer("/templateRef/namespace")
+                    .at("/templateRef/namespace")
                     .and_then(Value::as_str)
                     .filter(|n| !n.is_empty())
                     .unwrap_or(o.ns());

@@ -8,7 +8,10 @@
 //! footprint small; only `http://` URLs are supported (`https://` is reported, not attempted).
 //! Every step is bounded: connect and read timeouts, one overall deadline, a response-size cap.
 //! Answers are kept for 5 minutes per (URL, selector); a server that does not answer is left
-//! alone for 30 s, so a hanging Prometheus costs one timeout per run, not one per gate.
+//! alone for 30 s, so a hanging Prometheus costs one timeout per run, not one per gate; and
+//! while a lookup on a server has gone unanswered for 250 ms, other lookups on it do not start
+//! (the webhook looks up concurrently: each would wait for the whole timeout of a hanging
+//! server, tests/webhook_faults.rs).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -24,6 +27,9 @@ const KEEP_OK: Duration = Duration::from_secs(300);
 /// How long a server that failed to answer is left alone before it is asked again (so a
 /// Prometheus that hangs costs one timeout per run, not one per gate).
 const KEEP_DOWN: Duration = Duration::from_secs(30);
+/// A lookup unanswered for this long makes other lookups on the same server fall back at once
+/// instead of each waiting for its own timeout (a healthy Prometheus answers in milliseconds).
+const SLOW: Duration = Duration::from_millis(250);
 
 type Answers = HashMap<(String, String), (Instant, Result<Vec<f64>, String>)>;
 
@@ -31,6 +37,9 @@ struct Cache {
     answers: Answers,
     /// URL → when it failed and why.
     down: HashMap<String, (Instant, String)>,
+    /// URL → lookups in flight: (ticket, start).
+    in_flight: HashMap<String, Vec<(u64, Instant)>>,
+    next_ticket: u64,
 }
 
 fn cache() -> &'static Mutex<Cache> {
@@ -39,6 +48,8 @@ fn cache() -> &'static Mutex<Cache> {
         Mutex::new(Cache {
             answers: HashMap::new(),
             down: HashMap::new(),
+            in_flight: HashMap::new(),
+            next_ticket: 0,
         })
     })
 }
@@ -57,6 +68,7 @@ pub fn bounds(
     timeout_ms: u64,
 ) -> Result<Vec<f64>, String> {
     let key = (url.to_owned(), selector.to_owned());
+    let mut ticket = None;
     if let Ok(mut c) = cache().lock() {
         // A kept answer first: while the server is down, what it said a minute ago still holds
         // (without this, a Prometheus outage flipped the verdicts of gates it had answered).
@@ -74,6 +86,20 @@ pub fn bounds(
             }
         }
         c.down.remove(url);
+        let running = c.in_flight.entry(url.to_owned()).or_default();
+        if let Some((_, since)) = running.iter().find(|(_, at)| at.elapsed() >= SLOW) {
+            return Err(format!(
+                "cannot get an answer: a lookup has waited {} ms for one; not asked again until it ends",
+                since.elapsed().as_millis()
+            ));
+        }
+        c.next_ticket += 1;
+        let t = c.next_ticket;
+        c.in_flight
+            .entry(url.to_owned())
+            .or_default()
+            .push((t, Instant::now()));
+        ticket = Some(t);
     }
     let timeout = Duration::from_millis(timeout_ms.clamp(100, 30_000));
     let mut r = le_values(url, selector, timeout);
@@ -82,6 +108,12 @@ pub fn bounds(
         r = le_values(url, &plain, timeout);
     }
     if let Ok(mut c) = cache().lock() {
+        if let Some(running) = c.in_flight.get_mut(url) {
+            running.retain(|(t, _)| Some(*t) != ticket);
+            if running.is_empty() {
+                c.in_flight.remove(url);
+            }
+        }
         if c.answers.len() > 10_000 {
             c.answers.clear();
         }

@@ -25,6 +25,7 @@ pub mod known;
 pub mod live;
 pub mod source;
 
+use crate::engine::inventory::ValueAt as _;
 use serde_json::Value;
 
 use crate::engine::inventory::PodTemplate;
@@ -279,7 +280,7 @@ fn istio_override(gate: &Gate<'_>, world: &dyn Inventory, metric: &str) -> Optio
                 .replace('~', "~0")
                 .replace('/', "~1")
         );
-        let Some(text) = w.value.pointer(&ptr).and_then(Value::as_str) else {
+        let Some(text) = w.value.at(&ptr).and_then(Value::as_str) else {
             continue;
         };
         let Ok(Value::Object(m)) = serde_json::from_str::<Value>(text) else {

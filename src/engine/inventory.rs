@@ -55,6 +55,18 @@ pub fn walk<'a>(value: &'a Value, pointer: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
+/// [`walk`] as a method of `Value`: `value.at("/spec/analysis")`, for `Value::pointer`, which
+/// allocates a `String` per segment while unescaping it.
+pub trait ValueAt {
+    fn at(&self, pointer: &str) -> Option<&Value>;
+}
+
+impl ValueAt for Value {
+    fn at(&self, pointer: &str) -> Option<&Value> {
+        walk(self, pointer)
+    }
+}
+
 /// `metadata.labels` of an object.
 pub fn labels_of(object: &Object) -> Option<&Map<String, Value>> {
     object.value.get("metadata")?.get("labels")?.as_object()

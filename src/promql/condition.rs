@@ -13,6 +13,7 @@
 //! evaluates to [`Eval::Unknown`]: rules then say nothing ("not analysed"). Parsing never panics
 //! and is bounded in depth.
 
+use crate::engine::inventory::ValueAt as _;
 use std::ops::Range;
 
 use promql_parser::parser::Expr as PExpr;
@@ -979,7 +980,7 @@ pub fn argo_metrics<'w>(
                         success,
                         failure,
                         // A range query returns a matrix, which conditions see differently.
-                        shape: if m.pointer("/provider/prometheus/rangeQuery").is_some() {
+                        shape: if m.at("/provider/prometheus/rangeQuery").is_some() {
                             None
                         } else {
                             g.analysis.query().map(shape)

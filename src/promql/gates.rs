@@ -17,6 +17,7 @@
 //! Canary's builtin and inline queries on the Canary; a template that is not part of the input
 //! (the webhook's cluster cache) on the Canary/Rollout that references it.
 
+use crate::engine::inventory::ValueAt as _;
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -407,8 +408,8 @@ fn metric_label(c: &Object, metric: &Value) -> String {
 
 fn flagger_thresholds(metric: &Value) -> Thresholds {
     Thresholds::Flagger {
-        min: metric.pointer("/thresholdRange/min").cloned(),
-        max: metric.pointer("/thresholdRange/max").cloned(),
+        min: metric.at("/thresholdRange/min").cloned(),
+        max: metric.at("/thresholdRange/max").cloned(),
         threshold: metric.get("threshold").cloned(),
     }
 }
@@ -659,8 +660,8 @@ fn canary<'w>(c: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
             });
         }
         // Templates outside the input (the cluster): their findings come here.
-        if let Some(tname) = s(m.pointer("/templateRef/name")) {
-            let ns = s(m.pointer("/templateRef/namespace"))
+        if let Some(tname) = s(m.at("/templateRef/name")) {
+            let ns = s(m.at("/templateRef/namespace"))
                 .filter(|n| !n.is_empty())
                 .unwrap_or(c.ns());
             for t in world.get("flagger.app", "MetricTemplate", Some(ns), tname) {
@@ -856,7 +857,7 @@ fn arg_binding(arg: &Value, binder: Option<&Object>) -> Option<Binding> {
     if let Some(h) = s(from.get("podTemplateHashValue")) {
         return Some(Binding::unknown(ValueSource::PodTemplateHash(h.to_owned())));
     }
-    if let Some(path) = s(from.pointer("/fieldRef/fieldPath")) {
+    if let Some(path) = s(from.at("/fieldRef/fieldPath")) {
         let src = ValueSource::FieldRef(path.to_owned());
         let value = binder
             .filter(|b| b.kind == "Rollout")
@@ -947,7 +948,7 @@ fn argo_metric_gates<'w>(
     };
     let env = Env::Argo(args.clone());
     for (i, m) in metrics.iter().enumerate() {
-        let Some(q) = s(m.pointer("/provider/prometheus/query")) else {
+        let Some(q) = s(m.at("/provider/prometheus/query")) else {
             continue;
         };
         let qp = format!("/spec/metrics/{i}/provider/prometheus/query");

@@ -5,6 +5,7 @@
 //! (test `TestEvaluateResultNoFailureConditionAndNoSuccessCondition`; the docs say otherwise).
 //! Conditions that are true for every possible result (`true`, `len(result) >= 0`) do the same.
 
+use crate::engine::inventory::ValueAt as _;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::promql::condition::{
@@ -63,7 +64,7 @@ impl Rule for ArgoAnalysisAlwaysPasses {
             // schema problem, not this one.
             let no_query = m.provider == Some("prometheus")
                 && m.value
-                    .pointer("/provider/prometheus/query")
+                    .at("/provider/prometheus/query")
                     .and_then(serde_json::Value::as_str)
                     .is_none_or(|q| q.trim().is_empty());
             if m.raw("successCondition").is_none()

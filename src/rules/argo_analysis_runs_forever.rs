@@ -7,6 +7,7 @@
 //! `ValidateAnalysisTemplatesWithType`, called from `rollout/controller.go`) and does not
 //! progress. Background analysis (`strategy.canary.analysis`) may run indefinitely.
 
+use crate::engine::inventory::ValueAt as _;
 use serde_json::Value;
 
 use crate::engine::rule::finding;
@@ -74,7 +75,7 @@ impl Rule for ArgoAnalysisRunsForever {
             return;
         };
         for (i, s) in steps.iter().enumerate() {
-            let Some(ts) = s.pointer("/analysis/templates").and_then(Value::as_array) else {
+            let Some(ts) = s.at("/analysis/templates").and_then(Value::as_array) else {
                 continue;
             };
             for (j, t) in ts.iter().enumerate() {

@@ -5,6 +5,7 @@
 //! reconcile, so the rollout moves on at once. Only `pause: {}` (no duration) waits for a manual
 //! promotion.
 
+use crate::engine::inventory::ValueAt as _;
 use serde_json::Value;
 
 use crate::engine::rule::finding;
@@ -35,7 +36,7 @@ impl Rule for ArgoPauseZero {
             return;
         };
         for (i, s) in steps.iter().enumerate() {
-            let Some(d) = s.pointer("/pause/duration") else {
+            let Some(d) = s.at("/pause/duration") else {
                 continue;
             };
             if templated(d) || d.is_null() {

@@ -25,6 +25,7 @@
 //! - a filter operator client-go does not know (`[?(@.name='x')]`), where every evaluation fails
 //!   (see `operator_error`).
 
+use crate::engine::inventory::ValueAt as _;
 use std::ops::Range;
 
 use serde_json::Value;
@@ -56,7 +57,7 @@ impl Rule for ArgoWebJsonpathInvalid {
             return;
         };
         for (i, m) in metrics.iter().enumerate() {
-            let Some(path) = m.pointer("/provider/web/jsonPath").and_then(Value::as_str) else {
+            let Some(path) = m.at("/provider/web/jsonPath").and_then(Value::as_str) else {
                 continue;
             };
             // Empty means `{$}`; `{{args.x}}` is rendered by Argo before the path is parsed.

@@ -6,6 +6,7 @@
 //! 1m); checks run once per `analysis.interval` (`GetAnalysisInterval`, default 60s, at least
 //! 10s). With a 30s window every 2m, three quarters of the requests are never measured.
 
+use crate::engine::inventory::ValueAt as _;
 use serde_json::Value;
 
 use crate::engine::rule::finding;
@@ -43,11 +44,11 @@ impl Rule for FlaggerMetricIntervalShorterThanAnalysis {
             // Does the metric's interval reach the query? Builtins: always; templates: when
             // they use {{ interval }}; inline queries are not rendered.
             let windowed = builtin
-                || m.pointer("/templateRef/name")
+                || m.at("/templateRef/name")
                     .and_then(Value::as_str)
                     .is_some_and(|t| {
                         let ns = m
-                            .pointer("/templateRef/namespace")
+                            .at("/templateRef/namespace")
                             .and_then(Value::as_str)
                             .filter(|n| !n.is_empty())
                             .unwrap_or(object.ns());

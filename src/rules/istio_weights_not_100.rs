@@ -5,6 +5,7 @@
 //! (`pkg/config/validation/validation.go` `validateWeight`, `validateHTTPRouteDestinations`).
 //! Weights are `int32` in the API.
 
+use crate::engine::inventory::ValueAt as _;
 use serde_json::Value;
 
 use crate::engine::rule::finding;
@@ -233,7 +234,7 @@ fn destination_name(d: &Value) -> String {
         .unwrap_or("?");
     let subset = dest.and_then(|x| x.get("subset")).and_then(Value::as_str);
     let port = dest
-        .and_then(|x| x.pointer("/port/number"))
+        .and_then(|x| x.at("/port/number"))
         .and_then(Value::as_i64);
     match (subset, port) {
         (Some(s), _) => s.to_owned(),

@@ -8,6 +8,7 @@
 //! Only what validation reads is kept: descriptions, defaults, CEL rules
 //! (`x-kubernetes-validations`), list/map types and string formats are dropped.
 
+use crate::engine::inventory::ValueAt as _;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
@@ -419,9 +420,9 @@ impl<'a> Compiler<'a> {
 pub fn compile_crd(crd: &Value, dedupe: bool) -> Option<Arena> {
     let spec = crd.get("spec")?;
     let group = spec.get("group")?.as_str()?;
-    let kind = spec.pointer("/names/kind")?.as_str()?;
+    let kind = spec.at("/names/kind")?.as_str()?;
     let name = crd
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or(kind);
     let mut arena = Arena {
@@ -443,7 +444,7 @@ pub fn compile_crd(crd: &Value, dedupe: bool) -> Option<Arena> {
         ..Arena::default()
     };
     // v1beta1: one schema for every version, unless a version has its own.
-    let shared = spec.pointer("/validation/openAPIV3Schema");
+    let shared = spec.at("/validation/openAPIV3Schema");
     let mut c = Compiler::new(&mut arena, dedupe);
     let mut roots = BTreeMap::new();
     let mut shared_root = None;
@@ -458,7 +459,7 @@ pub fn compile_crd(crd: &Value, dedupe: bool) -> Option<Arena> {
         if v.get("served").and_then(Value::as_bool) == Some(false) {
             continue;
         }
-        let schema = v.pointer("/schema/openAPIV3Schema");
+        let schema = v.at("/schema/openAPIV3Schema");
         let root = match (schema, shared) {
             (Some(s), _) => c.root(s),
             (None, Some(s)) => *shared_root.get_or_insert_with(|| c.root(s)),

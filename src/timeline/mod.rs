@@ -7,6 +7,7 @@ pub mod argo;
 pub mod duration;
 pub mod flagger;
 
+use crate::engine::inventory::ValueAt as _;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -91,7 +92,7 @@ pub fn flagger_timeline(c: &Object, file: &str) -> Timeline {
             ms.iter()
                 .map(|m| {
                     let name = m.get("name").and_then(Value::as_str).unwrap_or("?");
-                    match m.pointer("/templateRef/name").and_then(Value::as_str) {
+                    match m.at("/templateRef/name").and_then(Value::as_str) {
                         Some(t) => format!("metric {name} (template {t})"),
                         None if m.get("query").is_some() => format!("metric {name} (inline query)"),
                         None => format!("metric {name} (builtin)"),

@@ -9,6 +9,7 @@
 
 pub mod args;
 pub mod cache;
+pub mod decode;
 pub mod metrics;
 pub mod review;
 pub mod server;

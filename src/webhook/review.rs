@@ -20,15 +20,17 @@
 //! - Anything that cannot be decoded gets a valid AdmissionReview whose response is
 //!   `allowed: false` with the reason, echoing `request.uid` when it can be read. Never a panic.
 
+use crate::engine::inventory::ValueAt as _;
 use std::fmt::Write as _;
 
 use kube::core::admission::{
-    AdmissionRequest, AdmissionResponse, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
+    AdmissionResponse, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
 };
 use kube::core::response::{StatusCause, StatusDetails};
 use kube::core::{DynamicObject, TypeMeta};
 use serde_json::Value;
 
+use super::decode;
 use super::world::World;
 use crate::engine::{Context, Engine, Finding, Object, Origin, Settings, Severity};
 
@@ -96,45 +98,26 @@ pub struct Outcome {
 
 /// Decide one AdmissionReview (`admission.k8s.io/v1`).
 pub fn review(body: &[u8], engine: &Engine, settings: &Settings, world: &dyn World) -> Outcome {
-    let mut top: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => return invalid("", format!("request body is not JSON: {e}")),
+    // One pass: the envelope and kube's typed request, with the object decoded as the JSON
+    // value the rules read (`metadata.managedFields` skipped).
+    let top = match decode::envelope(body) {
+        Ok(t) => t,
+        Err(e) => {
+            let (uid, reason) = decode::diagnose(body, Some(e));
+            return invalid(&uid, reason);
+        }
     };
-    let uid = top
-        .pointer("/request/uid")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let Some(fields) = top.as_object_mut() else {
-        return invalid(&uid, "AdmissionReview must be a JSON object".into());
+    let v1 = top.api_version.as_ref().and_then(Value::as_str) == Some(META_API_VERSION_V1)
+        && top.kind.as_ref().and_then(Value::as_str) == Some(META_KIND);
+    let mut req = match top.request {
+        Some(r) if v1 => r,
+        _ => {
+            let (uid, reason) = decode::diagnose(body, None);
+            return invalid(&uid, reason);
+        }
     };
-    let api_version = fields.get("apiVersion").and_then(Value::as_str);
-    if api_version != Some(META_API_VERSION_V1) {
-        return invalid(
-            &uid,
-            format!(
-                "unsupported AdmissionReview apiVersion {}: rollgate serves {META_API_VERSION_V1} \
-                 (set admissionReviewVersions: [v1])",
-                api_version.map_or_else(|| "(none)".to_owned(), |v| format!("{v:?}"))
-            ),
-        );
-    }
-    if fields.get("kind").and_then(Value::as_str) != Some(META_KIND) {
-        return invalid(&uid, format!("expected kind {META_KIND}"));
-    }
-    let mut request = match fields.remove("request") {
-        Some(r @ Value::Object(_)) => r,
-        _ => return invalid(&uid, "AdmissionReview has no request".into()),
-    };
-    // The object is used as a JSON value; decode only the small rest into kube's typed request.
-    let (object, old_object) = match request.as_object_mut() {
-        Some(m) => (m.remove("object"), m.remove("oldObject")),
-        None => (None, None),
-    };
-    let mut req: AdmissionRequest<DynamicObject> = match serde_json::from_value(request) {
-        Ok(r) => r,
-        Err(e) => return invalid(&uid, format!("cannot decode AdmissionReview request: {e}")),
-    };
+    let object = req.object.take().map(|o| o.value);
+    let old_object = req.old_object.take().map(|o| o.value);
     req.types = TypeMeta {
         api_version: META_API_VERSION_V1.to_owned(),
         kind: META_KIND.to_owned(),
@@ -196,7 +179,7 @@ pub fn review(body: &[u8], engine: &Engine, settings: &Settings, world: &dyn Wor
                 .as_ref()
                 .is_some_and(|old| old.get("spec") == object.get("spec")));
     let Some(object) = Object::from_value(object, Origin::Admission, default_ns) else {
-        return invalid(&uid, "request.object has no apiVersion or kind".into());
+        return invalid(&req.uid, "request.object has no apiVersion or kind".into());
     };
 
     let mut findings = Vec::new();
@@ -321,7 +304,7 @@ fn respond(
 
 fn being_deleted(object: &Value) -> bool {
     object
-        .pointer("/metadata/deletionTimestamp")
+        .at("/metadata/deletionTimestamp")
         .is_some_and(|v| !v.is_null())
 }
 
