@@ -2,8 +2,9 @@
 //! `src/rules/mod.rs`, documented by `rules/<id>.md` (which is also its test).
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::config::Settings;
 use super::finding::{Finding, Severity};
@@ -11,6 +12,7 @@ use super::inventory::Inventory;
 use super::object::Object;
 use crate::promql::gates::{Gate, Referrers, gates_with};
 use crate::promql::scrape::Monitors;
+use crate::schema::Arena;
 
 /// What the engine needs to know about a rule without running it.
 #[derive(Debug)]
@@ -68,6 +70,9 @@ pub struct Context<'a> {
 struct RunMemo<'a> {
     referrers: Referrers<'a>,
     monitors: Monitors<'a>,
+    /// (group, kind) → the world's compiled CRD schemas for it.
+    /// A list: a run sees a few dozen kinds.
+    schemas: RefCell<Vec<(String, String, Rc<[Arc<Arena>]>)>>,
 }
 
 /// Per-object results shared by the rules checking that object.
@@ -84,6 +89,7 @@ impl<'a> Context<'a> {
             run: Rc::new(RunMemo {
                 referrers: Referrers::new(world),
                 monitors: Monitors::new(world),
+                schemas: RefCell::default(),
             }),
             memo: None,
         }
@@ -110,6 +116,21 @@ impl<'a> Context<'a> {
     /// Which monitors watch which namespace (indexed once per run).
     pub fn monitors(&self) -> &Monitors<'a> {
         &self.run.monitors
+    }
+
+    /// The compiled schemas of the world's CustomResourceDefinitions for `group`/`kind`
+    /// ([`crate::schema::world_schemas`]), looked up once per kind and run.
+    pub fn world_schemas(&self, group: &str, kind: &str) -> Rc<[Arc<Arena>]> {
+        let known = self.run.schemas.borrow().iter().find_map(|(g, k, s)| {
+            (g == group && k == kind).then(|| s.clone())
+        });
+        known.unwrap_or_else(|| {
+            let s: Rc<[Arc<Arena>]> =
+                crate::schema::world_schemas(self.world, group, kind).into();
+            let entry = (group.to_owned(), kind.to_owned(), s.clone());
+            self.run.schemas.borrow_mut().push(entry);
+            s
+        })
     }
 
     /// The gate queries whose findings belong on `object` ([`crate::promql::gates::gates`]),

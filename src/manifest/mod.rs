@@ -47,14 +47,32 @@ impl NodeSpan {
 /// JSON pointer → span, for one document.
 ///
 /// Built for every node of every document but looked up only for the few documents with
-/// findings, so insertion is an append to one arena (no allocation per node) and the sorted
-/// lookup order is built on first use.
+/// findings, so insertion is an append to one arena (no allocation per node); the first few
+/// lookups scan the entries (a document usually gets one or two), and the sorted lookup order
+/// is built when there are more.
 #[derive(Debug, Default, Clone)]
 pub struct SpanIndex {
     arena: String,
     entries: Vec<(u32, u32, NodeSpan)>,
     order: std::sync::OnceLock<Vec<u32>>,
+    scans: Scans,
 }
+
+/// Lookups answered by scanning since the last insertion.
+#[derive(Debug, Default)]
+struct Scans(std::sync::atomic::AtomicU32);
+
+impl Clone for Scans {
+    fn clone(&self) -> Self {
+        Scans(std::sync::atomic::AtomicU32::new(
+            self.0.load(std::sync::atomic::Ordering::Relaxed),
+        ))
+    }
+}
+
+/// Lookups of a document answered by a linear scan before its entries are sorted (a scan
+/// costs one pass, sorting about log2(entries) passes).
+const SCANNED_LOOKUPS: u32 = 8;
 
 impl SpanIndex {
     /// Record a span under a pointer that `write` appends to the given buffer.
@@ -64,6 +82,7 @@ impl SpanIndex {
         let len = self.arena.len() - start;
         self.entries.push((start as u32, len as u32, span));
         self.order = std::sync::OnceLock::new();
+        self.scans = Scans::default();
     }
 
     pub fn insert(&mut self, pointer: String, span: NodeSpan) {
@@ -76,6 +95,24 @@ impl SpanIndex {
     }
 
     pub fn get(&self, pointer: &str) -> Option<&NodeSpan> {
+        if self.order.get().is_none()
+            && self
+                .scans
+                .0
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                < SCANNED_LOOKUPS
+        {
+            // The last entry with this pointer (the value that wins for a duplicate key).
+            return self
+                .entries
+                .iter()
+                .rev()
+                .find(|&&(s, l, _)| {
+                    l as usize == pointer.len()
+                        && &self.arena[s as usize..(s + l) as usize] == pointer
+                })
+                .map(|(_, _, n)| n);
+        }
         let order = self.order.get_or_init(|| {
             let mut o: Vec<u32> = (0..self.entries.len() as u32).collect();
             // Stable: for a duplicate key the later entry (the value that wins) sorts last.

@@ -38,7 +38,12 @@ impl Rule for Schema {
             return;
         }
         let Some((found, report)) =
-            schema::check(object, cx.world, &cx.settings.crds, MAX_PER_OBJECT)
+            schema::check(
+                object,
+                &cx.world_schemas(&object.group, &object.kind),
+                &cx.settings.crds,
+                MAX_PER_OBJECT,
+            )
         else {
             return;
         };

@@ -58,16 +58,29 @@ pub enum SchemaOrigin {
 
 /// The schema for `object`'s group, kind and version, if any.
 pub fn find(object: &Object, world: &dyn Inventory, crds: &CrdSet) -> Option<Found> {
+    find_among(object, &world_schemas(world, &object.group, &object.kind), crds)
+}
+
+/// The compiled schemas of the world's CustomResourceDefinitions for `group`/`kind`, last one
+/// first (what [`find`] looks at first; a run computes it once per kind:
+/// `Context::world_schemas`).
+pub fn world_schemas(world: &dyn Inventory, group: &str, kind: &str) -> Vec<Arc<Arena>> {
+    crd::world_crds_for(world, group, kind)
+        .into_iter()
+        .filter_map(crd::world_crd)
+        .collect()
+}
+
+/// [`find`] with the world's schemas for the object's kind already looked up.
+pub fn find_among(object: &Object, world: &[Arc<Arena>], crds: &CrdSet) -> Option<Found> {
     let (g, k, v) = (&object.group, &object.kind, &object.version);
-    for crd in crd::world_crds_for(world, g, k) {
-        if let Some(a) = crd::world_crd(crd) {
-            if let Some(root) = a.root(v) {
-                return Some(Found {
-                    arena: SchemaRef::User(a),
-                    root,
-                    origin: SchemaOrigin::World,
-                });
-            }
+    for a in world {
+        if let Some(root) = a.root(v) {
+            return Some(Found {
+                arena: SchemaRef::User(a.clone()),
+                root,
+                origin: SchemaOrigin::World,
+            });
         }
     }
     if let Some(a) = crds.lookup(g, k) {
@@ -87,14 +100,15 @@ pub fn find(object: &Object, world: &dyn Inventory, crds: &CrdSet) -> Option<Fou
     })
 }
 
-/// Validate `object` against its schema; `None` when rollgate has no schema for it.
+/// Validate `object` against its schema (`world`: [`world_schemas`] of its kind); `None` when
+/// rollgate has no schema for it.
 pub fn check(
     object: &Object,
-    world: &dyn Inventory,
+    world: &[Arc<Arena>],
     crds: &CrdSet,
     max: usize,
 ) -> Option<(Found, Report)> {
-    let found = find(object, world, crds)?;
+    let found = find_among(object, world, crds)?;
     let report = validate::validate(&found.arena, found.root, &object.value, max);
     Some((found, report))
 }
