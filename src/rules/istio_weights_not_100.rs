@@ -143,7 +143,7 @@ fn check_route(object: &Object, base: &str, dests: &[Value], out: &mut Vec<Findi
         .map(|(i, _)| i)
         .collect();
     let related = |mut f: Finding| {
-        for (i, w) in weights.iter().enumerate() {
+        for (i, w) in weights.iter().enumerate().take(MAX_RELATED) {
             let (ptr, msg) = match w {
                 Weight::Valid(v) => (
                     format!("{base}/{i}/weight"),
@@ -176,7 +176,7 @@ fn check_route(object: &Object, base: &str, dests: &[Value], out: &mut Vec<Findi
         let list: Vec<&str> = missing.iter().map(|&i| names[i].as_str()).collect();
         format!(
             "; {} {} no weight and {} no traffic",
-            list.join(", "),
+            listed(&list),
             if list.len() == 1 { "has" } else { "have" },
             if list.len() == 1 {
                 "receives"
@@ -193,7 +193,12 @@ fn check_route(object: &Object, base: &str, dests: &[Value], out: &mut Vec<Findi
                 Weight::Valid(v) => Some(format!("{} receives {}", names[i], share(*v, sum))),
                 Weight::Missing => None,
             })
+            .take(MAX_LISTED + 1)
             .collect();
+        let valid = weights
+            .iter()
+            .filter(|w| matches!(w, Weight::Valid(_)))
+            .count();
         out.push(related(
             finding(
                 &META,
@@ -201,7 +206,7 @@ fn check_route(object: &Object, base: &str, dests: &[Value], out: &mut Vec<Findi
                 base,
                 format!(
                     "weights sum to {sum}, not 100: {} of traffic{no_traffic}",
-                    shares.join(", ")
+                    listed_of(&shares, valid)
                 ),
             )
             .with_help("Istio treats weights as relative shares (weight / sum); write them so they add up to 100"),
@@ -215,6 +220,25 @@ fn check_route(object: &Object, base: &str, dests: &[Value], out: &mut Vec<Findi
         ));
         f.severity = Severity::Warning;
         out.push(f.with_help("write `weight: 0` if the destination is meant to get no traffic"));
+    }
+}
+
+/// Destinations spelled out in a message, and given as related locations: a route of
+/// thousands of destinations made a message of 200 KB and a report of thousands of snippets.
+const MAX_LISTED: usize = 10;
+const MAX_RELATED: usize = 20;
+
+/// `a, b, c`, or the first [`MAX_LISTED`] and how many more.
+fn listed<S: AsRef<str>>(items: &[S]) -> String {
+    listed_of(items, items.len())
+}
+
+/// The first [`MAX_LISTED`] of `items` (a prefix of `total` items) and how many more.
+fn listed_of<S: AsRef<str>>(items: &[S], total: usize) -> String {
+    let shown: Vec<&str> = items.iter().take(MAX_LISTED).map(AsRef::as_ref).collect();
+    match total.saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more destinations", shown.join(", ")),
     }
 }
 
