@@ -121,12 +121,14 @@ impl<'a> Context<'a> {
     /// The compiled schemas of the world's CustomResourceDefinitions for `group`/`kind`
     /// ([`crate::schema::world_schemas`]), looked up once per kind and run.
     pub fn world_schemas(&self, group: &str, kind: &str) -> Rc<[Arc<Arena>]> {
-        let known = self.run.schemas.borrow().iter().find_map(|(g, k, s)| {
-            (g == group && k == kind).then(|| s.clone())
-        });
+        let known = self
+            .run
+            .schemas
+            .borrow()
+            .iter()
+            .find_map(|(g, k, s)| (g == group && k == kind).then(|| s.clone()));
         known.unwrap_or_else(|| {
-            let s: Rc<[Arc<Arena>]> =
-                crate::schema::world_schemas(self.world, group, kind).into();
+            let s: Rc<[Arc<Arena>]> = crate::schema::world_schemas(self.world, group, kind).into();
             let entry = (group.to_owned(), kind.to_owned(), s.clone());
             self.run.schemas.borrow_mut().push(entry);
             s

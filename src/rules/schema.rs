@@ -37,14 +37,12 @@ impl Rule for Schema {
         if matches!(object.origin, Origin::Admission | Origin::Cluster) {
             return;
         }
-        let Some((found, report)) =
-            schema::check(
-                object,
-                &cx.world_schemas(&object.group, &object.kind),
-                &cx.settings.crds,
-                MAX_PER_OBJECT,
-            )
-        else {
+        let Some((found, report)) = schema::check(
+            object,
+            &cx.world_schemas(&object.group, &object.kind),
+            &cx.settings.crds,
+            MAX_PER_OBJECT,
+        ) else {
             return;
         };
         let source = match found.origin {

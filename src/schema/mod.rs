@@ -58,7 +58,11 @@ pub enum SchemaOrigin {
 
 /// The schema for `object`'s group, kind and version, if any.
 pub fn find(object: &Object, world: &dyn Inventory, crds: &CrdSet) -> Option<Found> {
-    find_among(object, &world_schemas(world, &object.group, &object.kind), crds)
+    find_among(
+        object,
+        &world_schemas(world, &object.group, &object.kind),
+        crds,
+    )
 }
 
 /// The compiled schemas of the world's CustomResourceDefinitions for `group`/`kind`, last one

@@ -18,9 +18,12 @@ use serde_json::{Map, Value};
 
 /// The fields of `metadata` that are skipped while decoding.
 const SKIPPED_METADATA: &[&str] = &["managedFields"];
+/// The annotations that are skipped while decoding: `kubectl apply`'s copy of the whole
+/// manifest, one long escaped string (a quarter of a MetricTemplate's AdmissionReview).
+const SKIPPED_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];
 
-/// `request.object` / `request.oldObject` as the rules read it: a JSON value (a mapping; any
-/// other JSON becomes `Null`, which the decision treats as "no object").
+/// `request.object` / `request.oldObject` as the rules read it: a JSON value (anything but a
+/// mapping is treated as "no object" by the decision).
 #[derive(Debug, Clone, Default)]
 pub struct AdmittedObject {
     pub value: Value,
@@ -55,17 +58,45 @@ impl Resource for AdmittedObject {
 impl<'de> Deserialize<'de> for AdmittedObject {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(AdmittedObject {
-            value: d.deserialize_any(ObjectVisitor { metadata: false })?,
+            value: d.deserialize_any(ObjectVisitor {
+                level: Level::Object,
+            })?,
             meta: ObjectMeta::default(),
         })
     }
 }
 
 /// A mapping decoded into a `Value`; at the top level its `metadata` is decoded with
-/// [`SKIPPED_METADATA`] left out. Anything but a mapping is consumed and becomes `Null`.
+/// [`SKIPPED_METADATA`] left out, and `metadata.annotations` with [`SKIPPED_ANNOTATIONS`].
 struct ObjectVisitor {
-    /// This mapping is the object's `metadata`.
-    metadata: bool,
+    level: Level,
+}
+
+/// Which mapping an [`ObjectVisitor`] decodes.
+#[derive(Clone, Copy, PartialEq)]
+enum Level {
+    Object,
+    Metadata,
+    Annotations,
+}
+
+impl Level {
+    fn skips(self, key: &str) -> bool {
+        match self {
+            Level::Object => false,
+            Level::Metadata => SKIPPED_METADATA.contains(&key),
+            Level::Annotations => SKIPPED_ANNOTATIONS.contains(&key),
+        }
+    }
+
+    /// How the value under `key` is decoded: `None`, as a plain `Value`.
+    fn child(self, key: &str) -> Option<Level> {
+        match (self, key) {
+            (Level::Object, "metadata") => Some(Level::Metadata),
+            (Level::Metadata, "annotations") => Some(Level::Annotations),
+            _ => None,
+        }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for ObjectVisitor {
@@ -85,14 +116,13 @@ impl<'de> Visitor<'de> for ObjectVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if self.metadata && SKIPPED_METADATA.contains(&key.as_str()) {
+            if self.level.skips(&key) {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
-            let value = if !self.metadata && key == "metadata" {
-                map.next_value_seed(ObjectVisitor { metadata: true })?
-            } else {
-                map.next_value::<Value>()?
+            let value = match self.level.child(&key) {
+                Some(level) => map.next_value_seed(ObjectVisitor { level })?,
+                None => map.next_value::<Value>()?,
             };
             // A repeated key: the last one wins, as when decoding into a `Value`.
             out.insert(key, value);
@@ -100,25 +130,31 @@ impl<'de> Visitor<'de> for ObjectVisitor {
         Ok(Value::Object(out))
     }
 
+    // Anything but a mapping is kept as it is (`metadata: 5` still reaches the rules as 5).
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Value::Null)
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element::<Value>()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
     }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
     }
-    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::from(n))
     }
-    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
     }
-    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(Value::from(n))
     }
-    fn visit_str<E>(self, _: &str) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
     }
     fn visit_unit<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
@@ -209,11 +245,36 @@ mod tests {
     }
 
     #[test]
-    fn repeated_keys_keep_the_last_value_and_non_objects_are_null() {
+    fn repeated_keys_keep_the_last_value_and_other_json_is_kept() {
         assert_eq!(object(r#"{"a":1,"a":2}"#), serde_json::json!({"a":2}));
-        for j in ["[1,[2]]", "1", "\"s\"", "null", "true", "-1.5"] {
-            assert_eq!(object(j), Value::Null, "{j}");
+        for j in [
+            "[1,[2]]",
+            "1",
+            r#""s""#,
+            "null",
+            "true",
+            "-1.5",
+            r#"{"metadata":5}"#,
+            r#"{"metadata":{"annotations":[1]}}"#,
+            r#"{"metadata":{"annotations":{"a":"b"},"managedField":{"x":1}}}"#,
+        ] {
+            let plain: Value = serde_json::from_str(j).expect("json");
+            assert_eq!(object(j), plain, "{j}");
         }
+    }
+
+    #[test]
+    fn last_applied_configuration_is_skipped() {
+        let v = object(
+            r#"{"metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"a\":1}",
+                "ignore-check.rollgate.dev/x":"why"}},
+                "spec":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"kept"}}}"#,
+        );
+        assert_eq!(
+            v,
+            serde_json::json!({"metadata":{"annotations":{"ignore-check.rollgate.dev/x":"why"}},
+                "spec":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"kept"}}})
+        );
     }
 
     #[test]
