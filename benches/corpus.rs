@@ -8,7 +8,9 @@
 //!      enabled (parse + objects + world + rules + placing findings), on one thread (the work
 //!      itself: CPU ratio, documents per CPU-second) and on every core as `rollgate lint` runs
 //!      (what a user waits for: wall ratio against the one-thread parse);
-//!    - events (for information): the bare `saphyr_parser` event stream over every file.
+//!    - events (for information): the bare `saphyr_parser` event stream over every file;
+//!    - parse, documents kept (for information): `load` over every file keeping all documents
+//!      until the end, as the lint keeps its world (what holding it costs the loader).
 //!
 //!    Reported: medians of wall and process CPU time; lint/parse in CPU (one thread) and in wall
 //!    time (every core) against the target <= 1.3, documents per CPU-second of the one-thread
@@ -172,7 +174,8 @@ fn corpus_bench(corpus: &Path, rounds: usize) {
     let summary = run.summary.clone();
     drop(run);
 
-    let (mut p, mut l, mut lp, mut e) = (
+    let (mut p, mut l, mut lp, mut e, mut k) = (
+        Samples::default(),
         Samples::default(),
         Samples::default(),
         Samples::default(),
@@ -212,12 +215,21 @@ fn corpus_bench(corpus: &Path, rounds: usize) {
         let (w, c, n) = measure(|| events(&texts));
         black_box(n);
         e.push((w, c));
+        // Parsing that keeps every document until the end, as a lint must (for information:
+        // what holding the world in memory costs the loader, against `parse`, which drops each
+        // file's documents before the next file and so reuses memory that is still in cache).
+        let (w, c, ()) = measure(|| {
+            let kept: Vec<_> = texts.iter().map(|t| load(t, limits)).collect();
+            drop(black_box(kept));
+        });
+        k.push((w, c));
     }
 
     let (pw, pc) = (median(&p.wall), median(&p.cpu));
     let (lw, lc) = (median(&l.wall), median(&l.cpu));
     let (lpw, lpc) = (median(&lp.wall), median(&lp.cpu));
     let (ew, ec) = (median(&e.wall), median(&e.cpu));
+    let (kw, kc) = (median(&k.wall), median(&k.cpu));
     let ratio_cpu = lc.as_secs_f64() / pc.as_secs_f64();
     let ratio_par = lpw.as_secs_f64() / pw.as_secs_f64();
     let docs_per_cpu_s = summary.documents as f64 / lc.as_secs_f64();
@@ -246,6 +258,12 @@ fn corpus_bench(corpus: &Path, rounds: usize) {
     );
     println!(
         "  {:<40} {:>10.2} {:>10.2}",
+        "parse, documents kept (info)",
+        ms(kw),
+        ms(kc)
+    );
+    println!(
+        "  {:<40} {:>10.2} {:>10.2}",
         "lint (all rules, 1 thread)",
         ms(lw),
         ms(lc)
@@ -263,6 +281,10 @@ fn corpus_bench(corpus: &Path, rounds: usize) {
     println!(
         "  lint/parse wall     {ratio_par:.2} ({threads} threads vs parse on 1: what a user waits)   target <= 1.30: {}",
         verdict(ratio_par <= 1.3)
+    );
+    println!(
+        "  lint/parse-kept     {:.2} (CPU)   (for information: the rules and the engine, memory aside)",
+        lc.as_secs_f64() / kc.as_secs_f64()
     );
     println!(
         "  lint/events         {:.2} (CPU)   (for information)",
