@@ -68,6 +68,14 @@ fn editor_workspace() -> TempDir {
     .expect("copy example");
     t.write("deploy/broken: v2 copy.yaml", "a: [1, 2\nb: 3\n");
     t.write("deploy/notes.yaml", "just: a mapping\n");
+    // Non-ASCII text before a finding on its line: columns count characters (`%v` in Vim).
+    t.write(
+        "deploy/accents.yaml",
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: accents}\n\
+         spec:\n  hosts: [r\u{e9}views]\n  http:\n  \
+         - route: [{destination: {host: r\u{e9}views-\u{e8}, subset: v1}, weight: \"90\"}, \
+         {destination: {host: r\u{e9}views, subset: v2}, weight: 10}]\n",
+    );
     t
 }
 
@@ -202,6 +210,11 @@ fn vim_errorformat_parses_gcc_output() {
             "-c",
             "call writefile([json_encode(map(getqflist(), {_, e -> extend(e, {'file': bufname(e.bufnr)})})), &errorformat, &makeprg], 'qf.json')",
         ])
+        // Jump to each entry as a user would: the text from the cursor to the end of the line.
+        .args([
+            "-c",
+            "let g:at = [] | for i in range(1, len(getqflist())) | silent exe 'cc' i | call add(g:at, getline('.')[col('.') - 1 :]) | endfor | call writefile([json_encode(g:at)], 'at.json')",
+        ])
         .args(["-c", "qa!"])
         .current_dir(t.path())
         .output()
@@ -226,6 +239,22 @@ fn vim_errorformat_parses_gcc_output() {
         })
         .collect();
     assert_eq!(got, want);
+    // The cursor lands on the character the finding names, also after non-ASCII text.
+    let at: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(t.path().join("at.json")).unwrap()).unwrap();
+    let expected_at: Vec<String> = want
+        .iter()
+        .map(|(file, line, col, _, _)| {
+            let text = std::fs::read_to_string(t.path().join(file)).unwrap_or_default();
+            let l = text.lines().nth(*line as usize - 1).unwrap_or("");
+            l.chars().skip(*col as usize - 1).collect()
+        })
+        .collect();
+    assert_eq!(at, expected_at);
+    assert!(
+        want.iter().any(|w| w.0.ends_with("accents.yaml")),
+        "the non-ASCII case has a finding: {want:?}"
+    );
 }
 
 #[test]

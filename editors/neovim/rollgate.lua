@@ -8,7 +8,7 @@
 -- Run Neovim from the project's folder so that its .rollgate.yaml is found. The errorformat is
 -- the one of editors/vim/compiler/rollgate.vim (tests/integrations.rs checks they are equal and
 -- that Vim parses the real output with it).
-local errorformat = '%f:%l:%c: %trror: %m,%f:%l:%c: %tarning: %m,%f:%l:%c: %tnfo: %m,%-G%.%#'
+local errorformat = '%f:%l:%v: %trror: %m,%f:%l:%v: %tarning: %m,%f:%l:%v: %tnfo: %m,%-G%.%#'
 
 return {
   cmd = 'rollgate',

@@ -15,4 +15,4 @@ if exists(':CompilerSet') != 2
 endif
 
 CompilerSet makeprg=rollgate\ lint\ --format\ gcc
-CompilerSet errorformat=%f:%l:%c:\ %trror:\ %m,%f:%l:%c:\ %tarning:\ %m,%f:%l:%c:\ %tnfo:\ %m,%-G%.%#
+CompilerSet errorformat=%f:%l:%v:\ %trror:\ %m,%f:%l:%v:\ %tarning:\ %m,%f:%l:%v:\ %tnfo:\ %m,%-G%.%#
