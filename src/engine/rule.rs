@@ -66,13 +66,16 @@ pub struct Context<'a> {
     memo: Option<Memo<'a>>,
 }
 
+/// The world's compiled CRD schemas for one kind, last CRD first.
+pub type WorldSchemas = Rc<[Arc<Arena>]>;
+
 /// Indexes over the world shared by the objects of a run.
 struct RunMemo<'a> {
     referrers: Referrers<'a>,
     monitors: Monitors<'a>,
     /// (group, kind) → the world's compiled CRD schemas for it.
     /// A list: a run sees a few dozen kinds.
-    schemas: RefCell<Vec<(String, String, Rc<[Arc<Arena>]>)>>,
+    schemas: RefCell<Vec<(String, String, WorldSchemas)>>,
 }
 
 /// Per-object results shared by the rules checking that object.
@@ -120,7 +123,7 @@ impl<'a> Context<'a> {
 
     /// The compiled schemas of the world's CustomResourceDefinitions for `group`/`kind`
     /// ([`crate::schema::world_schemas`]), looked up once per kind and run.
-    pub fn world_schemas(&self, group: &str, kind: &str) -> Rc<[Arc<Arena>]> {
+    pub fn world_schemas(&self, group: &str, kind: &str) -> WorldSchemas {
         let known = self
             .run
             .schemas
