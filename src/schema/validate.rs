@@ -375,6 +375,10 @@ impl<'v> Walker<'v> {
 
     /// Report the field at the end of the path as unknown in its parent.
     fn unknown(&mut self, n: &Node, key: &str) {
+        if n.typos_only && key.len() < 6 {
+            // Below: a reduced schema only reports near-misses of 6 characters or more.
+            return;
+        }
         let cands: Vec<&str> = n.properties.keys().map(|k| &**k).collect();
         let suggestion = closest(key, &cands);
         if n.typos_only {
