@@ -15,7 +15,6 @@
 //!   measurement fails when it is false; with only `failureCondition` when it is true; with
 //!   both, when the failure condition is true (neither → Inconclusive).
 
-use crate::engine::inventory::ValueAt as _;
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -23,7 +22,7 @@ use promql_parser::parser::Expr;
 use serde_json::Value;
 
 use super::condition::{self, Cond};
-
+use crate::engine::inventory::ValueAt as _;
 use crate::engine::{Context, Object};
 use crate::promql::builtin::{Builtin, Unit};
 use crate::promql::gates::{Gate, GateKind, Thresholds, gates_with};

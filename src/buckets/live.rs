@@ -86,6 +86,8 @@ pub fn bounds(
             }
         }
         c.down.remove(url);
+        c.next_ticket += 1;
+        let t = c.next_ticket;
         let running = c.in_flight.entry(url.to_owned()).or_default();
         if let Some((_, since)) = running.iter().find(|(_, at)| at.elapsed() >= SLOW) {
             return Err(format!(
@@ -93,12 +95,7 @@ pub fn bounds(
                 since.elapsed().as_millis()
             ));
         }
-        c.next_ticket += 1;
-        let t = c.next_ticket;
-        c.in_flight
-            .entry(url.to_owned())
-            .or_default()
-            .push((t, Instant::now()));
+        running.push((t, Instant::now()));
         ticket = Some(t);
     }
     let timeout = Duration::from_millis(timeout_ms.clamp(100, 30_000));

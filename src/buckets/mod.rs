@@ -25,10 +25,9 @@ pub mod known;
 pub mod live;
 pub mod source;
 
-use crate::engine::inventory::ValueAt as _;
 use serde_json::Value;
 
-use crate::engine::inventory::PodTemplate;
+use crate::engine::inventory::{PodTemplate, ValueAt as _};
 use crate::engine::{Context, Finding, Inventory, Object, RuleMeta, Severity};
 use crate::promql::Gate;
 

@@ -131,7 +131,7 @@ impl<'a> Context<'a> {
             .iter()
             .find_map(|(g, k, s)| (g == group && k == kind).then(|| s.clone()));
         known.unwrap_or_else(|| {
-            let s: Rc<[Arc<Arena>]> = crate::schema::world_schemas(self.world, group, kind).into();
+            let s: WorldSchemas = crate::schema::world_schemas(self.world, group, kind).into();
             let entry = (group.to_owned(), kind.to_owned(), s.clone());
             self.run.schemas.borrow_mut().push(entry);
             s

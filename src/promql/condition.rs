@@ -13,13 +13,14 @@
 //! evaluates to [`Eval::Unknown`]: rules then say nothing ("not analysed"). Parsing never panics
 //! and is bounded in depth.
 
-use crate::engine::inventory::ValueAt as _;
 use std::ops::Range;
 
 use promql_parser::parser::Expr as PExpr;
 
 use super::lex::Op;
 use super::query::{Query, binary_op};
+
+use crate::engine::inventory::ValueAt as _;
 
 /// A parsed condition node with its byte range in the condition text.
 #[derive(Debug, Clone, PartialEq)]

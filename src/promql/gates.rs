@@ -17,7 +17,6 @@
 //! Canary's builtin and inline queries on the Canary; a template that is not part of the input
 //! (the webhook's cluster cache) on the Canary/Rollout that references it.
 
-use crate::engine::inventory::ValueAt as _;
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -28,6 +27,7 @@ use serde_json::Value;
 use super::analysis::{Analysis, analyse};
 use super::builtin::{self, Builtin};
 use super::template::{ArgoArgs, Binding, Dialect, Env, FlaggerModel, ValueSource};
+use crate::engine::inventory::ValueAt as _;
 use crate::engine::{Finding, Inventory, Object, Origin, RuleMeta, Severity};
 
 /// A place in an object.

@@ -7,9 +7,9 @@
 //! `ValidateAnalysisTemplatesWithType`, called from `rollout/controller.go`) and does not
 //! progress. Background analysis (`strategy.canary.analysis`) may run indefinitely.
 
-use crate::engine::inventory::ValueAt as _;
 use serde_json::Value;
 
+use crate::engine::inventory::ValueAt as _;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::timeline::duration::templated;

@@ -5,9 +5,9 @@
 //! reconcile, so the rollout moves on at once. Only `pause: {}` (no duration) waits for a manual
 //! promotion.
 
-use crate::engine::inventory::ValueAt as _;
 use serde_json::Value;
 
+use crate::engine::inventory::ValueAt as _;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::timeline::duration::{parse_argo, templated};

@@ -25,11 +25,11 @@
 //! - a filter operator client-go does not know (`[?(@.name='x')]`), where every evaluation fails
 //!   (see `operator_error`).
 
-use crate::engine::inventory::ValueAt as _;
 use std::ops::Range;
 
 use serde_json::Value;
 
+use crate::engine::inventory::ValueAt as _;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::promql::condition::ARGO_ANALYSIS_KINDS;

@@ -6,9 +6,9 @@
 //! 1m); checks run once per `analysis.interval` (`GetAnalysisInterval`, default 60s, at least
 //! 10s). With a 30s window every 2m, three quarters of the requests are never measured.
 
-use crate::engine::inventory::ValueAt as _;
 use serde_json::Value;
 
+use crate::engine::inventory::ValueAt as _;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::timeline::duration::{format, parse_go};

@@ -5,9 +5,9 @@
 //! (`pkg/config/validation/validation.go` `validateWeight`, `validateHTTPRouteDestinations`).
 //! Weights are `int32` in the API.
 
-use crate::engine::inventory::ValueAt as _;
 use serde_json::Value;
 
+use crate::engine::inventory::ValueAt as _;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 

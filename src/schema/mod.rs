@@ -56,17 +56,8 @@ pub enum SchemaOrigin {
     Builtin,
 }
 
-/// The schema for `object`'s group, kind and version, if any.
-pub fn find(object: &Object, world: &dyn Inventory, crds: &CrdSet) -> Option<Found> {
-    find_among(
-        object,
-        &world_schemas(world, &object.group, &object.kind),
-        crds,
-    )
-}
-
 /// The compiled schemas of the world's CustomResourceDefinitions for `group`/`kind`, last one
-/// first (what [`find`] looks at first; a run computes it once per kind:
+/// first (what [`find`] looks at first; a run computes them once per kind:
 /// `Context::world_schemas`).
 pub fn world_schemas(world: &dyn Inventory, group: &str, kind: &str) -> Vec<Arc<Arena>> {
     crd::world_crds_for(world, group, kind)
@@ -75,8 +66,9 @@ pub fn world_schemas(world: &dyn Inventory, group: &str, kind: &str) -> Vec<Arc<
         .collect()
 }
 
-/// [`find`] with the world's schemas for the object's kind already looked up.
-pub fn find_among(object: &Object, world: &[Arc<Arena>], crds: &CrdSet) -> Option<Found> {
+/// The schema for `object`'s group, kind and version, if any: from `world` (the world's CRD
+/// schemas for its kind, [`world_schemas`]), then `--crd`, then the built-ins.
+pub fn find(object: &Object, world: &[Arc<Arena>], crds: &CrdSet) -> Option<Found> {
     let (g, k, v) = (&object.group, &object.kind, &object.version);
     for a in world {
         if let Some(root) = a.root(v) {
@@ -112,7 +104,7 @@ pub fn check(
     crds: &CrdSet,
     max: usize,
 ) -> Option<(Found, Report)> {
-    let found = find_among(object, world, crds)?;
+    let found = find(object, world, crds)?;
     let report = validate::validate(&found.arena, found.root, &object.value, max);
     Some((found, report))
 }

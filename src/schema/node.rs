@@ -8,12 +8,13 @@
 //! Only what validation reads is kept: descriptions, defaults, CEL rules
 //! (`x-kubernetes-validations`), list/map types and string formats are dropped.
 
-use crate::engine::inventory::ValueAt as _;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::engine::inventory::ValueAt as _;
 
 /// Deeper schema nesting than this is not followed (the subtree accepts anything). Real CRDs
 /// nest about 30 levels; the bound only keeps a hostile CRD from exhausting the stack.

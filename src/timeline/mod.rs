@@ -7,7 +7,6 @@ pub mod argo;
 pub mod duration;
 pub mod flagger;
 
-use crate::engine::inventory::ValueAt as _;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -15,6 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::engine::Object;
+use crate::engine::inventory::ValueAt as _;
 use crate::engine::inventory::{Inventory, MemoryInventory};
 use crate::engine::lint::objects_of;
 use crate::manifest::input::{self, DEFAULT_MAX_FILE_SIZE};

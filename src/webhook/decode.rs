@@ -7,7 +7,6 @@
 //! typed `AdmissionRequest`, with its required fields and types checked as before; the object
 //! becomes the JSON value the rules read.
 
-use crate::engine::inventory::ValueAt as _;
 use std::borrow::Cow;
 
 use kube::core::admission::{AdmissionRequest, META_API_VERSION_V1, META_KIND};
@@ -15,6 +14,8 @@ use kube::core::{DynamicResourceScope, ObjectMeta, Resource};
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+
+use crate::engine::inventory::ValueAt as _;
 
 /// The fields of `metadata` that are skipped while decoding.
 const SKIPPED_METADATA: &[&str] = &["managedFields"];

@@ -20,7 +20,6 @@
 //! - Anything that cannot be decoded gets a valid AdmissionReview whose response is
 //!   `allowed: false` with the reason, echoing `request.uid` when it can be read. Never a panic.
 
-use crate::engine::inventory::ValueAt as _;
 use std::fmt::Write as _;
 
 use kube::core::admission::{
@@ -32,6 +31,7 @@ use serde_json::Value;
 
 use super::decode;
 use super::world::World;
+use crate::engine::inventory::ValueAt as _;
 use crate::engine::{Context, Engine, Finding, Object, Origin, Settings, Severity};
 
 /// How many findings are spelled out in a deny message or in warnings; the rest are counted.
@@ -99,7 +99,7 @@ pub struct Outcome {
 /// Decide one AdmissionReview (`admission.k8s.io/v1`).
 pub fn review(body: &[u8], engine: &Engine, settings: &Settings, world: &dyn World) -> Outcome {
     // One pass: the envelope and kube's typed request, with the object decoded as the JSON
-    // value the rules read (`metadata.managedFields` skipped).
+    // value the rules read, less what no rule reads (`decode`).
     let top = match decode::envelope(body) {
         Ok(t) => t,
         Err(e) => {
