@@ -8,6 +8,7 @@
 //! `~/.cache/rollgate`), `ROLLGATE_ETCD` (default `etcd` on PATH), `ROLLGATE_KUBECTL` (`kubectl`).
 
 #[path = "webhook/support.rs"]
+#[macro_use]
 mod support;
 
 use std::net::SocketAddr;
@@ -383,27 +384,9 @@ fn register_webhook(c: &Cluster, serve: &Serve) {
     c.ok(&["apply", "-f", &path]);
 }
 
-const GOOD: &str = r#"apiVersion: v1
-kind: Service
-metadata: {name: podinfo, namespace: test, labels: {app: podinfo}}
-spec:
-  selector: {app: podinfo}
-  ports: [{name: http, port: 9898, targetPort: 9898}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: podinfo, namespace: test}
-spec:
-  selector: {matchLabels: {app: podinfo}}
-  template:
-    metadata: {labels: {app: podinfo}}
-    spec:
-      containers:
-      - name: podinfo
-        image: ghcr.io/stefanprodan/podinfo:6.5.0
-        ports: [{name: http, containerPort: 9898}]
----
-apiVersion: flagger.app/v1beta1
+const GOOD: &str = concat!(
+    podinfo_workload!(),
+    r#"apiVersion: flagger.app/v1beta1
 kind: MetricTemplate
 metadata: {name: error-rate, namespace: test}
 spec:
@@ -446,7 +429,8 @@ spec:
   - route:
     - {destination: {host: podinfo-primary}, weight: 90}
     - {destination: {host: podinfo-canary}, weight: 10}
-"#;
+"#
+);
 
 fn bad_vs(name: &str) -> String {
     format!(

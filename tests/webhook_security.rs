@@ -8,12 +8,11 @@
 #[path = "webhook/support.rs"]
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use rollgate::webhook::server::{self, ServeOptions};
 use serde_json::{Value, json};
@@ -39,15 +38,9 @@ fn listener() -> Listener {
             c.fetch_add(1, Ordering::SeqCst);
             let r = r.clone();
             std::thread::spawn(move || {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
+                let Some(buf) = support::read_request_head(&mut s) else {
+                    return;
+                };
                 let line = String::from_utf8_lossy(&buf)
                     .lines()
                     .next()

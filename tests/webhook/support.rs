@@ -17,6 +17,36 @@ use serde_json::{Value, json};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{self, pki_types::ServerName};
 
+/// The podinfo Service and Deployment in namespace `test` that the end-to-end tests' Canaries,
+/// ServiceMonitors and VirtualServices point at, as YAML documents each followed by `---`
+/// (a macro, so that `concat!` can build the tests' manifests at compile time).
+#[macro_export]
+macro_rules! podinfo_workload {
+    () => {
+        r#"apiVersion: v1
+kind: Service
+metadata: {name: podinfo, namespace: test, labels: {app: podinfo}}
+spec:
+  selector: {app: podinfo}
+  ports: [{name: http, port: 9898, targetPort: 9898}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: podinfo, namespace: test}
+spec:
+  selector: {matchLabels: {app: podinfo}}
+  template:
+    metadata: {labels: {app: podinfo}}
+    spec:
+      containers:
+      - name: podinfo
+        image: ghcr.io/stefanprodan/podinfo:6.5.0
+        ports: [{name: http, containerPort: 9898}]
+---
+"#
+    };
+}
+
 pub struct Pki {
     params: CertificateParams,
     key: KeyPair,
@@ -149,15 +179,7 @@ impl Https {
             .send_request(req)
             .await
             .map_err(|e| format!("request: {e}"))?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("body: {e}"))?
-            .to_bytes()
-            .to_vec();
-        Ok((status, body))
+        read_response(resp).await
     }
 
     /// The server closed the connection (an idle keep-alive connection it timed out): nothing
@@ -307,21 +329,15 @@ pub fn kube_binaries() -> Result<KubeBinaries, String> {
 /// Serve `body` as a Prometheus exposition on `/metrics` (any path) at a free port on
 /// 127.0.0.1, a thread per connection, for the life of the test process; returns the port.
 pub fn exporter(body: &'static str) -> u16 {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind exporter");
     let port = l.local_addr().expect("addr").port();
     std::thread::spawn(move || {
         for s in l.incoming() {
             let Ok(mut s) = s else { continue };
             std::thread::spawn(move || {
-                let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
+                if read_request_head(&mut s).is_none() {
+                    return;
                 }
                 let resp = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -332,4 +348,35 @@ pub fn exporter(body: &'static str) -> u16 {
         }
     });
     port
+}
+
+/// A response's status and whole body.
+pub async fn read_response(
+    resp: hyper::Response<hyper::body::Incoming>,
+) -> Result<(u16, Vec<u8>), String> {
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("body: {e}"))?
+        .to_bytes()
+        .to_vec();
+    Ok((status, body))
+}
+
+/// The head of an HTTP request (up to the blank line) read from `s` with a 5 s timeout; `None`
+/// when the peer closes or stalls first. For the plain-HTTP test servers.
+pub fn read_request_head(s: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some(buf)
 }
