@@ -29,6 +29,7 @@
 //! `cargo test --release --test webhook_faults -- --nocapture`. Everything binds 127.0.0.1; load is bounded in count and time.
 
 #[path = "webhook/support.rs"]
+#[macro_use]
 mod support;
 
 use std::collections::BTreeMap;
@@ -383,7 +384,8 @@ fn install_crds(c: &Cluster) {
 }
 
 /// What is in the cluster: the referents of the load's objects.
-const CLUSTER_OBJECTS: &str = r#"apiVersion: v1
+const CLUSTER_OBJECTS: &str = concat!(
+    r#"apiVersion: v1
 kind: Namespace
 metadata: {name: test}
 ---
@@ -391,27 +393,9 @@ apiVersion: v1
 kind: Namespace
 metadata: {name: shop}
 ---
-apiVersion: v1
-kind: Service
-metadata: {name: podinfo, namespace: test, labels: {app: podinfo}}
-spec:
-  selector: {app: podinfo}
-  ports: [{name: http, port: 9898, targetPort: 9898}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: podinfo, namespace: test}
-spec:
-  selector: {matchLabels: {app: podinfo}}
-  template:
-    metadata: {labels: {app: podinfo}}
-    spec:
-      containers:
-      - name: podinfo
-        image: ghcr.io/stefanprodan/podinfo:6.5.0
-        ports: [{name: http, containerPort: 9898}]
----
-apiVersion: flagger.app/v1beta1
+"#,
+    podinfo_workload!(),
+    r#"apiVersion: flagger.app/v1beta1
 kind: MetricTemplate
 metadata: {name: latency, namespace: test}
 spec:
@@ -424,7 +408,8 @@ metadata: {name: latency-live, namespace: test}
 spec:
   provider: {type: prometheus, address: "http://prometheus.monitoring:9090"}
   query: histogram_quantile(0.99, sum by (le) (rate(demo_latency_seconds_bucket{destination_workload="{{ target }}", variant="{{ variables.variant }}"}[5m])))
-"#;
+"#
+);
 
 // --- Prometheus and the exporter it scrapes -----------------------------------------------------
 
@@ -882,7 +867,6 @@ async fn one_request(
     start: Instant,
     body: Vec<u8>,
 ) -> Result<(u16, Vec<u8>), String> {
-    use http_body_util::BodyExt as _;
     let uri = format!("https://{}/validate", pool.addr);
     for attempt in 0..3 {
         let mut sender = pool.sender(i, start).await?;
@@ -898,17 +882,7 @@ async fn one_request(
             Err(e) => Err(e),
         };
         match resp {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let body = resp
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|e| format!("body: {e}"))?
-                    .to_bytes()
-                    .to_vec();
-                return Ok((status, body));
-            }
+            Ok(resp) => return support::read_response(resp).await,
             // A stream the server never processed (its connection was closing: GOAWAY, or
             // refused): safe to send again, as Go's HTTP/2 client does.
             Err(e) if attempt < 2 && (e.is_canceled() || e.is_closed() || refused(&e)) => {
@@ -1625,6 +1599,7 @@ fn run(bins: &Binaries, dir: &Path) {
     };
     let mut failures: BTreeMap<String, usize> = BTreeMap::new();
     let mut worst_p99 = (Duration::ZERO, String::new());
+    let mut slow_notes: Vec<String> = Vec::new();
     let mut total_failed = 0;
     let mut total_wrong = 0;
     for (i, list) in per_phase.iter().enumerate() {
@@ -1677,6 +1652,30 @@ fn run(bins: &Binaries, dir: &Path) {
         } else if p99 > worst_p99.0 {
             worst_p99 = (p99, phases.0[i].1.clone());
         }
+        // Which requests were slow, and when: the diagnosis when a phase's p99 is high.
+        let slow: Vec<&Sample> = list
+            .iter()
+            .copied()
+            .filter(|s| s.latency >= Duration::from_millis(100))
+            .collect();
+        if !slow.is_empty() {
+            let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+            for s in &slow {
+                *by_kind.entry(mix[s.kind].name).or_default() += 1;
+            }
+            let (first, last) = slow
+                .iter()
+                .fold((Duration::MAX, Duration::ZERO), |(a, b), s| {
+                    (a.min(s.at), b.max(s.at))
+                });
+            slow_notes.push(format!(
+                "  {}: {} requests took >= 100 ms, sent between {:.2} s and {:.2} s: {by_kind:?}",
+                phases.0[i].1,
+                slow.len(),
+                first.as_secs_f64(),
+                last.as_secs_f64()
+            ));
+        }
         println!(
             "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} / {} |",
             phases.0[i].1,
@@ -1706,6 +1705,9 @@ fn run(bins: &Binaries, dir: &Path) {
     );
     for (e, n) in &failures {
         println!("  failure x{n}: {e}");
+    }
+    for line in &slow_notes {
+        println!("{line}");
     }
     if !disturbed.is_empty() {
         println!(
