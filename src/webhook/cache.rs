@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard, TryLockError};
 use std::time::Duration;
 
 use elsa::sync::FrozenMap;
@@ -356,9 +356,37 @@ impl ClusterCache {
         f(&guard)
     }
 
-    fn write(&self, f: impl FnOnce(&mut Store)) {
-        let mut guard = self.store.write().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard);
+    /// Run `f` on the store, write-locked, without ever queueing for the lock.
+    ///
+    /// A reader may hold the store for as long as a decision takes, which includes its live
+    /// bucket lookups (up to their timeout, 1 s by default, on a Prometheus that hangs). A writer
+    /// that *waited* in `write()` meanwhile would hold back every new reader (std's lock prefers
+    /// writers), so every admission, including those decided on the async workers, would stall
+    /// behind one slow lookup: tests/webhook_faults.rs saw p99 > 1 s when watch events arrived
+    /// while Prometheus was frozen. So a writer only takes the lock when it is free, polling
+    /// every 0.2–10 ms; the store is then up to one lookup's timeout stale, and readers never
+    /// wait on writers. The lock is free most of the time even at full load (a decision is
+    /// tens of microseconds between much longer TLS and HTTP work), so the writer gets in.
+    async fn write(&self, f: impl FnOnce(&mut Store)) {
+        let mut pause = Duration::from_micros(200);
+        loop {
+            if let Some(mut guard) = self.try_write() {
+                f(&mut guard);
+                return;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+    }
+
+    /// The store write-locked, if no one holds it. A poisoned lock means a watch task panicked
+    /// while writing; every write is a single insert/remove/swap, so the map is still whole.
+    fn try_write(&self) -> Option<RwLockWriteGuard<'_, Store>> {
+        match self.store.try_write() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 
     fn set_state(&self, key: (&'static str, &'static str), state: KindState) -> KindState {
@@ -496,7 +524,7 @@ impl ClusterCache {
                 Ok(Event::InitDone) => {
                     let objects = std::mem::take(&mut buffer);
                     let n = objects.len();
-                    self.write(|s| s.replace_kind(key.0, key.1, objects));
+                    self.write(|s| s.replace_kind(key.0, key.1, objects)).await;
                     let before = self.set_state(key, KindState::Synced);
                     if before != KindState::Synced || failing {
                         tracing::info!(kind = key.1, objects = n, "cache synced");
@@ -506,14 +534,14 @@ impl ClusterCache {
                 }
                 Ok(Event::Apply(d)) => {
                     if let Some(o) = to_object(&ar, d) {
-                        self.write(|s| s.insert(o));
+                        self.write(|s| s.insert(o)).await;
                         self.update_count(key);
                     }
                 }
                 Ok(Event::Delete(d)) => {
                     let ns = d.metadata.namespace.clone().unwrap_or_default();
                     let name = d.metadata.name.clone().unwrap_or_default();
-                    self.write(|s| s.remove(key.0, key.1, &ns, &name));
+                    self.write(|s| s.remove(key.0, key.1, &ns, &name)).await;
                     self.update_count(key);
                 }
                 Err(e) => {
@@ -523,7 +551,8 @@ impl ClusterCache {
                     );
                     if gone {
                         // The CRD was removed: nothing of this kind can exist any more.
-                        self.write(|s| s.replace_kind(key.0, key.1, Vec::new()));
+                        self.write(|s| s.replace_kind(key.0, key.1, Vec::new()))
+                            .await;
                         self.set_state(key, KindState::Missing);
                     }
                     if !failing {
@@ -595,6 +624,55 @@ mod tests {
         assert!(delays[11] >= WatchBackoff::MAX, "{delays:?}");
         b.reset();
         assert!(b.next().is_some_and(|d| d <= WatchBackoff::MIN * 5 / 4));
+    }
+
+    /// A reader that holds the store for long (a decision waiting on a hanging Prometheus)
+    /// delays a watch event's write, but the waiting writer never holds back other readers.
+    #[test]
+    fn a_waiting_writer_does_not_hold_back_readers() {
+        let cache = ClusterCache::new(Arc::new(Metrics::new()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (cache, rt) = (&cache, &rt);
+        std::thread::scope(|scope| {
+            let slow = scope.spawn(move || {
+                cache.read(|_| {
+                    held_tx.send(()).expect("send");
+                    release_rx.recv().expect("release");
+                });
+            });
+            held_rx.recv().expect("reader holds the store");
+            let writer = scope.spawn(move || {
+                rt.block_on(cache.write(|s| {
+                    s.insert(
+                        Object::from_value(
+                            json!({"apiVersion": "v1", "kind": "Service",
+                                   "metadata": {"name": "late", "namespace": "a"}}),
+                            Origin::Cluster,
+                            "",
+                        )
+                        .expect("object"),
+                    );
+                }));
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            // With the writer polling for the lock, a new reader gets in at once (with a
+            // writer queued in `RwLock::write`, it would wait for the slow reader).
+            let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+            scope.spawn(move || seen_tx.send(cache.read(|s| s.count("", "Service"))));
+            let seen = seen_rx.recv_timeout(Duration::from_secs(1));
+            let writer_waited = !writer.is_finished();
+            release_tx.send(()).expect("release");
+            assert_eq!(seen, Ok(0), "a reader waited behind the writer");
+            assert!(writer_waited, "the write waits for the slow reader");
+            slow.join().expect("slow reader");
+            writer.join().expect("writer");
+        });
+        assert_eq!(cache.read(|s| s.count("", "Service")), 1);
     }
 
     #[test]
