@@ -425,10 +425,18 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
 
 /// The closest candidate by edit distance, if it is close enough to be a typo.
 pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let chars = word.chars().count();
     candidates
         .iter()
-        .map(|c| (levenshtein(word, c), *c))
-        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
+        .filter_map(|c| {
+            let bound = (c.len().max(word.len()) / 3).max(1);
+            // The distance is at least the difference in length: skip the far ones unmeasured.
+            if c.chars().count().abs_diff(chars) > bound {
+                return None;
+            }
+            let d = levenshtein(word, c);
+            (d <= bound).then_some((d, *c))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

@@ -379,6 +379,12 @@ impl<'v> Walker<'v> {
             // Below: a reduced schema only reports near-misses of 6 characters or more.
             return;
         }
+        if n.typos_only && !n.properties.keys().any(|c| within_two_edits(key, c)) {
+            // No known field is a near-miss, so whatever `closest` would pick is not one either:
+            // skip its search (it compares every candidate several ways; up to ~170k
+            // instructions on a large CRD node, for each unknown field of a reduced schema).
+            return;
+        }
         let cands: Vec<&str> = n.properties.keys().map(|k| &**k).collect();
         let suggestion = closest(key, &cands);
         if n.typos_only {
@@ -747,12 +753,17 @@ fn type_hint(expected: Ty, v: &Value) -> String {
 /// The closest valid name for a misspelt field or enum value: a typo (edit distance), a
 /// different case, a shared stem (`trafficWeight` → `trafficRouting`), or a longer name that
 /// ends with it (`name` → `templateName`).
+/// Whether `a` and `b` are at most two single-character edits apart (`levenshtein(a, b) <= 2`).
+fn within_two_edits(a: &str, b: &str) -> bool {
+    let (la, lb) = (a.chars().count(), b.chars().count());
+    la.abs_diff(lb) <= 2 && crate::engine::config::levenshtein(a, b) <= 2
+}
+
 pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     if word.is_empty() || candidates.is_empty() {
         return None;
     }
-    let lower = word.to_ascii_lowercase();
-    if let Some(c) = candidates.iter().find(|c| c.to_ascii_lowercase() == lower) {
+    if let Some(c) = candidates.iter().find(|c| c.eq_ignore_ascii_case(word)) {
         return Some(c);
     }
     if let Some(c) = crate::engine::config::suggest(word, candidates) {
@@ -778,7 +789,10 @@ pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         let mut ends: Vec<&str> = candidates
             .iter()
             .copied()
-            .filter(|c| c.len() > word.len() && c.to_ascii_lowercase().ends_with(&lower))
+            .filter(|c| {
+                c.len() > word.len()
+                    && c.as_bytes()[c.len() - word.len()..].eq_ignore_ascii_case(word.as_bytes())
+            })
             .collect();
         ends.sort_by_key(|c| c.len());
         if let Some(c) = ends.first() {
