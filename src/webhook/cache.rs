@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard, TryLockError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use elsa::sync::FrozenMap;
 use futures::StreamExt;
@@ -320,6 +320,10 @@ enum KindState {
     Missing,
 }
 
+/// How long a watch event's write looks for a moment when no reader holds the store before it
+/// queues for the lock (see `ClusterCache::write`).
+const WRITER_PATIENCE: Duration = Duration::from_secs(2);
+
 /// The cache shared by the watch tasks and the request handlers.
 pub struct ClusterCache {
     store: RwLock<Store>,
@@ -356,22 +360,37 @@ impl ClusterCache {
         f(&guard)
     }
 
-    /// Run `f` on the store, write-locked, without ever queueing for the lock.
+    /// Run `f` on the store, write-locked, queueing for the lock only as a last resort.
     ///
     /// A reader may hold the store for as long as a decision takes, which includes its live
     /// bucket lookups (up to their timeout, 1 s by default, on a Prometheus that hangs). A writer
     /// that *waited* in `write()` meanwhile would hold back every new reader (std's lock prefers
     /// writers), so every admission, including those decided on the async workers, would stall
     /// behind one slow lookup: tests/webhook_faults.rs saw p99 > 1 s when watch events arrived
-    /// while Prometheus was frozen. So a writer only takes the lock when it is free, polling
-    /// every 0.2–10 ms; the store is then up to one lookup's timeout stale, and readers never
-    /// wait on writers. The lock is free most of the time even at full load (a decision is
-    /// tens of microseconds between much longer TLS and HTTP work), so the writer gets in.
-    async fn write(&self, f: impl FnOnce(&mut Store)) {
+    /// while Prometheus was frozen. So a writer takes the lock when it is free, polling every
+    /// 0.2–10 ms: the store is then up to one lookup's timeout stale, and readers do not wait on
+    /// writers. The lock is free most of the time even at full load (a decision is tens of
+    /// microseconds between much longer TLS and HTTP work). Only readers that overlap without a
+    /// gap for `WRITER_PATIENCE` (lookups on a slow Prometheus, one starting before the last
+    /// ends) make the writer queue, on a blocking thread, so the cache cannot go stale for good;
+    /// new readers then wait for the current ones, at most one lookup's timeout.
+    async fn write(self: &Arc<Self>, f: impl FnOnce(&mut Store) + Send + 'static) {
+        let since = Instant::now();
         let mut pause = Duration::from_micros(200);
         loop {
             if let Some(mut guard) = self.try_write() {
                 f(&mut guard);
+                return;
+            }
+            if since.elapsed() >= WRITER_PATIENCE {
+                let me = Arc::clone(self);
+                let queued = tokio::task::spawn_blocking(move || {
+                    let mut guard = me.store.write().unwrap_or_else(|p| p.into_inner());
+                    f(&mut guard);
+                });
+                if let Err(e) = queued.await {
+                    tracing::error!(error = %e, "cache update failed");
+                }
                 return;
             }
             tokio::time::sleep(pause).await;
@@ -524,7 +543,8 @@ impl ClusterCache {
                 Ok(Event::InitDone) => {
                     let objects = std::mem::take(&mut buffer);
                     let n = objects.len();
-                    self.write(|s| s.replace_kind(key.0, key.1, objects)).await;
+                    self.write(move |s| s.replace_kind(key.0, key.1, objects))
+                        .await;
                     let before = self.set_state(key, KindState::Synced);
                     if before != KindState::Synced || failing {
                         tracing::info!(kind = key.1, objects = n, "cache synced");
@@ -534,14 +554,15 @@ impl ClusterCache {
                 }
                 Ok(Event::Apply(d)) => {
                     if let Some(o) = to_object(&ar, d) {
-                        self.write(|s| s.insert(o)).await;
+                        self.write(move |s| s.insert(o)).await;
                         self.update_count(key);
                     }
                 }
                 Ok(Event::Delete(d)) => {
                     let ns = d.metadata.namespace.clone().unwrap_or_default();
                     let name = d.metadata.name.clone().unwrap_or_default();
-                    self.write(|s| s.remove(key.0, key.1, &ns, &name)).await;
+                    self.write(move |s| s.remove(key.0, key.1, &ns, &name))
+                        .await;
                     self.update_count(key);
                 }
                 Err(e) => {
@@ -671,6 +692,52 @@ mod tests {
             assert!(writer_waited, "the write waits for the slow reader");
             slow.join().expect("slow reader");
             writer.join().expect("writer");
+        });
+        assert_eq!(cache.read(|s| s.count("", "Service")), 1);
+    }
+
+    /// Readers that overlap without a gap (lookups on a slow Prometheus, each starting before
+    /// the last ends) cannot keep a watch event out of the store for good: after
+    /// `WRITER_PATIENCE` the writer queues, and the readers' chain breaks.
+    #[test]
+    fn readers_without_a_gap_do_not_starve_a_writer() {
+        let cache = ClusterCache::new(Arc::new(Metrics::new()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let stop = AtomicBool::new(false);
+        let (cache, rt, stop) = (&cache, &rt, &stop);
+        std::thread::scope(|scope| {
+            // Two readers, each holding the store 20 ms at a time: one always holds it when the
+            // other lets go.
+            for _ in 0..2 {
+                scope.spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        cache.read(|_| std::thread::sleep(Duration::from_millis(20)));
+                    }
+                });
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            scope.spawn(move || {
+                let t = Instant::now();
+                rt.block_on(cache.write(|s| {
+                    s.insert(
+                        Object::from_value(
+                            json!({"apiVersion": "v1", "kind": "Service",
+                                   "metadata": {"name": "late", "namespace": "a"}}),
+                            Origin::Cluster,
+                            "",
+                        )
+                        .expect("object"),
+                    );
+                }));
+                let _ = done_tx.send(t.elapsed());
+            });
+            let took = done_rx.recv_timeout(WRITER_PATIENCE + Duration::from_secs(3));
+            stop.store(true, Ordering::SeqCst);
+            took.expect("the write never got the store");
         });
         assert_eq!(cache.read(|s| s.count("", "Service")), 1);
     }
