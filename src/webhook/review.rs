@@ -357,10 +357,16 @@ pub fn dotted_path(pointer: &str) -> String {
 
 /// At most `max` characters, cut at a character boundary with an ellipsis.
 fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
+    // The byte offset of character `max`: when there is one, the text is longer than `max`.
+    if s.len() <= max || s.char_indices().nth(max).is_none() {
         return s.to_owned();
     }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    let cut = s
+        .char_indices()
+        .nth(max.saturating_sub(1))
+        .map_or(s.len(), |(i, _)| i);
+    let mut out = String::with_capacity(cut + '…'.len_utf8());
+    out.push_str(&s[..cut]);
     out.push('…');
     out
 }
@@ -386,6 +392,10 @@ mod tests {
     #[test]
     fn shorten_cuts_at_char_boundaries() {
         assert_eq!(shorten("abc", 5), "abc");
+        assert_eq!(shorten("abc", 3), "abc");
+        assert_eq!(shorten("abcd", 3), "ab…");
+        assert_eq!(shorten("ééé", 3), "ééé");
         assert_eq!(shorten("ééééé", 3), "éé…");
+        assert_eq!(shorten("abc", 0), "…");
     }
 }
