@@ -9,7 +9,7 @@
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
-use super::common::{absent, display, str_at};
+use super::common::{absent, at, display, str_in};
 
 pub struct TargetNotFound;
 
@@ -117,18 +117,19 @@ impl Rule for TargetNotFound {
         };
         let ns = object.ns();
         for r in refs {
-            let (name_ptr, kind, api_version) = if r.typed {
-                let name_ptr = format!("{}/name", r.base);
-                let kind = str_at(object, &format!("{}/kind", r.base)).unwrap_or(r.kind);
+            let Some(reference) = at(object, r.base) else {
+                continue;
+            };
+            let (name, kind, api_version) = if r.typed {
                 (
-                    name_ptr,
-                    kind,
-                    str_at(object, &format!("{}/apiVersion", r.base)),
+                    str_in(reference, "name"),
+                    str_in(reference, "kind").unwrap_or(r.kind),
+                    str_in(reference, "apiVersion"),
                 )
             } else {
-                (r.base.to_owned(), r.kind, None)
+                (reference.as_str().filter(|s| !s.is_empty()), r.kind, None)
             };
-            let Some(name) = str_at(object, &name_ptr) else {
+            let Some(name) = name else {
                 continue;
             };
             let groups = groups(api_version, kind);
@@ -147,6 +148,11 @@ impl Rule for TargetNotFound {
             );
             let (severity, message) =
                 absent(cx, &what, &format!("namespace \"{ns}\""), r.consequence);
+            let name_ptr = if r.typed {
+                format!("{}/name", r.base)
+            } else {
+                r.base.to_owned()
+            };
             let mut f = finding(&META, object, &name_ptr, message);
             f.severity = severity;
             if let Some(other) = groups

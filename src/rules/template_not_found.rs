@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
-use super::common::{absent, at, display, str_at};
+use super::common::{absent, at, display, str_in};
 
 pub struct TemplateNotFound;
 
@@ -31,16 +31,19 @@ impl Rule for TemplateNotFound {
     fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
         // `canaryAnalysis` is the v1alpha name of `analysis`; Flagger reads either.
         for section in ["analysis", "canaryAnalysis"] {
-            let base = format!("/spec/{section}/metrics");
-            let Some(metrics) = at(object, &base).and_then(Value::as_array) else {
+            let Some(metrics) =
+                at(object, &format!("/spec/{section}/metrics")).and_then(Value::as_array)
+            else {
                 continue;
             };
-            for i in 0..metrics.len() {
-                let r = format!("{base}/{i}/templateRef");
-                let Some(name) = str_at(object, &format!("{r}/name")) else {
+            for (i, metric) in metrics.iter().enumerate() {
+                let Some(r) = metric.get("templateRef") else {
                     continue;
                 };
-                let ns = str_at(object, &format!("{r}/namespace")).unwrap_or(object.ns());
+                let Some(name) = str_in(r, "name") else {
+                    continue;
+                };
+                let ns = str_in(r, "namespace").unwrap_or(object.ns());
                 if !cx
                     .world
                     .get("flagger.app", "MetricTemplate", Some(ns), name)
@@ -48,7 +51,8 @@ impl Rule for TemplateNotFound {
                 {
                     continue;
                 }
-                let metric = str_at(object, &format!("{base}/{i}/name")).unwrap_or("?");
+                let r = format!("/spec/{section}/metrics/{i}/templateRef");
+                let metric = str_in(metric, "name").unwrap_or("?");
                 let (severity, message) = absent(
                     cx,
                     &format!("metric \"{metric}\": MetricTemplate \"{name}\""),

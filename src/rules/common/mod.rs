@@ -47,6 +47,15 @@ pub fn str_at<'a>(object: &'a Object, pointer: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// The string under `key` of a JSON object, if it is a non-empty string (`str_at` one level
+/// down from a value in hand, without walking from the object's root again).
+pub fn str_in<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
 /// `namespace "a"`, `namespaces "a", "b"`.
 pub fn namespaces_phrase<S: AsRef<str>>(names: &[S]) -> String {
     let quoted: Vec<String> = names
