@@ -609,6 +609,23 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn service(ns: &str, name: &str) -> Object {
+        Object::from_value(
+            json!({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": name, "namespace": ns}}),
+            Origin::Cluster,
+            "",
+        )
+        .expect("object")
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime")
+    }
+
     #[test]
     fn strips_what_rules_do_not_read() {
         let ar = ApiResource::erase::<k8s_openapi::api::core::v1::Service>(&());
@@ -652,10 +669,7 @@ mod tests {
     #[test]
     fn a_waiting_writer_does_not_hold_back_readers() {
         let cache = ClusterCache::new(Arc::new(Metrics::new()));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("runtime");
+        let rt = runtime();
         let (held_tx, held_rx) = std::sync::mpsc::channel();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
         let (cache, rt) = (&cache, &rt);
@@ -668,17 +682,7 @@ mod tests {
             });
             held_rx.recv().expect("reader holds the store");
             let writer = scope.spawn(move || {
-                rt.block_on(cache.write(|s| {
-                    s.insert(
-                        Object::from_value(
-                            json!({"apiVersion": "v1", "kind": "Service",
-                                   "metadata": {"name": "late", "namespace": "a"}}),
-                            Origin::Cluster,
-                            "",
-                        )
-                        .expect("object"),
-                    );
-                }));
+                rt.block_on(cache.write(|s| s.insert(service("a", "late"))));
             });
             std::thread::sleep(Duration::from_millis(50));
             // With the writer polling for the lock, a new reader gets in at once (with a
@@ -702,10 +706,7 @@ mod tests {
     #[test]
     fn readers_without_a_gap_do_not_starve_a_writer() {
         let cache = ClusterCache::new(Arc::new(Metrics::new()));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("runtime");
+        let rt = runtime();
         let stop = AtomicBool::new(false);
         let (cache, rt, stop) = (&cache, &rt, &stop);
         std::thread::scope(|scope| {
@@ -722,17 +723,7 @@ mod tests {
             let (done_tx, done_rx) = std::sync::mpsc::channel();
             scope.spawn(move || {
                 let t = Instant::now();
-                rt.block_on(cache.write(|s| {
-                    s.insert(
-                        Object::from_value(
-                            json!({"apiVersion": "v1", "kind": "Service",
-                                   "metadata": {"name": "late", "namespace": "a"}}),
-                            Origin::Cluster,
-                            "",
-                        )
-                        .expect("object"),
-                    );
-                }));
+                rt.block_on(cache.write(|s| s.insert(service("a", "late"))));
                 let _ = done_tx.send(t.elapsed());
             });
             let took = done_rx.recv_timeout(WRITER_PATIENCE + Duration::from_secs(3));
@@ -744,15 +735,7 @@ mod tests {
 
     #[test]
     fn store_lookups() {
-        let mk = |ns: &str, name: &str| {
-            Object::from_value(
-                json!({"apiVersion": "v1", "kind": "Service",
-                       "metadata": {"name": name, "namespace": ns}}),
-                Origin::Cluster,
-                "",
-            )
-            .expect("object")
-        };
+        let mk = service;
         let mut s = Store::default();
         s.insert(mk("a", "x"));
         s.insert(mk("a", "y"));
