@@ -425,20 +425,23 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
 
 /// The closest candidate by edit distance, if it is close enough to be a typo.
 pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let chars = word.chars().count();
     candidates
         .iter()
         .filter_map(|c| {
             let bound = (c.len().max(word.len()) / 3).max(1);
-            // The distance is at least the difference in length: skip the far ones unmeasured.
-            if c.chars().count().abs_diff(chars) > bound {
-                return None;
-            }
-            let d = levenshtein(word, c);
-            (d <= bound).then_some((d, *c))
+            levenshtein_within(word, c, bound).map(|d| (d, *c))
         })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+/// `levenshtein(a, b)` when it is at most `bound`; the pairs whose difference in length alone
+/// puts them further apart are not measured.
+pub fn levenshtein_within(a: &str, b: &str, bound: usize) -> Option<usize> {
+    if a.chars().count().abs_diff(b.chars().count()) > bound {
+        return None;
+    }
+    Some(levenshtein(a, b)).filter(|&d| d <= bound)
 }
 
 pub fn levenshtein(a: &str, b: &str) -> usize {

@@ -14,6 +14,8 @@
 
 use serde_json::{Map, Number, Value};
 
+use crate::engine::config::levenshtein_within;
+
 use super::node::{Additional, Arena, Format, Node, Ty};
 
 /// Deeper values than this are not descended into (the loader already caps nesting at 256).
@@ -379,7 +381,12 @@ impl<'v> Walker<'v> {
             // Below: a reduced schema only reports near-misses of 6 characters or more.
             return;
         }
-        if n.typos_only && !n.properties.keys().any(|c| within_two_edits(key, c)) {
+        if n.typos_only
+            && !n
+                .properties
+                .keys()
+                .any(|c| levenshtein_within(key, c, 2).is_some())
+        {
             // No known field is a near-miss, so whatever `closest` would pick is not one either:
             // skip its search (it compares every candidate several ways; up to ~170k
             // instructions on a large CRD node, for each unknown field of a reduced schema).
@@ -390,7 +397,7 @@ impl<'v> Walker<'v> {
         if n.typos_only {
             // A reduced schema: only a near-miss of a known field is certainly a mistake.
             let typo = suggestion
-                .is_some_and(|s| key.len() >= 6 && crate::engine::config::levenshtein(key, s) <= 2);
+                .is_some_and(|s| key.len() >= 6 && levenshtein_within(key, s, 2).is_some());
             if !typo {
                 return;
             }
@@ -753,12 +760,6 @@ fn type_hint(expected: Ty, v: &Value) -> String {
 /// The closest valid name for a misspelt field or enum value: a typo (edit distance), a
 /// different case, a shared stem (`trafficWeight` → `trafficRouting`), or a longer name that
 /// ends with it (`name` → `templateName`).
-/// Whether `a` and `b` are at most two single-character edits apart (`levenshtein(a, b) <= 2`).
-fn within_two_edits(a: &str, b: &str) -> bool {
-    let (la, lb) = (a.chars().count(), b.chars().count());
-    la.abs_diff(lb) <= 2 && crate::engine::config::levenshtein(a, b) <= 2
-}
-
 pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     if word.is_empty() || candidates.is_empty() {
         return None;

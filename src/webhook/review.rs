@@ -357,18 +357,16 @@ pub fn dotted_path(pointer: &str) -> String {
 
 /// At most `max` characters, cut at a character boundary with an ellipsis.
 fn shorten(s: &str, max: usize) -> String {
-    // The byte offset of character `max`: when there is one, the text is longer than `max`.
-    if s.len() <= max || s.char_indices().nth(max).is_none() {
-        return s.to_owned();
+    let mut starts = s.char_indices().map(|(i, _)| i);
+    // Where the ellipsis goes (the start of character `max - 1`), if the text is longer.
+    let cut = match max {
+        0 => starts.next(),
+        m => starts.nth(m - 1).filter(|_| starts.next().is_some()),
+    };
+    match cut {
+        None => s.to_owned(),
+        Some(c) => format!("{}…", &s[..c]),
     }
-    let cut = s
-        .char_indices()
-        .nth(max.saturating_sub(1))
-        .map_or(s.len(), |(i, _)| i);
-    let mut out = String::with_capacity(cut + '…'.len_utf8());
-    out.push_str(&s[..cut]);
-    out.push('…');
-    out
 }
 
 #[cfg(test)]
