@@ -113,7 +113,7 @@ impl Query {
             message: e.message,
             kind: ParseErrorKind::Invalid,
         })?;
-        guard(&tokens)?;
+        guard(text, &tokens)?;
         for t in tokens.iter().filter(|t| t.kind == Kind::Str) {
             if let Some(r) = lex::invalid_utf8_escape(&text[t.span.clone()]) {
                 let at = t.span.start + r.start..t.span.start + r.end;
@@ -679,11 +679,30 @@ fn walk_mut(
 // ---------------------------------------------------------------------------------------------
 // Limits.
 
-fn guard(tokens: &[Token]) -> Result<(), ParseError> {
+fn guard(text: &str, tokens: &[Token]) -> Result<(), ParseError> {
     let mut depth = 0usize;
     let mut ops = 0usize;
-    for t in tokens {
+    for (i, t) in tokens.iter().enumerate() {
         match t.kind {
+            Kind::Number if duration_position(&tokens[..i]) => {
+                // promql-parser turns a number of seconds into a `Duration` with
+                // `Duration::from_secs_f64`, which panics on infinity, NaN and 2^64 s or more
+                // (found by the promql_template fuzz target: `x[99999919991999949999]`).
+                let n = &text[t.span.clone()];
+                let out_of_range = n
+                    .to_ascii_lowercase()
+                    .parse::<f64>()
+                    .is_ok_and(|v| !(v.is_finite() && v < u64::MAX as f64));
+                if out_of_range {
+                    return Err(ParseError {
+                        span: t.span.clone(),
+                        message: format!(
+                            "duration {n} is out of range: a number of seconds must be finite and below 2^64"
+                        ),
+                        kind: ParseErrorKind::Invalid,
+                    });
+                }
+            }
             Kind::LParen | Kind::LBracket | Kind::LBrace => {
                 depth += 1;
                 if depth > MAX_NESTING {
@@ -713,6 +732,25 @@ fn guard(tokens: &[Token]) -> Result<(), ParseError> {
         }
     }
     Ok(())
+}
+
+/// Whether a number after `before` is read as a duration: a range `[n]`, a subquery
+/// `[d:n]`, or an offset (`offset n`, `offset -n`).
+fn duration_position(before: &[Token]) -> bool {
+    match before {
+        [.., p]
+            if matches!(
+                p.kind,
+                Kind::LBracket | Kind::Colon | Kind::Keyword("offset")
+            ) =>
+        {
+            true
+        }
+        [.., o, p] => {
+            matches!(p.kind, Kind::Op(Op::Add | Op::Sub)) && o.kind == Kind::Keyword("offset")
+        }
+        _ => false,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1425,6 +1463,39 @@ mod tests {
 
     fn at<'q>(q: &'q Query, r: &Option<Range<usize>>) -> &'q str {
         &q.text()[r.clone().unwrap()]
+    }
+
+    /// promql-parser panics in `Duration::from_secs_f64` on a number of seconds that is not
+    /// finite or reaches 2^64 (a fuzz find); such durations are parse errors at the number.
+    #[test]
+    fn out_of_range_number_durations_are_errors_not_panics() {
+        for (text, number) in [
+            ("x[99999919991999949999]", "99999919991999949999"),
+            ("x[5m:1e400]", "1e400"),
+            ("rate(x[1e20:])", "1e20"),
+            ("x offset 1e20", "1e20"),
+            ("x offset -Inf", "Inf"),
+            (
+                "histile(0e3@08, sum by (le) (ratextexbc_uk(et9[99999919991999949999:8h]))) > 1e400",
+                "99999919991999949999",
+            ),
+        ] {
+            let e = Query::parse(text).expect_err(text);
+            assert_eq!(&text[e.span.clone()], number, "{text}: {e:?}");
+            assert_eq!(e.kind, ParseErrorKind::Invalid);
+        }
+        // Numbers elsewhere, and durations in range, are left to promql-parser.
+        for text in [
+            "x[300]",
+            "x offset 60",
+            "x[5m:30]",
+            "x > 1e400",
+            "x @ 1e20",
+            "x[Inf]",
+        ] {
+            let _ = Query::parse(text);
+        }
+        assert!(Query::parse("x > 1e400").is_ok());
     }
 
     #[test]
