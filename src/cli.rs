@@ -416,6 +416,9 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
     };
     report::write(args.format, &run, &report::Options { color }, out)?;
     out.flush()?;
+    // The process exits next and the kernel takes its pages back at once: freeing the objects
+    // node by node first would only cost time (~5 ms on the upstream corpus).
+    std::mem::forget(std::mem::take(&mut run.world));
     if failed {
         return Ok(2);
     }
