@@ -12,6 +12,7 @@ use super::inventory::Inventory;
 use super::object::Object;
 use crate::promql::gates::{Gate, Referrers, gates_with};
 use crate::promql::scrape::Monitors;
+use crate::rules::common::wiring::{self, Namespaces, Svc};
 use crate::schema::Arena;
 
 /// What the engine needs to know about a rule without running it.
@@ -82,6 +83,7 @@ struct RunMemo<'a> {
 struct Memo<'a> {
     object: &'a Object,
     gates: OnceCell<Vec<Gate<'a>>>,
+    services: OnceCell<Vec<Svc<'a>>>,
 }
 
 impl<'a> Context<'a> {
@@ -107,6 +109,7 @@ impl<'a> Context<'a> {
             memo: Some(Memo {
                 object,
                 gates: OnceCell::new(),
+                services: OnceCell::new(),
             }),
         }
     }
@@ -146,6 +149,22 @@ impl<'a> Context<'a> {
                 Cow::Borrowed(m.gates.get_or_init(|| gates_with(object, self.referrers())))
             }
             _ => Cow::Owned(gates_with(object, self.referrers())),
+        }
+    }
+
+    /// The Services a ServiceMonitor's or PodMonitor's selector selects in the namespaces it
+    /// covers ([`wiring::services`]; none when the selector is invalid), computed once per
+    /// checked object: several rules ask.
+    pub fn monitor_services<'s>(&'s self, object: &'a Object) -> Cow<'s, [Svc<'a>]> {
+        let compute = || match wiring::monitor_selector(object) {
+            Ok(selector) => wiring::services(self, &Namespaces::of_monitor(object), &selector),
+            Err(_) => Vec::new(),
+        };
+        match &self.memo {
+            Some(m) if std::ptr::eq(m.object, object) => {
+                Cow::Borrowed(m.services.get_or_init(compute))
+            }
+            _ => Cow::Owned(compute()),
         }
     }
 }

@@ -28,7 +28,7 @@ impl Rule for PodmonitorSelectsServiceLabels {
         &META
     }
 
-    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+    fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
         let selector = match wiring::monitor_selector(object) {
             Ok(s) => s,
             Err(e) => {
@@ -53,7 +53,7 @@ impl Rule for PodmonitorSelectsServiceLabels {
         if !wiring::pods(cx, &namespaces, &selector).is_empty() {
             return;
         }
-        let services = wiring::services(cx, &namespaces, &selector);
+        let services = cx.monitor_services(object);
         let Some(svc) = services.first() else {
             return;
         };

@@ -29,7 +29,7 @@ impl Rule for ServicemonitorNoMatchingService {
         &META
     }
 
-    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+    fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
         let selector = match wiring::monitor_selector(object) {
             Ok(s) => s,
             Err(e) => {
@@ -50,7 +50,7 @@ impl Rule for ServicemonitorNoMatchingService {
             }
         };
         let namespaces = Namespaces::of_monitor(object);
-        if !wiring::services(cx, &namespaces, &selector).is_empty()
+        if !cx.monitor_services(object).is_empty()
             || (!selector.is_everything()
                 && !wiring::workloads(cx, &namespaces, &selector).is_empty())
         {

@@ -31,15 +31,14 @@ impl Rule for ServicemonitorPortNotFound {
         &META
     }
 
-    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+    fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
         let Some(endpoints) = at(object, "/spec/endpoints").and_then(Value::as_array) else {
             return;
         };
-        let Ok(selector) = wiring::monitor_selector(object) else {
+        if wiring::monitor_selector(object).is_err() {
             return;
-        };
-        let namespaces = Namespaces::of_monitor(object);
-        let services = wiring::services(cx, &namespaces, &selector);
+        }
+        let services = cx.monitor_services(object);
         for (i, ep) in endpoints.iter().enumerate() {
             match (ep.get("port"), ep.get("targetPort")) {
                 (Some(port), _) if !port.is_null() => {

@@ -28,7 +28,7 @@ impl Rule for ServicemonitorSelectsWorkloadLabels {
         &META
     }
 
-    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+    fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
         // An invalid selector is reported by servicemonitor-no-matching-service.
         let Ok(selector) = wiring::monitor_selector(object) else {
             return;
@@ -37,7 +37,7 @@ impl Rule for ServicemonitorSelectsWorkloadLabels {
             return;
         }
         let namespaces = Namespaces::of_monitor(object);
-        if !wiring::services(cx, &namespaces, &selector).is_empty() {
+        if !cx.monitor_services(object).is_empty() {
             return;
         }
         let matched = wiring::workloads(cx, &namespaces, &selector);
