@@ -449,6 +449,7 @@ pub fn compile_crd(crd: &Value, dedupe: bool) -> Option<Arena> {
     let mut c = Compiler::new(&mut arena, dedupe);
     let mut roots = BTreeMap::new();
     let mut shared_root = None;
+    let mut compiled: Vec<(&Value, u32)> = Vec::new();
     let versions: Vec<&Value> = match spec.get("versions").and_then(Value::as_array) {
         Some(v) => v.iter().collect(),
         None => Vec::new(),
@@ -462,7 +463,16 @@ pub fn compile_crd(crd: &Value, dedupe: bool) -> Option<Arena> {
         }
         let schema = v.at("/schema/openAPIV3Schema");
         let root = match (schema, shared) {
-            (Some(s), _) => c.root(s),
+            // Versions often repeat one schema (Istio's three): compiled once. Comparing the
+            // values costs a fraction of compiling one.
+            (Some(s), _) => match compiled.iter().find(|(seen, _)| *seen == s) {
+                Some(&(_, root)) => root,
+                None => {
+                    let root = c.root(s);
+                    compiled.push((s, root));
+                    root
+                }
+            },
             (None, Some(s)) => *shared_root.get_or_insert_with(|| c.root(s)),
             (None, None) => continue,
         };
@@ -509,6 +519,32 @@ mod tests {
         let back: Arena = serde_json::from_str(&text).unwrap();
         assert_eq!(back.nodes.len(), arena.nodes.len());
         assert_eq!(back.to_json(), text);
+    }
+
+    #[test]
+    fn versions_with_the_same_schema_are_compiled_once() {
+        let schema = |field: &str| {
+            json!({"openAPIV3Schema": {"type": "object", "properties": {
+                "spec": {"type": "object", "properties": {field: {"type": "string"}}}}}})
+        };
+        let crd = json!({
+            "spec": {"group": "g.io", "names": {"kind": "K"}, "versions": [
+                {"name": "v1", "served": true, "schema": schema("a")},
+                {"name": "v1beta1", "served": true, "schema": schema("a")},
+                {"name": "v1alpha1", "served": true, "schema": schema("b")}
+            ]}
+        });
+        let arena = compile_crd(&crd, false).unwrap();
+        let one = compile_crd(
+            &json!({"spec": {"group": "g.io", "names": {"kind": "K"}, "versions": [
+                {"name": "v1", "served": true, "schema": schema("a")}]}}),
+            false,
+        )
+        .unwrap();
+        assert_eq!(arena.versions["v1"], arena.versions["v1beta1"]);
+        assert_ne!(arena.versions["v1"], arena.versions["v1alpha1"]);
+        // Two compilations, not three.
+        assert_eq!(arena.nodes.len(), 2 * one.nodes.len());
     }
 
     #[test]
