@@ -5,7 +5,9 @@
 //! through `select` / `select_pods`, which an implementation answers from an index (the default
 //! methods scan, for small worlds and for implementations that have nothing better).
 
-use std::collections::HashMap;
+/// The inventory's indexes hash names and labels of every object of a run: foldhash, not
+/// SipHash (a quarter of building them), seeded per process all the same.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use serde_json::{Map, Value};
 
