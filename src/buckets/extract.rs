@@ -27,7 +27,7 @@ use crate::engine::{Context, Object};
 use crate::promql::builtin::{Builtin, Unit};
 use crate::promql::gates::{Gate, GateKind, Thresholds, gates_with};
 use crate::promql::lex::Op;
-use crate::promql::query::{aggregate_name, binary_op};
+use crate::promql::query::{aggregate_name, binary_op, contains};
 
 /// The histogram quantile a gate's value is made of.
 #[derive(Debug, Clone)]
@@ -337,13 +337,6 @@ pub fn quantile(gate: &Gate<'_>) -> Option<Quantile> {
         in_query,
         bool_result,
     })
-}
-
-fn contains(outer: &Expr, inner: &Expr) -> bool {
-    std::ptr::eq(outer, inner)
-        || crate::promql::query::children(outer)
-            .into_iter()
-            .any(|c| contains(c, inner))
 }
 
 enum Num {

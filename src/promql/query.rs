@@ -55,6 +55,9 @@ pub struct MatcherLoc {
     pub value_span: Range<usize>,
 }
 
+/// Locations by node address. Looked up for every node a rule visits: foldhash, not SipHash.
+type Locs = HashMap<usize, Loc, foldhash::fast::RandomState>;
+
 /// Positions of one AST node.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Loc {
@@ -77,7 +80,7 @@ pub struct Query {
     tokens: Vec<Token>,
     expr: Box<Expr>,
     /// Node address → positions. Addresses are stable: the AST is boxed and never mutated.
-    locs: HashMap<usize, Loc>,
+    locs: Locs,
     located: bool,
 }
 
@@ -154,7 +157,7 @@ impl Query {
             text: text.to_owned(),
             tokens,
             expr: Box::new(expr),
-            locs: HashMap::new(),
+            locs: Locs::default(),
             located: false,
         };
         let mut l = Locator {
@@ -162,7 +165,7 @@ impl Query {
             toks: &q.tokens,
             brackets: lex::match_brackets(&q.tokens),
             i: 0,
-            locs: HashMap::new(),
+            locs: Locs::default(),
         };
         let root: &Expr = &q.expr;
         if l.expr(root).is_some() && l.toks.get(l.i).is_some_and(|t| t.kind == Kind::Eof) {
@@ -176,7 +179,7 @@ impl Query {
                 let expr = parser::parse(text).map_err(|m| invalid(text, &q.tokens, m))?;
                 return Ok(Query {
                     expr: Box::new(expr),
-                    locs: HashMap::new(),
+                    locs: Locs::default(),
                     located: false,
                     ..q
                 });
@@ -344,17 +347,27 @@ fn walk<'q>(e: &'q Expr, stack: &mut Vec<&'q Expr>, f: &mut dyn FnMut(&'q Expr, 
     stack.pop();
 }
 
-/// The sub-expressions of a node, in source order.
-pub fn children(e: &Expr) -> Vec<&Expr> {
-    match e {
-        Expr::Aggregate(a) => a.param.iter().map(|p| &**p).chain([&*a.expr]).collect(),
-        Expr::Unary(u) => vec![&u.expr],
-        Expr::Binary(b) => vec![&b.lhs, &b.rhs],
-        Expr::Paren(p) => vec![&p.expr],
-        Expr::Subquery(s) => vec![&s.expr],
-        Expr::Call(c) => c.args.args.iter().map(|a| &**a).collect(),
-        _ => Vec::new(),
-    }
+/// The sub-expressions of a node, in source order (without allocating: every rule that looks
+/// into a query walks its tree).
+pub fn children(e: &Expr) -> impl Iterator<Item = &Expr> {
+    let (first, fixed, args): (Option<&Expr>, [Option<&Expr>; 2], &[Box<Expr>]) = match e {
+        Expr::Aggregate(a) => (a.param.as_deref(), [Some(&*a.expr), None], &[]),
+        Expr::Unary(u) => (None, [Some(&*u.expr), None], &[]),
+        Expr::Binary(b) => (None, [Some(&*b.lhs), Some(&*b.rhs)], &[]),
+        Expr::Paren(p) => (None, [Some(&*p.expr), None], &[]),
+        Expr::Subquery(s) => (None, [Some(&*s.expr), None], &[]),
+        Expr::Call(c) => (None, [None, None], &c.args.args),
+        _ => (None, [None, None], &[]),
+    };
+    first
+        .into_iter()
+        .chain(fixed.into_iter().flatten())
+        .chain(args.iter().map(|a| &**a))
+}
+
+/// Whether `inner` is `outer` or one of its sub-expressions (the same node, not an equal one).
+pub fn contains(outer: &Expr, inner: &Expr) -> bool {
+    std::ptr::eq(outer, inner) || children(outer).any(|c| contains(c, inner))
 }
 
 /// A vector selector with its context.
@@ -580,7 +593,7 @@ fn regex_matchers(
 
 /// Give the AST its regex matchers back (parsed as `=`/`!=`), pairing them through the located
 /// matchers. Returns false when a matcher cannot be paired.
-fn restore_regexes(e: &mut Expr, locs: &HashMap<usize, Loc>, regexes: &[RegexMatcher]) -> bool {
+fn restore_regexes(e: &mut Expr, locs: &Locs, regexes: &[RegexMatcher]) -> bool {
     let mut ok = true;
     let mut pending: Vec<&RegexMatcher> = regexes.iter().collect();
     walk_mut(
@@ -643,7 +656,7 @@ fn restore_regexes(e: &mut Expr, locs: &HashMap<usize, Loc>, regexes: &[RegexMat
 fn walk_mut(
     e: &mut Expr,
     f: &mut dyn FnMut(&mut VectorSelector, Option<&Loc>),
-    locs: &HashMap<usize, Loc>,
+    locs: &Locs,
 ) {
     match e {
         Expr::VectorSelector(vs) => {
@@ -761,7 +774,7 @@ struct Locator<'a> {
     toks: &'a [Token],
     brackets: Vec<Option<usize>>,
     i: usize,
-    locs: HashMap<usize, Loc>,
+    locs: Locs,
 }
 
 fn op_of(id: TokenId) -> Option<Op> {

@@ -11,7 +11,7 @@ use promql_parser::parser::{Expr, LabelModifier};
 
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::promql::labels::{self, Le};
-use crate::promql::query::{Query, aggregate_name};
+use crate::promql::query::{Query, aggregate_name, contains};
 use crate::promql::{Issue, QueryCx, run_query_rule};
 
 pub struct QuantileWithoutLeAggregation;
@@ -59,15 +59,6 @@ fn classic_buckets(e: &Expr) -> bool {
     let (mut all, mut any) = (true, false);
     each(e, &mut all, &mut any);
     any && all
-}
-
-fn contains(outer: &Expr, inner: &Expr) -> bool {
-    if std::ptr::eq(outer, inner) {
-        return true;
-    }
-    crate::promql::query::children(outer)
-        .into_iter()
-        .any(|c| contains(c, inner))
 }
 
 fn first_metric<'q>(q: &'q Query, e: &Expr) -> Option<&'q str> {

@@ -10,7 +10,7 @@ use promql_parser::parser::{Expr, LabelModifier};
 
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::promql::labels::{self, Card, Le};
-use crate::promql::query::{Query, aggregate_name};
+use crate::promql::query::{Query, aggregate_name, contains};
 use crate::promql::{Issue, QueryCx, Thresholds, run_query_rule};
 
 pub struct QueryReturnsManySeries;
@@ -36,13 +36,6 @@ impl Rule for QueryReturnsManySeries {
     fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
         run_query_rule(&META, object, cx, out, analyse);
     }
-}
-
-fn contains(outer: &Expr, inner: &Expr) -> bool {
-    std::ptr::eq(outer, inner)
-        || crate::promql::query::children(outer)
-            .into_iter()
-            .any(|c| contains(c, inner))
 }
 
 /// Whether Argo's conditions look at one indexed value (`result[0]`); conditions over the whole
