@@ -653,11 +653,7 @@ fn restore_regexes(e: &mut Expr, locs: &Locs, regexes: &[RegexMatcher]) -> bool 
     ok && pending.is_empty()
 }
 
-fn walk_mut(
-    e: &mut Expr,
-    f: &mut dyn FnMut(&mut VectorSelector, Option<&Loc>),
-    locs: &Locs,
-) {
+fn walk_mut(e: &mut Expr, f: &mut dyn FnMut(&mut VectorSelector, Option<&Loc>), locs: &Locs) {
     match e {
         Expr::VectorSelector(vs) => {
             let loc = locs.get(&addr(&*vs));
