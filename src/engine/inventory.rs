@@ -5,9 +5,7 @@
 //! through `select` / `select_pods`, which an implementation answers from an index (the default
 //! methods scan, for small worlds and for implementations that have nothing better).
 
-/// The inventory's indexes hash names and labels of every object of a run: foldhash, not
-/// SipHash (a quarter of building them), seeded per process all the same.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+use crate::FastMap as HashMap;
 
 use serde_json::{Map, Value};
 
@@ -68,16 +66,15 @@ pub fn walk<'a>(value: &'a Value, pointer: &str) -> Option<&'a Value> {
     }
 }
 
-/// `map.get(key)`, faster on the small mappings manifests are made of: one pass over the keys
-/// that compares lengths before bytes (the B-tree's search orders `key` against every key it
-/// passes, a `memcmp` call each). A mapping of more than one B-tree node is searched as usual.
+/// `map.get(key)`, faster on the small mappings manifests are made of: one pass testing keys for
+/// equality, which compares lengths before bytes (the B-tree's search orders `key` against every
+/// key it passes, a `memcmp` call each). A mapping of more than one B-tree node is searched as
+/// usual.
 fn get_key<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
     if map.len() > 11 {
         return map.get(key);
     }
-    map.iter()
-        .find(|(k, _)| k.len() == key.len() && k.as_bytes() == key.as_bytes())
-        .map(|(_, v)| v)
+    map.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
 }
 
 /// An array index as RFC 6901 (and `Value::pointer`) reads it: digits, no sign, no leading zero.

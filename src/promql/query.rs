@@ -55,8 +55,8 @@ pub struct MatcherLoc {
     pub value_span: Range<usize>,
 }
 
-/// Locations by node address. Looked up for every node a rule visits: foldhash, not SipHash.
-type Locs = HashMap<usize, Loc, foldhash::fast::RandomState>;
+/// Locations by node address, looked up for every node a rule visits.
+type Locs = crate::FastMap<usize, Loc>;
 
 /// Positions of one AST node.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

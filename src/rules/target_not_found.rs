@@ -9,7 +9,7 @@
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
-use super::common::{absent, at, display, str_in};
+use super::common::{absent, at, display, non_empty, str_in};
 
 pub struct TargetNotFound;
 
@@ -127,7 +127,7 @@ impl Rule for TargetNotFound {
                     str_in(reference, "apiVersion"),
                 )
             } else {
-                (reference.as_str().filter(|s| !s.is_empty()), r.kind, None)
+                (non_empty(reference), r.kind, None)
             };
             let Some(name) = name else {
                 continue;

@@ -40,20 +40,20 @@ pub fn at<'a>(object: &'a Object, pointer: &str) -> Option<&'a Value> {
     walk(&object.value, pointer)
 }
 
+/// `value` if it is a non-empty string.
+pub fn non_empty(value: &Value) -> Option<&str> {
+    value.as_str().filter(|s| !s.is_empty())
+}
+
 /// The string at `pointer` in `object`, if it is a non-empty string.
 pub fn str_at<'a>(object: &'a Object, pointer: &str) -> Option<&'a str> {
-    at(object, pointer)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+    at(object, pointer).and_then(non_empty)
 }
 
 /// The string under `key` of a JSON object, if it is a non-empty string (`str_at` one level
 /// down from a value in hand, without walking from the object's root again).
 pub fn str_in<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
-    value
-        .get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+    value.get(key).and_then(non_empty)
 }
 
 /// `namespace "a"`, `namespaces "a", "b"`.
