@@ -13,7 +13,7 @@ use super::object::{Object, ObjectRef, Origin};
 use super::rule::Context;
 use super::{Engine, Settings};
 use crate::manifest::input::Input;
-use crate::manifest::{Limits, Source, Span, SpanIndex, load};
+use crate::manifest::{Limits, LoadProblem, Pos, Source, Span, SpanIndex, load};
 
 /// A related location, placed.
 #[derive(Debug, Clone)]
@@ -153,19 +153,32 @@ fn workers(threads: usize, items: usize) -> usize {
 /// `items.iter().map(f)` on `threads` threads that take the next item as they finish the last
 /// (files differ in size by orders of magnitude); results in item order.
 fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    par_map_with(items, threads, || (), |(), item| f(item))
+}
+
+/// [`par_map`] where each thread first makes its own state with `init` (for example a rule
+/// context, whose memos are not `Send`) and hands it to `f` with every item it takes.
+fn par_map_with<T: Sync, R: Send, S>(
+    items: &[T],
+    threads: usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, &T) -> R + Sync,
+) -> Vec<R> {
     if threads <= 1 {
-        return items.iter().map(f).collect();
+        let mut state = init();
+        return items.iter().map(|item| f(&mut state, item)).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut parts: Vec<Vec<(usize, R)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
+                    let mut state = init();
                     let mut out = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(item) = items.get(i) else { break };
-                        out.push((i, f(item)));
+                        out.push((i, f(&mut state, item)));
                     }
                     out
                 })
@@ -234,6 +247,54 @@ pub fn objects_of(
     )
 }
 
+/// One file loaded and made into objects, on a worker thread.
+struct LoadedFile {
+    problems: Vec<LoadProblem>,
+    /// No document (empty, or only comments) and no problem.
+    empty: bool,
+    documents: Vec<LoadedDocument>,
+}
+
+struct LoadedDocument {
+    index: usize,
+    spans: SpanIndex,
+    /// `None` for an empty document; `Err`: not a Kubernetes object (why, and where).
+    objects: Option<Result<Vec<Object>, (&'static str, Pos)>>,
+}
+
+/// Load source `si` and make its objects. A CustomResourceDefinition is compiled here
+/// ([`crate::schema::crd::compile_in_place`]): its schema trees are freed while still in cache
+/// instead of being held by the world for the whole run.
+fn load_file(si: usize, text: &str, limits: Limits, default_namespace: &str) -> LoadedFile {
+    let loaded = load(text, limits);
+    let empty = loaded.problems.is_empty() && loaded.documents.iter().all(|d| d.value.is_null());
+    let documents = loaded
+        .documents
+        .into_iter()
+        .map(|doc| {
+            let (index, start) = (doc.index, doc.start);
+            let objects = (!doc.value.is_null()).then(|| {
+                let mut objects = objects_of(doc.value, si, index, default_namespace)
+                    .map_err(|why| (why, start))?;
+                objects
+                    .iter_mut()
+                    .for_each(crate::schema::crd::compile_in_place);
+                Ok(objects)
+            });
+            LoadedDocument {
+                index,
+                spans: doc.spans,
+                objects,
+            }
+        })
+        .collect();
+    LoadedFile {
+        problems: loaded.problems,
+        empty,
+        documents,
+    }
+}
+
 /// Lint a set of inputs with `engine`, on [`default_threads`] threads.
 pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Limits) -> LintRun {
     lint_with_threads(inputs, engine, settings, limits, default_threads())
@@ -271,11 +332,12 @@ pub fn lint_with_threads(
 
     // Parsing dominates a run and each file parses on its own: spread the files over the cores.
     let parse_threads = workers(threads, inputs.len());
-    let mut parsed = par_map(&inputs, parse_threads, |input| {
+    let indexed: Vec<(usize, &Input)> = inputs.iter().enumerate().collect();
+    let mut parsed = par_map(&indexed, parse_threads, |&(si, input)| {
         input
             .unusable
             .is_none()
-            .then(|| load(&input.source.text, limits))
+            .then(|| load_file(si, &input.source.text, limits, &settings.default_namespace))
     })
     .into_iter();
     for (si, input) in inputs.into_iter().enumerate() {
@@ -290,8 +352,10 @@ pub fn lint_with_threads(
             sources.push(input.source);
             continue;
         }
-        let loaded = loaded.unwrap_or_else(|| load(&input.source.text, limits));
-        if loaded.documents.iter().all(|d| d.value.is_null()) && loaded.problems.is_empty() {
+        let loaded = loaded.unwrap_or_else(|| {
+            load_file(si, &input.source.text, limits, &settings.default_namespace)
+        });
+        if loaded.empty {
             findings.push(text_finding(
                 &builtin::NOT_KUBERNETES_OBJECT,
                 si,
@@ -317,13 +381,10 @@ pub fn lint_with_threads(
         }
         for doc in loaded.documents {
             summary.documents += 1;
-            if doc.value.is_null() {
-                continue;
-            }
-            let start = doc.start;
-            match objects_of(doc.value, si, doc.index, &settings.default_namespace) {
-                Ok(objs) => objects.extend(objs),
-                Err(why) => findings.push(text_finding(
+            match doc.objects {
+                None => continue,
+                Some(Ok(objs)) => objects.extend(objs),
+                Some(Err((why, start))) => findings.push(text_finding(
                     &builtin::NOT_KUBERNETES_OBJECT,
                     si,
                     Span::point(start),
@@ -348,12 +409,14 @@ pub fn lint_with_threads(
     let check_threads = workers(threads, objects.len());
     let chunk = objects.len().div_ceil(check_threads * 8).max(1);
     let chunks: Vec<&[Object]> = objects.chunks(chunk).collect();
-    let checked = par_map(&chunks, check_threads, |chunk| {
-        let cx = Context::new(&world, settings);
+    // One context per thread: its indexes over the world (template referrers, monitors, CRD
+    // schemas by kind) are built once per thread, not once per chunk.
+    let new_context = || Context::new(&world, settings);
+    let checked = par_map_with(&chunks, check_threads, new_context, |cx, chunk| {
         let mut found = Vec::new();
         let mut suppressed = 0;
         for object in *chunk {
-            suppressed += engine.check(object, &cx, &mut found);
+            suppressed += engine.check(object, cx, &mut found);
         }
         (found, suppressed)
     });

@@ -79,6 +79,11 @@ pub struct Object {
     pub namespace: Option<String>,
     pub value: Value,
     pub origin: Origin,
+    /// A CustomResourceDefinition's schemas, compiled when it entered the world
+    /// ([`crate::schema::crd::compile_in_place`]); its `value` then lacks the
+    /// `openAPIV3Schema` trees, which are most of a CRD's size and which rules only read
+    /// through these. `None` for every other object, and for CRDs compiled on first use.
+    pub crd_schemas: Option<std::sync::Arc<crate::schema::Arena>>,
 }
 
 impl Object {
@@ -120,6 +125,7 @@ impl Object {
             namespace,
             value,
             origin,
+            crd_schemas: None,
         })
     }
 

@@ -206,8 +206,40 @@ fn hash_shape(schema: Option<&Value>, h: &mut DefaultHasher) {
     }
 }
 
+/// Compile a CustomResourceDefinition's schemas into `object.crd_schemas` and drop its
+/// `openAPIV3Schema` trees from `object.value`: the offline world keeps what rules read, and
+/// the trees (most of a CRD's bytes) are freed while still in cache, right after parsing, instead
+/// of being held for the whole run. Other objects, and CRDs without a group, kind or schema,
+/// are left as they are.
+pub fn compile_in_place(object: &mut Object) {
+    if !is_crd(&object.value) {
+        return;
+    }
+    let Some(arena) = super::node::compile_crd(&object.value, false) else {
+        return;
+    };
+    object.crd_schemas = Some(Arc::new(arena));
+    let Some(spec) = object.value.get_mut("spec") else {
+        return;
+    };
+    let schema_of = |v: &mut Value, key: &str| {
+        if let Some(m) = v.get_mut(key).and_then(Value::as_object_mut) {
+            m.remove("openAPIV3Schema");
+        }
+    };
+    schema_of(spec, "validation");
+    if let Some(versions) = spec.get_mut("versions").and_then(Value::as_array_mut) {
+        for version in versions {
+            schema_of(version, "schema");
+        }
+    }
+}
+
 /// The compiled schemas of a CRD object from the world.
 pub fn world_crd(crd: &Object) -> Option<Arc<Arena>> {
+    if let Some(compiled) = &crd.crd_schemas {
+        return Some(compiled.clone());
+    }
     let key = fingerprint(crd);
     let mut cache = WORLD_CACHE.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, a)) = cache.iter().find(|(k, _)| *k == key) {
@@ -252,6 +284,33 @@ mod tests {
                         "properties": {field: {"type": "string"}}}}}}}]}
         });
         Object::from_value(v, Origin::Cluster, "default").unwrap()
+    }
+
+    #[test]
+    fn compiled_in_place_the_schema_trees_leave_the_value() {
+        let mut o = crd("1", "a");
+        o.origin = Origin::File {
+            source: 0,
+            document: 0,
+            base: String::new(),
+        };
+        compile_in_place(&mut o);
+        let compiled = o.crd_schemas.clone().expect("compiled");
+        assert!(o.at("/spec/versions/0/schema/openAPIV3Schema").is_none());
+        // What rules read of a CRD stays.
+        assert_eq!(group_kind(&o.value), Some(("cache.test", "Thing")));
+        assert_eq!(o.at("/spec/versions/0/name"), Some(&json!("v1")));
+        // The world's lookup hands out the compiled schemas, not a compilation of the rest.
+        let found = world_crd(&o).unwrap();
+        assert!(Arc::ptr_eq(&found, &compiled));
+        let spec = found.node(found.root("v1").unwrap()).unwrap().properties["spec"];
+        assert!(found.node(spec).unwrap().properties.contains_key("a"));
+        // Not a CRD: untouched.
+        let mut other = crd("1", "a");
+        other.value["kind"] = json!("Thing");
+        let before = other.value.clone();
+        compile_in_place(&mut other);
+        assert!(other.crd_schemas.is_none() && other.value == before);
     }
 
     #[test]
