@@ -176,6 +176,8 @@ fn min_interval<'a>(endpoints: impl Iterator<Item = &'a Value>) -> Option<(Durat
 pub struct Monitors<'w> {
     world: &'w dyn Inventory,
     index: OnceCell<HashMap<&'static str, MonitorIndex<'w>>>,
+    /// The world's Prometheus objects' shortest interval ([`from_prometheus`]), once per run.
+    prometheus: OnceCell<Option<ScrapeInterval>>,
 }
 
 /// One monitor kind: (position in the world's list, monitor) by watched namespace, and those
@@ -193,6 +195,7 @@ impl<'w> Monitors<'w> {
         Monitors {
             world,
             index: OnceCell::new(),
+            prometheus: OnceCell::new(),
         }
     }
 
@@ -267,7 +270,11 @@ pub fn for_gate(gate: &Gate<'_>, monitors: &Monitors<'_>) -> ScrapeInterval {
             return found;
         }
     }
-    from_prometheus(world).unwrap_or_else(ScrapeInterval::assumed_default)
+    monitors
+        .prometheus
+        .get_or_init(|| from_prometheus(world))
+        .clone()
+        .unwrap_or_else(ScrapeInterval::assumed_default)
 }
 
 fn from_monitors(t: &Target, monitors: &Monitors<'_>) -> Option<ScrapeInterval> {
@@ -344,7 +351,7 @@ fn from_monitors(t: &Target, monitors: &Monitors<'_>) -> Option<ScrapeInterval> 
 
 fn from_prometheus(world: &dyn Inventory) -> Option<ScrapeInterval> {
     // The shortest interval wins; words are made for the winner only (a cluster can hold many
-    // Prometheus objects, and this runs once per gate).
+    // Prometheus objects). Computed once per run: `Monitors::prometheus`.
     let (value, p, written) = world
         .list("monitoring.coreos.com", "Prometheus", None)
         .into_iter()
