@@ -18,7 +18,11 @@
 //!    Reported: medians of wall and process CPU time; lint/parse in CPU (one thread) and in wall
 //!    time (every core) against the target <= 1.3, documents per CPU-second of the one-thread
 //!    lint (target >= 10,000); then what each rule adds on its own.
-//! 2. Editor path: `testdata/bench/vs-200-lines.yaml` (200 lines) piped into the release binary,
+//! 2. Whole processes (for information; `ROLLGATE_BENCH_PROCESS_RUNS`, default 10): the CPU
+//!    time of `rollgate lint CORPUS --format json` on one thread against this benchmark re-run
+//!    as a process that reads and parses the corpus once. Each starts cold, as a user's command
+//!    does (page faults, one-time tables), which the in-process rounds above amortize.
+//! 3. Editor path: `testdata/bench/vs-200-lines.yaml` (200 lines) piped into the release binary,
 //!    `rollgate lint --format gcc --stdin-filename x.yaml -`, `ROLLGATE_BENCH_EDITOR_RUNS` times
 //!    (default 200): median and p90 wall time of the whole process (target median <= 5 ms), and
 //!    its CPU time (less sensitive to a loaded machine).
@@ -373,13 +377,75 @@ fn children_cpu_time() -> Duration {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
+/// The `rollgate` binary the process measurements run (`ROLLGATE_BIN`, else the one cargo built).
+fn rollgate_bin() -> PathBuf {
+    std::env::var_os("ROLLGATE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rollgate")))
+}
+
+/// CPU time (user + system) of one child process run to its end, its output discarded.
+fn child_cpu(cmd: &mut Command) -> Duration {
+    let cpu0 = children_cpu_time();
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        matches!(status.code(), Some(0 | 1)),
+        "{cmd:?} exited {status}"
+    );
+    children_cpu_time().saturating_sub(cpu0)
+}
+
+/// Whole processes, one thread each, alternating: `rollgate lint CORPUS --format json` against
+/// this benchmark re-run as a process that only reads and parses the corpus once
+/// (`ROLLGATE_BENCH_PROFILE=parse`, one round). Unlike the rounds above, each process starts
+/// cold: it faults in every page it touches and fills its one-time tables (built-in schemas,
+/// lazily compiled patterns), as a user's `rollgate lint` does. Both include reading the files.
+fn process_bench(corpus: &Path, runs: usize) {
+    let bin = rollgate_bin();
+    let me = std::env::current_exe().expect("current_exe");
+    let (mut parse, mut lint) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        parse.push(child_cpu(
+            Command::new(&me)
+                .env("ROLLGATE_BENCH_PROFILE", "parse")
+                .env("ROLLGATE_BENCH_ROUNDS", "1")
+                .env("ROLLGATE_CORPUS", corpus),
+        ));
+        lint.push(child_cpu(
+            Command::new(&bin)
+                .args(["lint", "--no-config", "--format", "json"])
+                .arg(corpus)
+                .env("ROLLGATE_THREADS", "1")
+                .current_dir(root()),
+        ));
+    }
+    let (p, l) = (median(&parse), median(&lint));
+    println!("whole processes, one thread, {runs} runs each, median CPU (information):");
+    println!(
+        "  read + parse once (this benchmark, profile parse)   {:>8.2} ms",
+        ms(p)
+    );
+    println!(
+        "  `{} lint --format json` on the corpus        {:>8.2} ms",
+        bin.file_name().unwrap_or_default().to_string_lossy(),
+        ms(l)
+    );
+    println!(
+        "  lint/parse CPU, whole processes   {:.2}",
+        l.as_secs_f64() / p.as_secs_f64()
+    );
+}
+
 fn editor_bench(runs: usize) {
     let file = root().join("testdata/bench/vs-200-lines.yaml");
     let text = std::fs::read(&file).expect("testdata/bench/vs-200-lines.yaml");
     let lines = text.iter().filter(|&&b| b == b'\n').count();
-    let bin = std::env::var_os("ROLLGATE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rollgate")));
+    let bin = rollgate_bin();
     let args = ["lint", "--format", "gcc", "--stdin-filename", "x.yaml", "-"];
 
     // Wall time, CPU time of the child (user + system), output, exit code.
@@ -463,6 +529,9 @@ fn main() {
     }
     if corpus.is_dir() {
         corpus_bench(&corpus, rounds);
+        if std::env::var_os("ROLLGATE_BENCH_PROFILE").is_none() {
+            process_bench(&corpus, env_usize("ROLLGATE_BENCH_PROCESS_RUNS", 10));
+        }
     } else {
         println!(
             "note: {} not found; corpus benchmark skipped",
