@@ -64,20 +64,7 @@ pub struct ServeArgs {
     pub log_level: String,
 }
 
-/// The allocator backs its arenas with transparent huge pages (src/main.rs), which a lint pays
-/// off: it writes tens of MB once and exits. A server's heap is small and long-lived: in 2 MiB
-/// pages the fault test's RSS grew from 29 to 65 MiB. From here on the process takes 4 KiB pages.
-fn small_pages_only() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and changes no memory; on failure
-    // (an old kernel) huge pages simply stay allowed.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
-}
-
 pub fn run(args: ServeArgs) -> io::Result<u8> {
-    small_pages_only();
     server::init_logging(&args.log_level);
     let config = match &args.config {
         Some(p) => match Config::from_file(p, &crate::engine::all_metas()) {
