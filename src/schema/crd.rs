@@ -138,72 +138,19 @@ impl CrdSet {
     }
 }
 
-/// Compiled schemas of CRDs found in the world (lint input or cluster cache), by identity.
-///
-/// Hashing the whole CRD for every object checked would cost more than the validation, so:
-/// a CRD read from a cluster (it has `uid` and `resourceVersion`, which change with every update)
-/// is keyed by those; one from files by the object's address plus a fingerprint (origin, name,
-/// versions, top-level field names) — within one lint run objects do not move.
+/// Compiled schemas of CRDs read from a cluster, keyed by `uid` and `resourceVersion` (the
+/// apiserver's identity of a content: every update changes it; the webhook's cache may copy
+/// objects). CRDs from files arrive compiled ([`compile_in_place`]).
 static WORLD_CACHE: Mutex<Vec<(u64, Arc<Arena>)>> = Mutex::new(Vec::new());
 const WORLD_CACHE_MAX: usize = 64;
 
-fn fingerprint(o: &Object) -> u64 {
+fn cluster_identity(o: &Object) -> Option<u64> {
+    let meta = o.value.get("metadata")?;
+    let uid = meta.get("uid")?.as_str()?;
+    let rv = meta.get("resourceVersion")?.as_str()?;
     let mut h = DefaultHasher::new();
-    let v = &o.value;
-    fn s(v: Option<&Value>) -> Option<&str> {
-        v.and_then(Value::as_str)
-    }
-    let meta = v.get("metadata");
-    let uid = s(meta.and_then(|m| m.get("uid")));
-    let rv = s(meta.and_then(|m| m.get("resourceVersion")));
-    if let (Some(uid), Some(rv)) = (uid, rv) {
-        // The apiserver's identity of this content (the webhook's cache may copy objects).
-        ("cluster", uid, rv).hash(&mut h);
-        return h.finish();
-    }
-    (o as *const Object as usize).hash(&mut h);
-    o.origin.hash(&mut h);
-    for k in ["name", "uid", "resourceVersion"] {
-        s(meta.and_then(|m| m.get(k))).hash(&mut h);
-    }
-    meta.and_then(|m| m.get("generation"))
-        .and_then(Value::as_i64)
-        .hash(&mut h);
-    let spec = v.get("spec");
-    group_kind(v).hash(&mut h);
-    spec.and_then(|s| s.get("preserveUnknownFields"))
-        .and_then(Value::as_bool)
-        .hash(&mut h);
-    let versions = spec
-        .and_then(|s| s.get("versions"))
-        .and_then(Value::as_array);
-    for ver in versions.into_iter().flatten() {
-        s(ver.get("name")).hash(&mut h);
-        ver.get("served").and_then(Value::as_bool).hash(&mut h);
-        let root = ver.get("schema").and_then(|s| s.get("openAPIV3Schema"));
-        hash_shape(root, &mut h);
-    }
-    let shared = spec
-        .and_then(|s| s.get("validation"))
-        .and_then(|s| s.get("openAPIV3Schema"));
-    hash_shape(shared, &mut h);
-    h.finish()
-}
-
-/// The top-level field names of a schema and how many fields each has (cheap: no recursion).
-fn hash_shape(schema: Option<&Value>, h: &mut DefaultHasher) {
-    let props = schema
-        .and_then(|s| s.get("properties"))
-        .and_then(Value::as_object);
-    let Some(props) = props else { return };
-    props.len().hash(h);
-    for (k, v) in props {
-        k.hash(h);
-        v.get("properties")
-            .and_then(Value::as_object)
-            .map(serde_json::Map::len)
-            .hash(h);
-    }
+    (uid, rv).hash(&mut h);
+    Some(h.finish())
 }
 
 /// Compile a CustomResourceDefinition's schemas into `object.crd_schemas` and drop its
@@ -240,7 +187,11 @@ pub fn world_crd(crd: &Object) -> Option<Arc<Arena>> {
     if let Some(compiled) = &crd.crd_schemas {
         return Some(compiled.clone());
     }
-    let key = fingerprint(crd);
+    // Neither compiled on entry nor identified by the apiserver: compiled here, once per run
+    // and kind (`Context::world_schemas`).
+    let Some(key) = cluster_identity(crd) else {
+        return compile_crd(&crd.value, false).map(Arc::new);
+    };
     let mut cache = WORLD_CACHE.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, a)) = cache.iter().find(|(k, _)| *k == key) {
         return Some(a.clone());
