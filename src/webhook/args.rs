@@ -61,11 +61,11 @@ pub struct ServeArgs {
     pub max_body_bytes: usize,
     /// Log level when RUST_LOG is not set (error, warn, info, debug, trace).
     #[arg(long, default_value = "info")]
-    pub log_level: String,
+    pub log_level: tracing::Level,
 }
 
 pub fn run(args: ServeArgs) -> io::Result<u8> {
-    server::init_logging(&args.log_level);
+    server::init_logging(args.log_level);
     let config = match &args.config {
         Some(p) => match Config::from_file(p, &crate::engine::all_metas()) {
             Ok(c) => c,

@@ -562,17 +562,39 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
-/// JSON logs on stderr; `RUST_LOG` (or `--log-level`) filters. Idempotent.
-pub fn init_logging(default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let _ = tracing_subscriber::fmt()
+/// JSON logs on stderr, filtered by `RUST_LOG` when it is set (comma-separated `level` and
+/// `target=level` directives, as `tracing_subscriber::filter::Targets` reads them), else by
+/// `--log-level`. A `RUST_LOG` that does not parse is reported as a warning and ignored.
+/// Idempotent.
+pub fn init_logging(default_level: tracing::Level) {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let parsed = env.as_deref().map(str::parse::<Targets>);
+    let (filter, ignored) = match parsed {
+        Some(Ok(targets)) => (targets, None),
+        Some(Err(e)) => (Targets::new().with_default(default_level), Some(e)),
+        None => (Targets::new().with_default(default_level), None),
+    };
+    let installed = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
         .with_current_span(false)
         .with_span_list(false)
         .with_writer(std::io::stderr)
-        .try_init();
+        .finish()
+        .with(filter)
+        .try_init()
+        .is_ok();
+    if let (true, Some(e)) = (installed, ignored) {
+        tracing::warn!(
+            rust_log = env.as_deref().unwrap_or_default(),
+            error = %e,
+            "RUST_LOG ignored: not a list of level or target=level directives; using --log-level"
+        );
+    }
 }
 
 #[cfg(test)]
