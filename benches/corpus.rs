@@ -332,37 +332,54 @@ fn corpus_bench(corpus: &Path, rounds: usize) {
     }
 }
 
-/// What each rule adds to a lint with only the engine's syntax diagnostics on (median CPU time),
-/// to find the rule to speed up when lint/parse grows.
+/// What each rule adds to a lint with only the engine's syntax diagnostics on, to find the rule
+/// to speed up when lint/parse grows: each round lints without the rule and with it, in
+/// alternating order, and the median of the per-round differences is reported (a single
+/// baseline would carry the machine's drift over the minute this takes into every rule).
 fn per_rule_cost(inputs: &[Input], config: &Config, limits: Limits, rounds: usize) {
-    let cpu_of = |only: &str| -> Duration {
-        let engine = Engine::new(rollgate::rules::REGISTRY, config, Some(&[only.to_owned()]));
-        let samples: Vec<Duration> = (0..rounds)
-            .map(|_| {
-                let batch = inputs.to_vec();
-                let (_, c, ()) = measure(|| {
-                    black_box(lint_with_threads(
-                        batch,
-                        &engine,
-                        &config.settings,
-                        limits,
-                        1,
-                    ));
-                });
-                c
-            })
-            .collect();
-        median(&samples)
+    let cpu_of = |engine: &Engine| -> f64 {
+        let batch = inputs.to_vec();
+        let (_, c, ()) = measure(|| {
+            black_box(lint_with_threads(
+                batch,
+                engine,
+                &config.settings,
+                limits,
+                1,
+            ));
+        });
+        c.as_secs_f64() * 1e3
     };
-    let base = cpu_of("parse-error");
-    println!(
-        "  per rule ({rounds} rounds, CPU ms added to a lint with no rule, which takes {:.1}):",
-        ms(base)
-    );
+    let only = |id: &str| Engine::new(rollgate::rules::REGISTRY, config, Some(&[id.to_owned()]));
+    let none = only("parse-error");
+    let mut base = Vec::new();
+    let mut lines = Vec::new();
     for rule in rollgate::rules::REGISTRY {
         let id = rule.meta().id;
-        let added = cpu_of(id).as_secs_f64() - base.as_secs_f64();
-        println!("    {id:<40} {:>8.2}", added * 1e3);
+        let with = only(id);
+        let mut added: Vec<f64> = (0..rounds)
+            .map(|round| {
+                let (b, w) = if round % 2 == 0 {
+                    let b = cpu_of(&none);
+                    (b, cpu_of(&with))
+                } else {
+                    let w = cpu_of(&with);
+                    (cpu_of(&none), w)
+                };
+                base.push(b);
+                w - b
+            })
+            .collect();
+        added.sort_by(f64::total_cmp);
+        lines.push(format!("    {id:<40} {:>8.2}", added[added.len() / 2]));
+    }
+    base.sort_by(f64::total_cmp);
+    println!(
+        "  per rule ({rounds} paired rounds, median CPU ms added to a lint with no rule, which takes {:.1}):",
+        base.get(base.len() / 2).copied().unwrap_or_default()
+    );
+    for line in lines {
+        println!("{line}");
     }
 }
 
