@@ -573,11 +573,12 @@ pub fn init_logging(default_level: tracing::Level) {
     let env = std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty());
-    let parsed = env.as_deref().map(str::parse::<Targets>);
-    let (filter, ignored) = match parsed {
+    let (filter, ignored) = match env.as_deref().map(str::parse::<Targets>) {
         Some(Ok(targets)) => (targets, None),
-        Some(Err(e)) => (Targets::new().with_default(default_level), Some(e)),
-        None => (Targets::new().with_default(default_level), None),
+        other => (
+            Targets::new().with_default(default_level),
+            other.and_then(Result::err),
+        ),
     };
     let installed = tracing_subscriber::fmt()
         .json()
