@@ -480,6 +480,42 @@ fn in_scalar(
     Ok(vec![TextEdit::replace(start..end, content)])
 }
 
+/// The byte offset of the bracket closing the flow collection opened at `open`.
+fn flow_close(text: &str, open: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < b.len() {
+        match b[i] {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    if b[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'\'' => {
+                i += 1;
+                while i < b.len() && b[i] != b'\'' {
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Rename the key of the member at `full`, in the key's style.
 fn rename_key(
     source: &Source,
@@ -546,21 +582,27 @@ fn insert(
         return Err(format!("{} is a sequence", display(full)));
     }
     if body.starts_with('{') {
-        // Flow mapping: before the closing brace.
-        let range = source.range(node.value);
-        let inner = body
-            .trim_end()
-            .strip_suffix('}')
-            .ok_or("an unclosed flow mapping")?;
-        let close = range.start + inner.len();
-        let sep = if inner[1..].trim().is_empty() {
-            ""
+        // Flow mapping: before the closing brace (found by scanning: the span's end may lie
+        // past it).
+        let open = source.offset(node.value.start);
+        let close = flow_close(text, open).ok_or("an unclosed flow mapping")?;
+        let inner = &text[open + 1..close];
+        let v = flow_json(value).ok_or("a value that cannot be written")?;
+        if inner.trim().is_empty() {
+            return Ok(vec![TextEdit::replace(
+                close..close,
+                format!("{key_text}: {v}"),
+            )]);
+        }
+        if inner.contains('#') && removes_comment(inner) {
+            return Err(format!("{} holds a comment", display(full)));
+        }
+        let at = open + 1 + inner.trim_end().len();
+        let sep = if inner.trim_end().ends_with(',') {
+            " "
         } else {
             ", "
         };
-        let at = range.start + inner.trim_end().len();
-        let v = flow_json(value).ok_or("a value that cannot be written")?;
-        let at = if sep.is_empty() { close } else { at };
         return Ok(vec![TextEdit::replace(
             at..at,
             format!("{sep}{key_text}: {v}"),
