@@ -468,7 +468,7 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
             match path {
                 None => fixed_stdin = Some(f.text.clone()),
                 Some(p) => {
-                    if let Err(e) = write_fixed(p, &f.original, &f.text) {
+                    if let Err(e) = input::write_fixed(p, &f.original, &f.text) {
                         eprintln!("rollgate: error: {}: {e}; not fixed", p.display());
                         failed = true;
                     }
@@ -524,62 +524,6 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         return Ok(2);
     }
     Ok(exit_code(&run, args.fail_level))
-}
-
-/// Write a fixed file: only when it still holds the text that was linted (else another program
-/// changed it meanwhile), through a temporary file in the same folder renamed over it (a reader
-/// sees the old or the new text, never half of one), keeping its permissions and its byte order
-/// mark. A symbolic link is followed: its target is rewritten.
-fn write_fixed(path: &Path, original: &str, fixed: &str) -> io::Result<()> {
-    use std::io::Read as _;
-    let target = std::fs::canonicalize(path)?;
-    let meta = std::fs::metadata(&target)?;
-    if meta.permissions().readonly() {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            "the file is read-only",
-        ));
-    }
-    let mut now = Vec::new();
-    std::fs::File::open(&target)?.read_to_end(&mut now)?;
-    let bom = now.starts_with("\u{feff}".as_bytes());
-    let body = if bom { &now[3..] } else { &now[..] };
-    if body != original.as_bytes() {
-        return Err(io::Error::other(
-            "the file changed after it was read; run again",
-        ));
-    }
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let file_name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.rollgate-fix.{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        if bom {
-            f.write_all("\u{feff}".as_bytes())?;
-        }
-        f.write_all(fixed.as_bytes())?;
-        f.sync_all()?;
-        std::fs::set_permissions(&tmp, meta.permissions())?;
-        // Checked again just before the rename: the window for a lost edit is this short.
-        let mut again = Vec::new();
-        std::fs::File::open(&target)?.read_to_end(&mut again)?;
-        if again != now {
-            return Err(io::Error::other(
-                "the file changed after it was read; run again",
-            ));
-        }
-        std::fs::rename(&tmp, &target)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 fn exit_code(run: &LintRun, level: FailLevel) -> u8 {
