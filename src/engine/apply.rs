@@ -7,6 +7,7 @@
 //! original text and the rules whose fixes broke it are named; same when the passes run out.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
 use super::fix::{Applicability, TextEdit, TextFix};
 use super::lint::{LintRun, lint_with_threads};
@@ -63,24 +64,43 @@ pub fn apply(text: &str, edits: &[TextEdit]) -> String {
     out
 }
 
-/// Byte offset of the start of the line holding `at`.
-fn line_start(text: &str, at: usize) -> usize {
-    text[..at].rfind('\n').map_or(0, |i| i + 1)
-}
-
-/// Byte offset of the end of the line holding `at` (before its line break).
-fn line_end(text: &str, at: usize) -> usize {
-    let e = text[at..].find('\n').map_or(text.len(), |i| at + i);
-    if e > at && text.as_bytes()[e - 1] == b'\r' {
+/// The start and end (before its line break) of the lines holding `range`, looking at most `max`
+/// bytes away from it: a preview of a line longer than that (minified JSON is one line) is not drawn, and finding its
+/// ends must not cost a scan of the whole file per finding.
+fn line_bounds(text: &str, range: &Range<usize>, max: usize) -> Option<(usize, usize)> {
+    if range.start > range.end || range.end > text.len() {
+        return None;
+    }
+    let lo = range.start.saturating_sub(max);
+    let hi = range.end.saturating_add(max).min(text.len());
+    let b = text.as_bytes();
+    let s = match b[lo..range.start].iter().rposition(|&c| c == b'\n') {
+        Some(i) => lo + i + 1,
+        None if lo == 0 => 0,
+        None => return None,
+    };
+    let e = match b[range.end..hi].iter().position(|&c| c == b'\n') {
+        Some(i) => range.end + i,
+        None if hi == text.len() => text.len(),
+        None => return None,
+    };
+    let e = if e > range.end && b[e - 1] == b'\r' {
         e - 1
     } else {
         e
-    }
+    };
+    Some((s, e))
 }
 
 /// The lines edits change: (first line number, old lines, new lines) per group of edits on
-/// neighbouring lines. For the human format's fix preview.
-pub fn changed_lines(text: &str, edits: &[TextEdit]) -> Vec<(u32, Vec<String>, Vec<String>)> {
+/// neighbouring lines. For the human format's fix preview: `None` when a changed line is longer
+/// than `max_line` bytes (the preview would be the whole of a minified file).
+pub fn changed_lines(
+    src: &Source,
+    edits: &[TextEdit],
+    max_line: usize,
+) -> Option<Vec<(u32, Vec<String>, Vec<String>)>> {
+    let text = src.text.as_str();
     let mut groups: Vec<(usize, usize, Vec<&TextEdit>)> = Vec::new();
     for e in edits {
         if e.range.end > text.len()
@@ -89,7 +109,7 @@ pub fn changed_lines(text: &str, edits: &[TextEdit]) -> Vec<(u32, Vec<String>, V
         {
             continue;
         }
-        let (s, t) = (line_start(text, e.range.start), line_end(text, e.range.end));
+        let (s, t) = line_bounds(text, &e.range, max_line)?;
         match groups.last_mut() {
             Some(g) if s <= g.1 => {
                 g.1 = g.1.max(t);
@@ -98,7 +118,7 @@ pub fn changed_lines(text: &str, edits: &[TextEdit]) -> Vec<(u32, Vec<String>, V
             _ => groups.push((s, t, vec![e])),
         }
     }
-    groups
+    let groups = groups
         .into_iter()
         .map(|(s, t, es)| {
             let shifted: Vec<TextEdit> = es
@@ -107,7 +127,7 @@ pub fn changed_lines(text: &str, edits: &[TextEdit]) -> Vec<(u32, Vec<String>, V
                 .collect();
             let old = &text[s..t];
             let new = apply(old, &shifted);
-            let line = text[..s].matches('\n').count() as u32 + 1;
+            let line = src.pos(s).line;
             let split = |x: &str| {
                 x.split('\n')
                     .map(|l| l.trim_end_matches('\r').to_owned())
@@ -115,7 +135,8 @@ pub fn changed_lines(text: &str, edits: &[TextEdit]) -> Vec<(u32, Vec<String>, V
             };
             (line, split(old), split(&new))
         })
-        .collect()
+        .collect();
+    Some(groups)
 }
 
 /// What `lint --fix` did to one file.
@@ -521,17 +542,24 @@ mod tests {
 
     #[test]
     fn changed_lines_groups() {
-        let t = "a: 1\r\nb: 2\r\n";
+        let t = Source::new("t", "a: 1\r\nb: 2\r\n");
         let c = changed_lines(
-            t,
+            &t,
             &[TextEdit::replace(3..4, "5"), TextEdit::replace(9..10, "6")],
+            100,
         );
         assert_eq!(
             c,
-            vec![
+            Some(vec![
                 (1, vec!["a: 1".to_string()], vec!["a: 5".to_string()]),
                 (2, vec!["b: 2".to_string()], vec!["b: 6".to_string()])
-            ]
+            ])
+        );
+        let long = Source::new("t", format!("x: [{}1]", "0, ".repeat(100)));
+        let at = long.text.len() - 2;
+        assert_eq!(
+            changed_lines(&long, &[TextEdit::replace(at..at + 1, "2")], 100),
+            None
         );
     }
 }

@@ -150,6 +150,9 @@ fn raw<'a>(source: &'a Source, node: &NodeSpan) -> &'a str {
     source.text.get(r).unwrap_or("")
 }
 
+/// How far before a value [`anchor_before`] looks for its anchor when it has no key.
+const ANCHOR_LOOKBACK: usize = 1024;
+
 /// The anchor (`&name`) written before a node's value, if any: the token before the value,
 /// skipping white space, line breaks and a tag.
 fn anchor_before<'a>(source: &'a Source, node: &NodeSpan) -> Option<&'a str> {
@@ -158,7 +161,16 @@ fn anchor_before<'a>(source: &'a Source, node: &NodeSpan) -> Option<&'a str> {
     // Only the text after the key (or the line's start) can hold the anchor.
     let from = match node.key {
         Some(k) => source.offset(k.end).min(start),
-        None => before.trim_end().rfind(['\n', '\r']).map_or(0, |i| i + 1),
+        // Anchors and tags are short: look back a bounded stretch, not to the start of a long
+        // line (a minified JSON file is one line, and this runs once per fixed node).
+        None => {
+            let mut lo = before.len().saturating_sub(ANCHOR_LOOKBACK);
+            while !before.is_char_boundary(lo) {
+                lo += 1;
+            }
+            let t = before[lo..].trim_end();
+            t.rfind(['\n', '\r']).map_or(lo, |i| lo + i + 1)
+        }
     };
     // A collection's span may start at its anchor.
     let own = raw(source, node);

@@ -57,6 +57,9 @@ pub struct Source {
     pub text: String,
     /// Byte offset of the start of each line.
     line_starts: Vec<usize>,
+    /// Per line, the byte offset of its first non-ASCII byte (or of its end): up to there, a
+    /// column is a byte count, so positions convert without walking a long line's characters.
+    ascii_until: Vec<usize>,
 }
 
 impl Source {
@@ -67,10 +70,23 @@ impl Source {
         }
         let mut line_starts = vec![0];
         line_starts.extend(line_breaks(&text));
+        let bytes = text.as_bytes();
+        let ascii_until = line_starts
+            .iter()
+            .enumerate()
+            .map(|(i, &start)| {
+                let end = line_starts.get(i + 1).copied().unwrap_or(bytes.len());
+                bytes[start..end]
+                    .iter()
+                    .position(|b| !b.is_ascii())
+                    .map_or(end, |k| start + k)
+            })
+            .collect();
         Source {
             name: name.into(),
             text,
             line_starts,
+            ascii_until,
         }
     }
 
@@ -101,8 +117,9 @@ impl Source {
         let line = self.line(pos.line).unwrap_or("");
         let col = (pos.column as usize).saturating_sub(1);
         // An ASCII prefix has one byte per column: no walk over a long line's characters (each
-        // finding inside a 60 KB one-line query walked it).
-        if col <= line.len() && line.as_bytes()[..col].is_ascii() {
+        // finding inside a 60 KB one-line query walked it, and each fix lowers several spans).
+        let ascii = self.ascii_until.get(idx).map_or(start, |&a| a - start);
+        if col <= line.len() && col <= ascii {
             return start + col;
         }
         start
@@ -125,7 +142,11 @@ impl Source {
         while !self.text.is_char_boundary(col_end) {
             col_end -= 1;
         }
-        let column = self.text[start..col_end].chars().count() + 1;
+        let column = if col_end <= self.ascii_until.get(idx).copied().unwrap_or(start) {
+            col_end - start + 1
+        } else {
+            self.text[start..col_end].chars().count() + 1
+        };
         Pos::new(idx as u32 + 1, column as u32)
     }
 

@@ -382,7 +382,9 @@ fn fix_block(
         p.paint(BOLD, "help:"),
         clean(&format!("{} ({how})", fix.message))
     )?;
-    for (line, old, new) in crate::engine::apply::changed_lines(&src.text, &fix.edits) {
+    // Lines longer than the snippets' window are not drawn (a minified file is one line).
+    let preview = crate::engine::apply::changed_lines(src, &fix.edits, 4 * MAX_WIDTH);
+    for (line, old, new) in preview.into_iter().flatten() {
         for (i, l) in old.iter().enumerate() {
             let n = (line + i as u32).to_string();
             writeln!(
