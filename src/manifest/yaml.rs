@@ -728,7 +728,14 @@ impl<'o> Builder<'o> {
                     // Kubernetes reads a key as go-yaml v2 resolves it, then sigs.k8s.io/yaml
                     // (`convertToJSONableObject`) writes it as a string: `yes:` is "true",
                     // `0x10:` "16", `1.50:` "1.5"; a null key (`: x`, `~: x`) is rejected.
-                    let text = if style == ScalarStyle::Plain && !explicit_str {
+                    // Only a short word (null, booleans) or a number-like key can resolve to
+                    // something other than its text: the rest is not resolved (no allocation).
+                    let may_resolve = text.len() <= 5
+                        || text
+                            .as_bytes()
+                            .first()
+                            .is_some_and(|b| b.is_ascii_digit() || b"+-.".contains(b));
+                    let text = if style == ScalarStyle::Plain && !explicit_str && may_resolve {
                         match resolve_plain(&text) {
                             Value::Null => {
                                 self.abandon(
