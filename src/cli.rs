@@ -352,15 +352,6 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         }
         cfg.settings.prometheus_url = Some(url.clone());
     }
-    let mut source_failed = false;
-    if !args.sources.is_empty() {
-        let (scanned, errors) = crate::buckets::source::scan(&args.sources);
-        for (p, e) in &errors {
-            eprintln!("rollgate: error: --source {}: {e}", p.display());
-            source_failed = true;
-        }
-        cfg.settings.source_histograms = scanned;
-    }
     if !args.crds.is_empty() {
         match crate::schema::CrdSet::load(&args.crds) {
             Ok(set) => cfg.settings.crds = set,
@@ -373,9 +364,25 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
     } else {
         args.paths.clone()
     };
+    let paths_given = paths.clone();
     let (stdin, files): (Vec<PathBuf>, Vec<PathBuf>) =
         paths.into_iter().partition(|p| p.as_os_str() == "-");
     let (files, errors) = input::expand_paths(&files);
+    // Instrumentation (rollgate::buckets::source): `--source`, source files named among the
+    // paths (read as sources, not YAML), then the `sources:` globs or, by default, the source
+    // files of the linted folders (bounded discovery).
+    let (named_sources, files): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .into_iter()
+        .partition(|f| crate::buckets::source::Lang::of(f).is_some());
+    let explicit: Vec<PathBuf> = args.sources.iter().chain(&named_sources).cloned().collect();
+    let mut source_failed = false;
+    let (mut scanned, source_errors) = crate::buckets::source::scan(&explicit);
+    for (p, e) in &source_errors {
+        eprintln!("rollgate: error: --source {}: {e}", p.display());
+        source_failed = true;
+    }
+    discover_sources(&cfg, &paths_given, &mut scanned);
+    cfg.settings.source_histograms = scanned;
     let mut failed = source_failed;
     for (p, e) in &errors {
         eprintln!("rollgate: error: {}: {e}", p.display());
@@ -524,6 +531,55 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         return Ok(2);
     }
     Ok(exit_code(&run, args.fail_level))
+}
+
+/// Histograms of the instrumentation around the linted files: the files matching the config's
+/// `sources:` globs (relative to its folder), or by default the source files of the linted
+/// folders (a named file's folder included). Bounded, never an error: nobody named these files.
+fn discover_sources(cfg: &Config, paths: &[PathBuf], out: &mut crate::buckets::source::Scanned) {
+    use crate::buckets::source::{DiscoverLimits, discover};
+    match &cfg.sources {
+        Some(globs) if globs.is_empty() => {}
+        Some(globs) => {
+            let mut b = globset::GlobSetBuilder::new();
+            for g in globs {
+                if let Ok(glob) = globset::Glob::new(g) {
+                    b.add(glob);
+                }
+            }
+            let base = cfg
+                .path
+                .as_deref()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            let base = if base.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                base
+            };
+            if let Ok(set) = b.build() {
+                discover(&[], Some((&set, &base)), DiscoverLimits::default(), out);
+            }
+        }
+        None => {
+            let mut dirs: Vec<PathBuf> = Vec::new();
+            for p in paths.iter().filter(|p| p.as_os_str() != "-") {
+                let dir = if p.is_dir() {
+                    p.clone()
+                } else {
+                    match p.parent() {
+                        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                        _ => PathBuf::from("."),
+                    }
+                };
+                if !dirs.contains(&dir) {
+                    dirs.push(dir);
+                }
+            }
+            discover(&dirs, None, DiscoverLimits::default(), out);
+        }
+    }
 }
 
 fn exit_code(run: &LintRun, level: FailLevel) -> u8 {

@@ -471,3 +471,69 @@ spec:
     assert_eq!(f[0].2, "warning", "{f:?}");
     assert!(f[0].3.contains("version dependent"), "{f:?}");
 }
+
+/// Instrumentation next to the manifests is read without flags (issue 19): the linted folder's
+/// source files, a named file's folder, a source file named on the command line (read as a
+/// source, not YAML), `sources:` globs, and `sources: []` to turn discovery off. Binary and
+/// oversized files are skipped.
+#[test]
+fn cli_discovers_sources_next_to_manifests() {
+    let dir = std::env::temp_dir().join(format!("rollgate-cli-disc-{}", std::process::id()));
+    let src = dir.join("app");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("metrics.py"),
+        "from prometheus_client import Histogram\nh = Histogram('app_latency_seconds', 'latency', buckets=[0.5, 1, 2, 5])\n",
+    )
+    .unwrap();
+    // Skipped: binary, and in node_modules.
+    std::fs::write(src.join("blob.py"), b"Histogram(\0\0\0").unwrap();
+    std::fs::create_dir_all(dir.join("node_modules/x")).unwrap();
+    std::fs::write(
+        dir.join("node_modules/x/m.js"),
+        "new Histogram({name: 'app_latency_seconds', buckets: [0.3, 3]})\n",
+    )
+    .unwrap();
+    let manifest = dir.join("canary.yaml");
+    std::fs::write(&manifest, canary("3", Q, "")).unwrap();
+    let bin = env!("CARGO_BIN_EXE_rollgate");
+    let lint = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(bin)
+            .args(["lint", "--format", "gcc"])
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let found = |stdout: &str| {
+        stdout.contains("threshold-not-on-bucket-boundary") && stdout.contains("metrics.py:2")
+    };
+    let no_config = std::ffi::OsStr::new("--no-config");
+    for target in [dir.as_os_str(), manifest.as_os_str()] {
+        let (code, stdout) = lint(&[no_config, target]);
+        assert_eq!(code, Some(1), "{stdout}");
+        assert!(found(&stdout), "{stdout}");
+        assert!(!stdout.contains("0.3"), "{stdout}");
+    }
+    // A source file named on the command line is read as a source, not parsed as YAML.
+    let named = src.join("metrics.py");
+    let (code, stdout) = lint(&[no_config, named.as_os_str()]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(!stdout.contains("parse-error"), "{stdout}");
+    // `sources: []` turns discovery off; a glob that names the file turns it back on.
+    let cfg = dir.join(".rollgate.yaml");
+    std::fs::write(&cfg, "sources: []\n").unwrap();
+    let (code, stdout) = lint(&[manifest.as_os_str()]);
+    assert!(!found(&stdout), "{code:?} {stdout}");
+    std::fs::write(&cfg, "sources: [\"app/*.py\"]\n").unwrap();
+    let (code, stdout) = lint(&[manifest.as_os_str()]);
+    assert!(found(&stdout), "{code:?} {stdout}");
+    std::fs::write(&cfg, "sources: [\"other/**\"]\n").unwrap();
+    let (_, stdout) = lint(&[manifest.as_os_str()]);
+    assert!(!found(&stdout), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

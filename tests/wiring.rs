@@ -897,3 +897,107 @@ fn duplicates_only_within_one_file() {
     let found = run(&[("svc.yaml", &format!("{implicit}---\n{explicit}"))]);
     assert_eq!(found.len(), 1, "{found:#?}");
 }
+
+/// Flagger's `-mesh-provider` (issue 19): read from `flagger.mesh-provider` or a Flagger
+/// Deployment's args; unknown, a Canary without `spec.provider` is only assumed to be Istio's
+/// and the finding is `info`, saying so.
+#[test]
+fn flagger_mesh_provider_setting() {
+    let files = |flagger: &str| -> Vec<(String, String)> {
+        let mut v = vec![
+            (
+                "c.yaml".to_owned(),
+                "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: web, namespace: shop}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  service: {name: storefront, port: 80}
+"
+                .to_owned(),
+            ),
+            (
+                "vs.yaml".to_owned(),
+                "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: storefront, namespace: shop}
+spec:
+  hosts: [storefront]
+  http:
+  - route:
+    - destination: {host: storefront}
+"
+                .to_owned(),
+            ),
+        ];
+        if !flagger.is_empty() {
+            v.push((
+                "flagger.yaml".to_owned(),
+                format!(
+                    "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: flagger, namespace: flagger-system}}
+spec:
+  selector: {{matchLabels: {{app: flagger}}}}
+  template:
+    metadata: {{labels: {{app: flagger}}}}
+    spec:
+      containers:
+      - name: flagger
+        image: ghcr.io/fluxcd/flagger:1.41.0
+        args: [-log-level=info{flagger}]
+"
+                ),
+            ));
+        }
+        v
+    };
+    let lint = |files: &[(String, String)], settings: &Settings| -> Vec<Found> {
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        run_with(&refs, settings)
+            .into_iter()
+            .filter(|f| f.rule == "istio-vs-owned-by-flagger")
+            .collect()
+    };
+    // Unknown: info, with the assumption in the message.
+    let found = lint(&files(""), &Settings::default());
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].severity, Severity::Info);
+    assert!(found[0].message.contains("assumed"), "{}", found[0].message);
+    // A Flagger Deployment that runs nginx: the Canary is not Istio's.
+    assert!(lint(&files(", -mesh-provider=nginx"), &Settings::default()).is_empty());
+    // One that runs istio (`--flag value` form): a warning naming where it was read.
+    let found = lint(&files(", --mesh-provider, istio"), &Settings::default());
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].severity, Severity::Warning);
+    assert!(
+        found[0]
+            .message
+            .contains("Deployment flagger-system/flagger"),
+        "{}",
+        found[0].message
+    );
+    // No flag: Flagger's default, istio, known from the Deployment.
+    let found = lint(&files(", -namespace=shop"), &Settings::default());
+    assert_eq!(found[0].severity, Severity::Warning, "{found:#?}");
+    // The configuration wins over the Deployment.
+    let configured = Settings {
+        flagger_mesh_provider: Some("linkerd".into()),
+        ..Settings::default()
+    };
+    assert!(lint(&files(", -mesh-provider=istio"), &configured).is_empty());
+    let configured = Settings {
+        flagger_mesh_provider: Some("istio".into()),
+        ..Settings::default()
+    };
+    let found = lint(&files(""), &configured);
+    assert_eq!(found[0].severity, Severity::Warning);
+    assert!(
+        found[0].message.contains(".rollgate.yaml"),
+        "{}",
+        found[0].message
+    );
+}

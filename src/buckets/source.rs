@@ -1,4 +1,6 @@
-//! Histograms declared in instrumentation source code (`rollgate lint --source PATH`).
+//! Histograms declared in instrumentation source code: `rollgate lint --source PATH`, source
+//! files named among the linted paths, the `sources:` globs of `.rollgate.yaml`, and by default
+//! the source files of the linted folders ([`discover`]: bounded, no build tool is run).
 //!
 //! Lexer-level scanning, not compilation: find the constructor of a histogram, its name (and
 //! the namespace/subsystem/prefix the API adds), and its buckets; a histogram declared without
@@ -174,6 +176,162 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, depth: usize) {
             files.push(e.path());
         }
     }
+}
+
+/// Bounds of the default discovery of source files in the linted folders: a linted folder may
+/// be a whole repository, so only small text files that mention a histogram are read.
+#[derive(Debug, Clone, Copy)]
+pub struct DiscoverLimits {
+    /// Source files (by extension) looked at, at most.
+    pub max_files: usize,
+    /// Larger files are skipped (generated code, bundles).
+    pub max_file_size: u64,
+    /// Bytes read in all.
+    pub max_total: u64,
+    /// Entries (files and folders) visited in all, and folder depth.
+    pub max_entries: usize,
+    pub max_depth: usize,
+}
+
+impl Default for DiscoverLimits {
+    fn default() -> Self {
+        DiscoverLimits {
+            max_files: 2_000,
+            max_file_size: 512 * 1024,
+            max_total: 32 * 1024 * 1024,
+            max_entries: 100_000,
+            max_depth: 24,
+        }
+    }
+}
+
+/// What the default discovery did, for `--show-info` notes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discovery {
+    /// Source files read (those that mention a histogram).
+    pub read: usize,
+    /// Skipped: too large, binary, unreadable, or past a bound.
+    pub skipped: usize,
+    /// A bound stopped the walk.
+    pub truncated: bool,
+}
+
+/// Folders never walked by discovery: dependencies, build output, VCS data.
+const SKIP_DIRS: &[&str] = &[
+    "node_modules",
+    "vendor",
+    "target",
+    "dist",
+    "build",
+    "__pycache__",
+    "site-packages",
+    "third_party",
+];
+
+/// Read the histograms declared in the source files under `dirs` (recursively; hidden folders
+/// and [`SKIP_DIRS`] skipped; symlinks not followed), or in the files under `base` whose path
+/// relative to it matches `globs` (when given). Bounded by `limits`; a file that cannot be read
+/// is skipped, never an error (the user did not name it).
+pub fn discover(
+    dirs: &[PathBuf],
+    globs: Option<(&globset::GlobSet, &Path)>,
+    limits: DiscoverLimits,
+    out: &mut Scanned,
+) -> Discovery {
+    let mut d = Discovery::default();
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    let mut entries = 0usize;
+    let roots: Vec<PathBuf> = match globs {
+        Some((_, base)) => vec![base.to_path_buf()],
+        None => dirs.to_vec(),
+    };
+    let mut stack: Vec<(PathBuf, usize)> = roots.into_iter().map(|r| (r, 0)).collect();
+    let mut seen_roots: Vec<PathBuf> = Vec::new();
+    'walk: while let Some((dir, depth)) = stack.pop() {
+        if depth == 0 {
+            // The same folder named twice (or inside another named one) is walked once.
+            let canon = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+            if seen_roots.iter().any(|r| canon.starts_with(r)) {
+                continue;
+            }
+            seen_roots.push(canon);
+        }
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut here: Vec<_> = rd.flatten().collect();
+        here.sort_by_key(|e| e.file_name());
+        for e in here {
+            entries += 1;
+            if entries > limits.max_entries || candidates.len() >= limits.max_files {
+                d.truncated = true;
+                break 'walk;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            // `file_type` does not follow symlinks: a link loop is never entered.
+            let Ok(ft) = e.file_type() else { continue };
+            let path = e.path();
+            if ft.is_dir() {
+                if name.starts_with('.') || SKIP_DIRS.contains(&name.as_str()) {
+                    continue;
+                }
+                if depth + 1 > limits.max_depth {
+                    d.truncated = true;
+                    continue;
+                }
+                stack.push((path, depth + 1));
+            } else if ft.is_file() && Lang::of(&path).is_some() {
+                let wanted = match globs {
+                    Some((set, base)) => {
+                        let rel = path.strip_prefix(base).unwrap_or(&path);
+                        set.is_match(rel)
+                    }
+                    None => true,
+                };
+                if wanted {
+                    candidates.push(path);
+                }
+            }
+        }
+    }
+    candidates.sort();
+    let mut total = 0u64;
+    for f in candidates {
+        let Some(lang) = Lang::of(&f) else { continue };
+        let size = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(u64::MAX);
+        if size > limits.max_file_size {
+            d.skipped += 1;
+            continue;
+        }
+        if total + size > limits.max_total {
+            d.skipped += 1;
+            d.truncated = true;
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&f) else {
+            d.skipped += 1;
+            continue;
+        };
+        total += bytes.len() as u64;
+        // Binary (a NUL in the first 8 KiB, like git's heuristic) or not UTF-8: not source.
+        if bytes.iter().take(8192).any(|b| *b == 0) {
+            d.skipped += 1;
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            d.skipped += 1;
+            continue;
+        };
+        // Every recognised declaration names a histogram (`Histogram`, `histogram_opts!`,
+        // `HistogramOpts`); the rest of the files is not parsed.
+        if !text.contains("istogram") {
+            continue;
+        }
+        d.read += 1;
+        out.files += 1;
+        scan_text(text, lang, &f.display().to_string(), out);
+    }
+    d
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

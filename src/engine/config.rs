@@ -8,6 +8,8 @@
 //!   query-returns-many-series: off
 //!   rate-window-too-short: {severity: warning}
 //! exclude: ["charts/**/templates/**"]    # globs, relative to the config file's folder
+//! sources: ["src/**/*.py"]               # instrumentation to read histograms from (default:
+//!                                        # the source files of the linted folders; [] = none)
 //! namespace: default                     # namespace of objects that set none (like kubectl)
 //! strict-references: false               # the input is complete: missing referents are errors
 //! histograms:                            # bucket bounds per histogram metric
@@ -95,6 +97,10 @@ pub struct Config {
     pub path: Option<PathBuf>,
     pub rules: BTreeMap<String, RuleConfig>,
     pub exclude: Vec<String>,
+    /// `sources:` globs (relative to the config's folder) naming the instrumentation source files
+    /// to read histograms from; `None`: the source files of the linted folders are discovered;
+    /// an empty list turns discovery off.
+    pub sources: Option<Vec<String>>,
     pub settings: Settings,
 }
 
@@ -133,6 +139,7 @@ pub const TOP_KEYS: &[&str] = &[
     "histograms",
     "prometheus",
     "flagger",
+    "sources",
 ];
 
 /// The keys of `prometheus:`.
@@ -245,6 +252,22 @@ impl Config {
             let p = ptr(&[k]);
             match k.as_str() {
                 "rules" => cfg.parse_rules(&cx, v, rules)?,
+                "sources" => {
+                    let items = v.as_array().ok_or_else(|| {
+                        cx.err(&p, false, "`sources` must be a list of globs".into())
+                    })?;
+                    let mut globs = Vec::new();
+                    for (i, it) in items.iter().enumerate() {
+                        let s = it.as_str().ok_or_else(|| {
+                            cx.err(&format!("{p}/{i}"), false, "expected a glob string".into())
+                        })?;
+                        globset::Glob::new(s).map_err(|e| {
+                            cx.err(&format!("{p}/{i}"), false, format!("invalid glob: {e}"))
+                        })?;
+                        globs.push(s.to_owned());
+                    }
+                    cfg.sources = Some(globs);
+                }
                 "exclude" => {
                     let items = v.as_array().ok_or_else(|| {
                         cx.err(&p, false, "`exclude` must be a list of globs".into())

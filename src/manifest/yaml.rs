@@ -110,11 +110,46 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
         }
         Pos::new(lines, text[last_start..].chars().count() as u32 + 1)
     };
+    let mut refused_at = refused_char(text, 0);
     loop {
-        let sub = &text[start.byte..];
+        // A character libyaml refuses fails the document it is in (kubectl decodes each
+        // document of a stream on its own): parse up to that document, report it, go on after.
+        // Found once per refused character (positions only move forward: linear in the text).
+        if refused_at.is_some_and(|(at, _, _)| at < start.byte) {
+            refused_at = refused_char(text, start.byte);
+        }
+        let refused = refused_at.map(|(at, c, doc_begin)| (doc_begin.max(start.byte), at, c));
+        if let Some((doc_begin, at, c)) = refused {
+            if doc_begin == start.byte {
+                let line = start.lines + text[start.byte..at].matches('\n').count() as u32 + 1;
+                let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+                let col = text[line_start..at].chars().count() as u32 + 1;
+                out.problems.push(LoadProblem {
+                    kind: ProblemKind::Syntax,
+                    message: format!(
+                        "invalid YAML: control character U+{:04X} is not allowed (go-yaml, which kubectl and the apiserver use, rejects the document)",
+                        c as u32
+                    ),
+                    span: Span::point(Pos::new(line, col)),
+                    document: doc_index,
+                    related: None,
+                });
+                doc_index += 1;
+                match next_document_start(text, start, line) {
+                    Some(next) => {
+                        start = next;
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+        }
+        let sub_end = refused.map_or(text.len(), |(doc_begin, _, _)| doc_begin);
+        let sub = &text[start.byte..sub_end];
         let before = (out.documents.len(), out.problems.len());
         let mut builder = Builder::new(limits, start, &mut out, doc_index, None);
         builder.text_end = end_pos;
+        builder.no_final_break = sub_end == text.len() && !text.ends_with(['\n', '\r']);
         let mut outcome = builder.run(Parser::new_from_str(sub));
         let mut end_index = builder.doc_index;
         // Where the lenient second attempt stopped: it only sees the text up to the end of the
@@ -126,7 +161,8 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
         if let Err(err) = &outcome {
             if LENIENT_INDENT_ERRORS.contains(&err.info()) {
                 let error_line = start.pos(err.marker()).line;
-                let end = next_document_start(text, start, error_line);
+                let end =
+                    next_document_start(text, start, error_line).filter(|e| e.byte <= sub_end);
                 let part = end.map_or(sub, |e| &text[start.byte..e.byte]);
                 if let Some((fixed, shifts)) = indent_quoted_continuations(part) {
                     // go-yaml (libyaml) accepts flow scalars and flow collections whose
@@ -140,6 +176,8 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
                     let mut builder =
                         Builder::new(limits, start, &mut out, doc_index, Some(&shifts));
                     builder.text_end = end_pos;
+                    builder.no_final_break =
+                        end.is_none() && sub_end == text.len() && !text.ends_with(['\n', '\r']);
                     outcome = builder.run(Parser::new_from_str(&fixed));
                     end_index = builder.doc_index;
                     part_end = end;
@@ -151,6 +189,13 @@ pub fn load(text: &str, limits: Limits) -> Loaded {
         match outcome {
             Ok(None) => match part_end {
                 Some(next) => start = next,
+                // The text up to a refused character's document is done: that document next.
+                None if sub_end < text.len() => {
+                    start = Restart {
+                        byte: sub_end,
+                        lines: start.lines + sub.matches('\n').count() as u32,
+                    }
+                }
                 None => break,
             },
             Ok(Some(line)) => match next_document_start(text, start, line) {
@@ -229,21 +274,35 @@ fn indent_quoted_continuations(text: &str) -> Option<(String, HashMap<u32, u32>)
                 shifts.insert(i as u32 + 1, add as u32);
             }
         } else {
-            // A quoted value or a flow collection opening on this line: after `key: ` or `- `.
-            let t = &line[indent..];
-            let after = t
-                .strip_prefix("- ")
-                .map(|r| (indent + 2, r))
-                .or_else(|| t.find(": ").map(|k| (indent + k + 2, &t[k + 2..])));
+            // A quoted value or a flow collection opening on this line: after `key: `, `- `,
+            // or both (`- key: 'value`, nested `- - `). Its continuation lines must be indented
+            // past the innermost block it is in: the column of the entry's content or key
+            // (argo-rollouts test/e2e/crds/istio.yaml has `- description: '…` entries whose
+            // continuation lines are indented less than the key).
+            let mut col = indent;
+            let mut t = &line[indent..];
+            let mut entry = false;
+            while let Some(r) = t.strip_prefix("- ") {
+                let lead = r.len() - r.trim_start_matches(' ').len();
+                col += 2 + lead;
+                t = &r[lead..];
+                entry = true;
+            }
+            let starts_value = |t: &str| matches!(t.chars().next(), Some('\'' | '"' | '[' | '{'));
+            let after = if entry && starts_value(t) {
+                Some((col, t))
+            } else {
+                t.find(": ").map(|k| (col + k + 2, &t[k + 2..]))
+            };
             if let Some((at, rest)) = after {
                 let lead = rest.len() - rest.trim_start().len();
                 match rest.trim_start().chars().next() {
                     Some(q @ ('\'' | '"')) => {
-                        open = Some((Open::Quoted(q), indent + 1));
+                        open = Some((Open::Quoted(q), col + 1));
                         scan_from = at + lead + 1;
                     }
                     Some('[' | '{') => {
-                        open = Some((Open::Flow(0), indent + 1));
+                        open = Some((Open::Flow(0), col + 1));
                         scan_from = at + lead;
                     }
                     _ => {}
@@ -265,6 +324,114 @@ fn indent_quoted_continuations(text: &str) -> Option<(String, HashMap<u32, u32>)
         out.push_str(line);
     }
     (!shifts.is_empty()).then_some((out, shifts))
+}
+
+/// A numeric mapping key as sigs.k8s.io/yaml writes it: integers in decimal, floats with Go's
+/// `strconv.FormatFloat(f, 'g', -1, 32)` (shortest float32 digits; exponent form below 1e-4
+/// and from 1e6 on: `1e+06`).
+fn go_key_number(n: &serde_json::Number) -> String {
+    if n.is_i64() || n.is_u64() {
+        return n.to_string();
+    }
+    let Some(f) = n.as_f64() else {
+        return n.to_string();
+    };
+    let x = f as f32;
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    if !x.is_finite() {
+        return if x.is_nan() {
+            ".nan"
+        } else if x > 0.0 {
+            ".inf"
+        } else {
+            "-.inf"
+        }
+        .into();
+    }
+    // Rust's `{:e}` of an f32 is its shortest round-trip digits, like Go's shortest mode.
+    let e = format!("{x:e}");
+    let Some((mant, exp)) = e.split_once('e') else {
+        return e;
+    };
+    let Ok(exp) = exp.parse::<i32>() else {
+        return e;
+    };
+    let neg = mant.starts_with('-');
+    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    if !(-4..6).contains(&exp) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push_str(&format!(
+            "e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        ));
+    } else if exp < 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
+        out.push_str(&digits);
+    } else {
+        let point = exp as usize + 1;
+        if digits.len() <= point {
+            out.push_str(&digits);
+            out.extend(std::iter::repeat_n('0', point - digits.len()));
+        } else {
+            out.push_str(&digits[..point]);
+            out.push('.');
+            out.push_str(&digits[point..]);
+        }
+    }
+    out
+}
+
+/// The first character at or after `from` that libyaml's reader refuses ("control characters
+/// are not allowed", `yaml_parser_update_buffer`): C0 controls but tab, line feed and carriage
+/// return; DEL; C1 controls but NEL; U+FFFE and U+FFFF.
+fn disallowed_char(text: &str, from: usize) -> Option<(usize, char)> {
+    let bytes = text.as_bytes();
+    let mut i = from;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let suspicious =
+            b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') || b == 0x7f || b == 0xc2 || b == 0xef;
+        if suspicious {
+            let c = text[i..].chars().next()?;
+            let bad = matches!(c as u32, 0x00..=0x08 | 0x0b | 0x0c | 0x0e..=0x1f | 0x7f | 0x80..=0x84 | 0x86..=0x9f | 0xfffe | 0xffff);
+            if bad {
+                return Some((i, c));
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// [`disallowed_char`] at or after `from`, with the start of its document: the last `---` line
+/// before it (or the text's start).
+fn refused_char(text: &str, from: usize) -> Option<(usize, char, usize)> {
+    let (at, c) = disallowed_char(text, from)?;
+    let mut end = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let doc_begin = loop {
+        if end == 0 {
+            break 0;
+        }
+        let begin = text[..end - 1].rfind('\n').map_or(0, |i| i + 1);
+        let t = text[begin..end].trim_end_matches(['\n', '\r']);
+        if t == "---" || t.starts_with("--- ") || t.starts_with("---\t") {
+            break begin;
+        }
+        end = begin;
+    };
+    Some((at, c, doc_begin))
 }
 
 /// Net change of flow-bracket depth on a line, ignoring brackets inside quotes and comments.
@@ -436,6 +603,9 @@ struct Builder<'o> {
     skipping: Option<usize>,
     /// The position after the last character of the text.
     text_end: Pos,
+    /// The text does not end with a line break: a block scalar that runs to its end has no
+    /// final line break either (libyaml), which saphyr adds.
+    no_final_break: bool,
 }
 
 /// Append an escaped JSON pointer segment.
@@ -475,6 +645,7 @@ impl<'o> Builder<'o> {
             duplicates: 0,
             skipping: None,
             text_end: Pos::new(u32::MAX, u32::MAX),
+            no_final_break: false,
         }
     }
 
@@ -551,8 +722,37 @@ impl<'o> Builder<'o> {
             Event::Scalar(text, style, anchor, tag) => {
                 let is_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
                 if is_key {
+                    let explicit_str = tag
+                        .as_ref()
+                        .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
+                    // Kubernetes reads a key as go-yaml v2 resolves it, then sigs.k8s.io/yaml
+                    // (`convertToJSONableObject`) writes it as a string: `yes:` is "true",
+                    // `0x10:` "16", `1.50:` "1.5"; a null key (`: x`, `~: x`) is rejected.
+                    // Only a short word (null, booleans) or a number-like key can resolve to
+                    // something other than its text: the rest is not resolved (no allocation).
+                    let may_resolve = text.len() <= 5
+                        || text
+                            .as_bytes()
+                            .first()
+                            .is_some_and(|b| b.is_ascii_digit() || b"+-.".contains(b));
+                    let text = if style == ScalarStyle::Plain && !explicit_str && may_resolve {
+                        match resolve_plain(&text) {
+                            Value::Null => {
+                                self.abandon(
+                                    "invalid YAML: a mapping key is empty or null, which kubectl and the apiserver (go-yaml) reject".into(),
+                                    span,
+                                );
+                                return;
+                            }
+                            Value::Bool(b) => b.to_string(),
+                            Value::Number(n) => go_key_number(&n),
+                            _ => text.into_owned(),
+                        }
+                    } else {
+                        text.into_owned()
+                    };
                     if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
-                        *key = Some((text.into_owned(), span));
+                        *key = Some((text, span));
                     }
                     return;
                 }
@@ -567,6 +767,16 @@ impl<'o> Builder<'o> {
                 let explicit_str = tag
                     .as_ref()
                     .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
+                let mut text = text;
+                if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                    && self.no_final_break
+                    && span.end >= self.text_end
+                    && text.ends_with('\n')
+                {
+                    // `a: |` + `  x` at the end of a text without a final line break is "x"
+                    // to go-yaml (tests/goyaml.rs), "x\n" to saphyr.
+                    text.to_mut().pop();
+                }
                 let value = if style == ScalarStyle::Plain && !explicit_str {
                     resolve_plain(&text)
                 } else {
@@ -985,6 +1195,101 @@ mod tests {
     }
 
     #[test]
+    fn quoted_continuation_of_a_sequence_entry_key_is_accepted() {
+        // issue 19 (argo-rollouts test/e2e/crds/istio.yaml): go-yaml v2 decodes this, the
+        // continuation line is indented less than the key `description` of the `- ` entry.
+        let text = "data:\n  list:\n      - description: 'first line\n    continuation less indented than the key'\n        other: x\n";
+        let d = one(text);
+        assert_eq!(
+            d.value,
+            json!({"data": {"list": [{
+                "description": "first line continuation less indented than the key",
+                "other": "x"
+            }]}})
+        );
+        assert_eq!(
+            d.spans.get("/data/list/0/other").unwrap().value.start,
+            Pos::new(5, 16)
+        );
+        // A double-quoted scalar, a flow sequence, and nested entries.
+        let text = "a:\n  - - k: \"x\n   y\"\n      j: [1,\n   2]\n";
+        assert_eq!(one(text).value, json!({"a": [[{"k": "x y", "j": [1, 2]}]]}));
+        // libyaml puts no bound on the indentation of a quoted scalar's continuation lines
+        // (`yaml_parser_scan_flow_scalar` only stops at a document marker): column 0 too.
+        let text = "a:\n  - b: 'x\ny'\n  - c\n";
+        assert_eq!(one(text).value, json!({"a": [{"b": "x y"}, "c"]}));
+    }
+
+    #[test]
+    fn keys_are_read_as_kubernetes_reads_them() {
+        // sigs.k8s.io/yaml writes go-yaml v2's resolved keys as strings (tests/goyaml.rs
+        // compares with go-yaml itself).
+        let d = one("yes: a\n0x10: b\n1.50: c\n1e6: d\n0.00001: e\n\"yes\": f\n!!str 010: g\n");
+        assert_eq!(
+            d.value,
+            json!({"true": "a", "16": "b", "1.5": "c", "1e+06": "d", "1e-05": "e", "yes": "f", "010": "g"})
+        );
+        assert_eq!(d.spans.get("/16").unwrap().value.start, Pos::new(2, 7));
+        assert_eq!(
+            go_key_number(&serde_json::Number::from_f64(123456.0).unwrap()),
+            "123456"
+        );
+        assert_eq!(
+            go_key_number(&serde_json::Number::from_f64(0.1).unwrap()),
+            "0.1"
+        );
+        assert_eq!(
+            go_key_number(&serde_json::Number::from_f64(-2.5e-7).unwrap()),
+            "-2.5e-07"
+        );
+        for text in ["a: 1\n: x\n", "~: x\n", "null: x\n", "a:\n  b: 1\n  : 2\n"] {
+            let l = load(text, Limits::default());
+            assert!(l.documents.is_empty(), "{text:?}");
+            assert!(
+                l.problems[0].message.contains("empty or null"),
+                "{:?}",
+                l.problems
+            );
+        }
+    }
+
+    #[test]
+    fn block_scalar_at_the_end_of_a_text_without_final_break() {
+        // go-yaml: no final line break to keep (argo-rollouts examples/notifications/configmap.yaml).
+        assert_eq!(one("a: |\n  x").value, json!({"a": "x"}));
+        assert_eq!(one("a: >\n  x\n  y").value, json!({"a": "x y"}));
+        assert_eq!(one("a: |\n  x\n").value, json!({"a": "x\n"}));
+        assert_eq!(one("a: |\n  x\nb: 1").value, json!({"a": "x\n", "b": 1}));
+    }
+
+    #[test]
+    fn control_characters_fail_their_document_only() {
+        // libyaml's reader refuses them anywhere (a comment too); the other documents load.
+        let l = load(
+            "a: 1\n---\nb: \"x\u{1}y\"\n---\nc: 1\n# \u{7f}\n---\nd: \u{e9}\n",
+            Limits::default(),
+        );
+        let values: Vec<&Value> = l.documents.iter().map(|d| &d.value).collect();
+        assert_eq!(values, [&json!({"a": 1}), &json!({"d": "\u{e9}"})]);
+        let at: Vec<(u32, u32)> = l
+            .problems
+            .iter()
+            .map(|p| (p.span.start.line, p.span.start.column))
+            .collect();
+        assert_eq!(at, [(3, 6), (6, 3)], "{:?}", l.problems);
+        assert!(l.problems[0].message.contains("U+0001"), "{:?}", l.problems);
+        assert_eq!(
+            l.documents[1].spans.get("/d").unwrap().value.start,
+            Pos::new(8, 4)
+        );
+        // Many documents with one refused character at the end stay linear.
+        let mut text = "---\na: [\n".repeat(20_000);
+        text.push_str("---\nz: \u{2}\n");
+        let l = load(&text, Limits::default());
+        assert_eq!(l.problems.len(), 20_001);
+    }
+
+    #[test]
     fn flow_collection_closed_at_key_indentation_is_accepted() {
         // As in Argo Rollouts' docs: libyaml accepts a `]` at the key's column.
         let text = "a:\n  scopes: [\n    \"x\"\n  ]\n  b: 1\n";
@@ -1152,7 +1457,7 @@ mod tests {
 
     #[test]
     fn merge_keys() {
-        let d = one("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\n");
-        assert_eq!(d.value["m"], json!({"y": 3, "x": 1}));
+        let d = one("base: &b {x: 1, z: 2}\nm:\n  <<: *b\n  z: 3\n");
+        assert_eq!(d.value["m"], json!({"z": 3, "x": 1}));
     }
 }

@@ -1209,6 +1209,40 @@ spec:
 "#;
 
     #[test]
+    fn builtins_follow_the_mesh_provider() {
+        let w = world(
+            "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: web}
+  analysis:
+    metrics:
+    - {name: request-success-rate, thresholdRange: {min: 99}}
+",
+        );
+        let c = &w.objects()[0];
+        let builtin = |settings: &crate::engine::Settings| {
+            let refs = Referrers::with_controllers(&w, Controllers::with_settings(&w, settings));
+            let g = gates_with(c, &refs);
+            match &g[0].kind {
+                GateKind::FlaggerBuiltin(b) => (*b, g[0].analysis.sent.clone()),
+                k => panic!("{k:?}"),
+            }
+        };
+        let (b, _) = builtin(&crate::engine::Settings::default());
+        assert_eq!((b.provider, b.provider_assumed), ("istio", true));
+        let nginx = crate::engine::Settings {
+            flagger_mesh_provider: Some("nginx".into()),
+            ..Default::default()
+        };
+        let (b, sent) = builtin(&nginx);
+        assert_eq!((b.provider, b.provider_assumed), ("nginx", false));
+        assert!(sent.contains("ingress=\"web\""), "{sent}");
+    }
+
+    #[test]
     fn flagger_gates() {
         let w = world(FLAGGER);
         let objs = w.objects();

@@ -3,7 +3,12 @@
 //!
 //! Flagger: a custom query (MetricTemplate or inline) rendered for a Canary whose matchers
 //! never mention the target, its Service or its selector label value (error). Builtin queries
-//! always match `{{ target }}`.
+//! always match `{{ target }}`. On ingress-nginx's `nginx_ingress_controller_*` metrics, a
+//! `canary` label that cannot be empty together with the Canary's ingress
+//! (`ingress="{{ ingress }}"`) is isolation, as in Flagger's NGINX builtin
+//! (`pkg/metrics/observers/nginx.go`): ingress-nginx sets `canary` to the alternative
+//! upstream's name only on requests it routed to the canary upstream, and to "" on the others
+//! (`rootfs/etc/nginx/lua/monitor.lua`: `canary = ngx.var.proxy_alternative_upstream_name`).
 //!
 //! Argo Rollouts: canary and stable pods are both `<rollout>-<hash>-<suffix>` and report the
 //! same workload name, so only the `rollouts-pod-template-hash` label (an argument with
@@ -15,6 +20,8 @@
 use std::ops::Range;
 
 use serde_json::Value;
+
+use promql_parser::label::{MatchOp as PMatchOp, Matcher as PMatcher};
 
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::promql::gates::{Gate, GateKind, push_unique};
@@ -96,6 +103,15 @@ fn flagger(gate: &Gate<'_>, cx: &Context<'_>, out: &mut Vec<Finding>) {
     {
         return;
     }
+    let ingress = gate
+        .binder
+        .as_ref()
+        .and_then(|b| b.object.at("/spec/ingressRef/name"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if nginx_canary_isolated(q, ingress) {
+        return;
+    }
     let Some((span, shown)) = first_selector(q) else {
         return;
     };
@@ -104,6 +120,47 @@ fn flagger(gate: &Gate<'_>, cx: &Context<'_>, out: &mut Vec<Finding>) {
     );
     let help = "add a matcher on the canary: `kubernetes_pod_name=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"`, or the workload label `destination_workload=\"{{ target }}\"` (Istio) / `deployment=\"{{ target }}\"` (Linkerd)";
     push_unique(out, gate.finding(&META, &span, message).with_help(help));
+}
+
+/// Whether a selector on an ingress-nginx metric keeps only the requests routed to the canary
+/// upstream of the Canary's ingress: in one conjunction, a `canary` matcher that no empty value
+/// satisfies and an `ingress` matcher naming `ingress` (ingress-nginx labels its request
+/// metrics with the Ingress name and `canary`, the alternative upstream's name or "").
+fn nginx_canary_isolated(q: &Query, ingress: &str) -> bool {
+    if ingress.is_empty() {
+        return false;
+    }
+    q.selectors().iter().any(|sel| {
+        let name = sel.vs.name.as_deref().or_else(|| {
+            sel.vs.matchers.matchers.iter().find_map(|m| {
+                (m.name == "__name__" && m.op == PMatchOp::Equal).then_some(m.value.as_str())
+            })
+        });
+        if !name.is_some_and(|n| n.starts_with("nginx_ingress_controller_")) {
+            return false;
+        }
+        conjunctions(sel).iter().any(|conj| {
+            let canary_only = conj
+                .iter()
+                .any(|m| m.name == "canary" && matcher_accepts(m, "") == Some(false));
+            let this_ingress = conj
+                .iter()
+                .any(|m| m.name == "ingress" && matcher_accepts(m, ingress) == Some(true));
+            canary_only && this_ingress
+        })
+    })
+}
+
+/// Whether the matcher `m` accepts the label value `v` (Prometheus anchors regexes:
+/// `model/labels/regexp.go`); `None` when its regex does not compile here.
+fn matcher_accepts(m: &PMatcher, v: &str) -> Option<bool> {
+    let re = |pattern: &str| regex::Regex::new(&format!("^(?s:{pattern})$")).ok();
+    Some(match &m.op {
+        PMatchOp::Equal => m.value == v,
+        PMatchOp::NotEqual => m.value != v,
+        PMatchOp::Re(_) => re(&m.value)?.is_match(v),
+        PMatchOp::NotRe(_) => !re(&m.value)?.is_match(v),
+    })
 }
 
 /// Prometheus label name of a Kubernetes label key (kube-state-metrics / relabelling:
