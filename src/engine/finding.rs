@@ -69,6 +69,9 @@ pub struct Finding {
     pub at_key: bool,
     pub related: Vec<Related>,
     pub help: Option<String>,
+    /// A referent was not found and the world is not known to be complete: the reference
+    /// probably points outside the input (counted in one summary line).
+    pub outside: bool,
 }
 
 impl Finding {
@@ -91,6 +94,7 @@ impl Finding {
             at_key: false,
             related: Vec::new(),
             help: None,
+            outside: false,
         }
     }
 

@@ -8,11 +8,12 @@ use serde_json::Value;
 
 use super::builtin;
 use super::finding::{Finding, Severity};
-use super::inventory::MemoryInventory;
+use super::inventory::{Inventory as _, MemoryInventory, SourceScope};
 use super::object::{Object, ObjectRef, Origin};
 use super::rule::Context;
 use super::{Engine, Settings};
 use crate::manifest::input::Input;
+use crate::manifest::kustomize::Scopes;
 use crate::manifest::{Limits, LoadProblem, Pos, Source, Span, SpanIndex, load};
 
 /// A related location, placed.
@@ -47,7 +48,16 @@ pub struct Summary {
 }
 
 pub struct LintRun {
+    /// Every source of the run: the named ones, then the context ones (findings may relate to
+    /// a place in a context file), then documents of `helm template` output.
     pub sources: Vec<Source>,
+    /// Per source: loaded as context only (never reported on). Absent entries are `false`.
+    pub context: Vec<bool>,
+    /// Files loaded as context.
+    pub context_files: usize,
+    /// Reported findings about referents that are not in the world and most likely defined
+    /// outside it (`Finding::outside`), whatever their severity after configuration.
+    pub outside: usize,
     pub diagnostics: Vec<Located>,
     pub summary: Summary,
     /// The objects the rules saw. Handed back rather than freed in [`lint`]: freeing every
@@ -308,12 +318,42 @@ pub fn lint_with_threads(
     limits: Limits,
     threads: usize,
 ) -> LintRun {
+    lint_in_project(inputs, &Scopes::default(), engine, settings, limits, threads)
+}
+
+/// Drop inputs that are a file given before (the same canonical path: `lint X X`, a file and
+/// its folder, standard input with `--stdin-filename` of a named file). The first one stays:
+/// standard input comes first, and is the editor's unsaved buffer.
+fn dedupe(inputs: Vec<Input>) -> Vec<Input> {
+    let mut seen = std::collections::HashSet::new();
+    inputs
+        .into_iter()
+        .filter(|i| i.path.as_ref().is_none_or(|p| seen.insert(p.clone())))
+        .collect()
+}
+
+/// [`lint_with_threads`] over files placed in a project: `inputs` holds the named files and
+/// the context files (`Input::context`, never reported); `scopes` what kustomizations say
+/// about them (patch files are skipped, a build's namespace applies to objects that set none,
+/// a build's files are applied together); folders rank alternatives of one identity
+/// (`Inventory::distance`).
+pub fn lint_in_project(
+    inputs: Vec<Input>,
+    scopes: &Scopes,
+    engine: &Engine,
+    settings: &Settings,
+    limits: Limits,
+    threads: usize,
+) -> LintRun {
+    let inputs = dedupe(inputs);
     let mut sources = Vec::with_capacity(inputs.len());
+    let mut places: Vec<SourceScope> = Vec::with_capacity(inputs.len());
+    let mut context_files = 0;
     let mut placement = Placement::default();
     let mut findings: Vec<Finding> = Vec::new();
     let mut objects = Vec::new();
     let mut summary = Summary {
-        files: inputs.len(),
+        files: inputs.iter().filter(|i| !i.context).count(),
         ..Summary::default()
     };
     let text_finding =
@@ -328,20 +368,66 @@ pub fn lint_with_threads(
             at_key: false,
             related: Vec::new(),
             help: None,
+            outside: false,
         };
 
+    // What the kustomizations say about each file: a patch is skipped, a build's namespace is
+    // the default of its objects.
+    let scope_of = |input: &Input| input.path.as_deref().and_then(|p| scopes.of(p));
+    let namespace_of = |input: &Input| -> String {
+        scope_of(input)
+            .and_then(|s| s.namespace.clone())
+            .unwrap_or_else(|| settings.default_namespace.clone())
+    };
     // Parsing dominates a run and each file parses on its own: spread the files over the cores.
     let parse_threads = workers(threads, inputs.len());
     let indexed: Vec<(usize, &Input)> = inputs.iter().enumerate().collect();
     let mut parsed = par_map(&indexed, parse_threads, |&(si, input)| {
-        input
-            .unusable
-            .is_none()
-            .then(|| load_file(si, &input.source.text, limits, &settings.default_namespace))
+        let patch = scope_of(input).is_some_and(|s| s.patch_of.is_some());
+        (input.unusable.is_none() && !patch)
+            .then(|| load_file(si, &input.source.text, limits, &namespace_of(input)))
     })
     .into_iter();
     for (si, input) in inputs.into_iter().enumerate() {
         let loaded = parsed.next().flatten();
+        let scope = scope_of(&input);
+        let reported = !input.context;
+        places.push(SourceScope {
+            reported,
+            dir: input
+                .path
+                .as_deref()
+                .and_then(std::path::Path::parent)
+                .map(std::path::Path::to_path_buf),
+            builds: scope.map(|s| s.builds.clone()).unwrap_or_default(),
+        });
+        if input.context {
+            context_files += 1;
+            // Context: its objects join the world; nothing about the file itself is reported.
+            if let Some(loaded) = loaded {
+                for doc in loaded.documents {
+                    if let Some(Ok(objs)) = doc.objects {
+                        objects.extend(objs);
+                        placement.spans.insert((si, doc.index), doc.spans);
+                    }
+                }
+            }
+            sources.push(input.source);
+            continue;
+        }
+        if let Some(of) = scope.and_then(|s| s.patch_of.as_ref()) {
+            findings.push(text_finding(
+                &builtin::NOT_KUBERNETES_OBJECT,
+                si,
+                Span::point(crate::manifest::Pos::new(1, 1)),
+                format!(
+                    "kustomize patch of {} (a partial object, merged into the build's objects): not checked as a complete object, and not part of the world; skipped",
+                    of.display()
+                ),
+            ));
+            sources.push(input.source);
+            continue;
+        }
         if let Some((pos, message)) = input.unusable {
             findings.push(text_finding(
                 &builtin::PARSE_ERROR,
@@ -352,9 +438,8 @@ pub fn lint_with_threads(
             sources.push(input.source);
             continue;
         }
-        let loaded = loaded.unwrap_or_else(|| {
-            load_file(si, &input.source.text, limits, &settings.default_namespace)
-        });
+        let loaded =
+            loaded.unwrap_or_else(|| load_file(si, &input.source.text, limits, &namespace_of(&input)));
         if loaded.empty {
             findings.push(text_finding(
                 &builtin::NOT_KUBERNETES_OBJECT,
@@ -401,14 +486,21 @@ pub fn lint_with_threads(
         .filter_map(|f| engine.builtin_finding(f))
         .collect();
 
+    let description = if context_files > 0 {
+        "the input files and their context"
+    } else {
+        "the input files"
+    };
+    let mut world = MemoryInventory::new(objects, description, settings.strict_references);
+    world.set_sources(places);
+    // Only the named files' objects are checked; context objects are only referents.
+    let objects: Vec<&Object> = world.objects().iter().filter(|o| world.reported(o)).collect();
     summary.objects = objects.len();
-    let world = MemoryInventory::new(objects, "the input files", settings.strict_references);
     // Rules read the finished world and each object is checked on its own: spread the objects
     // over the cores, keeping the findings in object order.
-    let objects = world.objects();
     let check_threads = workers(threads, objects.len());
     let chunk = objects.len().div_ceil(check_threads * 8).max(1);
-    let chunks: Vec<&[Object]> = objects.chunks(chunk).collect();
+    let chunks: Vec<&[&Object]> = objects.chunks(chunk).collect();
     // One context per thread: its indexes over the world (template referrers, monitors, CRD
     // schemas by kind) are built once per thread, not once per chunk.
     let new_context = || Context::new(&world, settings);
@@ -424,6 +516,16 @@ pub fn lint_with_threads(
         findings.extend(found);
         summary.suppressed += suppressed;
     }
+    // A finding placed in a context file (a rule reporting on a referent) is not reported: the
+    // user did not name that file.
+    let context: Vec<bool> = world_context(&world, sources.len());
+    findings.retain(|f| match f.origin {
+        Origin::File { source, .. } | Origin::Text { source, .. } => {
+            !context.get(source).copied().unwrap_or(false)
+        }
+        _ => true,
+    });
+    let outside = findings.iter().filter(|f| f.outside).count();
 
     let mut diagnostics: Vec<Located> = findings
         .into_iter()
@@ -473,10 +575,18 @@ pub fn lint_with_threads(
     }
     LintRun {
         sources,
+        context,
+        context_files,
+        outside,
         diagnostics,
         summary,
         world,
     }
+}
+
+/// Per source number: whether it is a context file.
+fn world_context(world: &MemoryInventory, sources: usize) -> Vec<bool> {
+    (0..sources).map(|i| !world.source_reported(i)).collect()
 }
 
 /// Findings in `helm template` output are reported in the template file each document came

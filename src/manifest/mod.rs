@@ -2,7 +2,9 @@
 //! to source span. Everything about positions lives here; rules only name JSON pointers.
 
 pub mod helm;
+pub mod context;
 pub mod input;
+pub mod kustomize;
 pub mod locate;
 pub mod scalar;
 pub mod source;

@@ -14,8 +14,9 @@
 //! A template is analysed once per referencing metric or analysis found in the world, each with
 //! its own bindings; with none, once with placeholders. Findings are reported on the object
 //! being checked: a template's own findings on the template (inside its query scalar); a
-//! Canary's builtin and inline queries on the Canary; a template that is not part of the input
-//! (the webhook's cluster cache) on the Canary/Rollout that references it.
+//! Canary's builtin and inline queries on the Canary; a template that is not reported (the
+//! webhook's cluster cache, a context file of the linter) on the Canary/Rollout that references
+//! it.
 
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
@@ -28,7 +29,7 @@ use super::analysis::{Analysis, analyse};
 use super::builtin::{self, Builtin};
 use super::template::{ArgoArgs, Binding, Dialect, Env, FlaggerModel, ValueSource};
 use crate::engine::inventory::ValueAt as _;
-use crate::engine::{Finding, Inventory, Object, Origin, RuleMeta, Severity};
+use crate::engine::{Finding, Inventory, Object, RuleMeta, Severity};
 
 /// A place in an object.
 #[derive(Debug, Clone, Copy)]
@@ -267,30 +268,35 @@ fn at<'a>(o: &'a Object, path: &[&str]) -> Option<&'a Value> {
 }
 
 /// Whether a reference from `referrer` binds `template`: always when the template's identity is
-/// unique in the world; when the input defines it more than once (doc snippets, several
-/// environments in one tree), only from the same file — which copy the cluster would hold is
-/// unknown, and binding each referrer to every copy reports problems of pairs that never meet.
-fn binder_filter<'t>(template: &'t Object, world: &dyn Inventory) -> impl Fn(&Object) -> bool + 't {
-    let copies = world
-        .get(
-            &template.group,
-            &template.kind,
-            template.namespace.as_deref(),
-            &template.name,
-        )
-        .len();
-    move |referrer: &Object| {
-        copies <= 1
-            || match (&template.origin, &referrer.origin) {
-                (Origin::File { source: a, .. }, Origin::File { source: b, .. }) => a == b,
-                _ => true,
-            }
-    }
+/// unique in the world; when the world defines it more than once (environments, overlays,
+/// examples in one tree), the copies are alternatives and a reference resolves to the nearest
+/// ones (`Inventory::distance`: same file, same kustomization build, same folder, up the tree,
+/// the rest) — binding each referrer to every copy reports problems of pairs that never meet.
+fn binder_filter<'a>(template: &'a Object, world: &'a dyn Inventory) -> impl Fn(&Object) -> bool + 'a {
+    let copies = world.get(
+        &template.group,
+        &template.kind,
+        template.namespace.as_deref(),
+        &template.name,
+    );
+    move |referrer: &Object| copies.len() <= 1 || nearest(referrer, &copies, world).any(|c| std::ptr::eq(c, template))
 }
 
-/// Whether an object is part of the input being linted (its own findings are reported on it).
-fn in_input(o: &Object) -> bool {
-    matches!(o.origin, Origin::File { .. } | Origin::Admission)
+/// The copies nearest to `referrer` (all of them when they are equally near).
+fn nearest<'a, 'c>(
+    referrer: &'c Object,
+    copies: &'c [&'a Object],
+    world: &'c dyn Inventory,
+) -> impl Iterator<Item = &'a Object> + 'c {
+    let best = copies
+        .iter()
+        .map(|c| world.distance(referrer, c))
+        .min()
+        .unwrap_or(0);
+    copies
+        .iter()
+        .copied()
+        .filter(move |c| world.distance(referrer, c) == best)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -664,8 +670,9 @@ fn canary<'w>(c: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
             let ns = s(m.at("/templateRef/namespace"))
                 .filter(|n| !n.is_empty())
                 .unwrap_or(c.ns());
-            for t in world.get("flagger.app", "MetricTemplate", Some(ns), tname) {
-                if in_input(t) {
+            let copies = world.get("flagger.app", "MetricTemplate", Some(ns), tname);
+            for t in nearest(c, &copies, world) {
+                if world.reported(t) {
                     continue;
                 }
                 let Some(q) = s(t.at("/spec/query")) else {
@@ -1063,8 +1070,8 @@ fn argo_referrer<'w>(o: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
             } else {
                 world.get("argoproj.io", "AnalysisTemplate", Some(o.ns()), name)
             };
-            for t in found {
-                if in_input(t) {
+            for t in nearest(o, &found, world) {
+                if world.reported(t) {
                     continue;
                 }
                 let args = argo_args(t, Some(&r));
