@@ -435,7 +435,7 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
                 run.context_files
             );
         }
-        if world.roots.is_empty() {
+        if world.roots.is_empty() && (args.context.is_some() || args.no_context) {
             eprintln!("rollgate: note: context: {}", world.why_none);
         }
         for n in &world.loaded.notes {

@@ -321,6 +321,15 @@ pub fn lint_with_threads(
     lint_in_project(inputs, &Scopes::default(), engine, settings, limits, threads)
 }
 
+/// Where an input's objects go: their default namespace, kustomization builds, folder.
+struct Placed {
+    namespace: String,
+    builds: Vec<u32>,
+    dir: Option<std::path::PathBuf>,
+    /// The kustomization that names the file as a patch.
+    patch_of: Option<std::path::PathBuf>,
+}
+
 /// Drop inputs that are a file given before (the same canonical path: `lint X X`, a file and
 /// its folder, standard input with `--stdin-filename` of a named file). The first one stays:
 /// standard input comes first, and is the editor's unsaved buffer.
@@ -372,34 +381,61 @@ pub fn lint_in_project(
         };
 
     // What the kustomizations say about each file: a patch is skipped, a build's namespace is
-    // the default of its objects.
-    let scope_of = |input: &Input| input.path.as_deref().and_then(|p| scopes.of(p));
-    let namespace_of = |input: &Input| -> String {
-        scope_of(input)
-            .and_then(|s| s.namespace.clone())
-            .unwrap_or_else(|| settings.default_namespace.clone())
-    };
+    // the default of its objects, and a file that builds put in several namespaces is there
+    // once per namespace (the copies beyond the first are context).
+    let mut inputs = inputs;
+    let mut placed: Vec<Placed> = Vec::with_capacity(inputs.len());
+    let mut copies: Vec<Input> = Vec::new();
+    let mut copied: Vec<Placed> = Vec::new();
+    for input in &inputs {
+        let scope = input.path.as_deref().and_then(|p| scopes.of(p));
+        let dir = input
+            .path
+            .as_deref()
+            .and_then(std::path::Path::parent)
+            .map(std::path::Path::to_path_buf);
+        let place = |ns: &Option<String>, builds: &[u32]| Placed {
+            namespace: ns
+                .clone()
+                .unwrap_or_else(|| settings.default_namespace.clone()),
+            builds: builds.to_vec(),
+            dir: dir.clone(),
+            patch_of: scope.and_then(|s| s.patch_of.clone()),
+        };
+        match scope.map(|s| s.by_namespace.as_slice()) {
+            Some([(ns, builds), rest @ ..]) => {
+                placed.push(place(ns, builds));
+                for (ns, builds) in rest {
+                    copies.push(Input {
+                        source: input.source.clone(),
+                        unusable: input.unusable.clone(),
+                        path: None,
+                        context: true,
+                    });
+                    copied.push(place(ns, builds));
+                }
+            }
+            _ => placed.push(place(&None, &scope.map(|s| s.builds.clone()).unwrap_or_default())),
+        }
+    }
+    inputs.extend(copies);
+    placed.append(&mut copied);
     // Parsing dominates a run and each file parses on its own: spread the files over the cores.
     let parse_threads = workers(threads, inputs.len());
     let indexed: Vec<(usize, &Input)> = inputs.iter().enumerate().collect();
     let mut parsed = par_map(&indexed, parse_threads, |&(si, input)| {
-        let patch = scope_of(input).is_some_and(|s| s.patch_of.is_some());
-        (input.unusable.is_none() && !patch)
-            .then(|| load_file(si, &input.source.text, limits, &namespace_of(input)))
+        let p = &placed[si];
+        (input.unusable.is_none() && p.patch_of.is_none())
+            .then(|| load_file(si, &input.source.text, limits, &p.namespace))
     })
     .into_iter();
-    for (si, input) in inputs.into_iter().enumerate() {
+    for (si, (input, place)) in inputs.into_iter().zip(placed).enumerate() {
         let loaded = parsed.next().flatten();
-        let scope = scope_of(&input);
         let reported = !input.context;
         places.push(SourceScope {
             reported,
-            dir: input
-                .path
-                .as_deref()
-                .and_then(std::path::Path::parent)
-                .map(std::path::Path::to_path_buf),
-            builds: scope.map(|s| s.builds.clone()).unwrap_or_default(),
+            dir: place.dir.clone(),
+            builds: place.builds.clone(),
         });
         if input.context {
             context_files += 1;
@@ -415,7 +451,7 @@ pub fn lint_in_project(
             sources.push(input.source);
             continue;
         }
-        if let Some(of) = scope.and_then(|s| s.patch_of.as_ref()) {
+        if let Some(of) = &place.patch_of {
             findings.push(text_finding(
                 &builtin::NOT_KUBERNETES_OBJECT,
                 si,
@@ -439,7 +475,7 @@ pub fn lint_in_project(
             continue;
         }
         let loaded =
-            loaded.unwrap_or_else(|| load_file(si, &input.source.text, limits, &namespace_of(&input)));
+            loaded.unwrap_or_else(|| load_file(si, &input.source.text, limits, &place.namespace));
         if loaded.empty {
             findings.push(text_finding(
                 &builtin::NOT_KUBERNETES_OBJECT,

@@ -65,6 +65,9 @@ pub struct FileScope {
     pub namespace: Option<String>,
     /// The kustomization that names it as a patch.
     pub patch_of: Option<PathBuf>,
+    /// The namespaces the builds give it, each with the builds that give it (a base included
+    /// by a `prod` and a `staging` overlay is in both namespaces); `None`: the build sets none.
+    pub by_namespace: Vec<(Option<String>, Vec<u32>)>,
 }
 
 #[derive(Debug, Default)]
@@ -415,12 +418,17 @@ pub fn analyse(kustomizations: &[PathBuf], project: Option<&Path>) -> Scopes {
         }
     }
     for (path, by_build) in namespaces {
-        let mut values = by_build.values();
-        let first = values.next().cloned().flatten();
-        if values.all(|v| *v == first) {
-            if let Some(e) = scopes.files.get_mut(&path) {
-                e.namespace = first;
+        let Some(e) = scopes.files.get_mut(&path) else {
+            continue;
+        };
+        for (build, ns) in by_build {
+            match e.by_namespace.iter_mut().find(|(n, _)| *n == ns) {
+                Some((_, builds)) => builds.push(build),
+                None => e.by_namespace.push((ns, vec![build])),
             }
+        }
+        if let [(ns, _)] = e.by_namespace.as_slice() {
+            e.namespace = ns.clone();
         }
     }
     notes.sort_by(|a, b| (&a.path, a.line, &a.message).cmp(&(&b.path, b.line, &b.message)));

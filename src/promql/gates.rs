@@ -14,9 +14,8 @@
 //! A template is analysed once per referencing metric or analysis found in the world, each with
 //! its own bindings; with none, once with placeholders. Findings are reported on the object
 //! being checked: a template's own findings on the template (inside its query scalar); a
-//! Canary's builtin and inline queries on the Canary; a template that is not reported (the
-//! webhook's cluster cache, a context file of the linter) on the Canary/Rollout that references
-//! it.
+//! Canary's builtin and inline queries on the Canary; a template that is not part of the input
+//! (the webhook's cluster cache) on the Canary/Rollout that references it.
 
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
@@ -29,7 +28,7 @@ use super::analysis::{Analysis, analyse};
 use super::builtin::{self, Builtin};
 use super::template::{ArgoArgs, Binding, Dialect, Env, FlaggerModel, ValueSource};
 use crate::engine::inventory::ValueAt as _;
-use crate::engine::{Finding, Inventory, Object, RuleMeta, Severity};
+use crate::engine::{Finding, Inventory, Object, Origin, RuleMeta, Severity};
 
 /// A place in an object.
 #[derive(Debug, Clone, Copy)]
@@ -297,6 +296,13 @@ fn nearest<'a, 'c>(
         .iter()
         .copied()
         .filter(move |c| world.distance(referrer, c) == best)
+}
+
+/// Whether a template is part of the input (its own findings are reported on it, or, for a
+/// context file of the linter, not at all: linting one file finds on it what linting its folder
+/// finds there). Only templates of the cluster cache have their findings on the referrer.
+fn in_input(o: &Object) -> bool {
+    matches!(o.origin, Origin::File { .. } | Origin::Admission)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -672,7 +678,7 @@ fn canary<'w>(c: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
                 .unwrap_or(c.ns());
             let copies = world.get("flagger.app", "MetricTemplate", Some(ns), tname);
             for t in nearest(c, &copies, world) {
-                if world.reported(t) {
+                if in_input(t) {
                     continue;
                 }
                 let Some(q) = s(t.at("/spec/query")) else {
@@ -1071,7 +1077,7 @@ fn argo_referrer<'w>(o: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
                 world.get("argoproj.io", "AnalysisTemplate", Some(o.ns()), name)
             };
             for t in nearest(o, &found, world) {
-                if world.reported(t) {
+                if in_input(t) {
                     continue;
                 }
                 let args = argo_args(t, Some(&r));
