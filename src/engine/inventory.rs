@@ -221,11 +221,18 @@ pub trait Inventory: Send + Sync {
         }
     }
 
-    /// How to treat a referent of `group`/`kind` named `name` in `namespace` that is not in the
-    /// world ([`Absence`]). By default: certainly missing in a complete world, else possibly
-    /// elsewhere (a warning, the cluster's semantics).
-    fn absence(&self, group: &str, kind: &str, namespace: Option<&str>, name: &str) -> Absence {
-        let _ = (group, kind, namespace, name);
+    /// How to treat a referent of `group`/`kind` named `name` in `namespace`, which `referrer`
+    /// names and the world does not hold ([`Absence`]). By default: certainly missing in a
+    /// complete world, else possibly elsewhere (a warning, the cluster's semantics).
+    fn absence(
+        &self,
+        referrer: &Object,
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Absence {
+        let _ = (referrer, group, kind, namespace, name);
         if self.complete() {
             Absence::Missing
         } else {
@@ -233,6 +240,10 @@ pub trait Inventory: Send + Sync {
         }
     }
 }
+
+/// [`Inventory::distance`] from which a candidate is in another part of the project (a sibling
+/// folder: another example, environment or app), not applied with the referrer.
+pub const ELSEWHERE: u32 = 1000;
 
 /// What the world says about a referent it does not hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -521,7 +532,8 @@ impl Inventory for MemoryInventory {
     }
 
     /// Same file 0; same kustomization build 1; same folder 2; a folder above the referrer's
-    /// 2 + the levels up; anywhere else 1000 + the levels up to the common folder.
+    /// 2 + the levels up; a folder below it 500 + the levels down; anywhere else
+    /// [`ELSEWHERE`] + the levels up to the common folder.
     fn distance(&self, referrer: &Object, candidate: &Object) -> u32 {
         if let (Origin::File { source: a, .. }, Origin::File { source: b, .. }) =
             (&referrer.origin, &candidate.origin)
@@ -549,10 +561,13 @@ impl Inventory for MemoryInventory {
             .take_while(|(x, y)| x == y)
             .count();
         let up = (rd.components().count() - common) as u32;
-        if common == cd.components().count() {
+        let down = (cd.components().count() - common) as u32;
+        if down == 0 {
             2 + up
+        } else if up == 0 {
+            500 + down
         } else {
-            1000 + up
+            ELSEWHERE + up
         }
     }
 
@@ -570,31 +585,59 @@ impl Inventory for MemoryInventory {
         }
     }
 
-    /// Complete: missing. Else suspect when the world holds objects of that kind in that
-    /// namespace (a typo, or the wrong namespace, is likelier than a referent kept elsewhere);
-    /// else outside the input.
-    fn absence(&self, group: &str, kind: &str, namespace: Option<&str>, name: &str) -> Absence {
+    /// Complete: missing. Else suspect when objects of that kind in that namespace are applied
+    /// with the referrer (its file, build, folder, a folder above or below: a typo or a wrong
+    /// namespace is likelier than a referent kept elsewhere), or one of them has a name within
+    /// a third of the edits ("did you mean"); else outside the input. Objects of that kind in
+    /// sibling folders (other examples, environments) are no evidence.
+    fn absence(
+        &self,
+        referrer: &Object,
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Absence {
         if self.complete {
             return Absence::Missing;
         }
         let Some(p) = self.postings(group, kind, namespace) else {
             return Absence::Outside;
         };
-        if p.all.is_empty() {
+        let bound = (name.chars().count() / 3).max(1);
+        let mut similar: Vec<(usize, &str)> = Vec::new();
+        let mut near: Vec<&str> = Vec::new();
+        for (n, entries) in &p.by_name {
+            if n.is_empty() {
+                continue; // `generateName` objects
+            }
+            if !name.is_empty() {
+                if let Some(d) = super::config::levenshtein_within(name, n, bound) {
+                    similar.push((d, n));
+                }
+            }
+            let applied_with = entries
+                .iter()
+                .any(|&e| self.distance(referrer, &self.objects[e as usize]) < ELSEWHERE);
+            if applied_with {
+                near.push(n);
+            }
+        }
+        if similar.is_empty() && near.is_empty() {
             return Absence::Outside;
         }
-        let mut names: Vec<&str> = p.by_name.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        let bound = (name.chars().count() / 3).max(1);
-        let mut near: Vec<(usize, &str)> = names
-            .iter()
-            .filter_map(|n| super::config::levenshtein_within(name, n, bound).map(|d| (d, *n)))
-            .collect();
-        near.sort();
+        similar.sort();
+        near.sort_unstable();
+        let mut others: Vec<String> = similar.iter().map(|(_, n)| (*n).to_owned()).collect();
+        for n in &near {
+            if !others.iter().any(|o| o == n) {
+                others.push((*n).to_owned());
+            }
+        }
         Absence::Suspect {
-            count: names.len(),
-            others: names.iter().take(3).map(|n| (*n).to_owned()).collect(),
-            similar: near.into_iter().take(3).map(|(_, n)| n.to_owned()).collect(),
+            count: others.len(),
+            others: others.iter().take(3).cloned().collect(),
+            similar: similar.into_iter().take(3).map(|(_, n)| n.to_owned()).collect(),
         }
     }
 }

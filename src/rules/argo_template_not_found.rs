@@ -115,6 +115,7 @@ impl Rule for ArgoTemplateNotFound {
                     None => "cluster-scoped objects".to_owned(),
                 };
                 let referent = Referent {
+                    referrer: object,
                     groups: &["argoproj.io"],
                     kind,
                     namespace: if cluster { None } else { ns },

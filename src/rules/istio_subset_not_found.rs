@@ -115,6 +115,7 @@ impl Rule for IstioSubsetNotFound {
                 // DestinationRules are usually named after their host's short name.
                 let short = fqdn.split('.').next().unwrap_or(&fqdn);
                 let referent = Referent {
+                    referrer: object,
                     groups: &["networking.istio.io"],
                     kind: "DestinationRule",
                     namespace: Some(host_namespace(&fqdn).unwrap_or(vs_ns)),

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::engine::inventory::labels_of;
 use crate::engine::rule::finding;
 use crate::engine::selector::LabelSelector;
+use crate::engine::inventory::ELSEWHERE;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
 use super::common::{at, display, field};
@@ -70,6 +71,10 @@ impl Rule for MonitorNotSelectedByPrometheus {
         for k in SCRAPERS {
             scrapers.extend(cx.world.list("monitoring.coreos.com", k, None));
         }
+        // Only a Prometheus applied with the monitor (its file, build, folder or a folder above
+        // or below) is evidence: one in a sibling folder (another example or environment of the
+        // repository) says nothing about the Prometheus that scrapes this monitor.
+        scrapers.retain(|p| cx.world.distance(object, p) < ELSEWHERE);
         if scrapers.is_empty() {
             return;
         }

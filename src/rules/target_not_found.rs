@@ -147,6 +147,7 @@ impl Rule for TargetNotFound {
                 super::common::field(r.base).trim_start_matches("spec.")
             );
             let referent = Referent {
+                referrer: object,
                 groups: &groups,
                 kind,
                 namespace: Some(ns),

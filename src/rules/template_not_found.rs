@@ -54,6 +54,7 @@ impl Rule for TemplateNotFound {
                 let r = format!("/spec/{section}/metrics/{i}/templateRef");
                 let metric = str_in(metric, "name").unwrap_or("?");
                 let referent = Referent {
+                    referrer: object,
                     groups: &["flagger.app"],
                     kind: "MetricTemplate",
                     namespace: Some(ns),

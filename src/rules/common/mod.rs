@@ -71,6 +71,8 @@ pub fn namespaces_phrase<S: AsRef<str>>(names: &[S]) -> String {
 /// A referent looked up in the world: where, and what.
 #[derive(Debug, Clone, Copy)]
 pub struct Referent<'a> {
+    /// The object that names the referent.
+    pub referrer: &'a Object,
     /// API groups the kind may be in (a Deployment in `apps` or the old `extensions`).
     pub groups: &'a [&'a str],
     pub kind: &'a str,
@@ -98,7 +100,7 @@ pub fn absent(
     for g in referent.groups {
         let a = cx
             .world
-            .absence(g, referent.kind, referent.namespace, referent.name);
+            .absence(referent.referrer, g, referent.kind, referent.namespace, referent.name);
         let rank = |a: &Absence| match a {
             Absence::Missing => 3,
             Absence::Suspect { .. } => 2,
@@ -129,7 +131,7 @@ pub fn absent(
             (
                 Severity::Warning,
                 format!(
-                    "{what} is not in {world} (searched {searched}), which holds {count} other {} object(s) there: {}{more}{hint}; unless it is defined elsewhere, {consequence}",
+                    "{what} is not in {world} (searched {searched}), which holds other {} objects there ({}{more}){hint}; unless it is defined elsewhere, {consequence}",
                     referent.kind,
                     listed.join(", ")
                 ),
