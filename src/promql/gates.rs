@@ -278,24 +278,33 @@ fn binder_filter<'a>(template: &'a Object, world: &'a dyn Inventory) -> impl Fn(
         template.namespace.as_deref(),
         &template.name,
     );
-    move |referrer: &Object| copies.len() <= 1 || nearest(referrer, &copies, world).any(|c| std::ptr::eq(c, template))
+    move |referrer: &Object| {
+        copies.len() <= 1
+            || nearest(referrer, &copies, world)
+                .iter()
+                .any(|c| std::ptr::eq(*c, template))
+    }
 }
 
-/// The copies nearest to `referrer` (all of them when they are equally near).
-fn nearest<'a, 'c>(
-    referrer: &'c Object,
-    copies: &'c [&'a Object],
-    world: &'c dyn Inventory,
-) -> impl Iterator<Item = &'a Object> + 'c {
-    let best = copies
+/// The copies a reference from `referrer` resolves to: those nearest to it — when that is one
+/// copy, or copies in the referrer's own file. Several copies equally near in other files (two
+/// examples in one folder, two doc snippets) are alternatives none of which is known to meet
+/// the referrer: none is bound (each is still analysed, with placeholders, on its own).
+fn nearest<'a>(referrer: &Object, copies: &[&'a Object], world: &dyn Inventory) -> Vec<&'a Object> {
+    let distances: Vec<u32> = copies.iter().map(|c| world.distance(referrer, c)).collect();
+    let Some(&best) = distances.iter().min() else {
+        return Vec::new();
+    };
+    let set: Vec<&'a Object> = copies
         .iter()
-        .map(|c| world.distance(referrer, c))
-        .min()
-        .unwrap_or(0);
-    copies
-        .iter()
-        .copied()
-        .filter(move |c| world.distance(referrer, c) == best)
+        .zip(&distances)
+        .filter(|(_, d)| **d == best)
+        .map(|(c, _)| *c)
+        .collect();
+    if best > 0 && set.len() > 1 {
+        return Vec::new();
+    }
+    set
 }
 
 /// Whether a template is part of the input (its own findings are reported on it, or, for a
