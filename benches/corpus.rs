@@ -464,7 +464,8 @@ fn process_bench(corpus: &Path, runs: usize) {
 /// A project folder (`.git`) of `n` manifests, each a Deployment, a Service and a Flagger Canary
 /// (about 60 lines), for the editor path with a context.
 fn project_of(n: usize) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rollgate-bench-context-{n}-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("rollgate-bench-context-{n}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join(".git")).expect("mkdir");
     for i in 0..n {

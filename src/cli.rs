@@ -479,7 +479,10 @@ fn stdin_canonical(args: &LintArgs, stdin: &[PathBuf]) -> Option<PathBuf> {
     }
     let p = Path::new(&args.stdin_filename);
     std::fs::canonicalize(p).ok().or_else(|| {
-        let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         Some(std::fs::canonicalize(parent).ok()?.join(p.file_name()?))
     })
 }
@@ -495,12 +498,7 @@ struct World {
 /// Find and load the context of the named inputs (`manifest::context`): `--no-context` or
 /// `context: false` for none; `--context DIR`; `context: DIR`; else the nearest project folder
 /// of each named file. Kustomizations among the named files are analysed in every case.
-fn load_context(
-    args: &LintArgs,
-    cfg: &Config,
-    inputs: &[Input],
-    stdin: &Option<PathBuf>,
-) -> World {
+fn load_context(args: &LintArgs, cfg: &Config, inputs: &[Input], stdin: &Option<PathBuf>) -> World {
     use crate::engine::config::ContextSetting;
     use crate::manifest::context::{self, Bounds, Root};
     let mut named: Vec<PathBuf> = inputs.iter().filter_map(|i| i.path.clone()).collect();
@@ -550,7 +548,11 @@ fn load_context(
         }
         Some(ContextSetting::Discover) | None => {
             for p in &named {
-                let start = if p.is_dir() { p.as_path() } else { p.parent().unwrap_or(p) };
+                let start = if p.is_dir() {
+                    p.as_path()
+                } else {
+                    p.parent().unwrap_or(p)
+                };
                 if let Some(r) = context::find_root(start) {
                     if !roots.iter().any(|x| x.dir == r.dir) {
                         roots.push(r);

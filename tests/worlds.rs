@@ -70,9 +70,8 @@ fn lint(dir: &Path, args: &[&str], stdin: Option<&str>) -> Out {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!stderr.contains("panicked"), "{stderr}");
     Out {
-        json: serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("json: {e}: {}", String::from_utf8_lossy(&out.stdout))
-        }),
+        json: serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("json: {e}: {}", String::from_utf8_lossy(&out.stdout))),
         stderr,
         code: out.status.code().unwrap_or(-1),
     }
@@ -218,14 +217,21 @@ fn one_file_sees_its_folder() {
     assert!(!has(&one, "canary.yaml", "target-not-found", "warning"));
     // Nothing is reported on a context file.
     assert!(rows(&one).iter().all(|(f, ..)| f.ends_with("canary.yaml")));
-    assert!(one.stderr.contains("nearest folder holding .git"), "{}", one.stderr);
+    assert!(
+        one.stderr.contains("nearest folder holding .git"),
+        "{}",
+        one.stderr
+    );
     // The editor path: the buffer on standard input, the folder as context.
     let editor = lint(
         &t.0,
         &["--stdin-filename", "app/canary.yaml", "-"],
         Some(CANARY),
     );
-    assert_eq!(rules_of(&one, "canary.yaml"), rules_of(&editor, "canary.yaml"));
+    assert_eq!(
+        rules_of(&one, "canary.yaml"),
+        rules_of(&editor, "canary.yaml")
+    );
     // Without context: the referents are outside the input, an info each, and a count.
     let blind = lint(&t.0, &["--no-context", "app/canary.yaml"], None);
     assert!(has(&blind, "canary.yaml", "template-not-found", "info"));
@@ -233,7 +239,10 @@ fn one_file_sees_its_folder() {
     assert!(!has(&blind, "canary.yaml", "unit-mismatch", "warning"));
     // --context names the folder.
     let given = lint(&t.0, &["--context", "app", "app/canary.yaml"], None);
-    assert_eq!(rules_of(&one, "canary.yaml"), rules_of(&given, "canary.yaml"));
+    assert_eq!(
+        rules_of(&one, "canary.yaml"),
+        rules_of(&given, "canary.yaml")
+    );
     // Strict: an error.
     let strict = lint(
         &t.0,
@@ -247,7 +256,10 @@ fn one_file_sees_its_folder() {
 fn referent_missing_with_evidence_is_a_warning() {
     let t = project();
     // The world holds a MetricTemplate in namespace test, with a near name.
-    t.write("app/template.yaml", &TEMPLATE.replace("name: latency\n  namespace", "name: latencyy\n  namespace"));
+    t.write(
+        "app/template.yaml",
+        &TEMPLATE.replace("name: latency\n  namespace", "name: latencyy\n  namespace"),
+    );
     let o = lint(&t.0, &["app/canary.yaml"], None);
     let f = o.json["findings"]
         .as_array()
@@ -269,10 +281,7 @@ fn alternatives_resolve_to_the_nearest_copy() {
     t.write("a/canary.yaml", CANARY);
     t.write("a/template.yaml", TEMPLATE);
     t.write("b/canary.yaml", CANARY);
-    t.write(
-        "b/template.yaml",
-        &TEMPLATE.replace("by (le)", "by (pod)"),
-    );
+    t.write("b/template.yaml", &TEMPLATE.replace("by (le)", "by (pod)"));
     let all = lint(&t.0, &["a", "b"], None);
     let a = lint(&t.0, &["a"], None);
     let b = lint(&t.0, &["b"], None);
@@ -286,11 +295,18 @@ fn alternatives_resolve_to_the_nearest_copy() {
         assert_eq!(together, alone, "{dir}: {}", all.stderr);
     }
     assert!(
-        rows(&b).iter().any(|(f, _, r, _)| f.ends_with("b/template.yaml") && r == "quantile-without-le-aggregation"),
+        rows(&b)
+            .iter()
+            .any(|(f, _, r, _)| f.ends_with("b/template.yaml")
+                && r == "quantile-without-le-aggregation"),
         "{:?}",
         rows(&b)
     );
-    assert!(!rows(&all).iter().any(|(_, _, r, _)| r == "duplicate-object"));
+    assert!(
+        !rows(&all)
+            .iter()
+            .any(|(_, _, r, _)| r == "duplicate-object")
+    );
 }
 
 const KUSTOMIZE_DEPLOY: &str = "apiVersion: apps/v1
@@ -332,7 +348,11 @@ fn kustomize_base_and_overlays() {
             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: podinfo\nspec:\n  replicas: 3\n",
         );
     }
-    let o = lint(&t.0, &["overlays/prod/canary.yaml", "overlays/prod/patch.yaml"], None);
+    let o = lint(
+        &t.0,
+        &["overlays/prod/canary.yaml", "overlays/prod/patch.yaml"],
+        None,
+    );
     // The Canary gets the overlay's namespace, and so does the base Deployment: found.
     assert!(
         !rows(&o).iter().any(|(_, _, r, _)| r == "target-not-found"),
@@ -392,8 +412,17 @@ fn bad_context_is_bounded_and_noted() {
     t.write("app/big.yaml", &"# filler\n".repeat(400_000));
     t.write("app/blob.bin", &"x".repeat(1_000_000));
     let o = lint(&t.0, &["app/canary.yaml"], None);
-    assert!(has(&o, "canary.yaml", "unit-mismatch", "warning"), "{}", o.stderr);
-    for note in ["a cycle", "does not exist", "absolute path", "outside the project"] {
+    assert!(
+        has(&o, "canary.yaml", "unit-mismatch", "warning"),
+        "{}",
+        o.stderr
+    );
+    for note in [
+        "a cycle",
+        "does not exist",
+        "absolute path",
+        "outside the project",
+    ] {
         assert!(o.stderr.contains(note), "{note}: {}", o.stderr);
     }
     assert!(o.stderr.contains("kustomization.yaml:"), "{}", o.stderr);
@@ -411,7 +440,12 @@ fn huge_context_folder_is_bounded() {
     let start = std::time::Instant::now();
     let o = lint(&t.0, &["app/canary.yaml"], None);
     let took = start.elapsed();
-    assert!(has(&o, "canary.yaml", "unit-mismatch", "warning") || o.stderr.contains("the rest is not read"), "{}", o.stderr);
+    assert!(
+        has(&o, "canary.yaml", "unit-mismatch", "warning")
+            || o.stderr.contains("the rest is not read"),
+        "{}",
+        o.stderr
+    );
     assert!(o.stderr.contains("the rest is not read"), "{}", o.stderr);
     assert!(took.as_secs() < 60, "{took:?}");
 }

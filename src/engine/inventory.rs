@@ -637,7 +637,11 @@ impl Inventory for MemoryInventory {
         Absence::Suspect {
             count: others.len(),
             others: others.iter().take(3).cloned().collect(),
-            similar: similar.into_iter().take(3).map(|(_, n)| n.to_owned()).collect(),
+            similar: similar
+                .into_iter()
+                .take(3)
+                .map(|(_, n)| n.to_owned())
+                .collect(),
         }
     }
 }

@@ -318,7 +318,14 @@ pub fn lint_with_threads(
     limits: Limits,
     threads: usize,
 ) -> LintRun {
-    lint_in_project(inputs, &Scopes::default(), engine, settings, limits, threads)
+    lint_in_project(
+        inputs,
+        &Scopes::default(),
+        engine,
+        settings,
+        limits,
+        threads,
+    )
 }
 
 /// Where an input's objects go: their default namespace, kustomization builds, folder.
@@ -415,7 +422,10 @@ pub fn lint_in_project(
                     copied.push(place(ns, builds));
                 }
             }
-            _ => placed.push(place(&None, &scope.map(|s| s.builds.clone()).unwrap_or_default())),
+            _ => placed.push(place(
+                &None,
+                &scope.map(|s| s.builds.clone()).unwrap_or_default(),
+            )),
         }
     }
     inputs.extend(copies);
@@ -530,7 +540,11 @@ pub fn lint_in_project(
     let mut world = MemoryInventory::new(objects, description, settings.strict_references);
     world.set_sources(places);
     // Only the named files' objects are checked; context objects are only referents.
-    let objects: Vec<&Object> = world.objects().iter().filter(|o| world.reported(o)).collect();
+    let objects: Vec<&Object> = world
+        .objects()
+        .iter()
+        .filter(|o| world.reported(o))
+        .collect();
     summary.objects = objects.len();
     // Rules read the finished world and each object is checked on its own: spread the objects
     // over the cores, keeping the findings in object order.

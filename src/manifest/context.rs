@@ -111,7 +111,11 @@ pub struct Loaded {
 }
 
 /// Walk `roots` (bounded) for manifest files that are not among `named` (canonical paths).
-fn walk(roots: &[PathBuf], named: &HashSet<PathBuf>, bounds: Bounds) -> (Vec<PathBuf>, Vec<String>) {
+fn walk(
+    roots: &[PathBuf],
+    named: &HashSet<PathBuf>,
+    bounds: Bounds,
+) -> (Vec<PathBuf>, Vec<String>) {
     let mut files = Vec::new();
     let mut notes = Vec::new();
     let mut seen_dirs: HashSet<PathBuf> = HashSet::new();
@@ -205,12 +209,7 @@ fn walk(roots: &[PathBuf], named: &HashSet<PathBuf>, bounds: Bounds) -> (Vec<Pat
 /// Load the context of the named files: every manifest under `roots` that is not named, plus
 /// what the kustomizations among them include from elsewhere in the project. `named` are the
 /// canonical paths of the named files (and of standard input's `--stdin-filename`).
-pub fn load(
-    named: &[PathBuf],
-    roots: &[PathBuf],
-    bounds: Bounds,
-    max_file_size: u64,
-) -> Loaded {
+pub fn load(named: &[PathBuf], roots: &[PathBuf], bounds: Bounds, max_file_size: u64) -> Loaded {
     let named_set: HashSet<PathBuf> = named.iter().cloned().collect();
     let (mut files, mut notes) = walk(roots, &named_set, bounds);
     let mut loaded = Loaded::default();
@@ -224,7 +223,13 @@ pub fn load(
     let project = named
         .first()
         .or(roots.first())
-        .and_then(|p| project_of(if p.is_dir() { p } else { p.parent().unwrap_or(p) }))
+        .and_then(|p| {
+            project_of(if p.is_dir() {
+                p
+            } else {
+                p.parent().unwrap_or(p)
+            })
+        })
         .or_else(|| roots.first().cloned());
     let scopes = kustomize::analyse(&kustomizations, project.as_deref());
     // Files the kustomizations include from outside the roots (bases of an overlay).

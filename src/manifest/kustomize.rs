@@ -35,10 +35,7 @@ pub fn is_kustomization(path: &Path) -> bool {
 
 /// The kustomization file of a folder, if it has one.
 pub fn in_folder(dir: &Path) -> Option<PathBuf> {
-    FILE_NAMES
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file())
+    FILE_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
 }
 
 /// Something the analysis could not follow, at a line of a kustomization file.
@@ -158,7 +155,12 @@ fn read(path: &Path, notes: &mut Vec<Note>) -> Option<Kustomization> {
         k.resources.extend(strings(value.get(key)));
     }
     for key in ["patches", "patchesJson6902"] {
-        for p in value.get(key).and_then(Value::as_array).into_iter().flatten() {
+        for p in value
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(path) = p.get("path").and_then(Value::as_str) {
                 k.patches.push(path.to_owned());
             }
@@ -333,7 +335,9 @@ pub fn analyse(kustomizations: &[PathBuf], project: Option<&Path>) -> Scopes {
                 if Path::new(r).is_absolute() {
                     note(
                         r,
-                        format!("resource \"{r}\" is an absolute path; kustomize refuses it; not followed"),
+                        format!(
+                            "resource \"{r}\" is an absolute path; kustomize refuses it; not followed"
+                        ),
                     );
                     continue;
                 }
@@ -453,7 +457,11 @@ mod tests {
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).expect("tmp");
         let root = std::fs::canonicalize(&tmp).expect("canon");
-        write(&root, "base/kustomization.yaml", "resources:\n- deploy.yaml\n");
+        write(
+            &root,
+            "base/kustomization.yaml",
+            "resources:\n- deploy.yaml\n",
+        );
         write(&root, "base/deploy.yaml", "kind: Deployment\n");
         write(
             &root,
@@ -480,7 +488,11 @@ mod tests {
         assert!(has("absolute path"), "{msgs:?}");
         assert!(has("outside the project"), "{msgs:?}");
         assert!(has("a cycle"), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("prod/kustomization.yaml:4:")), "{msgs:?}");
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("prod/kustomization.yaml:4:")),
+            "{msgs:?}"
+        );
         let _ = std::fs::remove_dir_all(&tmp);
     }
 }

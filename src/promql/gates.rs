@@ -272,7 +272,10 @@ fn at<'a>(o: &'a Object, path: &[&str]) -> Option<&'a Value> {
 /// examples in one tree), the copies are alternatives and a reference resolves to the nearest
 /// ones (`Inventory::distance`: same file, same kustomization build, same folder, up the tree,
 /// the rest) — binding each referrer to every copy reports problems of pairs that never meet.
-fn binder_filter<'a>(template: &'a Object, world: &'a dyn Inventory) -> impl Fn(&Object) -> bool + 'a {
+fn binder_filter<'a>(
+    template: &'a Object,
+    world: &'a dyn Inventory,
+) -> impl Fn(&Object) -> bool + 'a {
     let copies = world.get(
         &template.group,
         &template.kind,

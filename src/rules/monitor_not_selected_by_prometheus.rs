@@ -8,10 +8,10 @@
 
 use serde_json::{Map, Value};
 
+use crate::engine::inventory::ELSEWHERE;
 use crate::engine::inventory::labels_of;
 use crate::engine::rule::finding;
 use crate::engine::selector::LabelSelector;
-use crate::engine::inventory::ELSEWHERE;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
 use super::common::{at, display, field};

@@ -98,9 +98,13 @@ pub fn absent(
     let world = cx.world.describe();
     let mut verdict = Absence::Outside;
     for g in referent.groups {
-        let a = cx
-            .world
-            .absence(referent.referrer, g, referent.kind, referent.namespace, referent.name);
+        let a = cx.world.absence(
+            referent.referrer,
+            g,
+            referent.kind,
+            referent.namespace,
+            referent.name,
+        );
         let rank = |a: &Absence| match a {
             Absence::Missing => 3,
             Absence::Suspect { .. } => 2,
