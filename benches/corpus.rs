@@ -25,7 +25,10 @@
 //! 3. Editor path: `testdata/bench/vs-200-lines.yaml` (200 lines) piped into the release binary,
 //!    `rollgate lint --format gcc --stdin-filename x.yaml -`, `ROLLGATE_BENCH_EDITOR_RUNS` times
 //!    (default 200): median and p90 wall time of the whole process (target median <= 5 ms), and
-//!    its CPU time (less sensitive to a loaded machine).
+//!    its CPU time (less sensitive to a loaded machine). Three worlds (docs/worlds.md): no
+//!    context (`--no-context`); the buffer named inside a project folder of 20 manifests (the
+//!    context is loaded, target median <= 5 ms); inside a project of 1,000 manifests (what a large
+//!    context costs; `ROLLGATE_BENCH_EDITOR_RUNS / 10` runs).
 //!
 //! `ROLLGATE_BENCH_PROFILE=parse|lint|norules` repeats one step of part 1 and prints nothing,
 //! for a profiler.
@@ -458,20 +461,60 @@ fn process_bench(corpus: &Path, runs: usize) {
     );
 }
 
+/// A project folder (`.git`) of `n` manifests, each a Deployment, a Service and a Flagger Canary
+/// (about 60 lines), for the editor path with a context.
+fn project_of(n: usize) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("rollgate-bench-context-{n}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join(".git")).expect("mkdir");
+    for i in 0..n {
+        let sub = dir.join(format!("apps/app{}", i / 10));
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        let text = format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app{i}\n  namespace: shop\n  labels: {{app: app{i}}}\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {{app: app{i}}}\n  template:\n    metadata:\n      labels: {{app: app{i}}}\n    spec:\n      containers:\n      - name: app\n        image: ghcr.io/example/app{i}:1.0.0\n        ports:\n        - {{name: http, containerPort: 8080}}\n        resources:\n          requests: {{cpu: 100m, memory: 64Mi}}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: app{i}\n  namespace: shop\nspec:\n  selector: {{app: app{i}}}\n  ports:\n  - {{name: http, port: 80, targetPort: http}}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: app{i}\n  namespace: shop\nspec:\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: app{i}}}\n  service: {{port: 80, targetPort: 8080}}\n  analysis:\n    interval: 1m\n    threshold: 5\n    maxWeight: 50\n    stepWeight: 10\n    metrics:\n    - name: request-success-rate\n      thresholdRange: {{min: 99}}\n      interval: 1m\n"
+        );
+        std::fs::write(sub.join(format!("app{i}.yaml")), text).expect("write");
+    }
+    dir
+}
+
 fn editor_bench(runs: usize) {
     let file = root().join("testdata/bench/vs-200-lines.yaml");
     let text = std::fs::read(&file).expect("testdata/bench/vs-200-lines.yaml");
+    let small = project_of(20);
+    let large = project_of(1000);
+    let worlds: [(&str, PathBuf, &[&str], usize); 3] = [
+        ("no context", root(), &["--no-context"], runs),
+        ("context of 20 manifests", small.clone(), &[], runs),
+        (
+            "context of 1,000 manifests",
+            large.clone(),
+            &[],
+            (runs / 10).max(5),
+        ),
+    ];
+    for (label, dir, extra, runs) in worlds {
+        editor_case(&text, label, &dir, extra, runs);
+    }
+    let _ = std::fs::remove_dir_all(small);
+    let _ = std::fs::remove_dir_all(large);
+}
+
+fn editor_case(text: &[u8], label: &str, dir: &Path, extra: &[&str], runs: usize) {
     let lines = text.iter().filter(|&&b| b == b'\n').count();
     let bin = rollgate_bin();
-    let args = ["lint", "--format", "gcc", "--stdin-filename", "x.yaml", "-"];
+    let mut args = vec!["lint", "--format", "gcc", "--stdin-filename", "apps/x.yaml"];
+    args.extend(extra);
+    args.push("-");
 
     // Wall time, CPU time of the child (user + system), output, exit code.
     let once = || -> (Duration, Duration, Vec<u8>, Option<i32>) {
         let cpu0 = children_cpu_time();
         let start = Instant::now();
         let mut child = Command::new(&bin)
-            .args(args)
-            .current_dir(root())
+            .args(&args)
+            .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -481,7 +524,7 @@ fn editor_bench(runs: usize) {
             .stdin
             .take()
             .expect("stdin")
-            .write_all(&text)
+            .write_all(text)
             .expect("write stdin");
         let out = child.wait_with_output().expect("wait");
         let wall = start.elapsed();
@@ -510,7 +553,7 @@ fn editor_bench(runs: usize) {
         .unzip();
     let med = median(&times);
     println!(
-        "editor path: {} lines on stdin -> `{} {}` ({findings} finding(s)), {runs} runs:",
+        "editor path, {label}: {} lines on stdin -> `{} {}` ({findings} finding(s)), {runs} runs:",
         lines,
         bin.file_name().unwrap_or_default().to_string_lossy(),
         args.join(" ")

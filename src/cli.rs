@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::engine::config::{self, Config};
-use crate::engine::lint::{LintRun, lint};
+use crate::engine::lint::{LintRun, default_threads, lint_in_project};
 use crate::engine::{Engine, Severity, all_metas};
 use crate::manifest::Limits;
 use crate::manifest::input::{self, DEFAULT_MAX_FILE_SIZE, Input};
@@ -131,9 +131,16 @@ pub struct LintArgs {
     /// Turn these rules off (comma-separated ids).
     #[arg(long, value_delimiter = ',')]
     pub ignore: Vec<String>,
-    /// The input is complete: a referent missing from it is an error, not a warning.
+    /// The input is complete: a referent missing from it is an error, not an info.
     #[arg(long)]
     pub strict_references: bool,
+    /// The folder whose manifests are the world the rules see besides the named files (never
+    /// reported). Default: the nearest folder holding .rollgate.yaml, a kustomization or .git.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_context")]
+    pub context: Option<PathBuf>,
+    /// Only the named files are the world (no context).
+    #[arg(long)]
+    pub no_context: bool,
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// Files larger than this many bytes are reported and not linted.
@@ -390,9 +397,15 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
     }
     let exclude = excluder(&cfg);
     let mut inputs: Vec<Input> = Vec::new();
+    let stdin_path = stdin_canonical(&args, &stdin);
     if !stdin.is_empty() {
         match input::read_stdin(&args.stdin_filename, args.max_file_size) {
-            Ok(i) => inputs.push(i),
+            Ok(mut i) => {
+                // The buffer stands for that file: the file itself (named too, or in the
+                // context) is not read again.
+                i.path = stdin_path.clone();
+                inputs.push(i)
+            }
             Err(e) => {
                 eprintln!("rollgate: error: reading standard input: {e}");
                 failed = true;
@@ -416,9 +429,16 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         }
     }
 
+    let world = load_context(&args, &cfg, &inputs, &stdin_path);
+    if let Some(root) = world.roots.first() {
+        cfg.settings.context_root = Some(root.dir.clone());
+    }
+    inputs.extend(world.loaded.inputs);
     let rules = crate::rules::REGISTRY;
     let engine = Engine::new(rules, &cfg, args.select.as_deref());
     let from_stdin = !stdin.is_empty();
+    // The same file named twice is one input (`lint X X` = `lint X`).
+    let inputs = crate::engine::lint::dedupe(inputs);
     let mut fixed_stdin: Option<String> = None;
     let mut run = if args.fix || args.diff {
         let required = if args.unsafe_fixes {
@@ -431,8 +451,11 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
             .enumerate()
             .map(|(i, input)| (!(from_stdin && i == 0)).then(|| PathBuf::from(&input.source.name)))
             .collect();
+        // Context files are read for their objects, never fixed or diffed.
+        let context: Vec<bool> = inputs.iter().map(|i| i.context).collect();
         let fr = crate::engine::apply::lint_fix(
             inputs,
+            &world.loaded.scopes,
             &engine,
             &cfg.settings,
             Limits::default(),
@@ -449,7 +472,13 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         }
         if args.diff {
             let mut changed = false;
-            for (f, path) in fr.files.iter().zip(&paths) {
+            for ((f, path), _) in fr
+                .files
+                .iter()
+                .zip(&paths)
+                .zip(&context)
+                .filter(|(_, c)| !**c)
+            {
                 let name = path
                     .as_ref()
                     .map_or(args.stdin_filename.clone(), |p| p.display().to_string());
@@ -468,7 +497,13 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
             std::mem::forget(fr.run.world);
             return Ok(if failed { 2 } else { u8::from(changed) });
         }
-        for (f, path) in fr.files.iter().zip(&paths) {
+        for ((f, path), _) in fr
+            .files
+            .iter()
+            .zip(&paths)
+            .zip(&context)
+            .filter(|(_, c)| !**c)
+        {
             if f.text == f.original {
                 continue;
             }
@@ -484,7 +519,14 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         }
         fr.run
     } else {
-        lint(inputs, &engine, &cfg.settings, Limits::default())
+        lint_in_project(
+            inputs,
+            &world.loaded.scopes,
+            &engine,
+            &cfg.settings,
+            Limits::default(),
+            default_threads(),
+        )
     };
     if args.fix && from_stdin {
         // The fixed text (or the text unchanged) goes to standard output, findings to stderr.
@@ -498,6 +540,27 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
             out.write_all(text.as_bytes())?;
             out.flush()?;
         }
+    }
+    if args.show_info {
+        for r in &world.roots {
+            eprintln!(
+                "rollgate: note: context: {} (the nearest folder holding {}); {} file(s) loaded as context, never reported",
+                r.dir.display(),
+                r.marker,
+                run.context_files
+            );
+        }
+        if world.roots.is_empty() && (args.context.is_some() || args.no_context) {
+            eprintln!("rollgate: note: context: {}", world.why_none);
+        }
+        for n in &world.loaded.notes {
+            eprintln!("rollgate: note: {n}");
+        }
+    } else if !world.loaded.notes.is_empty() {
+        eprintln!(
+            "rollgate: note: {} note(s) about the context (--show-info shows them)",
+            world.loaded.notes.len()
+        );
     }
     if !args.show_info {
         run.diagnostics
@@ -579,6 +642,108 @@ fn discover_sources(cfg: &Config, paths: &[PathBuf], out: &mut crate::buckets::s
             }
             discover(&dirs, None, DiscoverLimits::default(), out);
         }
+    }
+}
+
+/// The canonical path standard input stands for (`--stdin-filename`), when it names a file or
+/// a place in an existing folder.
+fn stdin_canonical(args: &LintArgs, stdin: &[PathBuf]) -> Option<PathBuf> {
+    if stdin.is_empty() || args.stdin_filename == "<stdin>" {
+        return None;
+    }
+    let p = Path::new(&args.stdin_filename);
+    std::fs::canonicalize(p).ok().or_else(|| {
+        let parent = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Some(std::fs::canonicalize(parent).ok()?.join(p.file_name()?))
+    })
+}
+
+/// The context of a run: its roots and files.
+struct World {
+    roots: Vec<crate::manifest::context::Root>,
+    /// Why there is no context, when there is none.
+    why_none: String,
+    loaded: crate::manifest::context::Loaded,
+}
+
+/// Find and load the context of the named inputs (`manifest::context`): `--no-context` or
+/// `context: false` for none; `--context DIR`; `context: DIR`; else the nearest project folder
+/// of each named file. Kustomizations among the named files are analysed in every case.
+fn load_context(args: &LintArgs, cfg: &Config, inputs: &[Input], stdin: &Option<PathBuf>) -> World {
+    use crate::engine::config::ContextSetting;
+    use crate::manifest::context::{self, Bounds, Root};
+    let mut named: Vec<PathBuf> = inputs.iter().filter_map(|i| i.path.clone()).collect();
+    named.extend(stdin.iter().cloned());
+    let mut roots: Vec<Root> = Vec::new();
+    let mut why_none = String::new();
+    let setting = if args.no_context {
+        Some(ContextSetting::Off)
+    } else if let Some(d) = &args.context {
+        Some(ContextSetting::Dir(d.clone()))
+    } else {
+        cfg.context.clone()
+    };
+    match setting {
+        Some(ContextSetting::Off) => {
+            why_none = if args.no_context {
+                "none (--no-context)".into()
+            } else {
+                "none (context: false in the configuration)".into()
+            };
+        }
+        Some(ContextSetting::Dir(d)) => {
+            let (dir, marker) = if args.context.is_some() {
+                (d, "--context".to_owned())
+            } else {
+                let base = cfg
+                    .path
+                    .as_deref()
+                    .and_then(Path::parent)
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default();
+                (base.join(d), "context: in the configuration".to_owned())
+            };
+            match std::fs::canonicalize(&dir) {
+                Ok(dir) if dir.is_dir() => roots.push(Root {
+                    dir,
+                    marker: format!("{marker}: given"),
+                }),
+                _ => {
+                    eprintln!(
+                        "rollgate: warning: context folder {} does not exist; linting without context",
+                        dir.display()
+                    );
+                    why_none = format!("none ({} does not exist)", dir.display());
+                }
+            }
+        }
+        Some(ContextSetting::Discover) | None => {
+            for p in &named {
+                let start = if p.is_dir() {
+                    p.as_path()
+                } else {
+                    p.parent().unwrap_or(p)
+                };
+                if let Some(r) = context::find_root(start) {
+                    if !roots.iter().any(|x| x.dir == r.dir) {
+                        roots.push(r);
+                    }
+                }
+            }
+            if roots.is_empty() {
+                why_none = "none (no folder above the named files holds .rollgate.yaml, a kustomization or .git; --context DIR sets one)".into();
+            }
+        }
+    }
+    let dirs: Vec<PathBuf> = roots.iter().map(|r| r.dir.clone()).collect();
+    let loaded = context::load(&named, &dirs, Bounds::default(), args.max_file_size);
+    World {
+        roots,
+        why_none,
+        loaded,
     }
 }
 

@@ -356,6 +356,7 @@ fn fix_text(text: &str) -> (String, Option<String>) {
     let engine = Engine::new(rollgate::rules::REGISTRY, &Config::default(), None);
     let fr = lint_fix(
         vec![from_bytes("p.yaml".into(), text.as_bytes().to_vec())],
+        &Default::default(),
         &engine,
         &Settings::default(),
         Limits::default(),

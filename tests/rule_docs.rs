@@ -168,6 +168,7 @@ fn fix_block(rule: &str, text: &str) -> (String, usize, Option<String>) {
         .count();
     let fr = rollgate::engine::apply::lint_fix(
         vec![input],
+        &Default::default(),
         &engine,
         &Settings::default(),
         Limits::default(),

@@ -10,9 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use super::fix::{Applicability, TextEdit, TextFix};
-use super::lint::{LintRun, lint_with_threads};
+use super::lint::{LintRun, dedupe, lint_in_project};
 use super::{Engine, Settings, Severity};
 use crate::manifest::input::Input;
+use crate::manifest::kustomize::Scopes;
 use crate::manifest::{Limits, Source};
 
 /// Passes over the input set before giving up (ruff's test harness uses 10 too).
@@ -184,14 +185,19 @@ fn errors_by_rule(run: &LintRun, n: usize) -> Vec<BTreeMap<&'static str, usize>>
 /// the result.
 pub fn lint_fix(
     inputs: Vec<Input>,
+    scopes: &Scopes,
     engine: &Engine,
     settings: &Settings,
     limits: Limits,
     threads: usize,
     required: Applicability,
 ) -> FixRun {
+    // One input per file, as the lint sees them: outcomes are matched to inputs by index.
+    let inputs = dedupe(inputs);
     let n = inputs.len();
     let names: Vec<String> = inputs.iter().map(|i| i.source.name.clone()).collect();
+    let places: Vec<(Option<std::path::PathBuf>, bool)> =
+        inputs.iter().map(|i| (i.path.clone(), i.context)).collect();
     let usable: Vec<Option<(crate::manifest::Pos, String)>> =
         inputs.iter().map(|i| i.unusable.clone()).collect();
     let originals: Vec<String> = inputs.iter().map(|i| i.source.text.clone()).collect();
@@ -210,10 +216,12 @@ pub fn lint_fix(
             .map(|(i, f)| Input {
                 source: Source::new(names[i].clone(), f.text.clone()),
                 unusable: usable[i].clone(),
+                path: places[i].0.clone(),
+                context: places[i].1,
             })
             .collect()
     };
-    let mut run = lint_with_threads(inputs, engine, settings, limits, threads);
+    let mut run = lint_in_project(inputs, scopes, engine, settings, limits, threads);
     let baseline = errors_by_rule(&run, n);
     // Rules whose fixes were applied to each file in the last pass.
     let mut last_rules: Vec<Vec<&'static str>> = vec![Vec::new(); n];
@@ -249,7 +257,14 @@ pub fn lint_fix(
             }
         }
         if undone {
-            run = lint_with_threads(make_inputs(&files), engine, settings, limits, threads);
+            run = lint_in_project(
+                make_inputs(&files),
+                scopes,
+                engine,
+                settings,
+                limits,
+                threads,
+            );
         }
         // Collect this pass's fixes.
         let mut per_file: Vec<Vec<(&'static str, &TextFix)>> = vec![Vec::new(); n];
@@ -288,7 +303,14 @@ pub fn lint_fix(
                     )),
                 };
             }
-            run = lint_with_threads(make_inputs(&files), engine, settings, limits, threads);
+            run = lint_in_project(
+                make_inputs(&files),
+                scopes,
+                engine,
+                settings,
+                limits,
+                threads,
+            );
             break;
         }
         passes += 1;
@@ -313,7 +335,14 @@ pub fn lint_fix(
         if !changed {
             break;
         }
-        run = lint_with_threads(make_inputs(&files), engine, settings, limits, threads);
+        run = lint_in_project(
+            make_inputs(&files),
+            scopes,
+            engine,
+            settings,
+            limits,
+            threads,
+        );
     }
     run.summary.fixed = files.iter().map(FileOutcome::fixed_count).sum();
     FixRun { run, files, passes }

@@ -21,6 +21,8 @@
 //! flagger:
 //!   mesh-provider: nginx                  # Flagger's -mesh-provider (builtin metric queries)
 //!   namespace: apps                       # Flagger's -namespace (the one it watches)
+//! context: .                             # the world the rules see (a folder, relative to this
+//!                                        # file), or false; default: the project folder
 //! ```
 //!
 //! The controller settings are also discovered in the world (a Flagger Deployment's container
@@ -64,6 +66,9 @@ pub struct Settings {
     /// CustomResourceDefinitions given with `--crd`: their schemas take precedence over the
     /// built-in ones (rule `schema`).
     pub crds: crate::schema::CrdSet,
+    /// The folder whose files are the run's context (`manifest::context`), when there is one:
+    /// where discovery of other project files (instrumentation sources) should look.
+    pub context_root: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -80,6 +85,7 @@ impl Default for Settings {
             source_histograms: Default::default(),
             rule_options: BTreeMap::new(),
             crds: crate::schema::CrdSet::default(),
+            context_root: None,
         }
     }
 }
@@ -102,6 +108,19 @@ pub struct Config {
     /// an empty list turns discovery off.
     pub sources: Option<Vec<String>>,
     pub settings: Settings,
+    /// `context:` (`None`: not set, the default discovery).
+    pub context: Option<ContextSetting>,
+}
+
+/// `context:` in `.rollgate.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextSetting {
+    /// `context: false`: only the named files are the world.
+    Off,
+    /// `context: true`: the default (the enclosing project folder).
+    Discover,
+    /// `context: <folder>`, relative to the config file's folder.
+    Dir(PathBuf),
 }
 
 /// A configuration error, with its position in the config file.
@@ -140,6 +159,7 @@ pub const TOP_KEYS: &[&str] = &[
     "prometheus",
     "flagger",
     "sources",
+    "context",
 ];
 
 /// The keys of `prometheus:`.
@@ -290,6 +310,21 @@ impl Config {
                             cx.err(&p, false, "`namespace` must be a non-empty string".into())
                         })?
                         .to_owned();
+                }
+                "context" => {
+                    cfg.context = Some(match v {
+                        Value::Bool(false) => ContextSetting::Off,
+                        Value::Bool(true) => ContextSetting::Discover,
+                        Value::String(d) if !d.is_empty() => ContextSetting::Dir(PathBuf::from(d)),
+                        _ => {
+                            return Err(cx.err(
+                                &p,
+                                false,
+                                "`context` must be a folder (relative to this file), true or false"
+                                    .into(),
+                            ));
+                        }
+                    });
                 }
                 "strict-references" => {
                     cfg.settings.strict_references = v.as_bool().ok_or_else(|| {

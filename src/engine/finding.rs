@@ -72,6 +72,9 @@ pub struct Finding {
     pub help: Option<String>,
     /// The change that resolves the finding, if one is determined (`engine::fix`).
     pub fix: Option<Fix>,
+    /// A referent was not found and the world is not known to be complete: the reference
+    /// probably points outside the input (counted in one summary line).
+    pub outside: bool,
 }
 
 impl Finding {
@@ -95,6 +98,7 @@ impl Finding {
             related: Vec::new(),
             help: None,
             fix: None,
+            outside: false,
         }
     }
 

@@ -9,7 +9,7 @@ use crate::FastMap as HashMap;
 
 use serde_json::{Map, Value};
 
-use super::object::Object;
+use super::object::{Object, Origin};
 use super::selector::{LabelSelector, Operator, label_text};
 
 /// Kinds whose objects carry a pod template (or are pods), and where the template is:
@@ -195,6 +195,86 @@ pub trait Inventory: Send + Sync {
     /// Whether a referent that is absent is certainly missing (a complete world: the cluster,
     /// or an input declared complete with `--strict-references`).
     fn complete(&self) -> bool;
+
+    /// Whether findings about `object` are reported: objects of the files a user named and the
+    /// object under admission are; context files (loaded only so the rules see their world)
+    /// and the cluster cache are not. A referent that is not reported behaves like a cluster
+    /// one: its findings that a referrer causes go on the referrer.
+    fn reported(&self, object: &Object) -> bool {
+        matches!(object.origin, Origin::File { .. } | Origin::Admission)
+    }
+
+    /// How far `candidate` is from `referrer` (lower is nearer), to choose among objects of one
+    /// identity defined in several places (environments, examples, overlays): a reference
+    /// resolves to the nearest ones. Every copy is at the same distance by default.
+    fn distance(&self, referrer: &Object, candidate: &Object) -> u32 {
+        let _ = (referrer, candidate);
+        0
+    }
+
+    /// Whether `a` and `b` are applied together, so that one identity in both is a true
+    /// duplicate: the same file, or (offline) the same kustomization build.
+    fn applied_together(&self, a: &Object, b: &Object) -> bool {
+        match (&a.origin, &b.origin) {
+            (Origin::File { source: x, .. }, Origin::File { source: y, .. }) => x == y,
+            _ => false,
+        }
+    }
+
+    /// How to treat a referent of `group`/`kind` named `name` in `namespace`, which `referrer`
+    /// names and the world does not hold ([`Absence`]). By default: certainly missing in a
+    /// complete world, else possibly elsewhere (a warning, the cluster's semantics).
+    fn absence(
+        &self,
+        referrer: &Object,
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Absence {
+        let _ = (referrer, group, kind, namespace, name);
+        if self.complete() {
+            Absence::Missing
+        } else {
+            Absence::Unknown
+        }
+    }
+}
+
+/// [`Inventory::distance`] from which a candidate is in another part of the project (a sibling
+/// folder: another example, environment or app), not applied with the referrer.
+pub const ELSEWHERE: u32 = 1000;
+
+/// What the world says about a referent it does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Absence {
+    /// The world is complete: the referent does not exist (an error).
+    Missing,
+    /// The world holds other objects of that kind in that namespace: a mistake is likely (a
+    /// warning). `count` names are there, `others` the first few, `similar` those nearest to
+    /// the one asked for ("did you mean").
+    Suspect {
+        count: usize,
+        others: Vec<String>,
+        similar: Vec<String>,
+    },
+    /// Nothing says whether it exists elsewhere (a warning: the webhook's partial cluster view).
+    Unknown,
+    /// Nothing of that kind there: the reference most likely points outside the input (an
+    /// info, counted in one summary line).
+    Outside,
+}
+
+/// Where the objects of one source (file) sit in the project, for [`MemoryInventory`]'s
+/// answers to `reported`, `distance` and `applied_together`.
+#[derive(Debug, Clone, Default)]
+pub struct SourceScope {
+    /// Named by the user (reported), or loaded as context.
+    pub reported: bool,
+    /// The folder of the file (canonical), if it is a file.
+    pub dir: Option<std::path::PathBuf>,
+    /// The kustomization builds that include the file.
+    pub builds: Vec<u32>,
 }
 
 /// Entry numbers (objects or pod templates), ascending, by name and by label.
@@ -308,6 +388,9 @@ pub struct MemoryInventory {
     pod_scope: Scope,
     complete: bool,
     description: String,
+    /// Per source number (`Origin::File::source`): where its objects sit. Empty: every source
+    /// is reported, unrelated to the others (no paths known).
+    sources: Vec<SourceScope>,
 }
 
 impl MemoryInventory {
@@ -345,6 +428,23 @@ impl MemoryInventory {
 
     pub fn objects(&self) -> &[Object] {
         &self.objects
+    }
+
+    /// Say where each source's objects sit (index: source number).
+    pub fn set_sources(&mut self, sources: Vec<SourceScope>) {
+        self.sources = sources;
+    }
+
+    /// Whether source number `source` is reported (not context).
+    pub fn source_reported(&self, source: usize) -> bool {
+        self.sources.get(source).is_none_or(|s| s.reported)
+    }
+
+    fn source_of(&self, o: &Object) -> Option<&SourceScope> {
+        match o.origin {
+            Origin::File { source, .. } | Origin::Text { source, .. } => self.sources.get(source),
+            _ => None,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -422,12 +522,133 @@ impl Inventory for MemoryInventory {
     fn complete(&self) -> bool {
         self.complete
     }
+
+    fn reported(&self, o: &Object) -> bool {
+        match o.origin {
+            Origin::File { .. } => self.source_of(o).is_none_or(|s| s.reported),
+            Origin::Admission => true,
+            _ => false,
+        }
+    }
+
+    /// Same file 0; same kustomization build 1; same folder 2; a folder above the referrer's
+    /// 2 + the levels up; a folder below it 500 + the levels down; anywhere else
+    /// [`ELSEWHERE`] + the levels up to the common folder.
+    fn distance(&self, referrer: &Object, candidate: &Object) -> u32 {
+        if let (Origin::File { source: a, .. }, Origin::File { source: b, .. }) =
+            (&referrer.origin, &candidate.origin)
+        {
+            if a == b {
+                return 0;
+            }
+        }
+        let files = matches!(referrer.origin, Origin::File { .. })
+            && matches!(candidate.origin, Origin::File { .. });
+        // Files whose place is unknown: another file is further than the same one.
+        let unplaced = u32::from(files);
+        let (Some(r), Some(c)) = (self.source_of(referrer), self.source_of(candidate)) else {
+            return unplaced;
+        };
+        if r.builds.iter().any(|b| c.builds.contains(b)) {
+            return 1;
+        }
+        let (Some(rd), Some(cd)) = (&r.dir, &c.dir) else {
+            return unplaced;
+        };
+        let common = rd
+            .components()
+            .zip(cd.components())
+            .take_while(|(x, y)| x == y)
+            .count();
+        let up = (rd.components().count() - common) as u32;
+        let down = (cd.components().count() - common) as u32;
+        if down == 0 {
+            2 + up
+        } else if up == 0 {
+            500 + down
+        } else {
+            ELSEWHERE + up
+        }
+    }
+
+    fn applied_together(&self, a: &Object, b: &Object) -> bool {
+        if let (Origin::File { source: x, .. }, Origin::File { source: y, .. }) =
+            (&a.origin, &b.origin)
+        {
+            if x == y {
+                return true;
+            }
+        }
+        match (self.source_of(a), self.source_of(b)) {
+            (Some(x), Some(y)) => x.builds.iter().any(|b| y.builds.contains(b)),
+            _ => false,
+        }
+    }
+
+    /// Complete: missing. Else suspect when objects of that kind in that namespace are applied
+    /// with the referrer (its file, build, folder, a folder above or below: a typo or a wrong
+    /// namespace is likelier than a referent kept elsewhere), or one of them has a name within
+    /// a third of the edits ("did you mean"); else outside the input. Objects of that kind in
+    /// sibling folders (other examples, environments) are no evidence.
+    fn absence(
+        &self,
+        referrer: &Object,
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Absence {
+        if self.complete {
+            return Absence::Missing;
+        }
+        let Some(p) = self.postings(group, kind, namespace) else {
+            return Absence::Outside;
+        };
+        let bound = (name.chars().count() / 3).max(1);
+        let mut similar: Vec<(usize, &str)> = Vec::new();
+        let mut near: Vec<&str> = Vec::new();
+        for (n, entries) in &p.by_name {
+            if n.is_empty() {
+                continue; // `generateName` objects
+            }
+            if !name.is_empty() {
+                if let Some(d) = super::config::levenshtein_within(name, n, bound) {
+                    similar.push((d, n));
+                }
+            }
+            let applied_with = entries
+                .iter()
+                .any(|&e| self.distance(referrer, &self.objects[e as usize]) < ELSEWHERE);
+            if applied_with {
+                near.push(n);
+            }
+        }
+        if similar.is_empty() && near.is_empty() {
+            return Absence::Outside;
+        }
+        similar.sort();
+        near.sort_unstable();
+        let mut others: Vec<String> = similar.iter().map(|(_, n)| (*n).to_owned()).collect();
+        for n in &near {
+            if !others.iter().any(|o| o == n) {
+                others.push((*n).to_owned());
+            }
+        }
+        Absence::Suspect {
+            count: others.len(),
+            others: others.iter().take(3).cloned().collect(),
+            similar: similar
+                .into_iter()
+                .take(3)
+                .map(|(_, n)| n.to_owned())
+                .collect(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::object::Origin;
     use serde_json::json;
 
     #[test]

@@ -9,11 +9,12 @@ use serde_json::Value;
 use super::builtin;
 use super::finding::{Finding, Severity};
 use super::fix::TextFix;
-use super::inventory::MemoryInventory;
+use super::inventory::{Inventory as _, MemoryInventory, SourceScope};
 use super::object::{Object, ObjectRef, Origin};
 use super::rule::Context;
 use super::{Engine, Settings};
 use crate::manifest::input::Input;
+use crate::manifest::kustomize::Scopes;
 use crate::manifest::{Limits, LoadProblem, Pos, Source, Span, SpanIndex, load};
 
 /// A related location, placed.
@@ -58,7 +59,16 @@ fn is_zero(n: &usize) -> bool {
 }
 
 pub struct LintRun {
+    /// Every source of the run: the named ones, then the context ones (findings may relate to
+    /// a place in a context file), then documents of `helm template` output.
     pub sources: Vec<Source>,
+    /// Per source: loaded as context only (never reported on). Absent entries are `false`.
+    pub context: Vec<bool>,
+    /// Files loaded as context.
+    pub context_files: usize,
+    /// Reported findings about referents that are not in the world and most likely defined
+    /// outside it (`Finding::outside`), whatever their severity after configuration.
+    pub outside: usize,
     pub diagnostics: Vec<Located>,
     pub summary: Summary,
     /// The objects the rules saw. Handed back rather than freed in [`lint`]: freeing every
@@ -340,12 +350,58 @@ pub fn lint_with_threads(
     limits: Limits,
     threads: usize,
 ) -> LintRun {
+    lint_in_project(
+        inputs,
+        &Scopes::default(),
+        engine,
+        settings,
+        limits,
+        threads,
+    )
+}
+
+/// Where an input's objects go: their default namespace, kustomization builds, folder.
+struct Placed {
+    namespace: String,
+    builds: Vec<u32>,
+    dir: Option<std::path::PathBuf>,
+    /// The kustomization that names the file as a patch.
+    patch_of: Option<std::path::PathBuf>,
+}
+
+/// Drop inputs that are a file given before (the same canonical path: `lint X X`, a file and
+/// its folder, standard input with `--stdin-filename` of a named file). The first one stays:
+/// standard input comes first, and is the editor's unsaved buffer.
+pub fn dedupe(inputs: Vec<Input>) -> Vec<Input> {
+    let mut seen = std::collections::HashSet::new();
+    inputs
+        .into_iter()
+        .filter(|i| i.path.as_ref().is_none_or(|p| seen.insert(p.clone())))
+        .collect()
+}
+
+/// [`lint_with_threads`] over files placed in a project: `inputs` holds the named files and
+/// the context files (`Input::context`, never reported); `scopes` what kustomizations say
+/// about them (patch files are skipped, a build's namespace applies to objects that set none,
+/// a build's files are applied together); folders rank alternatives of one identity
+/// (`Inventory::distance`).
+pub fn lint_in_project(
+    inputs: Vec<Input>,
+    scopes: &Scopes,
+    engine: &Engine,
+    settings: &Settings,
+    limits: Limits,
+    threads: usize,
+) -> LintRun {
+    let inputs = dedupe(inputs);
     let mut sources = Vec::with_capacity(inputs.len());
+    let mut places: Vec<SourceScope> = Vec::with_capacity(inputs.len());
+    let mut context_files = 0;
     let mut placement = Placement::default();
     let mut findings: Vec<Finding> = Vec::new();
     let mut objects = Vec::new();
     let mut summary = Summary {
-        files: inputs.len(),
+        files: inputs.iter().filter(|i| !i.context).count(),
         ..Summary::default()
     };
     let text_finding =
@@ -361,20 +417,96 @@ pub fn lint_with_threads(
             related: Vec::new(),
             help: None,
             fix: None,
+            outside: false,
         };
 
+    // What the kustomizations say about each file: a patch is skipped, a build's namespace is
+    // the default of its objects, and a file that builds put in several namespaces is there
+    // once per namespace (the copies beyond the first are context).
+    let mut inputs = inputs;
+    let mut placed: Vec<Placed> = Vec::with_capacity(inputs.len());
+    let mut copies: Vec<Input> = Vec::new();
+    let mut copied: Vec<Placed> = Vec::new();
+    for input in &inputs {
+        let scope = input.path.as_deref().and_then(|p| scopes.of(p));
+        let dir = input
+            .path
+            .as_deref()
+            .and_then(std::path::Path::parent)
+            .map(std::path::Path::to_path_buf);
+        let place = |ns: &Option<String>, builds: &[u32]| Placed {
+            namespace: ns
+                .clone()
+                .unwrap_or_else(|| settings.default_namespace.clone()),
+            builds: builds.to_vec(),
+            dir: dir.clone(),
+            patch_of: scope.and_then(|s| s.patch_of.clone()),
+        };
+        match scope.map(|s| s.by_namespace.as_slice()) {
+            Some([(ns, builds), rest @ ..]) => {
+                placed.push(place(ns, builds));
+                for (ns, builds) in rest {
+                    copies.push(Input {
+                        source: input.source.clone(),
+                        unusable: input.unusable.clone(),
+                        path: None,
+                        context: true,
+                    });
+                    copied.push(place(ns, builds));
+                }
+            }
+            _ => placed.push(place(
+                &None,
+                &scope.map(|s| s.builds.clone()).unwrap_or_default(),
+            )),
+        }
+    }
+    inputs.extend(copies);
+    placed.append(&mut copied);
     // Parsing dominates a run and each file parses on its own: spread the files over the cores.
     let parse_threads = workers(threads, inputs.len());
     let indexed: Vec<(usize, &Input)> = inputs.iter().enumerate().collect();
     let mut parsed = par_map(&indexed, parse_threads, |&(si, input)| {
-        input
-            .unusable
-            .is_none()
-            .then(|| load_file(si, &input.source.text, limits, &settings.default_namespace))
+        let p = &placed[si];
+        (input.unusable.is_none() && p.patch_of.is_none())
+            .then(|| load_file(si, &input.source.text, limits, &p.namespace))
     })
     .into_iter();
-    for (si, input) in inputs.into_iter().enumerate() {
+    for (si, (input, place)) in inputs.into_iter().zip(placed).enumerate() {
         let loaded = parsed.next().flatten();
+        let reported = !input.context;
+        places.push(SourceScope {
+            reported,
+            dir: place.dir.clone(),
+            builds: place.builds.clone(),
+        });
+        if input.context {
+            context_files += 1;
+            // Context: its objects join the world; nothing about the file itself is reported.
+            if let Some(loaded) = loaded {
+                for doc in loaded.documents {
+                    if let Some(Ok(objs)) = doc.objects {
+                        objects.extend(objs);
+                        placement.spans.insert((si, doc.index), doc.spans);
+                    }
+                }
+            }
+            sources.push(input.source);
+            continue;
+        }
+        if let Some(of) = &place.patch_of {
+            findings.push(text_finding(
+                &builtin::NOT_KUBERNETES_OBJECT,
+                si,
+                Span::point(crate::manifest::Pos::new(1, 1)),
+                format!(
+                    "kustomize patch of {} (a partial object, merged into the build's objects): not checked as a complete object, and not part of the world; skipped",
+                    of.display()
+                ),
+            ));
+            sources.push(input.source);
+            continue;
+        }
         if let Some((pos, message)) = input.unusable {
             findings.push(text_finding(
                 &builtin::PARSE_ERROR,
@@ -385,9 +517,8 @@ pub fn lint_with_threads(
             sources.push(input.source);
             continue;
         }
-        let loaded = loaded.unwrap_or_else(|| {
-            load_file(si, &input.source.text, limits, &settings.default_namespace)
-        });
+        let loaded =
+            loaded.unwrap_or_else(|| load_file(si, &input.source.text, limits, &place.namespace));
         if loaded.empty {
             findings.push(text_finding(
                 &builtin::NOT_KUBERNETES_OBJECT,
@@ -434,14 +565,25 @@ pub fn lint_with_threads(
         .filter_map(|f| engine.builtin_finding(f))
         .collect();
 
+    let description = if context_files > 0 {
+        "the input files and their context"
+    } else {
+        "the input files"
+    };
+    let mut world = MemoryInventory::new(objects, description, settings.strict_references);
+    world.set_sources(places);
+    // Only the named files' objects are checked; context objects are only referents.
+    let objects: Vec<&Object> = world
+        .objects()
+        .iter()
+        .filter(|o| world.reported(o))
+        .collect();
     summary.objects = objects.len();
-    let world = MemoryInventory::new(objects, "the input files", settings.strict_references);
     // Rules read the finished world and each object is checked on its own: spread the objects
     // over the cores, keeping the findings in object order.
-    let objects = world.objects();
     let check_threads = workers(threads, objects.len());
     let chunk = objects.len().div_ceil(check_threads * 8).max(1);
-    let chunks: Vec<&[Object]> = objects.chunks(chunk).collect();
+    let chunks: Vec<&[&Object]> = objects.chunks(chunk).collect();
     // One context per thread: its indexes over the world (template referrers, monitors, CRD
     // schemas by kind) are built once per thread, not once per chunk.
     let new_context = || Context::new(&world, settings);
@@ -457,6 +599,16 @@ pub fn lint_with_threads(
         findings.extend(found);
         summary.suppressed += suppressed;
     }
+    // A finding placed in a context file (a rule reporting on a referent) is not reported: the
+    // user did not name that file.
+    let context: Vec<bool> = world_context(&world, sources.len());
+    findings.retain(|f| match f.origin {
+        Origin::File { source, .. } | Origin::Text { source, .. } => {
+            !context.get(source).copied().unwrap_or(false)
+        }
+        _ => true,
+    });
+    let outside = findings.iter().filter(|f| f.outside).count();
 
     let mut diagnostics: Vec<Located> = findings
         .into_iter()
@@ -511,10 +663,18 @@ pub fn lint_with_threads(
     }
     LintRun {
         sources,
+        context,
+        context_files,
+        outside,
         diagnostics,
         summary,
         world,
     }
+}
+
+/// Per source number: whether it is a context file.
+fn world_context(world: &MemoryInventory, sources: usize) -> Vec<bool> {
+    (0..sources).map(|i| !world.source_reported(i)).collect()
 }
 
 /// Findings in `helm template` output are reported in the template file each document came

@@ -15,6 +15,12 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 32 * 1024 * 1024;
 pub struct Input {
     pub source: Source,
     pub unusable: Option<(Pos, String)>,
+    /// The file's canonical path, when it is a file (not standard input): how the same file
+    /// named twice is recognised, and where it sits in the project (`engine::world`).
+    pub path: Option<PathBuf>,
+    /// Loaded only as context: its objects are part of the world the rules see, but nothing is
+    /// reported on it (`engine::world`).
+    pub context: bool,
 }
 
 /// Expand the command-line paths into the files to read, in a stable order. Directories are
@@ -75,16 +81,23 @@ pub fn read_file(path: &Path, max_size: u64) -> std::io::Result<Input> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
+    let canonical = std::fs::canonicalize(path).ok();
     if len > max_size {
-        return Ok(too_large(name, Some(len), max_size));
+        let mut i = too_large(name, Some(len), max_size);
+        i.path = canonical;
+        return Ok(i);
     }
     let mut bytes = Vec::with_capacity(len as usize);
     file.take(max_size + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max_size {
         // The file grew while being read: only `max_size + 1` bytes were read.
-        return Ok(too_large(name, None, max_size));
+        let mut i = too_large(name, None, max_size);
+        i.path = canonical;
+        return Ok(i);
     }
-    Ok(from_bytes(name, bytes))
+    let mut i = from_bytes(name, bytes);
+    i.path = canonical;
+    Ok(i)
 }
 
 /// Read standard input (bounded like a file).
@@ -109,6 +122,8 @@ fn too_large(name: String, len: Option<u64>, max: u64) -> Input {
         None => "input is over".to_owned(),
     };
     Input {
+        path: None,
+        context: false,
         source: Source::new(name, ""),
         unusable: Some((
             Pos::new(1, 1),
@@ -125,11 +140,15 @@ pub fn from_bytes(name: String, bytes: Vec<u8>) -> Input {
                 let source = Source::new(name, text[..at].to_owned());
                 let pos = source.pos(at);
                 return Input {
+                    path: None,
+                    context: false,
                     source,
                     unusable: Some((pos, "binary file (contains a NUL byte); not linted".into())),
                 };
             }
             Input {
+                path: None,
+                context: false,
                 source: Source::new(name, text),
                 unusable: None,
             }
@@ -148,6 +167,8 @@ pub fn from_bytes(name: String, bytes: Vec<u8>) -> Input {
                 format!("invalid UTF-8 at byte {valid}; YAML must be UTF-8; not linted")
             };
             Input {
+                path: None,
+                context: false,
                 source,
                 unusable: Some((pos, message)),
             }

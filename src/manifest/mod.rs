@@ -1,9 +1,11 @@
 //! Located manifests: inputs become `serde_json::Value` documents plus an index from JSON pointer
 //! to source span. Everything about positions lives here; rules only name JSON pointers.
 
+pub mod context;
 pub mod edit;
 pub mod helm;
 pub mod input;
+pub mod kustomize;
 pub mod locate;
 pub mod scalar;
 pub mod source;

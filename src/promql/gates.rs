@@ -326,28 +326,52 @@ fn at<'a>(o: &'a Object, path: &[&str]) -> Option<&'a Value> {
 }
 
 /// Whether a reference from `referrer` binds `template`: always when the template's identity is
-/// unique in the world; when the input defines it more than once (doc snippets, several
-/// environments in one tree), only from the same file — which copy the cluster would hold is
-/// unknown, and binding each referrer to every copy reports problems of pairs that never meet.
-fn binder_filter<'t>(template: &'t Object, world: &dyn Inventory) -> impl Fn(&Object) -> bool + 't {
-    let copies = world
-        .get(
-            &template.group,
-            &template.kind,
-            template.namespace.as_deref(),
-            &template.name,
-        )
-        .len();
+/// unique in the world; when the world defines it more than once (environments, overlays,
+/// examples in one tree), the copies are alternatives and a reference resolves to the nearest
+/// ones (`Inventory::distance`: same file, same kustomization build, same folder, up the tree,
+/// the rest) — binding each referrer to every copy reports problems of pairs that never meet.
+fn binder_filter<'a>(
+    template: &'a Object,
+    world: &'a dyn Inventory,
+) -> impl Fn(&Object) -> bool + 'a {
+    let copies = world.get(
+        &template.group,
+        &template.kind,
+        template.namespace.as_deref(),
+        &template.name,
+    );
     move |referrer: &Object| {
-        copies <= 1
-            || match (&template.origin, &referrer.origin) {
-                (Origin::File { source: a, .. }, Origin::File { source: b, .. }) => a == b,
-                _ => true,
-            }
+        copies.len() <= 1
+            || nearest(referrer, &copies, world)
+                .iter()
+                .any(|c| std::ptr::eq(*c, template))
     }
 }
 
-/// Whether an object is part of the input being linted (its own findings are reported on it).
+/// The copies a reference from `referrer` resolves to: those nearest to it — when that is one
+/// copy, or copies in the referrer's own file. Several copies equally near in other files (two
+/// examples in one folder, two doc snippets) are alternatives none of which is known to meet
+/// the referrer: none is bound (each is still analysed, with placeholders, on its own).
+fn nearest<'a>(referrer: &Object, copies: &[&'a Object], world: &dyn Inventory) -> Vec<&'a Object> {
+    let distances: Vec<u32> = copies.iter().map(|c| world.distance(referrer, c)).collect();
+    let Some(&best) = distances.iter().min() else {
+        return Vec::new();
+    };
+    let set: Vec<&'a Object> = copies
+        .iter()
+        .zip(&distances)
+        .filter(|(_, d)| **d == best)
+        .map(|(c, _)| *c)
+        .collect();
+    if best > 0 && set.len() > 1 {
+        return Vec::new();
+    }
+    set
+}
+
+/// Whether a template is part of the input (its own findings are reported on it, or, for a
+/// context file of the linter, not at all: linting one file finds on it what linting its folder
+/// finds there). Only templates of the cluster cache have their findings on the referrer.
 fn in_input(o: &Object) -> bool {
     matches!(o.origin, Origin::File { .. } | Origin::Admission)
 }
@@ -741,7 +765,8 @@ fn canary<'w>(c: &'w Object, refs: &Referrers<'w>) -> Vec<Gate<'w>> {
             let ns = s(m.at("/templateRef/namespace"))
                 .filter(|n| !n.is_empty())
                 .unwrap_or(c.ns());
-            for t in world.get("flagger.app", "MetricTemplate", Some(ns), tname) {
+            let copies = world.get("flagger.app", "MetricTemplate", Some(ns), tname);
+            for t in nearest(c, &copies, world) {
                 if in_input(t) {
                     continue;
                 }
@@ -1140,7 +1165,7 @@ fn argo_referrer<'w>(o: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
             } else {
                 world.get("argoproj.io", "AnalysisTemplate", Some(o.ns()), name)
             };
-            for t in found {
+            for t in nearest(o, &found, world) {
                 if in_input(t) {
                     continue;
                 }

@@ -607,6 +607,12 @@ fn summary(run: &LintRun, p: Paint, w: &mut dyn Write) -> io::Result<()> {
     if s.suppressed > 0 {
         tail.push(format!("{} suppressed", s.suppressed));
     }
+    if run.context_files > 0 {
+        tail.push(format!(
+            "{} as context",
+            plural(run.context_files, "file", "files")
+        ));
+    }
     if s.fixed > 0 {
         tail.push(format!("{} fixed", s.fixed));
     }
@@ -652,7 +658,15 @@ fn summary(run: &LintRun, p: Paint, w: &mut dyn Write) -> io::Result<()> {
         counts.join(", "),
         p.paint(BOLD, "in"),
         tail.join(", ")
-    )
+    )?;
+    if run.outside > 0 {
+        writeln!(
+            w,
+            "{} point outside the input; --strict-references to require them",
+            plural(run.outside, "reference", "references")
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

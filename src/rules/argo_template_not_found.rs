@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Edit, Finding, Fix, Object, Rule, RuleMeta, Severity};
 
-use super::common::{absent, at, display, field, str_at};
+use super::common::{Referent, absent, at, display, field, str_at};
 
 pub struct ArgoTemplateNotFound;
 
@@ -123,14 +123,23 @@ impl Rule for ArgoTemplateNotFound {
                     Some(ns) => format!("namespace \"{ns}\""),
                     None => "cluster-scoped objects".to_owned(),
                 };
-                let (severity, message) = absent(
+                let referent = Referent {
+                    referrer: object,
+                    groups: &["argoproj.io"],
+                    kind,
+                    namespace: if cluster { None } else { ns },
+                    name,
+                };
+                let (severity, message, outside) = absent(
                     cx,
+                    referent,
                     &format!("templateName \"{name}\" ({kind})"),
                     &searched,
                     consequence,
                 );
                 let mut f = finding(&META, object, format!("{at}/templateName"), message);
                 f.severity = severity;
+                f.outside = outside;
                 // The other scope: an AnalysisTemplate of this namespace, or any
                 // ClusterAnalysisTemplate.
                 let other = cx

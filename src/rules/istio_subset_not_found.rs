@@ -13,7 +13,7 @@ use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
 use super::common::{
-    absent, at, display, host_namespace, istio_fqdn, istio_hosts_match, namespaces_phrase,
+    Referent, absent, at, display, host_namespace, istio_fqdn, istio_hosts_match, namespaces_phrase,
 };
 
 pub struct IstioSubsetNotFound;
@@ -112,8 +112,18 @@ impl Rule for IstioSubsetNotFound {
             }
             let pointer = format!("{d}/subset");
             if rules.is_empty() {
-                let (severity, message) = absent(
+                // DestinationRules are usually named after their host's short name.
+                let short = fqdn.split('.').next().unwrap_or(&fqdn);
+                let referent = Referent {
+                    referrer: object,
+                    groups: &["networking.istio.io"],
+                    kind: "DestinationRule",
+                    namespace: Some(host_namespace(&fqdn).unwrap_or(vs_ns)),
+                    name: short,
+                };
+                let (severity, message, outside) = absent(
                     cx,
+                    referent,
                     &format!("subset \"{subset}\": a DestinationRule for host {fqdn}"),
                     &namespaces_phrase(&searched),
                     "requests routed to this subset fail with 503 (no cluster for the subset)",
@@ -121,6 +131,7 @@ impl Rule for IstioSubsetNotFound {
                 let mut f = finding(&META, object, pointer, message)
                     .with_help("define the subset in a DestinationRule for this host, with labels that select the version's pods");
                 f.severity = severity;
+                f.outside = outside;
                 out.push(f);
                 continue;
             }

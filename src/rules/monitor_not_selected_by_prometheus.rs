@@ -8,6 +8,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::engine::inventory::ELSEWHERE;
 use crate::engine::inventory::labels_of;
 use crate::engine::rule::finding;
 use crate::engine::selector::LabelSelector;
@@ -70,6 +71,14 @@ impl Rule for MonitorNotSelectedByPrometheus {
         for k in SCRAPERS {
             scrapers.extend(cx.world.list("monitoring.coreos.com", k, None));
         }
+        // Any Prometheus that selects the monitor clears it; only one applied with the monitor
+        // (its file, build, folder or a folder above or below) is evidence against it: one in a
+        // sibling folder (another example or environment of the repository) says nothing about
+        // the Prometheus that scrapes this monitor.
+        let near = |p: &&Object| cx.world.distance(object, p) < ELSEWHERE;
+        if !scrapers.iter().any(near) {
+            return;
+        }
         if scrapers.is_empty() {
             return;
         }
@@ -77,7 +86,8 @@ impl Rule for MonitorNotSelectedByPrometheus {
         for p in &scrapers {
             match verdict(cx, p, object, sel_field, ns_field) {
                 Verdict::Selected | Verdict::Unknown => return,
-                Verdict::Not { pointer, why } => reasons.push((*p, pointer, why)),
+                Verdict::Not { pointer, why } if near(p) => reasons.push((*p, pointer, why)),
+                Verdict::Not { .. } => {}
             }
         }
         let pointer = if labels_of(object).is_some() {
@@ -85,6 +95,7 @@ impl Rule for MonitorNotSelectedByPrometheus {
         } else {
             "/metadata"
         };
+        scrapers.retain(near);
         let names: Vec<String> = scrapers.iter().take(3).map(|p| display(p)).collect();
         let mut f = finding(
             &META,

@@ -8,7 +8,7 @@
 //! `checkServiceMonitor`: `metav1.LabelSelectorAsSelector`).
 
 use crate::engine::rule::finding;
-use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
+use crate::engine::{Absence, Context, Finding, Object, Rule, RuleMeta, Severity};
 
 use super::common::wiring::{self, Namespaces};
 use super::common::{at, child, display, field};
@@ -56,29 +56,77 @@ impl Rule for ServicemonitorNoMatchingService {
         {
             return;
         }
-        let complete = cx.world.complete();
+        // The world's policy for an absent referent (`Inventory::absence`): certain in a
+        // complete world; a likely mistake when the covered namespaces hold other Services;
+        // else most likely a Service defined outside the input (a chart's, an operator's).
+        let covered: Vec<Option<&str>> = match &namespaces {
+            Namespaces::Any => vec![None],
+            Namespaces::Names(n) => n.iter().map(|n| Some(n.as_str())).collect(),
+        };
+        let mut verdict = Absence::Outside;
+        let mut others: Vec<String> = Vec::new();
+        for ns in covered {
+            match cx.world.absence(object, "", "Service", ns, "") {
+                Absence::Missing => verdict = Absence::Missing,
+                a @ Absence::Unknown if verdict == Absence::Outside => verdict = a,
+                Absence::Suspect { others: o, .. } => {
+                    if !matches!(verdict, Absence::Missing) {
+                        others.extend(o);
+                        verdict = Absence::Suspect {
+                            count: others.len(),
+                            others: others.clone(),
+                            similar: Vec::new(),
+                        };
+                    }
+                }
+                _ => {}
+            }
+        }
+        let (severity, note) = match &verdict {
+            Absence::Missing => (Severity::Error, String::new()),
+            Absence::Suspect { .. } => {
+                let listed: Vec<String> =
+                    others.iter().take(3).map(|n| format!("\"{n}\"")).collect();
+                (
+                    Severity::Warning,
+                    format!(
+                        " (which holds other Services there: {}{}; none has these labels)",
+                        listed.join(", "),
+                        if others.len() > 3 { ", …" } else { "" }
+                    ),
+                )
+            }
+            Absence::Unknown => (
+                Severity::Warning,
+                " (the Service may be defined elsewhere)".to_owned(),
+            ),
+            Absence::Outside => (
+                Severity::Info,
+                " (it holds no Service there: the Service is most likely defined outside it)"
+                    .to_owned(),
+            ),
+        };
         let mut f = finding(
             &META,
             object,
             "/spec/selector",
             format!(
-                "spec.selector ({selector}) matches no Service in {} of {}{}; with no Service selected Prometheus has no target and queries on these metrics return no data",
+                "spec.selector ({selector}) matches no Service in {} of {}{note}; with no Service selected Prometheus has no target and queries on these metrics return no data",
                 namespaces.phrase(),
                 cx.world.describe(),
-                if complete {
-                    ""
-                } else {
-                    " (the Service may be defined elsewhere)"
-                }
             ),
         )
         .with_help("give the selector the labels of the Service (metadata.labels) that exposes the metrics port");
-        if complete {
-            f.severity = Severity::Error;
-        }
+        f.severity = severity;
+        f.outside = verdict == Absence::Outside;
         if namespaces != Namespaces::Any {
             let elsewhere = cx.world.select("", "Service", None, &selector);
             if let Some(svc) = elsewhere.first() {
+                // A Service with these labels in another namespace: a likely mistake.
+                if f.severity == Severity::Info {
+                    f.severity = Severity::Warning;
+                    f.outside = false;
+                }
                 f = f
                     .with_help(format!(
                         "{} matches in namespace \"{}\": cover it with spec.namespaceSelector.matchNames",

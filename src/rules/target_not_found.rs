@@ -9,7 +9,7 @@
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
-use super::common::{absent, at, display, non_empty, str_in};
+use super::common::{Referent, absent, at, display, non_empty, str_in};
 
 pub struct TargetNotFound;
 
@@ -146,8 +146,20 @@ impl Rule for TargetNotFound {
                 "{} {kind} \"{name}\"",
                 super::common::field(r.base).trim_start_matches("spec.")
             );
-            let (severity, message) =
-                absent(cx, &what, &format!("namespace \"{ns}\""), r.consequence);
+            let referent = Referent {
+                referrer: object,
+                groups: &groups,
+                kind,
+                namespace: Some(ns),
+                name,
+            };
+            let (severity, message, outside) = absent(
+                cx,
+                referent,
+                &what,
+                &format!("namespace \"{ns}\""),
+                r.consequence,
+            );
             let name_ptr = if r.typed {
                 format!("{}/name", r.base)
             } else {
@@ -155,6 +167,7 @@ impl Rule for TargetNotFound {
             };
             let mut f = finding(&META, object, &name_ptr, message);
             f.severity = severity;
+            f.outside = outside;
             if let Some(other) = groups
                 .iter()
                 .flat_map(|g| cx.world.get(g, kind, None, name))

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Edit, Finding, Fix, Object, Rule, RuleMeta, Severity};
 
-use super::common::{absent, at, display, str_in};
+use super::common::{Referent, absent, at, display, str_in};
 
 pub struct TemplateNotFound;
 
@@ -54,14 +54,23 @@ impl Rule for TemplateNotFound {
                 }
                 let r = format!("/spec/{section}/metrics/{i}/templateRef");
                 let metric = str_in(metric, "name").unwrap_or("?");
-                let (severity, message) = absent(
+                let referent = Referent {
+                    referrer: object,
+                    groups: &["flagger.app"],
+                    kind: "MetricTemplate",
+                    namespace: Some(ns),
+                    name,
+                };
+                let (severity, message, outside) = absent(
                     cx,
+                    referent,
                     &format!("metric \"{metric}\": MetricTemplate \"{name}\""),
                     &format!("namespace \"{ns}\""),
                     "the metric check fails on every analysis tick and Flagger rolls the canary back",
                 );
                 let mut f = finding(&META, object, format!("{r}/name"), message);
                 f.severity = severity;
+                f.outside = outside;
                 if let Some(other) = cx
                     .world
                     .get("flagger.app", "MetricTemplate", None, name)

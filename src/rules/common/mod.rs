@@ -7,7 +7,7 @@ pub mod wiring;
 use serde_json::Value;
 
 use crate::engine::inventory::walk;
-use crate::engine::{Context, Object, Origin, Severity};
+use crate::engine::{Absence, Context, Object, Severity};
 
 /// A JSON pointer as a field path for messages: `/spec/endpoints/0/port` → `spec.endpoints[0].port`.
 pub fn field(pointer: &str) -> String {
@@ -68,37 +68,94 @@ pub fn namespaces_phrase<S: AsRef<str>>(names: &[S]) -> String {
     }
 }
 
-/// How a referent that is absent from the world is reported. Offline, an absent referent may be
-/// defined in files that were not linted: a warning. In a complete world (`--strict-references`,
-/// or the cluster) it is certainly missing: an error. `what` names the referent,
-/// `searched` where it was looked for, `consequence` what happens at runtime.
+/// A referent looked up in the world: where, and what.
+#[derive(Debug, Clone, Copy)]
+pub struct Referent<'a> {
+    /// The object that names the referent.
+    pub referrer: &'a Object,
+    /// API groups the kind may be in (a Deployment in `apps` or the old `extensions`).
+    pub groups: &'a [&'a str],
+    pub kind: &'a str,
+    pub namespace: Option<&'a str>,
+    pub name: &'a str,
+}
+
+/// How a referent that is absent from the world is reported: `(severity, message, outside)`.
+/// The world says what its absence means ([`Absence`]): in a complete world
+/// (`--strict-references`, or the cluster) it is missing, an error; when the world holds other
+/// objects of that kind in that namespace a mistake is likely, a warning naming them ("did you
+/// mean"); when it holds none the reference most likely points outside the input (an
+/// operator's, a chart's, another repository's object): an info, counted in one summary line.
+/// `what` names the referent, `searched` where it was looked for, `consequence` what happens
+/// at runtime.
 pub fn absent(
     cx: &Context<'_>,
+    referent: Referent<'_>,
     what: &str,
     searched: &str,
     consequence: &str,
-) -> (Severity, String) {
+) -> (Severity, String, bool) {
     let world = cx.world.describe();
-    if cx.world.complete() {
-        (
+    let mut verdict = Absence::Outside;
+    for g in referent.groups {
+        let a = cx.world.absence(
+            referent.referrer,
+            g,
+            referent.kind,
+            referent.namespace,
+            referent.name,
+        );
+        let rank = |a: &Absence| match a {
+            Absence::Missing => 3,
+            Absence::Suspect { .. } => 2,
+            Absence::Unknown => 1,
+            Absence::Outside => 0,
+        };
+        if rank(&a) > rank(&verdict) {
+            verdict = a;
+        }
+    }
+    match verdict {
+        Absence::Missing => (
             Severity::Error,
             format!("{what} does not exist in {world} (searched {searched}): {consequence}"),
-        )
-    } else {
-        (
+            false,
+        ),
+        Absence::Suspect {
+            count,
+            others,
+            similar,
+        } => {
+            let listed: Vec<String> = others.iter().map(|n| format!("\"{n}\"")).collect();
+            let more = if count > others.len() { ", …" } else { "" };
+            let hint = match similar.first() {
+                Some(s) => format!("; did you mean \"{s}\"?"),
+                None => String::new(),
+            };
+            (
+                Severity::Warning,
+                format!(
+                    "{what} is not in {world} (searched {searched}), which holds other {} objects there ({}{more}){hint}; unless it is defined elsewhere, {consequence}",
+                    referent.kind,
+                    listed.join(", ")
+                ),
+                false,
+            )
+        }
+        Absence::Unknown => (
             Severity::Warning,
             format!(
                 "{what} is not in {world} (searched {searched}); unless it is defined elsewhere, {consequence}"
             ),
-        )
-    }
-}
-
-/// Whether two objects come from the same input file (the same source of one lint run).
-pub fn same_input(a: &Object, b: &Object) -> bool {
-    match (&a.origin, &b.origin) {
-        (Origin::File { source: x, .. }, Origin::File { source: y, .. }) => x == y,
-        _ => false,
+            false,
+        ),
+        Absence::Outside => (
+            Severity::Info,
+            format!(
+                "{what} is not in {world} (searched {searched}); unless it is defined elsewhere, {consequence}"
+            ),
+            true,
+        ),
     }
 }
 

@@ -1,0 +1,451 @@
+//! Worlds that match real repositories (docs/worlds.md): the named files are reported, their
+//! project folder is the context the rules see; the same file given twice is one file; one
+//! identity in several folders is a set of alternatives; kustomizations are scopes (namespace,
+//! patches, builds); a referent outside the input is an info unless the world suggests a
+//! mistake; bad context (huge folders, symlink loops, unreadable files, kustomize cycles,
+//! paths leaving the project) is bounded and never fails the named files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_rollgate");
+
+struct Tmp(PathBuf);
+
+impl Tmp {
+    fn new(tag: &str) -> Tmp {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "rollgate-worlds-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("mkdir");
+        Tmp(p)
+    }
+
+    fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.0.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Out {
+    json: Value,
+    stderr: String,
+    code: i32,
+}
+
+fn lint(dir: &Path, args: &[&str], stdin: Option<&str>) -> Out {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
+        .args(["lint", "--no-config", "--format", "json", "--show-info"])
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    if let Some(text) = stdin {
+        use std::io::Write;
+        let mut i = child.stdin.take().expect("stdin");
+        i.write_all(text.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    Out {
+        json: serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("json: {e}: {}", String::from_utf8_lossy(&out.stdout))),
+        stderr,
+        code: out.status.code().unwrap_or(-1),
+    }
+}
+
+/// `(file, line, rule, severity)` of every finding, sorted.
+fn rows(o: &Out) -> Vec<(String, u64, String, String)> {
+    let mut v: Vec<_> = o.json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["file"].as_str().unwrap_or("").to_owned(),
+                f["line"].as_u64().unwrap_or(0),
+                f["rule"].as_str().unwrap_or("").to_owned(),
+                f["severity"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn has(o: &Out, file_suffix: &str, rule: &str, severity: &str) -> bool {
+    rows(o)
+        .iter()
+        .any(|(f, _, r, s)| f.ends_with(file_suffix) && r == rule && s == severity)
+}
+
+fn rules_of(o: &Out, file_suffix: &str) -> Vec<(u64, String, String)> {
+    rows(o)
+        .into_iter()
+        .filter(|(f, ..)| f.ends_with(file_suffix))
+        .map(|(_, l, r, s)| (l, r, s))
+        .collect()
+}
+
+const CANARY: &str = "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata:
+  name: podinfo
+  namespace: test
+spec:
+  targetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: podinfo
+  service:
+    port: 9898
+  analysis:
+    interval: 1m
+    threshold: 5
+    maxWeight: 50
+    stepWeight: 10
+    metrics:
+    - name: latency
+      templateRef:
+        name: latency
+      thresholdRange:
+        max: 5000
+      interval: 1m
+";
+
+/// A template whose query, rendered with the Canary's bindings, has a rule finding (an
+/// aggregation without `le`) only when it is bound.
+const TEMPLATE: &str = "apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata:
+  name: latency
+  namespace: test
+spec:
+  provider:
+    type: prometheus
+    address: http://prometheus.istio-system:9090
+  query: |
+    histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{namespace=\"{{ namespace }}\", app=\"{{ target }}\"}[{{ interval }}])) by (le))
+";
+
+const DEPLOY: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+  namespace: test
+spec:
+  selector:
+    matchLabels: {app: podinfo}
+  template:
+    metadata:
+      labels: {app: podinfo}
+    spec:
+      containers:
+      - name: c
+        image: x
+";
+
+fn project() -> Tmp {
+    let t = Tmp::new("project");
+    std::fs::create_dir_all(t.0.join(".git")).expect("git");
+    t.write("app/canary.yaml", CANARY);
+    t.write("app/template.yaml", TEMPLATE);
+    t.write("app/deploy.yaml", DEPLOY);
+    t
+}
+
+#[test]
+fn same_file_twice_is_one_file() {
+    let t = project();
+    let once = lint(&t.0, &["app"], None);
+    for args in [
+        &["app", "app"][..],
+        &["app/template.yaml", "app"][..],
+        &["app", "app/canary.yaml", "./app/../app"][..],
+    ] {
+        let twice = lint(&t.0, args, None);
+        assert_eq!(rows(&once), rows(&twice), "{args:?}");
+        assert_eq!(once.code, twice.code, "{args:?}");
+    }
+    assert!(!rows(&once).is_empty());
+    // Standard input standing for a file, plus that file's folder: the buffer replaces the file.
+    let stdin = lint(
+        &t.0,
+        &["--stdin-filename", "app/canary.yaml", "-", "app"],
+        Some(CANARY),
+    );
+    assert_eq!(rows(&once), rows(&stdin));
+}
+
+#[test]
+fn one_file_sees_its_folder() {
+    let t = project();
+    let folder = lint(&t.0, &["app"], None);
+    let one = lint(&t.0, &["app/canary.yaml"], None);
+    // What the folder run finds on the Canary, the one-file run finds.
+    assert_eq!(
+        rules_of(&folder, "canary.yaml"),
+        rules_of(&one, "canary.yaml"),
+        "{}",
+        one.stderr
+    );
+    assert!(has(&one, "canary.yaml", "unit-mismatch", "warning"));
+    assert!(!has(&one, "canary.yaml", "template-not-found", "warning"));
+    assert!(!has(&one, "canary.yaml", "target-not-found", "warning"));
+    // Nothing is reported on a context file.
+    assert!(rows(&one).iter().all(|(f, ..)| f.ends_with("canary.yaml")));
+    assert!(
+        one.stderr.contains("nearest folder holding .git"),
+        "{}",
+        one.stderr
+    );
+    // The editor path: the buffer on standard input, the folder as context.
+    let editor = lint(
+        &t.0,
+        &["--stdin-filename", "app/canary.yaml", "-"],
+        Some(CANARY),
+    );
+    assert_eq!(
+        rules_of(&one, "canary.yaml"),
+        rules_of(&editor, "canary.yaml")
+    );
+    // Without context: the referents are outside the input, an info each, and a count.
+    let blind = lint(&t.0, &["--no-context", "app/canary.yaml"], None);
+    assert!(has(&blind, "canary.yaml", "template-not-found", "info"));
+    assert!(has(&blind, "canary.yaml", "target-not-found", "info"));
+    assert!(!has(&blind, "canary.yaml", "unit-mismatch", "warning"));
+    // --context names the folder.
+    let given = lint(&t.0, &["--context", "app", "app/canary.yaml"], None);
+    assert_eq!(
+        rules_of(&one, "canary.yaml"),
+        rules_of(&given, "canary.yaml")
+    );
+    // Strict: an error.
+    let strict = lint(
+        &t.0,
+        &["--no-context", "--strict-references", "app/canary.yaml"],
+        None,
+    );
+    assert!(has(&strict, "canary.yaml", "template-not-found", "error"));
+}
+
+#[test]
+fn referent_missing_with_evidence_is_a_warning() {
+    let t = project();
+    // The world holds a MetricTemplate in namespace test, with a near name.
+    t.write(
+        "app/template.yaml",
+        &TEMPLATE.replace("name: latency\n  namespace", "name: latencyy\n  namespace"),
+    );
+    let o = lint(&t.0, &["app/canary.yaml"], None);
+    let f = o.json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["rule"] == "template-not-found")
+        .expect("template-not-found");
+    assert_eq!(f["severity"], "warning");
+    let msg = f["message"].as_str().expect("message");
+    assert!(msg.contains("did you mean \"latencyy\""), "{msg}");
+}
+
+#[test]
+fn alternatives_resolve_to_the_nearest_copy() {
+    // Two examples reuse one template name: each Canary binds the template of its own folder,
+    // and both templates are checked (nothing is dropped).
+    let t = Tmp::new("alternatives");
+    std::fs::create_dir_all(t.0.join(".git")).expect("git");
+    t.write("a/canary.yaml", CANARY);
+    t.write("a/template.yaml", TEMPLATE);
+    t.write("b/canary.yaml", CANARY);
+    t.write("b/template.yaml", &TEMPLATE.replace("by (le)", "by (pod)"));
+    let all = lint(&t.0, &["a", "b"], None);
+    let a = lint(&t.0, &["a"], None);
+    let b = lint(&t.0, &["b"], None);
+    // Linted together, each example finds what it finds alone.
+    for (dir, alone) in [("a/", &a), ("b/", &b)] {
+        let together: Vec<_> = rows(&all)
+            .into_iter()
+            .filter(|(f, ..)| f.contains(dir))
+            .collect();
+        let alone: Vec<_> = rows(alone).into_iter().collect();
+        assert_eq!(together, alone, "{dir}: {}", all.stderr);
+    }
+    assert!(
+        rows(&b)
+            .iter()
+            .any(|(f, _, r, _)| f.ends_with("b/template.yaml")
+                && r == "quantile-without-le-aggregation"),
+        "{:?}",
+        rows(&b)
+    );
+    assert!(
+        !rows(&all)
+            .iter()
+            .any(|(_, _, r, _)| r == "duplicate-object")
+    );
+}
+
+const KUSTOMIZE_DEPLOY: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+spec:
+  selector:
+    matchLabels: {app: podinfo}
+  template:
+    metadata:
+      labels: {app: podinfo}
+    spec:
+      containers:
+      - name: c
+        image: x
+";
+
+#[test]
+fn kustomize_base_and_overlays() {
+    let t = Tmp::new("kustomize");
+    std::fs::create_dir_all(t.0.join(".git")).expect("git");
+    t.write("base/kustomization.yaml", "resources:\n- deploy.yaml\n");
+    t.write("base/deploy.yaml", KUSTOMIZE_DEPLOY);
+    for env in ["prod", "staging"] {
+        t.write(
+            &format!("overlays/{env}/kustomization.yaml"),
+            &format!(
+                "namespace: {env}\nresources:\n- ../../base\n- canary.yaml\npatches:\n- path: patch.yaml\n"
+            ),
+        );
+        t.write(
+            &format!("overlays/{env}/canary.yaml"),
+            "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: podinfo\nspec:\n  targetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: podinfo\n  service:\n    port: 80\n  analysis:\n    interval: 1m\n    threshold: 5\n    maxWeight: 50\n    stepWeight: 10\n",
+        );
+        // A strategic-merge patch: no selector, no template (a partial object).
+        t.write(
+            &format!("overlays/{env}/patch.yaml"),
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: podinfo\nspec:\n  replicas: 3\n",
+        );
+    }
+    let o = lint(
+        &t.0,
+        &["overlays/prod/canary.yaml", "overlays/prod/patch.yaml"],
+        None,
+    );
+    // The Canary gets the overlay's namespace, and so does the base Deployment: found.
+    assert!(
+        !rows(&o).iter().any(|(_, _, r, _)| r == "target-not-found"),
+        "{:?}\n{}",
+        rows(&o),
+        o.stderr
+    );
+    // The patch is skipped, at info, with no schema finding.
+    let patch = rules_of(&o, "patch.yaml");
+    assert_eq!(
+        patch,
+        vec![(1, "not-kubernetes-object".to_owned(), "info".to_owned())],
+        "{}",
+        o.stderr
+    );
+    // The whole tree: base objects are in each overlay's namespace; no duplicate across
+    // overlays, no schema error on patches.
+    let all = lint(&t.0, &["."], None);
+    assert!(
+        !rows(&all)
+            .iter()
+            .any(|(_, _, r, s)| r == "target-not-found" || s == "error"),
+        "{:?}",
+        rows(&all)
+    );
+    // One build holding one identity twice is a duplicate.
+    t.write(
+        "overlays/prod/kustomization.yaml",
+        "namespace: prod\nresources:\n- ../../base\n- canary.yaml\n- again.yaml\n",
+    );
+    t.write("overlays/prod/again.yaml", KUSTOMIZE_DEPLOY);
+    let dup = lint(&t.0, &["overlays/prod/again.yaml"], None);
+    assert!(
+        has(&dup, "again.yaml", "duplicate-object", "error"),
+        "{:?}",
+        rows(&dup)
+    );
+}
+
+#[test]
+fn bad_context_is_bounded_and_noted() {
+    let t = project();
+    // A kustomization including itself, a missing base, paths leaving the project.
+    t.write(
+        "app/kustomization.yaml",
+        "resources:\n- .\n- ../missing\n- ../../../etc\n- /etc/passwd\n- canary.yaml\n",
+    );
+    // A symlink loop and an unreadable file.
+    #[cfg(unix)]
+    {
+        let _ = std::os::unix::fs::symlink(&t.0, t.0.join("app/loop"));
+        let secret = t.write("app/secret.yaml", DEPLOY);
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    }
+    // A huge non-manifest and a huge manifest.
+    t.write("app/big.yaml", &"# filler\n".repeat(400_000));
+    t.write("app/blob.bin", &"x".repeat(1_000_000));
+    let o = lint(&t.0, &["app/canary.yaml"], None);
+    assert!(
+        has(&o, "canary.yaml", "unit-mismatch", "warning"),
+        "{}",
+        o.stderr
+    );
+    for note in [
+        "a cycle",
+        "does not exist",
+        "absolute path",
+        "outside the project",
+    ] {
+        assert!(o.stderr.contains(note), "{note}: {}", o.stderr);
+    }
+    assert!(o.stderr.contains("kustomization.yaml:"), "{}", o.stderr);
+}
+
+#[test]
+fn huge_context_folder_is_bounded() {
+    let t = project();
+    // 100k empty files in one folder of the project.
+    let many = t.0.join("many");
+    std::fs::create_dir_all(&many).expect("mkdir");
+    for i in 0..100_000 {
+        std::fs::write(many.join(format!("f{i}.yaml")), "").expect("write");
+    }
+    let start = std::time::Instant::now();
+    let o = lint(&t.0, &["app/canary.yaml"], None);
+    let took = start.elapsed();
+    assert!(
+        has(&o, "canary.yaml", "unit-mismatch", "warning")
+            || o.stderr.contains("the rest is not read"),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("the rest is not read"), "{}", o.stderr);
+    assert!(took.as_secs() < 60, "{took:?}");
+}
