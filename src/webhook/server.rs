@@ -112,6 +112,8 @@ pub struct AppState {
     pub pool: Arc<ReviewPool>,
     /// Access and refusal lines that any client can cause: at most ~20 a second.
     pub log_limit: RateLimited,
+    /// Request bodies being received or reviewed, in KiB ([`BODY_BUDGET_KIB`]).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -193,6 +195,84 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// `response`, with the request body it refuses kept unread until the response is sent.
+///
+/// HTTP/2: a request body dropped while the response is not yet sent makes h2 reset the
+/// stream (RST_STREAM CANCEL), and the client never sees the 413 or 408. Dropped after the
+/// response ended, it becomes the RST_STREAM(NO_ERROR) that RFC 9113 §8.1 prescribes for an
+/// early response ("stop sending"), and the response arrives.
+fn holding<T: Send + Unpin + 'static>(response: Response, request_body: T) -> Response {
+    response.map(|inner| {
+        Body::new(Holding {
+            inner,
+            _request: request_body,
+        })
+    })
+}
+
+struct Holding<T> {
+    inner: Body,
+    _request: T,
+}
+
+impl<T: Unpin> axum::body::HttpBody for Holding<T> {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// KiB of request bodies all requests together may hold at a time (`BODY_BUDGET_KIB`).
+///
+/// Each request may send up to 3 MiB, on up to `--max-streams` streams of up to
+/// `--max-connections` connections: without a shared budget, 2 HTTP/2 connections sending 200
+/// bodies of 900 KiB held ~180 MB at once. Reading waits for room (HTTP/2 flow control and TCP
+/// push back on the senders), within `--request-timeout` (then 408).
+pub const BODY_BUDGET_KIB: usize = 64 * 1024;
+
+/// The body, read frame by frame, each frame's size taken from `budget` first (into `held`).
+async fn collect_within_budget(
+    body: &mut Limited<Body>,
+    budget: &Arc<tokio::sync::Semaphore>,
+    held: &mut Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Result<axum::body::Bytes, axum::BoxError> {
+    let mut buf = Vec::new();
+    let mut pending_bytes = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        pending_bytes += data.len();
+        let kib = pending_bytes / 1024;
+        if kib > 0 {
+            pending_bytes %= 1024;
+            let permit = budget
+                .clone()
+                .acquire_many_owned(u32::try_from(kib).unwrap_or(u32::MAX))
+                .await
+                .map_err(|e| -> axum::BoxError { Box::new(e) })?;
+            match held {
+                Some(h) => h.merge(permit),
+                None => *held = Some(permit),
+            }
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(buf.into())
+}
+
 /// `application/json`, parameters (`charset=utf-8`) aside: what the apiserver sends.
 fn is_json(headers: &HeaderMap) -> bool {
     headers
@@ -225,17 +305,26 @@ async fn validate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bod
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return refuse(
+        let r = refuse(
             &st,
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("request body is larger than the {limit}-byte limit"),
             start,
         );
+        return holding(r, body);
     }
+    let mut limited = Limited::new(body, limit);
+    // Held until the answer is built: the body's bytes count against the buffer budget.
+    let mut held = None;
     let bytes =
-        match tokio::time::timeout(st.request_timeout, Limited::new(body, limit).collect()).await {
+        match tokio::time::timeout(
+            st.request_timeout,
+            collect_within_budget(&mut limited, &st.body_budget, &mut held),
+        )
+        .await
+        {
             Err(_) => {
-                return refuse(
+                let r = refuse(
                     &st,
                     StatusCode::REQUEST_TIMEOUT,
                     format!(
@@ -244,14 +333,16 @@ async fn validate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bod
                     ),
                     start,
                 );
+                return holding(r, limited);
             }
             Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                return refuse(
+                let r = refuse(
                     &st,
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("request body is larger than the {limit}-byte limit"),
                     start,
                 );
+                return holding(r, limited);
             }
             Ok(Err(e)) => {
                 return refuse(
@@ -261,12 +352,13 @@ async fn validate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bod
                     start,
                 );
             }
-            Ok(Ok(c)) => c.to_bytes(),
+            Ok(Ok(c)) => c,
         };
     let outcome = match decide(&st, bytes, start).await {
         Ok(o) => o,
         Err(response) => return response,
     };
+    drop(held);
     let code = if outcome.malformed {
         StatusCode::BAD_REQUEST
     } else {
@@ -626,6 +718,7 @@ pub async fn start(opts: ServeOptions, world: Option<Arc<dyn World>>) -> anyhow:
         over_budget: opts.over_budget,
         pool: ReviewPool::new(4),
         log_limit: RateLimited::new(20.0, 100),
+        body_budget: Arc::new(tokio::sync::Semaphore::new(BODY_BUDGET_KIB)),
     });
     background.push(tokio::spawn(certs.watch(opts.cert_poll, metrics.clone())));
 
