@@ -560,8 +560,27 @@ async fn large_reviews_within_deadline_and_memory() {
         );
         return;
     }
-    let weights: Vec<i64> = (0..100_000).map(|i| i64::from(i == 0) * 100).collect();
-    let big = virtual_service("big", &weights);
+    // 100,000 destinations in ~2.9 MB (the object): short host names, no weights.
+    let b36 = |mut n: u32| {
+        let mut s = Vec::new();
+        loop {
+            s.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize]);
+            n /= 36;
+            if n == 0 {
+                break;
+            }
+        }
+        String::from_utf8(s).expect("ascii")
+    };
+    let route: Vec<Value> = (0..100_000u32)
+        .map(|i| json!({"destination": {"host": b36(i % 36)}}))
+        .collect();
+    let big = json!({
+        "apiVersion": "networking.istio.io/v1beta1",
+        "kind": "VirtualService",
+        "metadata": {"name": "big", "namespace": "test"},
+        "spec": {"hosts": ["podinfo"], "http": [{"route": route}]}
+    });
     for (label, args) in [
         ("default value budget", vec![]),
         ("checked (--max-review-nodes 2000000)", vec!["--max-review-nodes", "2000000"]),
@@ -569,6 +588,7 @@ async fn large_reviews_within_deadline_and_memory() {
         let serve = Serve::start("large", &args, None);
         let addr = serve.addr;
         let body = review_body("big", &big);
+        assert!(body.len() < 3 * 1024 * 1024, "{} bytes", body.len());
         let mut large = Vec::new();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let small = {

@@ -398,9 +398,12 @@ async fn decide(
     let deadline = start + st.review_deadline;
     let large = bytes.len() > budget::INLINE_MAX_BYTES;
     if large {
-        let nodes = budget::count_values(&bytes, st.max_review_nodes);
-        if nodes > st.max_review_nodes {
-            let id = super::decode::identity(&bytes).unwrap_or_default();
+        // O(bytes) (a few ms for 3 MiB): out of the way of the other tasks on this worker.
+        let over = off_worker(|| {
+            (budget::count_values(&bytes, st.max_review_nodes) > st.max_review_nodes)
+                .then(|| super::decode::identity(&bytes).unwrap_or_default())
+        });
+        if let Some(id) = over {
             let checked = matches!(id.operation.as_str(), "CREATE" | "UPDATE")
                 && id.sub_resource.as_deref().is_none_or(str::is_empty)
                 && st.engine.wants(&id.kind.group, &id.kind.kind);
@@ -429,7 +432,7 @@ async fn decide(
             .over_budget
             .get_or_create(&super::metrics::ReasonLabels { reason })
             .inc();
-        let id = super::decode::identity(bytes).unwrap_or_default();
+        let id = off_worker(|| super::decode::identity(bytes).unwrap_or_default());
         let why = match reason {
             "busy" => "another large object is being checked".to_owned(),
             _ => format!(
@@ -490,6 +493,16 @@ async fn decide(
             start,
         )),
         Err(_) => Ok(late(st, &bytes, "deadline")),
+    }
+}
+
+/// Run `f` (CPU-bound, milliseconds) with the other tasks of this worker moved to the other
+/// workers (`block_in_place`); in place on a current-thread runtime.
+fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
