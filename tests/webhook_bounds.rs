@@ -165,7 +165,10 @@ impl Serve {
         std::thread::sleep(Duration::from_millis(200));
         let lines = self.lines.lock().expect("lines").clone();
         let longest = lines.iter().map(String::len).max().unwrap_or(0);
-        println!("[bounds] {} log lines, longest {longest} bytes", lines.len());
+        println!(
+            "[bounds] {} log lines, longest {longest} bytes",
+            lines.len()
+        );
         for l in &lines {
             assert!(
                 l.len() <= MAX_LOG_LINE,
@@ -173,7 +176,8 @@ impl Serve {
                 l.len(),
                 &l[..300.min(l.len())]
             );
-            let _: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+            let _: Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         lines
@@ -285,15 +289,23 @@ async fn idle_connections_are_closed_within_the_idle_timeout() {
         .await
         .expect("an idle HTTP/1.1 connection is closed");
     // HTTP/1.1, idle after a request.
-    let mut c = Https::connect(addr, &serve.pki.ca_pem).await.expect("connect");
+    let mut c = Https::connect(addr, &serve.pki.ca_pem)
+        .await
+        .expect("connect");
     let (code, _) = c
-        .post("/validate", review_body("a", &virtual_service("ok", &[100])))
+        .post(
+            "/validate",
+            review_body("a", &virtual_service("ok", &[100])),
+        )
         .await
         .expect("answer");
     assert_eq!(code, 200);
     let t = Instant::now();
     while !c.is_closed() {
-        assert!(t.elapsed() < Duration::from_secs(10), "keep-alive connection never closed");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "keep-alive connection never closed"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let h1_after = t.elapsed();
@@ -301,7 +313,9 @@ async fn idle_connections_are_closed_within_the_idle_timeout() {
     let mut s = connect_tls(addr, &h1).await.expect("connect");
     tokio::time::sleep(Duration::from_millis(500)).await;
     use tokio::io::AsyncWriteExt;
-    s.write_all(b"POST /validate HTTP/1.1\r\nhost: x\r\n").await.expect("write");
+    s.write_all(b"POST /validate HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .expect("write");
     let h1_head = time_to_close(s, Duration::from_secs(10))
         .await
         .expect("a stalled head is cut off");
@@ -321,7 +335,10 @@ async fn idle_connections_are_closed_within_the_idle_timeout() {
     let (_send, conn) = h2::<Full<Bytes>>(addr, &h2c, None).await;
     let t = Instant::now();
     let ended = tokio::time::timeout(Duration::from_secs(10), conn).await;
-    assert!(ended.is_ok(), "a fresh idle HTTP/2 connection was not closed");
+    assert!(
+        ended.is_ok(),
+        "a fresh idle HTTP/2 connection was not closed"
+    );
     let h2_fresh = t.elapsed();
     println!(
         "[bounds] idle timeout 2 s, request timeout 1 s: HTTP/1.1 fresh {h1_fresh:?}, after a request {h1_after:?}, half a head {h1_head:?} (sent 0.5 s in); HTTP/2 after a request {h2_idle:?}, fresh {h2_fresh:?}"
@@ -334,7 +351,10 @@ async fn idle_connections_are_closed_within_the_idle_timeout() {
     }
     assert!(h1_head <= Duration::from_millis(2500), "{h1_head:?}");
     let m = serve.metrics_text().await;
-    assert!(m.contains("rollgate_connections_closed_total{reason=\"idle\"}"), "{m}");
+    assert!(
+        m.contains("rollgate_connections_closed_total{reason=\"idle\"}"),
+        "{m}"
+    );
     serve.stop();
 }
 
@@ -374,7 +394,11 @@ async fn idle_connections_under_a_1024_file_limit_never_lock_out_a_new_client() 
     for batch in 0..IDLE / 50 {
         let mut js = tokio::task::JoinSet::new();
         for i in 0..50 {
-            let c = if (batch * 50 + i) % 2 == 0 { h1.clone() } else { h2c.clone() };
+            let c = if (batch * 50 + i) % 2 == 0 {
+                h1.clone()
+            } else {
+                h2c.clone()
+            };
             js.spawn(async move { connect_tls(addr, &c).await });
         }
         while let Some(r) = js.join_next().await {
@@ -397,7 +421,10 @@ async fn idle_connections_under_a_1024_file_limit_never_lock_out_a_new_client() 
         .expect("a new client connects in time")
         .expect("a new client connects");
         let (code, body) = c
-            .post("/validate", review_body(&format!("new-{i}"), &virtual_service("ok", &[100])))
+            .post(
+                "/validate",
+                review_body(&format!("new-{i}"), &virtual_service("ok", &[100])),
+            )
             .await
             .expect("a new client is answered");
         assert_eq!(code, 200);
@@ -420,7 +447,9 @@ async fn idle_connections_under_a_1024_file_limit_never_lock_out_a_new_client() 
     drop(held);
     let lines = serve.stop();
     assert!(
-        lines.iter().any(|l| l.contains("open-file limit") && l.contains("\"soft\":1024")),
+        lines
+            .iter()
+            .any(|l| l.contains("open-file limit") && l.contains("\"soft\":1024")),
         "the start-up log says what limit it got"
     );
 }
@@ -431,16 +460,30 @@ async fn a_client_that_does_not_read_pins_a_bounded_amount_of_memory() {
     let addr = serve.addr;
     // A 900 KiB uid is refused (400) with a small answer whose echo is cut.
     let uid = "u".repeat(900 * 1024);
-    let mut c = Https::connect(addr, &serve.pki.ca_pem).await.expect("connect");
+    let mut c = Https::connect(addr, &serve.pki.ca_pem)
+        .await
+        .expect("connect");
     let (code, body) = c
-        .post("/validate", review_body(&uid, &virtual_service("ok", &[100])))
+        .post(
+            "/validate",
+            review_body(&uid, &virtual_service("ok", &[100])),
+        )
         .await
         .expect("answer");
     assert_eq!(code, 400);
     assert!(body.len() < 2048, "{} bytes", body.len());
     let r = response_of(&body);
-    assert!(r["uid"].as_str().is_some_and(|u| u.chars().count() <= 128), "{r}");
-    assert!(r["status"]["message"].as_str().unwrap_or("").contains("request.uid"), "{r}");
+    assert!(
+        r["uid"].as_str().is_some_and(|u| u.chars().count() <= 128),
+        "{r}"
+    );
+    assert!(
+        r["status"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("request.uid"),
+        "{r}"
+    );
     let base = serve.status_kib("VmRSS:");
     // Two HTTP/2 connections that never open their flow-control window, 200 requests each
     // with that uid (the issue's +330 MB / 413 MB).
@@ -492,16 +535,28 @@ async fn a_client_that_does_not_read_pins_a_bounded_amount_of_memory() {
     );
     // The documented bound: 64 MiB of request bodies (BODY_BUDGET_KIB), the responses of 100
     // streams per connection, allocator slack.
-    assert!(peak.saturating_sub(base) < 96 * 1024, "pinned {} KiB", peak - base);
+    assert!(
+        peak.saturating_sub(base) < 96 * 1024,
+        "pinned {} KiB",
+        peak - base
+    );
     // Still serving.
-    let mut c = Https::connect(addr, &serve.pki.ca_pem).await.expect("connect");
+    let mut c = Https::connect(addr, &serve.pki.ca_pem)
+        .await
+        .expect("connect");
     let (code, _) = c
-        .post("/validate", review_body("after", &virtual_service("ok", &[100])))
+        .post(
+            "/validate",
+            review_body("after", &virtual_service("ok", &[100])),
+        )
         .await
         .expect("answer");
     assert_eq!(code, 200);
     let m = serve.metrics_text().await;
-    assert!(m.contains("reason=\"not_drained\"") || m.contains("reason=\"write_stalled\""), "{m}");
+    assert!(
+        m.contains("reason=\"not_drained\"") || m.contains("reason=\"write_stalled\""),
+        "{m}"
+    );
     serve.stop();
 }
 
@@ -510,18 +565,24 @@ async fn no_log_line_is_longer_than_the_cap() {
     let serve = Serve::start("logs", &["--log-level", "debug"], None);
     let addr = serve.addr;
     let long = "x".repeat(3 * 1024 * 1024 - 4096);
-    let mut c = Https::connect(addr, &serve.pki.ca_pem).await.expect("connect");
+    let mut c = Https::connect(addr, &serve.pki.ca_pem)
+        .await
+        .expect("connect");
     let mut bad = virtual_service("n", &[95, 10]);
     bad["metadata"]["name"] = json!("n".repeat(200_000));
     bad["metadata"]["namespace"] = json!("s".repeat(200_000));
     let bodies: Vec<Vec<u8>> = vec![
         review_body(&long[..2 * 1024 * 1024], &virtual_service("ok", &[100])),
         review_body("u", &bad),
-        serde_json::to_vec(&json!({"apiVersion": long[..1024 * 1024], "kind": "AdmissionReview",
-            "request": {"uid": long[..500_000]}}))
+        serde_json::to_vec(
+            &json!({"apiVersion": long[..1024 * 1024], "kind": "AdmissionReview",
+            "request": {"uid": long[..500_000]}}),
+        )
         .expect("json"),
-        serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-            "request": {"uid": "u", "operation": long[..1024 * 1024]}}))
+        serde_json::to_vec(
+            &json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u", "operation": long[..1024 * 1024]}}),
+        )
         .expect("json"),
         long.as_bytes()[..100_000].to_vec(),
     ];
@@ -583,7 +644,10 @@ async fn large_reviews_within_deadline_and_memory() {
     });
     for (label, args) in [
         ("default value budget", vec![]),
-        ("checked (--max-review-nodes 2000000)", vec!["--max-review-nodes", "2000000"]),
+        (
+            "checked (--max-review-nodes 2000000)",
+            vec!["--max-review-nodes", "2000000"],
+        ),
     ] {
         let serve = Serve::start("large", &args, None);
         let addr = serve.addr;
@@ -687,7 +751,13 @@ async fn oversized_bodies_over_http2_get_413() {
         .method("POST")
         .uri("https://127.0.0.1/validate")
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(review_body("ok", &virtual_service("ok", &[100])))).boxed())
+        .body(
+            Full::new(Bytes::from(review_body(
+                "ok",
+                &virtual_service("ok", &[100]),
+            )))
+            .boxed(),
+        )
         .expect("request");
     let resp = send.send_request(req).await.expect("answer");
     assert_eq!(resp.status(), 200);

@@ -137,7 +137,11 @@ mod tests {
         ];
         for (json, want) in cases {
             let v: serde_json::Value = serde_json::from_str(json).expect(json);
-            assert_eq!(count_values(json.as_bytes(), usize::MAX), want, "{json}: {v}");
+            assert_eq!(
+                count_values(json.as_bytes(), usize::MAX),
+                want,
+                "{json}: {v}"
+            );
         }
         assert_eq!(count_values(b"[1,2,3,4,5,6]", 3), 4);
     }

@@ -221,7 +221,9 @@ impl Drop for RequestGuard {
             }
         }
         if self.conn.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.conn.idle_since.store(self.conn.now(), Ordering::SeqCst);
+            self.conn
+                .idle_since
+                .store(self.conn.now(), Ordering::SeqCst);
             self.conn.changed.notify_one();
         }
     }
@@ -758,4 +760,3 @@ async fn wait_asked(conn: &Conn) {
         n.await;
     }
 }
-

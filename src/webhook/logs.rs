@@ -18,9 +18,7 @@ pub const MAX_FIELD_CHARS: usize = 256;
 pub fn cap(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     match s.char_indices().nth(max) {
         None => std::borrow::Cow::Borrowed(s),
-        Some((end, _)) => {
-            std::borrow::Cow::Owned(format!("{}…({} bytes)", &s[..end], s.len()))
-        }
+        Some((end, _)) => std::borrow::Cow::Owned(format!("{}…({} bytes)", &s[..end], s.len())),
     }
 }
 
@@ -49,8 +47,8 @@ impl RateLimited {
         };
         let now = Instant::now();
         let (tokens, last) = *st;
-        let tokens = (tokens + now.duration_since(last).as_secs_f64() * self.per_second)
-            .min(self.burst);
+        let tokens =
+            (tokens + now.duration_since(last).as_secs_f64() * self.per_second).min(self.burst);
         if tokens >= 1.0 {
             *st = (tokens - 1.0, now);
             Some(self.suppressed.swap(0, Ordering::Relaxed))

@@ -407,7 +407,10 @@ fn fit(s: &str, max: usize) -> String {
     // A sentence or clause end in the second half of the room; else a space in the last third.
     let clause = [". ", "; ", ": ", ", ", " (", " — "]
         .iter()
-        .filter_map(|sep| head.rfind(sep).map(|i| i + if sep.starts_with(' ') { 0 } else { 1 }))
+        .filter_map(|sep| {
+            head.rfind(sep)
+                .map(|i| i + if sep.starts_with(' ') { 0 } else { 1 })
+        })
         .max()
         .filter(|&i| i >= end / 2);
     let word = head.rfind(' ').filter(|&i| i >= end * 2 / 3);
@@ -494,11 +497,17 @@ mod tests {
                  rollout is promoted or aborted on missing data";
         let w = fit_warning("flagger-interval-below-scrape", m);
         assert!(w.chars().count() <= MAX_WARNING_CHARS, "{w}");
-        assert!(w.starts_with("flagger-interval-below-scrape: the canary's"), "{w}");
+        assert!(
+            w.starts_with("flagger-interval-below-scrape: the canary's"),
+            "{w}"
+        );
         assert!(w.ends_with(" …"), "{w}");
         // Cut after a clause, not inside a word.
         let body = w.trim_end_matches(" …");
-        assert!(m.starts_with(body.split_once(": ").map_or("", |x| x.1)), "{w}");
+        assert!(
+            m.starts_with(body.split_once(": ").map_or("", |x| x.1)),
+            "{w}"
+        );
         let next = &m[body.len() - "flagger-interval-below-scrape: ".len()..];
         assert!(next.starts_with([' ', ';', ',']), "cut mid-word: {w}");
         let short = fit_warning("r", "fits");

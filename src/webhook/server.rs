@@ -316,44 +316,43 @@ async fn validate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bod
     let mut limited = Limited::new(body, limit);
     // Held until the answer is built: the body's bytes count against the buffer budget.
     let mut held = None;
-    let bytes =
-        match tokio::time::timeout(
-            st.request_timeout,
-            collect_within_budget(&mut limited, &st.body_budget, &mut held),
-        )
-        .await
-        {
-            Err(_) => {
-                let r = refuse(
-                    &st,
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!(
-                        "request body not received within {} ms",
-                        st.request_timeout.as_millis()
-                    ),
-                    start,
-                );
-                return holding(r, limited);
-            }
-            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                let r = refuse(
-                    &st,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("request body is larger than the {limit}-byte limit"),
-                    start,
-                );
-                return holding(r, limited);
-            }
-            Ok(Err(e)) => {
-                return refuse(
-                    &st,
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read request body: {e}"),
-                    start,
-                );
-            }
-            Ok(Ok(c)) => c,
-        };
+    let bytes = match tokio::time::timeout(
+        st.request_timeout,
+        collect_within_budget(&mut limited, &st.body_budget, &mut held),
+    )
+    .await
+    {
+        Err(_) => {
+            let r = refuse(
+                &st,
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "request body not received within {} ms",
+                    st.request_timeout.as_millis()
+                ),
+                start,
+            );
+            return holding(r, limited);
+        }
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            let r = refuse(
+                &st,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is larger than the {limit}-byte limit"),
+                start,
+            );
+            return holding(r, limited);
+        }
+        Ok(Err(e)) => {
+            return refuse(
+                &st,
+                StatusCode::BAD_REQUEST,
+                format!("cannot read request body: {e}"),
+                start,
+            );
+        }
+        Ok(Ok(c)) => c,
+    };
     let outcome = match decide(&st, bytes, start).await {
         Ok(o) => o,
         Err(response) => return response,
@@ -580,11 +579,7 @@ fn log_outcome(st: &AppState, outcome: &review::Outcome, elapsed: Duration) {
                     )
                 };
             }
-            if notable {
-                line!(info)
-            } else {
-                line!(debug)
-            }
+            if notable { line!(info) } else { line!(debug) }
         }
         None => {
             let reason = outcome
