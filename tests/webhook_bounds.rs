@@ -67,6 +67,7 @@ impl Serve {
             .args(args)
             .env_remove("RUST_LOG")
             .stderr(Stdio::piped());
+        #[allow(clippy::unnecessary_cast)]
         if let Some(n) = nofile {
             // SAFETY: setrlimit between fork and exec touches only the child.
             unsafe {
@@ -359,6 +360,7 @@ async fn idle_connections_are_closed_within_the_idle_timeout() {
 }
 
 /// Raise this process's own soft open-file limit (it holds thousands of connections).
+#[allow(clippy::unnecessary_cast)]
 fn raise_own_nofile() -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,

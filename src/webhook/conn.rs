@@ -58,7 +58,7 @@ pub struct Limits {
     pub keepalive_timeout: Duration,
 }
 
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 pub const DEFAULT_MAX_STREAMS: u32 = 100;
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -96,7 +96,8 @@ impl Limits {
 }
 
 /// Raise the soft `RLIMIT_NOFILE` to the hard limit; returns (soft before, soft now, hard).
-#[cfg(unix)]
+// `rlim_t` is not `u64` on every platform.
+#[allow(clippy::unnecessary_cast)]
 pub fn raise_nofile_limit() -> io::Result<(u64, u64, u64)> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -122,6 +123,7 @@ pub fn raise_nofile_limit() -> io::Result<(u64, u64, u64)> {
 }
 
 /// The soft `RLIMIT_NOFILE` now (`None` when it cannot be read or is unlimited).
+#[allow(clippy::unnecessary_cast)]
 pub fn nofile_limit() -> Option<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,

@@ -8,6 +8,10 @@
 //! - Reading a request: `--request-timeout` (default 5 s, the `timeoutSeconds` in deploy/); the
 //!   apiserver gives up after its own timeout anyway, so a slower client is a slowloris.
 //! - HTTP/1 headers must arrive within the same timeout; the TLS handshake within 5 s.
+//! - Connections (idle, non-reading, how many): src/webhook/conn.rs; what one review may cost
+//!   (values, thread, deadline): src/webhook/budget.rs; logs: src/webhook/logs.rs; the values
+//!   and why: docs/webhook-bounds.md.
+//! - `Content-Type` must be `application/json` (415); request bodies share a 64 MiB budget.
 //! - Shutdown (SIGTERM/SIGINT): /readyz turns 503, `--shutdown-delay` lets endpoints drop the
 //!   pod, then the listener closes and in-flight requests finish (bounded by 25 s, below the
 //!   default 30 s termination grace period).
