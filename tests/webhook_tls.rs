@@ -279,10 +279,10 @@ async fn bodies_over_the_limit_are_refused_with_413() {
         let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let mut s = tls.connect(name.clone(), tcp).await.expect("tls");
         let head = if chunked {
-            "POST /validate HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n".to_owned()
+            "POST /validate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".to_owned()
         } else {
             format!(
-                "POST /validate HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+                "POST /validate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
                 10 * 1024 * 1024
             )
         };
@@ -312,6 +312,8 @@ async fn bodies_over_the_limit_are_refused_with_413() {
             "chunked={chunked}: {text}"
         );
         assert!(text.contains("3145728-byte limit"), "{text}");
+        // The AdmissionReview in the body says the same status as the response.
+        assert!(text.contains("\"code\":413"), "{text}");
         assert!(
             text.contains("\"apiVersion\":\"admission.k8s.io/v1\""),
             "{text}"
@@ -470,7 +472,7 @@ async fn slowloris_is_cut_off_and_others_are_served() {
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut slow_body = tls.connect(name, tcp).await.expect("tls");
     slow_body
-        .write_all(b"POST /validate HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{")
+        .write_all(b"POST /validate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{")
         .await
         .expect("write");
     // Meanwhile others are served.

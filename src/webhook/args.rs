@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::budget::{self, OverBudget};
+use super::conn;
 use super::server::{self, MAX_BODY_BYTES, ServeOptions};
 use crate::engine::config::{Config, parse_duration_ms};
 
@@ -59,6 +61,34 @@ pub struct ServeArgs {
     /// Largest accepted request body in bytes (default: the apiserver's own 3 MiB limit).
     #[arg(long, default_value_t = MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// Most open admission connections. At the limit a new connection closes the one idle for
+    /// the longest time, or is refused when none is idle. Lowered at start-up to fit the
+    /// open-file limit (less 128 descriptors kept for the rest).
+    #[arg(long, default_value_t = conn::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Most concurrent HTTP/2 streams per connection.
+    #[arg(long, default_value_t = conn::DEFAULT_MAX_STREAMS)]
+    pub max_streams: u32,
+    /// A connection without a request in flight is closed after this long (HTTP/2: GOAWAY).
+    /// Keep it above the apiserver's own idle timeout (90 s) so the apiserver closes first.
+    #[arg(long, default_value = "120s", value_parser = duration)]
+    pub idle_timeout: Duration,
+    /// A connection whose writes make no progress, or whose responses are not read, for this
+    /// long is closed.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub write_timeout: Duration,
+    /// Longest time from a request's arrival to its answer; a review not decided by then gets
+    /// the --over-budget answer. Keep it well under the webhook's timeoutSeconds.
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    pub review_deadline: Duration,
+    /// Most JSON values in one AdmissionReview; a larger one is not decoded and gets the
+    /// --over-budget answer.
+    #[arg(long, default_value_t = budget::DEFAULT_MAX_NODES)]
+    pub max_review_nodes: usize,
+    /// Answer for a review over budget (too many values, not decided by --review-deadline):
+    /// admit with a warning, or deny as too large to check.
+    #[arg(long, value_enum, default_value = "allow")]
+    pub over_budget: OverBudget,
     /// Log level when RUST_LOG is not set (error, warn, info, debug, trace).
     #[arg(long, default_value = "info")]
     pub log_level: tracing::Level,
@@ -66,6 +96,17 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> io::Result<u8> {
     server::init_logging(args.log_level);
+    // Idle connections held by clients must not starve the process of descriptors: take what
+    // the hard limit allows (the connection cap is then fitted to it).
+    match conn::raise_nofile_limit() {
+        Ok((before, now, hard)) => tracing::info!(
+            soft_before = before,
+            soft = now,
+            hard,
+            "open-file limit (RLIMIT_NOFILE)"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let config = match &args.config {
         Some(p) => match Config::from_file(p, &crate::engine::all_metas()) {
             Ok(c) => c,
@@ -87,6 +128,13 @@ pub fn run(args: ServeArgs) -> io::Result<u8> {
     opts.shutdown_timeout = args.shutdown_timeout;
     opts.rediscover = args.rediscover_interval;
     opts.max_body_bytes = args.max_body_bytes;
+    opts.limits.max_connections = args.max_connections;
+    opts.limits.max_streams = args.max_streams;
+    opts.limits.idle_timeout = args.idle_timeout;
+    opts.limits.write_timeout = args.write_timeout;
+    opts.review_deadline = args.review_deadline;
+    opts.max_review_nodes = args.max_review_nodes;
+    opts.over_budget = args.over_budget;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

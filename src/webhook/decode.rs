@@ -205,7 +205,10 @@ pub fn diagnose(body: &[u8], typed: Option<serde_json::Error>) -> (String, Strin
         let reason = format!(
             "unsupported AdmissionReview apiVersion {}: rollgate serves {META_API_VERSION_V1} \
              (set admissionReviewVersions: [v1])",
-            api_version.map_or_else(|| "(none)".to_owned(), |v| format!("{v:?}"))
+            api_version.map_or_else(
+                || "(none)".to_owned(),
+                |v| format!("{:?}", super::logs::cap(v, 64))
+            )
         );
         return (uid, reason);
     }
@@ -220,6 +223,44 @@ pub fn diagnose(body: &[u8], typed: Option<serde_json::Error>) -> (String, Strin
         None => "cannot decode AdmissionReview request".into(),
     };
     (uid, reason)
+}
+
+/// Who a request is about, read without decoding the objects (they are skipped as
+/// `IgnoredAny`, which allocates nothing): for answering a request that is not decoded at all
+/// (over the value budget) and for logging it.
+#[derive(Debug, Default, Deserialize)]
+pub struct Identity {
+    #[serde(default)]
+    pub uid: String,
+    #[serde(default)]
+    pub kind: IdentityKind,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub operation: String,
+    #[serde(rename = "subResource", default)]
+    pub sub_resource: Option<String>,
+    #[serde(rename = "dryRun", default)]
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct IdentityKind {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub kind: String,
+}
+
+/// [`Identity`] of an AdmissionReview, when its envelope reads as one.
+pub fn identity(body: &[u8]) -> Option<Identity> {
+    #[derive(Deserialize)]
+    struct Top {
+        request: Option<Identity>,
+    }
+    serde_json::from_slice::<Top>(body).ok()?.request
 }
 
 #[cfg(test)]

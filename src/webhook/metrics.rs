@@ -46,6 +46,11 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<CodeLabels, Counter>,
@@ -57,6 +62,13 @@ pub struct Metrics {
     pub cache_objects: Family<KindLabels, Gauge>,
     pub cache_synced: Family<KindLabels, Gauge>,
     pub cert_reloads: Family<ResultLabels, Counter>,
+    /// Connections closed at once because the connection limit was reached and none was idle.
+    pub connections_refused: Counter,
+    /// Idle connections closed to make room for a new one at the connection limit.
+    pub connections_evicted: Counter,
+    pub connections_closed: Family<ReasonLabels, Counter>,
+    /// Reviews answered with the over-budget outcome instead of being checked.
+    pub over_budget: Family<ReasonLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -76,6 +88,30 @@ impl Metrics {
         let cache_objects = Family::<KindLabels, Gauge>::default();
         let cache_synced = Family::<KindLabels, Gauge>::default();
         let cert_reloads = Family::<ResultLabels, Counter>::default();
+        let connections_refused = Counter::default();
+        let connections_evicted = Counter::default();
+        let connections_closed = Family::<ReasonLabels, Counter>::default();
+        let over_budget = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed on arrival: the connection limit was reached and none was idle",
+            connections_refused.clone(),
+        );
+        registry.register(
+            "connections_evicted",
+            "Idle connections closed to make room for a new one at the connection limit",
+            connections_evicted.clone(),
+        );
+        registry.register(
+            "connections_closed",
+            "Connections closed by the server, by reason (idle, head_timeout, write_stalled, not_drained, grace_over, evicted_or_shutdown)",
+            connections_closed.clone(),
+        );
+        registry.register(
+            "admission_over_budget",
+            "Reviews answered without a check, by reason (nodes, deadline, busy)",
+            over_budget.clone(),
+        );
         registry.register(
             "admission_requests",
             "HTTP requests to /validate, by HTTP status code",
@@ -126,6 +162,10 @@ impl Metrics {
             cache_objects,
             cache_synced,
             cert_reloads,
+            connections_refused,
+            connections_evicted,
+            connections_closed,
+            over_budget,
         }
     }
 

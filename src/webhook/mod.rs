@@ -8,8 +8,11 @@
 //! - [`server`], [`tls`], [`metrics`]: axum over rustls (ring), certificate reload, `/metrics`.
 
 pub mod args;
+pub mod budget;
 pub mod cache;
+pub mod conn;
 pub mod decode;
+pub mod logs;
 pub mod metrics;
 pub mod review;
 pub mod server;

@@ -42,6 +42,11 @@ pub const MAX_WARNING_CHARS: usize = 200;
 /// 200 KB), and most errors listed as status causes (each is one JSON object of the response).
 pub const MAX_ERROR_CHARS: usize = 1000;
 pub const MAX_CAUSES: usize = 100;
+/// Longest `request.uid` accepted: the apiserver sends UUIDs (36 characters). A longer one is
+/// refused (400) and echoed cut to this length.
+pub const MAX_UID_CHARS: usize = 128;
+/// Longest reason in a refusal (a decoding error can quote the offending value).
+pub const MAX_REASON_CHARS: usize = 1000;
 
 /// What happened to a request, for metrics and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +121,13 @@ pub fn review(body: &[u8], engine: &Engine, settings: &Settings, world: &dyn Wor
             return invalid(&uid, reason);
         }
     };
+    if req.uid.len() > MAX_UID_CHARS {
+        let reason = format!(
+            "request.uid is {} bytes long: the apiserver sends UUIDs (at most {MAX_UID_CHARS} characters accepted)",
+            req.uid.len()
+        );
+        return invalid(&req.uid, reason);
+    }
     let object = req.object.take().map(|o| o.value);
     let old_object = req.old_object.take().map(|o| o.value);
     req.types = TypeMeta {
@@ -228,7 +240,7 @@ fn respond(
         let mut w: Vec<String> = warnings
             .iter()
             .take(MAX_LISTED)
-            .map(|f| shorten(&format!("{}: {}", f.rule, f.message), MAX_WARNING_CHARS))
+            .map(|f| fit_warning(f.rule, &f.message))
             .collect();
         if warnings.len() > MAX_LISTED {
             w.push(format!(
@@ -279,7 +291,8 @@ fn respond(
         response.result.code = 403;
         response.result.reason = "Forbidden".into();
         response.result.details = Some(StatusDetails {
-            name: info.name.clone(),
+            name: crate::webhook::logs::cap(&info.name, crate::webhook::logs::MAX_FIELD_CHARS)
+                .into_owned(),
             group: info.group.clone(),
             kind: info.kind.clone(),
             uid: String::new(),
@@ -309,17 +322,106 @@ fn being_deleted(object: &Value) -> bool {
 }
 
 /// A valid AdmissionReview (`admission.k8s.io/v1`) that refuses a request rollgate could not
-/// read, echoing `uid` (empty when unknown).
-pub fn error_review(uid: &str, reason: String) -> AdmissionReview<DynamicObject> {
-    let mut response = AdmissionResponse::invalid(&reason);
-    response.uid = uid.to_owned();
-    response.result.code = 400;
+/// read, echoing `uid` (empty when unknown; cut to [`MAX_UID_CHARS`]), with `code` as the HTTP
+/// status it is sent with (400, 408, 413, 415, 500).
+pub fn error_review(uid: &str, reason: &str, code: u16) -> AdmissionReview<DynamicObject> {
+    let mut response = AdmissionResponse::invalid(shorten(reason, MAX_REASON_CHARS));
+    response.uid = shorten(uid, MAX_UID_CHARS);
+    response.result.code = code;
+    response.result.reason = match code {
+        408 => "Timeout",
+        413 => "RequestEntityTooLarge",
+        415 => "UnsupportedMediaType",
+        500 => "InternalError",
+        _ => "BadRequest",
+    }
+    .into();
     response.into_review()
+}
+
+/// What a review the budget does not allow checking is answered (`--over-budget`): admitted
+/// with a warning, or denied. Never a late answer.
+pub fn over_budget(
+    id: &super::decode::Identity,
+    why: &str,
+    outcome: super::budget::OverBudget,
+) -> Outcome {
+    let mut response = AdmissionResponse::invalid("");
+    response.uid = id.uid.clone();
+    let verdict = match outcome {
+        super::budget::OverBudget::Allow => {
+            response.allowed = true;
+            response.result = Default::default();
+            response.warnings = Some(vec![format!(
+                "rollgate: not checked: {why} (run `rollgate lint` on the manifest)"
+            )]);
+            Verdict::Warned
+        }
+        super::budget::OverBudget::Deny => {
+            response = response.deny(format!("rollgate: too large to check: {why}"));
+            response.result.code = 403;
+            response.result.reason = "Forbidden".into();
+            Verdict::Denied
+        }
+    };
+    Outcome {
+        review: response.into_review(),
+        verdict,
+        malformed: false,
+        findings: Vec::new(),
+        suppressed: 0,
+        request: Some(RequestInfo {
+            uid: id.uid.clone(),
+            operation: match id.operation.as_str() {
+                "CREATE" => "CREATE",
+                "UPDATE" => "UPDATE",
+                "DELETE" => "DELETE",
+                "CONNECT" => "CONNECT",
+                _ => "",
+            },
+            group: id.kind.group.clone(),
+            kind: id.kind.kind.clone(),
+            namespace: id.namespace.clone().unwrap_or_default(),
+            name: id.name.clone(),
+            dry_run: id.dry_run.unwrap_or(false),
+        }),
+    }
+}
+
+/// `<rule>: <message>` in at most [`MAX_WARNING_CHARS`] characters: a message too long is cut
+/// after its last whole sentence or clause that fits, else after its last whole word, with an
+/// ellipsis; the rule id is always kept whole.
+pub fn fit_warning(rule: &str, message: &str) -> String {
+    let room = MAX_WARNING_CHARS.saturating_sub(rule.chars().count() + 2);
+    format!("{rule}: {}", fit(message, room))
+}
+
+/// `s` in at most `max` characters, cut at a sentence, clause or word boundary with `…`.
+fn fit(s: &str, max: usize) -> String {
+    if s.chars().count() <= max || max < 3 {
+        return shorten(s, max);
+    }
+    // The longest prefix that leaves room for " …".
+    let end = s.char_indices().nth(max - 2).map_or(s.len(), |(i, _)| i);
+    let head = &s[..end];
+    // A sentence or clause end in the second half of the room; else a space in the last third.
+    let clause = [". ", "; ", ": ", ", ", " (", " — "]
+        .iter()
+        .filter_map(|sep| {
+            head.rfind(sep)
+                .map(|i| i + if sep.starts_with(' ') { 0 } else { 1 })
+        })
+        .max()
+        .filter(|&i| i >= end / 2);
+    let word = head.rfind(' ').filter(|&i| i >= end * 2 / 3);
+    let cut = clause.or(word).unwrap_or(end);
+    let kept = head[..cut].trim_end_matches([' ', ',', ';', ':', '(']);
+    format!("{kept} …")
 }
 
 fn invalid(uid: &str, reason: String) -> Outcome {
     Outcome {
-        review: error_review(uid, reason),
+        review: error_review(uid, &reason, 400),
         verdict: Verdict::Invalid,
         malformed: true,
         findings: Vec::new(),
@@ -385,6 +487,33 @@ mod tests {
         );
         assert_eq!(dotted_path(""), "");
         assert_eq!(dotted_path("/0"), "[0]");
+    }
+
+    #[test]
+    fn warnings_are_cut_between_words_and_keep_the_rule() {
+        let m = "the canary's analysis interval 30s is shorter than the scrape interval 60s of \
+                 ServiceMonitor podinfo; the gate query then sees one sample or none, and the \
+                 threshold compares a rate over a window that may hold no points at all, so the \
+                 rollout is promoted or aborted on missing data";
+        let w = fit_warning("flagger-interval-below-scrape", m);
+        assert!(w.chars().count() <= MAX_WARNING_CHARS, "{w}");
+        assert!(
+            w.starts_with("flagger-interval-below-scrape: the canary's"),
+            "{w}"
+        );
+        assert!(w.ends_with(" …"), "{w}");
+        // Cut after a clause, not inside a word.
+        let body = w.trim_end_matches(" …");
+        assert!(
+            m.starts_with(body.split_once(": ").map_or("", |x| x.1)),
+            "{w}"
+        );
+        let next = &m[body.len() - "flagger-interval-below-scrape: ".len()..];
+        assert!(next.starts_with([' ', ';', ',']), "cut mid-word: {w}");
+        let short = fit_warning("r", "fits");
+        assert_eq!(short, "r: fits");
+        let word = fit_warning("r", &"x".repeat(300));
+        assert!(word.chars().count() <= MAX_WARNING_CHARS, "{word}");
     }
 
     #[test]

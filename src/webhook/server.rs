@@ -8,6 +8,10 @@
 //! - Reading a request: `--request-timeout` (default 5 s, the `timeoutSeconds` in deploy/); the
 //!   apiserver gives up after its own timeout anyway, so a slower client is a slowloris.
 //! - HTTP/1 headers must arrive within the same timeout; the TLS handshake within 5 s.
+//! - Connections (idle, non-reading, how many): src/webhook/conn.rs; what one review may cost
+//!   (values, thread, deadline): src/webhook/budget.rs; logs: src/webhook/logs.rs; the values
+//!   and why: docs/webhook-bounds.md.
+//! - `Content-Type` must be `application/json` (415); request bodies share a 64 MiB budget.
 //! - Shutdown (SIGTERM/SIGINT): /readyz turns 503, `--shutdown-delay` lets endpoints drop the
 //!   pod, then the listener closes and in-flight requests finish (bounded by 25 s, below the
 //!   default 30 s termination grace period).
@@ -25,12 +29,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum_server::Handle;
 use axum_server::tls_rustls::RustlsAcceptor;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper_util::rt::TokioTimer;
 
+use super::budget::{self, OverBudget, ReviewPool};
 use super::cache::ClusterCache;
+use super::conn;
+use super::logs::{self, RateLimited, cap};
 use super::metrics::Metrics;
 use super::review::{self, Verdict, review};
 use super::tls::{self, CertSource};
@@ -63,6 +68,13 @@ pub struct ServeOptions {
     pub shutdown_timeout: Duration,
     pub max_body_bytes: usize,
     pub rediscover: Duration,
+    /// Connection bounds of the admission listener (src/webhook/conn.rs).
+    pub limits: conn::Limits,
+    /// JSON values allowed in one AdmissionReview before it is decoded (src/webhook/budget.rs).
+    pub max_review_nodes: usize,
+    /// Time allowed for a review, from its first byte to its answer.
+    pub review_deadline: Duration,
+    pub over_budget: OverBudget,
 }
 
 impl ServeOptions {
@@ -81,6 +93,10 @@ impl ServeOptions {
             shutdown_timeout: Duration::from_secs(25),
             max_body_bytes: MAX_BODY_BYTES,
             rediscover: Duration::from_secs(60),
+            limits: conn::Limits::new(DEFAULT_REQUEST_TIMEOUT),
+            max_review_nodes: budget::DEFAULT_MAX_NODES,
+            review_deadline: budget::DEFAULT_DEADLINE,
+            over_budget: OverBudget::Allow,
         }
     }
 }
@@ -94,6 +110,14 @@ pub struct AppState {
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub shutting_down: AtomicBool,
+    pub max_review_nodes: usize,
+    pub review_deadline: Duration,
+    pub over_budget: OverBudget,
+    pub pool: Arc<ReviewPool>,
+    /// Access and refusal lines that any client can cause: at most ~20 a second.
+    pub log_limit: RateLimited,
+    /// Request bodies being received or reviewed, in KiB ([`BODY_BUDGET_KIB`]).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -137,9 +161,19 @@ fn json(code: StatusCode, body: Vec<u8>) -> Response {
     (code, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// Refuse a request whose body could not be read, with a valid AdmissionReview as the body.
+/// Refuse a request whose body could not be read, with a valid AdmissionReview as the body
+/// whose `code` is the HTTP status.
 fn refuse(st: &AppState, code: StatusCode, reason: String, start: Instant) -> Response {
-    let body = serde_json::to_vec(&review::error_review("", reason)).unwrap_or_default();
+    if let Some(suppressed) = st.log_limit.allow() {
+        tracing::warn!(
+            code = code.as_u16(),
+            reason = reason.as_str(),
+            suppressed,
+            "request refused"
+        );
+    }
+    let body =
+        serde_json::to_vec(&review::error_review("", &reason, code.as_u16())).unwrap_or_default();
     st.metrics.observe(
         code.as_u16(),
         Verdict::Invalid,
@@ -165,92 +199,169 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// `response`, with the request body it refuses kept unread until the response is sent.
+///
+/// HTTP/2: a request body dropped while the response is not yet sent makes h2 reset the
+/// stream (RST_STREAM CANCEL), and the client never sees the 413 or 408. Dropped after the
+/// response ended, it becomes the RST_STREAM(NO_ERROR) that RFC 9113 §8.1 prescribes for an
+/// early response ("stop sending"), and the response arrives.
+fn holding<T: Send + Unpin + 'static>(response: Response, request_body: T) -> Response {
+    response.map(|inner| {
+        Body::new(Holding {
+            inner,
+            _request: request_body,
+        })
+    })
+}
+
+struct Holding<T> {
+    inner: Body,
+    _request: T,
+}
+
+impl<T: Unpin> axum::body::HttpBody for Holding<T> {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// KiB of request bodies all requests together may hold at a time (`BODY_BUDGET_KIB`).
+///
+/// Each request may send up to 3 MiB, on up to `--max-streams` streams of up to
+/// `--max-connections` connections: without a shared budget, 2 HTTP/2 connections sending 200
+/// bodies of 900 KiB held ~180 MB at once. Reading waits for room (HTTP/2 flow control and TCP
+/// push back on the senders), within `--request-timeout` (then 408).
+pub const BODY_BUDGET_KIB: usize = 64 * 1024;
+
+/// The body, read frame by frame, each frame's size taken from `budget` first (into `held`).
+async fn collect_within_budget(
+    body: &mut Limited<Body>,
+    budget: &Arc<tokio::sync::Semaphore>,
+    held: &mut Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Result<axum::body::Bytes, axum::BoxError> {
+    let mut buf = Vec::new();
+    let mut pending_bytes = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        pending_bytes += data.len();
+        let kib = pending_bytes / 1024;
+        if kib > 0 {
+            pending_bytes %= 1024;
+            let permit = budget
+                .clone()
+                .acquire_many_owned(u32::try_from(kib).unwrap_or(u32::MAX))
+                .await
+                .map_err(|e| -> axum::BoxError { Box::new(e) })?;
+            match held {
+                Some(h) => h.merge(permit),
+                None => *held = Some(permit),
+            }
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(buf.into())
+}
+
+/// `application/json`, parameters (`charset=utf-8`) aside: what the apiserver sends.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
 async fn validate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     let start = Instant::now();
     let _in_flight = InFlight::enter(&st.metrics);
+    if !is_json(&headers) {
+        let got = headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| cap(&String::from_utf8_lossy(v.as_bytes()), 64).into_owned());
+        return refuse(
+            &st,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type must be application/json (got {})",
+                got.as_deref().unwrap_or("none")
+            ),
+            start,
+        );
+    }
     let limit = st.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        tracing::warn!(
-            content_length = declared,
-            limit,
-            "request body over the limit"
-        );
-        return refuse(
+        let r = refuse(
             &st,
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("request body is larger than the {limit}-byte limit"),
             start,
         );
+        return holding(r, body);
     }
-    let bytes =
-        match tokio::time::timeout(st.request_timeout, Limited::new(body, limit).collect()).await {
-            Err(_) => {
-                tracing::warn!(
-                    timeout_ms = st.request_timeout.as_millis() as u64,
-                    "request body not received in time"
-                );
-                return refuse(
-                    &st,
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request body not received in time".into(),
-                    start,
-                );
-            }
-            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                tracing::warn!(limit, "request body over the limit");
-                return refuse(
-                    &st,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("request body is larger than the {limit}-byte limit"),
-                    start,
-                );
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot read request body");
-                return refuse(
-                    &st,
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read request body: {e}"),
-                    start,
-                );
-            }
-            Ok(Ok(c)) => c.to_bytes(),
-        };
-    // Live bucket discovery (only with an allow-listed `prometheus.url`) is blocking I/O inside
-    // the rules: keep it off the async workers. Only objects that hold gate queries can cause
-    // it; the others are decided in place (a thread hand-off each would cost latency, and the
-    // blocking pool, grown by every burst, keeps its threads' memory: tests/webhook_faults.rs).
-    let outcome = if st.settings.prometheus_url.is_some() && may_look_up(&bytes) {
-        let st2 = st.clone();
-        match tokio::task::spawn_blocking(move || {
-            let outcome = review(&bytes, &st2.engine, &st2.settings, &*st2.world);
-            // The PromQL analyses are memoized per thread (up to 4,096 each): across the
-            // blocking pool's threads (dozens after a burst) that memo grew with every new
-            // query, ~0.5 MiB/s under tests/webhook_faults.rs. Within a review it still
-            // serves every rule; across reviews a pool thread sees too few repeats to matter.
-            crate::promql::analysis::clear_memo();
-            outcome
-        })
-        .await
-        {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::error!(error = %e, "admission review task failed");
-                return refuse(
-                    &st,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error".into(),
-                    start,
-                );
-            }
+    let mut limited = Limited::new(body, limit);
+    // Held until the answer is built: the body's bytes count against the buffer budget.
+    let mut held = None;
+    let bytes = match tokio::time::timeout(
+        st.request_timeout,
+        collect_within_budget(&mut limited, &st.body_budget, &mut held),
+    )
+    .await
+    {
+        Err(_) => {
+            let r = refuse(
+                &st,
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "request body not received within {} ms",
+                    st.request_timeout.as_millis()
+                ),
+                start,
+            );
+            return holding(r, limited);
         }
-    } else {
-        review(&bytes, &st.engine, &st.settings, &*st.world)
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            let r = refuse(
+                &st,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is larger than the {limit}-byte limit"),
+                start,
+            );
+            return holding(r, limited);
+        }
+        Ok(Err(e)) => {
+            return refuse(
+                &st,
+                StatusCode::BAD_REQUEST,
+                format!("cannot read request body: {e}"),
+                start,
+            );
+        }
+        Ok(Ok(c)) => c,
     };
+    let outcome = match decide(&st, bytes, start).await {
+        Ok(o) => o,
+        Err(response) => return response,
+    };
+    drop(held);
     let code = if outcome.malformed {
         StatusCode::BAD_REQUEST
     } else {
@@ -275,8 +386,127 @@ async fn validate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bod
         &outcome.findings,
         elapsed.as_secs_f64(),
     );
-    log_outcome(&outcome, elapsed);
+    log_outcome(&st, &outcome, elapsed);
     json(code, body)
+}
+
+/// The decision for a received body, within the work budget: too many values → the
+/// over-budget outcome without decoding; large bodies on the review thread, small ones in
+/// place; whatever is not decided by the deadline → the over-budget outcome.
+async fn decide(
+    st: &Arc<AppState>,
+    bytes: axum::body::Bytes,
+    start: Instant,
+) -> Result<review::Outcome, Response> {
+    let deadline = start + st.review_deadline;
+    let large = bytes.len() > budget::INLINE_MAX_BYTES;
+    if large {
+        // O(bytes) (a few ms for 3 MiB): out of the way of the other tasks on this worker.
+        let over = off_worker(|| {
+            (budget::count_values(&bytes, st.max_review_nodes) > st.max_review_nodes)
+                .then(|| super::decode::identity(&bytes).unwrap_or_default())
+        });
+        if let Some(id) = over {
+            let checked = matches!(id.operation.as_str(), "CREATE" | "UPDATE")
+                && id.sub_resource.as_deref().is_none_or(str::is_empty)
+                && st.engine.wants(&id.kind.group, &id.kind.kind);
+            if !checked {
+                // Not a request any rule would look at: the answer is the same as decoded.
+                let mut o = review::over_budget(&id, "", OverBudget::Allow);
+                if let Some(r) = o.review.response.as_mut() {
+                    r.warnings = None;
+                }
+                o.verdict = Verdict::Skipped;
+                return Ok(o);
+            }
+            st.metrics
+                .over_budget
+                .get_or_create(&super::metrics::ReasonLabels { reason: "nodes" })
+                .inc();
+            let why = format!(
+                "the AdmissionReview holds more than {} JSON values (--max-review-nodes)",
+                st.max_review_nodes
+            );
+            return Ok(review::over_budget(&id, &why, st.over_budget));
+        }
+    }
+    let late = |st: &Arc<AppState>, bytes: &[u8], reason: &'static str| {
+        st.metrics
+            .over_budget
+            .get_or_create(&super::metrics::ReasonLabels { reason })
+            .inc();
+        let id = off_worker(|| super::decode::identity(bytes).unwrap_or_default());
+        let why = match reason {
+            "busy" => "another large object is being checked".to_owned(),
+            _ => format!(
+                "not decided within {} ms (--review-deadline)",
+                st.review_deadline.as_millis()
+            ),
+        };
+        review::over_budget(&id, &why, st.over_budget)
+    };
+    // Live bucket discovery (only with an allow-listed `prometheus.url`) is blocking I/O inside
+    // the rules: keep it off the async workers. Only objects that hold gate queries can cause
+    // it; the others are decided in place (a thread hand-off each would cost latency, and the
+    // blocking pool, grown by every burst, keeps its threads' memory: tests/webhook_faults.rs).
+    if st.settings.prometheus_url.is_some() && may_look_up(&bytes) {
+        let st2 = st.clone();
+        let b2 = bytes.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let outcome = review(&b2, &st2.engine, &st2.settings, &*st2.world);
+            // The PromQL analyses are memoized per thread (up to 4,096 each): across the
+            // blocking pool's threads (dozens after a burst) that memo grew with every new
+            // query, ~0.5 MiB/s under tests/webhook_faults.rs. Within a review it still
+            // serves every rule; across reviews a pool thread sees too few repeats to matter.
+            crate::promql::analysis::clear_memo();
+            outcome
+        });
+        return match tokio::time::timeout_at(deadline.into(), task).await {
+            Ok(Ok(o)) => Ok(o),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "admission review task failed");
+                Err(refuse(
+                    st,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".into(),
+                    start,
+                ))
+            }
+            Err(_) => Ok(late(st, &bytes, "deadline")),
+        };
+    }
+    if !large {
+        return Ok(review(&bytes, &st.engine, &st.settings, &*st.world));
+    }
+    let st2 = st.clone();
+    let b2 = bytes.clone();
+    let Some(rx) = st.pool.submit(move || {
+        let outcome = review(&b2, &st2.engine, &st2.settings, &*st2.world);
+        crate::promql::analysis::clear_memo();
+        outcome
+    }) else {
+        return Ok(late(st, &bytes, "busy"));
+    };
+    match tokio::time::timeout_at(deadline.into(), rx).await {
+        Ok(Ok(o)) => Ok(o),
+        Ok(Err(_)) => Err(refuse(
+            st,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error: the review thread is gone".into(),
+            start,
+        )),
+        Err(_) => Ok(late(st, &bytes, "deadline")),
+    }
+}
+
+/// Run `f` (CPU-bound, milliseconds) with the other tasks of this worker moved to the other
+/// workers (`block_in_place`); in place on a current-thread runtime.
+fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 /// Whether reviewing `body` may look bucket layouts up on Prometheus: the admitted kind is one
@@ -308,46 +538,67 @@ fn may_look_up(body: &[u8]) -> bool {
     }
 }
 
-/// One line per decision: identity, verdict, rule ids; never the object. Denials and warnings
-/// at info, the rest at debug (at thousands of requests a second, a line each costs real CPU).
-fn log_outcome(outcome: &review::Outcome, elapsed: Duration) {
-    let rules: Vec<&str> = outcome.findings.iter().map(|(r, _)| *r).collect();
-    let rules = rules.join(",");
+/// One line per decision: identity (each field cut to [`logs::MAX_FIELD_CHARS`]), verdict,
+/// rule ids; never the object. Denials and warnings at info, at most ~20 lines a second with
+/// the number left out since the last one (the metrics count every decision); the rest at
+/// debug (at thousands of requests a second, a line each costs real CPU).
+fn log_outcome(st: &AppState, outcome: &review::Outcome, elapsed: Duration) {
     let micros = elapsed.as_micros() as u64;
     let verdict = outcome.verdict.as_str();
+    let notable = matches!(
+        outcome.verdict,
+        Verdict::Denied | Verdict::Warned | Verdict::Invalid
+    );
+    let suppressed = if notable {
+        match st.log_limit.allow() {
+            Some(n) => n,
+            None => return,
+        }
+    } else if tracing::enabled!(tracing::Level::DEBUG) {
+        0
+    } else {
+        return;
+    };
+    let f = |s: &str| cap(s, logs::MAX_FIELD_CHARS).into_owned();
     match &outcome.request {
         Some(r) => {
+            let rules: Vec<&str> = outcome.findings.iter().map(|(r, _)| *r).collect();
+            let rules = cap(&rules.join(","), 1024).into_owned();
             macro_rules! line {
                 ($lvl:ident) => {
                     tracing::$lvl!(
-                        uid = r.uid.as_str(),
+                        uid = f(&r.uid),
                         operation = r.operation,
-                        group = r.group.as_str(),
-                        kind = r.kind.as_str(),
-                        namespace = r.namespace.as_str(),
-                        name = r.name.as_str(),
+                        group = f(&r.group),
+                        kind = f(&r.kind),
+                        namespace = f(&r.namespace),
+                        name = f(&r.name),
                         dry_run = r.dry_run,
                         verdict,
                         rules = rules.as_str(),
                         suppressed = outcome.suppressed,
+                        log_lines_suppressed = suppressed,
                         micros,
                         "admission review"
                     )
                 };
             }
-            match outcome.verdict {
-                Verdict::Denied | Verdict::Warned => line!(info),
-                _ => line!(debug),
-            }
+            if notable { line!(info) } else { line!(debug) }
         }
         None => {
             let reason = outcome
                 .review
                 .response
                 .as_ref()
-                .map(|r| r.result.message.as_str())
-                .unwrap_or("");
-            tracing::warn!(verdict, reason, micros, "undecodable admission review");
+                .map(|r| f(&r.result.message))
+                .unwrap_or_default();
+            tracing::warn!(
+                verdict,
+                reason,
+                log_lines_suppressed = suppressed,
+                micros,
+                "undecodable admission review"
+            );
         }
     }
 }
@@ -391,13 +642,11 @@ pub struct Running {
     pub addr: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
     pub state: Arc<AppState>,
-    handle: Handle<SocketAddr>,
-    metrics_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     metrics_server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     background: Vec<tokio::task::JoinHandle<()>>,
     shutdown_delay: Duration,
-    shutdown_timeout: Duration,
 }
 
 impl Running {
@@ -409,11 +658,9 @@ impl Running {
             "shutting down: not ready, then draining"
         );
         tokio::time::sleep(self.shutdown_delay).await;
-        self.handle.graceful_shutdown(Some(self.shutdown_timeout));
+        // Both listeners close; the admission connections drain for up to shutdown_timeout.
+        let _ = self.stop.send(true);
         let served = self.server.await;
-        if let Some(stop) = self.metrics_stop.take() {
-            let _ = stop.send(());
-        }
         if let Some(m) = self.metrics_server.take() {
             let _ = m.await;
         }
@@ -478,43 +725,65 @@ pub async fn start(opts: ServeOptions, world: Option<Arc<dyn World>>) -> anyhow:
         request_timeout: opts.request_timeout,
         max_body_bytes: opts.max_body_bytes,
         shutting_down: AtomicBool::new(false),
+        max_review_nodes: opts.max_review_nodes,
+        review_deadline: opts.review_deadline,
+        over_budget: opts.over_budget,
+        pool: ReviewPool::new(4),
+        log_limit: RateLimited::new(20.0, 100),
+        body_budget: Arc::new(tokio::sync::Semaphore::new(BODY_BUDGET_KIB)),
     });
     background.push(tokio::spawn(certs.watch(opts.cert_poll, metrics.clone())));
 
     let listener = std::net::TcpListener::bind(opts.addr)
         .with_context(|| format!("binding the admission address {}", opts.addr))?;
     listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
-    let handle: Handle<SocketAddr> = Handle::new();
-    let mut server = axum_server::from_tcp(listener)?
-        .acceptor(RustlsAcceptor::new(tls_config).handshake_timeout(TLS_HANDSHAKE_TIMEOUT))
-        .handle(handle.clone());
-    server
-        .http_builder()
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(opts.request_timeout);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut limits = opts.limits.clone();
+    limits.request_timeout = opts.request_timeout;
+    let configured = limits.max_connections;
+    limits.max_connections = conn::effective_max_connections(configured, conn::RESERVED_FDS);
+    if limits.max_connections < configured {
+        tracing::warn!(
+            max_connections = limits.max_connections,
+            configured,
+            open_files_limit = conn::nofile_limit(),
+            "--max-connections lowered to fit the open-file limit"
+        );
+    }
     let app = router(state.clone());
-    let server = tokio::spawn(server.serve(app.into_make_service()));
+    let server = tokio::spawn(conn::serve(
+        "admission",
+        listener,
+        RustlsAcceptor::new(tls_config).handshake_timeout(TLS_HANDSHAKE_TIMEOUT),
+        app,
+        limits.clone(),
+        metrics.clone(),
+        stopped.clone(),
+        opts.shutdown_timeout,
+    ));
 
-    let (metrics_addr, metrics_stop, metrics_server) = match opts.metrics_addr {
+    let (metrics_addr, metrics_server) = match opts.metrics_addr {
         Some(maddr) => {
             let l = tokio::net::TcpListener::bind(maddr)
                 .await
                 .with_context(|| format!("binding the metrics address {maddr}"))?;
             let bound = l.local_addr()?;
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
             let app = metrics_router(state.clone());
-            let task = tokio::spawn(async move {
-                axum::serve(l, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.await;
-                    })
-                    .await
-            });
-            (Some(bound), Some(tx), Some(task))
+            let task = tokio::spawn(conn::serve(
+                "metrics",
+                l,
+                axum_server::accept::DefaultAcceptor::new(),
+                app,
+                conn::Limits::metrics(opts.request_timeout),
+                metrics.clone(),
+                stopped.clone(),
+                Duration::from_secs(1),
+            ));
+            (Some(bound), Some(task))
         }
-        None => (None, None, None),
+        None => (None, None),
     };
     tracing::info!(
         addr = %addr,
@@ -522,19 +791,23 @@ pub async fn start(opts: ServeOptions, world: Option<Arc<dyn World>>) -> anyhow:
         no_cluster = opts.no_cluster,
         rules = crate::rules::REGISTRY.len(),
         max_body_bytes = opts.max_body_bytes,
+        max_connections = limits.max_connections,
+        max_streams = limits.max_streams,
+        idle_timeout_ms = limits.idle_timeout.as_millis() as u64,
+        write_timeout_ms = limits.write_timeout.as_millis() as u64,
+        review_deadline_ms = opts.review_deadline.as_millis() as u64,
+        max_review_nodes = opts.max_review_nodes,
         "serving admission reviews on POST /validate"
     );
     Ok(Running {
         addr,
         metrics_addr,
         state,
-        handle,
-        metrics_stop,
+        stop,
         server,
         metrics_server,
         background,
         shutdown_delay: opts.shutdown_delay,
-        shutdown_timeout: opts.shutdown_timeout,
     })
 }
 
@@ -584,7 +857,7 @@ pub fn init_logging(default_level: tracing::Level) {
         .json()
         .with_current_span(false)
         .with_span_list(false)
-        .with_writer(std::io::stderr)
+        .with_writer(logs::CappedStderr)
         .finish()
         .with(filter)
         .try_init()

@@ -20,6 +20,13 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::metrics::{Metrics, ResultLabels};
 
+/// Whether `e` (anywhere in its chain) is running out of file descriptors.
+fn is_fd_exhaustion(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(super::conn::is_fd_exhaustion)
+}
+
 /// Install ring as the process-wide rustls provider (kube's client uses the default provider).
 /// Installing twice is harmless.
 pub fn install_provider() {
@@ -113,6 +120,15 @@ impl CertSource {
                         .get_or_create(&ResultLabels { result: "ok" })
                         .inc();
                     tracing::info!(cert = %self.cert_path.display(), "serving certificate reloaded");
+                }
+                Err(e) if is_fd_exhaustion(&e) => {
+                    // Not the files' fault: reported as what it is, and retried next poll.
+                    tracing::error!(
+                        cert = %self.cert_path.display(),
+                        error = format!("{e:#}"),
+                        "cannot read the certificate files: the open-file table is full (EMFILE/ENFILE); \
+                         keeping the current certificate"
+                    );
                 }
                 Err(e) => {
                     // Log once per bad state, not every poll.
