@@ -46,6 +46,9 @@ struct Out<'o> {
     object: &'o Object,
     out: &'o mut Vec<Finding>,
     count: usize,
+    /// A fragment (no selector, template or workloadRef: a documentation excerpt, a patch):
+    /// fields it omits may be set elsewhere, so only contradictions are reported.
+    fragment: bool,
 }
 
 impl Out<'_> {
@@ -114,10 +117,14 @@ impl Rule for ArgoInvalidSpec {
         let Some(spec) = object.spec().filter(|s| s.is_object()) else {
             return;
         };
+        let fragment = ["selector", "template", "workloadRef"]
+            .iter()
+            .all(|k| set(spec, k).is_none());
         let mut o = Out {
             object,
             out,
             count: 0,
+            fragment,
         };
         check_spec(spec, &mut o);
         let strategy = spec.get("strategy");
@@ -181,12 +188,17 @@ fn check_spec(spec: &Value, o: &mut Out<'_>) {
         .get("template")
         .is_some_and(|t| t.as_object().is_some_and(|m| m.values().any(non_empty_value)))
     {
-        o.push(
-            "/spec/template".into(),
-            "spec.template is set while spec.workloadRef names the workload".into(),
-            "template must be empty for workload reference rollout",
-            "remove spec.template, or spec.workloadRef",
-        );
+        // Only `kubectl argo rollouts lint` rejects this: the controller replaces the template
+        // with the workload's (`TemplateResolvedFromRef`), so the written one is ignored.
+        let mut f = finding(
+            &META,
+            o.object,
+            "/spec/template",
+            "spec.template is set while spec.workloadRef names the workload: the controller ignores it and uses the workload's pod template, and `kubectl argo rollouts lint` rejects it (\"template must be empty for workload reference rollout\")",
+        )
+        .with_help("remove spec.template, or spec.workloadRef");
+        f.severity = Severity::Warning;
+        o.out.push(f);
     }
     for key in ["replicas", "minReadySeconds", "revisionHistoryLimit", "progressDeadlineSeconds"] {
         if let Some(n) = int_field(spec, key).filter(|n| *n < 0) {
@@ -288,7 +300,7 @@ fn requires_services(tr: &Value, ping_pong: bool) -> Option<&'static str> {
         return Some("alb");
     }
     if let Some(istio) = set(tr, "istio") {
-        if set(istio, "destinationRule").is_none() {
+        if set(istio, "destinationRule").is_none() && !ping_pong {
             return Some("istio");
         }
     }
@@ -323,18 +335,22 @@ fn check_canary(spec: &Value, c: &Value, o: &mut Out<'_>) {
     let tr = set(c, "trafficRouting");
     let ping_pong = set(c, "pingPong");
     if let Some(pp) = ping_pong {
-        if tr.is_some_and(|t| set(t, "alb").is_none()) {
+        let plugins = tr
+            .and_then(|t| t.get("plugins"))
+            .and_then(Value::as_object)
+            .is_some_and(|p| !p.is_empty());
+        if tr.is_some_and(|t| set(t, "alb").is_none() && set(t, "istio").is_none() && !plugins) {
             o.push(
                 format!("{base}/trafficRouting"),
-                "pingPong is set with a traffic router other than alb".into(),
-                "Ping-pong feature works with the ALB traffic routing only",
+                "pingPong is set with a traffic router other than alb, istio or a plugin".into(),
+                "Ping-pong feature works with the ALB, Istio, and plugin-based traffic routers only",
                 "",
             );
         }
         let ping = nonempty_str(pp, "pingService");
         let pong = nonempty_str(pp, "pongService");
         for (key, v) in [("pingService", ping), ("pongService", pong)] {
-            if v.is_empty() {
+            if v.is_empty() && !o.fragment {
                 o.push(
                     format!("{base}/pingPong"),
                     format!("pingPong.{key} is not set"),
@@ -343,7 +359,7 @@ fn check_canary(spec: &Value, c: &Value, o: &mut Out<'_>) {
                 );
             }
         }
-        if ping == pong {
+        if ping == pong && !(ping.is_empty() && o.fragment) {
             o.push(
                 format!("{base}/pingPong/pingService"),
                 format!("pingService and pongService are both \"{ping}\""),
@@ -352,7 +368,7 @@ fn check_canary(spec: &Value, c: &Value, o: &mut Out<'_>) {
             );
         }
         if let Some(alb) = tr.and_then(|t| set(t, "alb")) {
-            if nonempty_str(alb, "rootService").is_empty() {
+            if nonempty_str(alb, "rootService").is_empty() && !o.fragment {
                 o.push(
                     format!("{base}/trafficRouting/alb"),
                     "trafficRouting.alb.rootService is not set with pingPong".into(),
@@ -363,7 +379,7 @@ fn check_canary(spec: &Value, c: &Value, o: &mut Out<'_>) {
         }
     }
     if let Some(t) = tr {
-        if let Some(router) = requires_services(t, ping_pong.is_some()) {
+        if let Some(router) = requires_services(t, ping_pong.is_some()).filter(|_| !o.fragment) {
             for (key, v) in [("stableService", stable), ("canaryService", canary_svc)] {
                 if v.is_empty() {
                     o.push(
@@ -423,7 +439,7 @@ fn check_canary(spec: &Value, c: &Value, o: &mut Out<'_>) {
                 o.push(
                     format!("{base}/trafficRouting/maxTrafficWeight"),
                     "trafficRouting.maxTrafficWeight is set for a router other than nginx or a plugin".into(),
-                    "Canary maxTrafficWeight in traffic routing only support in Nginx and Plugins",
+                    "Canary maxTrafficWeight in traffic routing only supported in Nginx and Plugins",
                     "",
                 );
             }
@@ -463,7 +479,7 @@ fn traffic_router_config(t: &Value, base: &str, o: &mut Out<'_>) {
             .get(plural)
             .and_then(Value::as_array)
             .is_some_and(|a| !a.is_empty());
-        if has_single == has_plural {
+        if has_single == has_plural && (has_single || !o.fragment) {
             let both = if has_single { "Both are configured." } else { "Neither are configured." };
             let argo_msg = if router == "istio" { argo.to_owned() } else { format!("{argo} {both}") };
             o.push(
@@ -484,7 +500,7 @@ fn check_step(step: &Value, at: &str, tr: Option<&Value>, max_weight: i64, o: &m
         return;
     }
     const STEP_MSG: &str =
-        "Step must have one of the following set: experiment, setWeight, setCanaryScale or pause";
+        "Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause";
     // `hasMultipleStepsType` looks at these four only.
     let kinds: Vec<&str> = ["setWeight", "pause", "experiment", "analysis"]
         .into_iter()
@@ -506,6 +522,7 @@ fn check_step(step: &Value, at: &str, tr: Option<&Value>, max_weight: i64, o: &m
         "setCanaryScale",
         "setHeaderRoute",
         "setMirrorRoute",
+        "plugin",
     ]
     .into_iter()
     .any(|k| set(step, k).is_some());
@@ -591,11 +608,11 @@ fn check_step(step: &Value, at: &str, tr: Option<&Value>, max_weight: i64, o: &m
         }
     }
     if let Some(mr) = set(step, "setMirrorRoute") {
-        if !router("istio") {
+        if !(router("istio") || plugins) {
             o.push(
                 format!("{at}/setMirrorRoute"),
-                "setMirrorRoute is used without the istio traffic router".into(),
-                "SetMirrorRoute requires TrafficRouting, supports Istio only",
+                "setMirrorRoute is used without the istio or a plugin traffic router".into(),
+                "SetMirrorRoute requires TrafficRouting, supports Istio and Plugins",
                 "",
             );
         }
@@ -648,10 +665,10 @@ fn check_step(step: &Value, at: &str, tr: Option<&Value>, max_weight: i64, o: &m
                     "Experiment template weight cannot be set unless TrafficRouting is enabled",
                     "",
                 ),
-                Some(_) if !(router("alb") || router("smi") || router("istio")) => o.push(
+                Some(_) if !(router("alb") || router("smi") || router("istio") || plugins) => o.push(
                     p,
-                    "an experiment template weight is set with a router other than SMI, ALB or Istio".into(),
-                    "Experiment template weight is only available for TrafficRouting with SMI, ALB, and Istio at this time",
+                    "an experiment template weight is set with a router other than SMI, ALB, Istio or a plugin".into(),
+                    "Experiment template weight is only available for TrafficRouting with SMI, ALB, Istio and Plugins at this time",
                     "",
                 ),
                 Some(_) => {}

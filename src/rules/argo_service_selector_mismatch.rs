@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
-use super::common::{absent, at, display, namespaces_phrase};
+use super::common::{absent, at, display, namespaces_phrase, referent};
 
 pub struct ArgoServiceSelectorMismatch;
 
@@ -55,7 +55,7 @@ fn template_labels<'a>(rollout: &'a Object, cx: &Context<'a>) -> Option<Option<&
         .and_then(Value::as_str)
         .map_or("apps", |v| v.rsplit_once('/').map_or("", |(g, _)| g));
     let found = cx.world.get(group, kind, Some(rollout.ns()), name);
-    let w = found.first()?;
+    let w = referent(rollout, &found)?;
     Some(w.at("/spec/template/metadata/labels").and_then(Value::as_object))
 }
 
@@ -77,7 +77,10 @@ impl Rule for ArgoServiceSelectorMismatch {
             seen.push(name);
             let ns = object.ns();
             let services = cx.world.get("", "Service", Some(ns), name);
-            let Some(svc) = services.first() else {
+            if !services.is_empty() && referent(object, &services).is_none() {
+                continue;
+            }
+            let Some(svc) = referent(object, &services) else {
                 // A Service outside the input may exist: only a complete world says it is missing
                 // (the controller then fails with "service not found").
                 if cx.world.complete() {

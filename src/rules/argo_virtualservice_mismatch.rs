@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
-use super::common::{absent, at, display, namespaces_phrase};
+use super::common::{absent, at, display, namespaces_phrase, referent};
 
 pub struct ArgoVirtualserviceMismatch;
 
@@ -42,10 +42,10 @@ fn vs_name_ns<'s>(name: &'s str, default_ns: &'s str) -> (&'s str, &'s str) {
     }
 }
 
-/// Whether a destination host names this Service (short name, `name.ns`, or FQDN).
+/// Whether a destination host names this Service: `istio.go` `getHost` compares the text before
+/// the first dot (short name, `name.ns`, FQDN).
 fn host_is(host: &str, svc: &str) -> bool {
-    !svc.is_empty()
-        && (host == svc || host.strip_prefix(svc).is_some_and(|rest| rest.starts_with('.')))
+    !svc.is_empty() && host.split('.').next() == Some(svc)
 }
 
 impl Rule for ArgoVirtualserviceMismatch {
@@ -63,6 +63,15 @@ impl Rule for ArgoVirtualserviceMismatch {
         let canary = at(object, "/spec/strategy/canary/canaryService")
             .and_then(Value::as_str)
             .unwrap_or("");
+        // `trafficrouting.GetStableAndCanaryServices(r, false)`: with ping-pong and neither
+        // Service set, the ping and pong Services (either may be the stable one).
+        let (stable, canary) = match at(object, "/spec/strategy/canary/pingPong") {
+            Some(pp) if stable.is_empty() && canary.is_empty() => (
+                pp.get("pingService").and_then(Value::as_str).unwrap_or(""),
+                pp.get("pongService").and_then(Value::as_str).unwrap_or(""),
+            ),
+            _ => (stable, canary),
+        };
         let dr = istio.get("destinationRule").filter(|d| d.is_object());
         let managed: Vec<&str> = at(object, "/spec/strategy/canary/trafficRouting/managedRoutes")
             .and_then(Value::as_array)
@@ -94,7 +103,10 @@ impl Rule for ArgoVirtualserviceMismatch {
             let found = cx
                 .world
                 .get("networking.istio.io", "VirtualService", Some(ns), name);
-            let Some(vs) = found.first() else {
+            if !found.is_empty() && referent(object, &found).is_none() {
+                continue;
+            }
+            let Some(vs) = referent(object, &found) else {
                 if cx.world.complete() {
                     let (severity, message) = absent(
                         cx,
@@ -141,7 +153,9 @@ impl Rule for ArgoVirtualserviceMismatch {
                 .unwrap_or_default();
             let mut patched: Vec<usize> = Vec::new();
             if route_names.is_empty() {
-                if let Some(i) = http.iter().position(|route| name_of(route).is_empty()) {
+                if http.len() == 1 {
+                    patched.push(0);
+                } else if let Some(i) = http.iter().position(|route| name_of(route).is_empty()) {
                     patched.push(i);
                 }
                 let unmanaged = http
