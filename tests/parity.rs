@@ -212,7 +212,7 @@ fn argo_cases() -> Vec<Case> {
         case(
             "validation_test.go TestCanaryMaxTrafficWeight: with istio",
             rollout("    canary:\n      canaryService: canary\n      stableService: stable\n      trafficRouting:\n        maxTrafficWeight: 1000\n        istio:\n          virtualService: {name: vs}\n"),
-            &[("argo-invalid-spec", "maxTrafficWeight in traffic routing only support in Nginx and Plugins")],
+            &[("argo-invalid-spec", "Canary maxTrafficWeight in traffic routing only supported in Nginx and Plugins")],
         ),
         case(
             "validation_test.go TestValidateRolloutStrategyCanary: setWeight up to maxTrafficWeight with nginx",
@@ -247,7 +247,7 @@ fn argo_cases() -> Vec<Case> {
         case(
             "validation_test.go TestSetMirrorRoute: without istio",
             rollout("    canary:\n      canaryService: canary\n      stableService: stable\n      trafficRouting:\n        nginx: {stableIngress: ing}\n        managedRoutes: [{name: mirror}]\n      steps:\n      - setMirrorRoute: {name: mirror, match: [{method: {exact: GET}}]}\n"),
-            &[("argo-invalid-spec", "SetMirrorRoute requires TrafficRouting, supports Istio only")],
+            &[("argo-invalid-spec", "SetMirrorRoute requires TrafficRouting, supports Istio and Plugins")],
         ),
         case(
             "validation_test.go TestValidateRolloutStrategyCanary: experiment weight without trafficRouting",
@@ -257,12 +257,17 @@ fn argo_cases() -> Vec<Case> {
         case(
             "validation_test.go TestValidateRolloutStrategyCanary: experiment weight with nginx",
             rollout("    canary:\n      canaryService: canary\n      stableService: stable\n      trafficRouting:\n        nginx: {stableIngress: ing}\n      steps:\n      - experiment:\n          templates: [{name: t, specRef: canary, weight: 10}]\n"),
-            &[("argo-invalid-spec", "only available for TrafficRouting with SMI, ALB, and Istio")],
+            &[("argo-invalid-spec", "only available for TrafficRouting with SMI, ALB, Istio and Plugins")],
         ),
         case(
-            "validation_test.go TestValidateRolloutStrategyCanary: ping-pong with istio",
-            rollout("    canary:\n      pingPong: {pingService: ping, pongService: pong}\n      trafficRouting:\n        istio:\n          virtualService: {name: vs}\n          destinationRule: {name: dr, canarySubsetName: c, stableSubsetName: s}\n"),
-            &[("argo-invalid-spec", "Ping-pong feature works with the ALB traffic routing only")],
+            "validation_test.go TestValidateRolloutStrategyCanary: ping-pong with nginx",
+            rollout("    canary:\n      canaryService: canary\n      stableService: stable\n      pingPong: {pingService: ping, pongService: pong}\n      trafficRouting:\n        nginx: {stableIngress: ing}\n"),
+            &[("argo-invalid-spec", "Ping-pong feature works with the ALB, Istio, and plugin-based traffic routers only")],
+        ),
+        case(
+            "validation_test.go TestValidateRolloutStrategyCanary: ping-pong with istio (valid since v1.8)",
+            rollout("    canary:\n      pingPong: {pingService: ping, pongService: pong}\n      trafficRouting:\n        istio:\n          virtualService: {name: vs}\n"),
+            &[],
         ),
         case(
             "validation_test.go TestValidateRolloutStrategyCanary: ping == pong, ALB root service",
@@ -376,7 +381,7 @@ fn references_cases() -> Vec<Case> {
             "validation_references_test.go TestValidateVirtualService: routes omitted, several routes",
             format!(
                 "{}{}",
-                vs("  - route:\n    - destination: {host: stable}\n    - destination: {host: canary}\n  - route:\n    - destination: {host: stable}\n"),
+                vs("  - match: [{uri: {prefix: /a}}]\n    route:\n    - destination: {host: stable}\n      weight: 100\n    - destination: {host: canary}\n      weight: 0\n  - route:\n    - destination: {host: stable}\n"),
                 rollout("    canary:\n      canaryService: canary\n      stableService: stable\n      trafficRouting:\n        istio:\n          virtualService: {name: vsvc}\n")
             ),
             &[("argo-virtualservice-mismatch", "must have exactly one route when omitting")],
@@ -501,7 +506,7 @@ fn gate_cases() -> Vec<Case> {
     };
     vec![
         case("issue 20: vector(100)", tpl("vector(100)"), &[("gate-cannot-measure", "reads no series")]),
-        case("issue 20: constant comparison", tpl("1 > 0"), &[("gate-cannot-measure", "reads no series")]),
+        case("issue 20: constant comparison", tpl("100 - 0"), &[("gate-cannot-measure", "reads no series")]),
         case(
             "issue 20: or on() vector(0)",
             tpl("sum(rate(requests_total{app=\"a\"}[1m])) or on() vector(0)"),

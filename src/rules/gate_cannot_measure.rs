@@ -1,6 +1,6 @@
 //! gate-cannot-measure: a gate whose result does not depend on the canary.
 //!
-//! - A query that reads no series (`vector(100)`, `1 > 0`, `time()`): Prometheus evaluates it to
+//! - A query that reads no series (`vector(100)`, `1 > bool 0`, `time()`): Prometheus evaluates it to
 //!   the same number every time, so Flagger's threshold check (`pkg/controller/scheduler_metrics.go`)
 //!   or Argo's condition (`utils/evaluate/evaluate.go`) passes or fails whatever the canary does.
 //! - A fallback that turns *no data* into a value: `X or vector(0)`, `X or on() vector(1)`,
