@@ -675,3 +675,49 @@ fn weights_and_ports_of_every_type_do_not_panic() {
         let _ = run(&r);
     }
 }
+
+#[test]
+fn subsets_and_conflicting_hosts() {
+    // istio analyzers_test.go DestinationRuleSubsetsNotSelectPods /
+    // DestinationRuleSubsetsWithTopologyLabels, conflictingmeshgatewayhosts testdata.
+    let base = "apiVersion: v1\nkind: Service\nmetadata: {name: r, namespace: default}\nspec:\n  selector: {app: r}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: r-v1, namespace: default}\nspec:\n  selector: {matchLabels: {app: r}}\n  template:\n    metadata: {labels: {app: r, version: v1}}\n---\n";
+    let only = |text: &str, rule: &str| -> Vec<(Severity, String)> {
+        let engine = Engine::new(
+            rollgate::rules::REGISTRY,
+            &Config::default(),
+            Some(&[rule.to_owned()]),
+        );
+        let run = lint(
+            vec![from_bytes("case.yaml".into(), text.as_bytes().to_vec())],
+            &engine,
+            &Settings::default(),
+            Limits::default(),
+        );
+        run.diagnostics
+            .iter()
+            .map(|d| (d.finding.severity, d.finding.message.clone()))
+            .collect()
+    };
+    let dr = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r, namespace: default}\nspec:\n  host: r\n  subsets:\n  - name: v1\n    labels: {version: v1, topology.kubernetes.io/region: us-west}\n  - name: v2\n    labels: {version: v2}\n---\n";
+    let f = only(&format!("{base}{dr}"), "istio-subset-no-pods");
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].0, Severity::Info, "not routed to: {f:?}");
+    let vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r, namespace: default}\nspec:\n  hosts: [r]\n  http:\n  - route:\n    - destination: {host: r.default.svc.cluster.local, subset: v2}\n";
+    let f = only(&format!("{base}{dr}{vs}"), "istio-subset-no-pods");
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].0, Severity::Warning, "routed to: {f:?}");
+    // Conflicting hosts: the same FQDN for the mesh; exportTo "." in another namespace is not.
+    let other = "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r2, namespace: default}\nspec:\n  hosts: [r.default.svc.cluster.local]\n  http:\n  - route:\n    - destination: {host: r}\n";
+    let f = only(&format!("{vs}{other}"), "istio-vs-conflicting-hosts");
+    assert_eq!(f.len(), 2, "{f:?}");
+    let gw = other.replace("  http:", "  gateways: [istio-system/gw]\n  http:");
+    assert!(only(&format!("{vs}{gw}"), "istio-vs-conflicting-hosts").is_empty());
+    let elsewhere = other
+        .replace("namespace: default}", "namespace: team}\n")
+        .replace("spec:\n", "spec:\n  exportTo: [\".\"]\n");
+    let vs_local = vs.replace("spec:\n", "spec:\n  exportTo: [\".\"]\n");
+    assert!(only(&format!("{vs_local}{elsewhere}"), "istio-vs-conflicting-hosts").is_empty());
+    // Exported everywhere, it still conflicts with the other namespace's local one (IST0109 adds
+    // the all-namespaces VirtualServices to every scope).
+    assert_eq!(only(&format!("{vs}{elsewhere}"), "istio-vs-conflicting-hosts").len(), 2);
+}

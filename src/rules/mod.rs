@@ -27,7 +27,9 @@ pub mod flagger_metric_without_threshold;
 pub mod flagger_weights_stall;
 pub mod istio_retries_exceed_timeout;
 pub mod istio_route_unreachable;
+pub mod istio_subset_no_pods;
 pub mod istio_subset_not_found;
+pub mod istio_vs_conflicting_hosts;
 pub mod istio_vs_owned_by_flagger;
 pub mod istio_weights_not_100;
 pub mod metrictemplate_missing_address;
@@ -62,7 +64,9 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &template_not_found::TemplateNotFound,
     &argo_template_not_found::ArgoTemplateNotFound,
     &istio_subset_not_found::IstioSubsetNotFound,
+    &istio_subset_no_pods::IstioSubsetNoPods,
     &istio_vs_owned_by_flagger::IstioVsOwnedByFlagger,
+    &istio_vs_conflicting_hosts::IstioVsConflictingHosts,
     &duplicate_object::DuplicateObject,
     &template_render_error::TemplateRenderError,
     &promql_parse_error::PromqlParseError,
