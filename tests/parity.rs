@@ -331,18 +331,26 @@ fn references_cases() -> Vec<Case> {
                 "apiVersion: v1\nkind: Service\nmetadata: {{name: canary, namespace: default}}\nspec:\n  selector: {{app: other}}\n---\n{SERVICES}{}",
                 rollout("    canary:\n      canaryService: canary\n      stableService: stable\n")
             ),
-            &[("argo-service-selector-mismatch", "has unmatch label \\\"app\\\" in rollout")],
+            &[(
+                "argo-service-selector-mismatch",
+                "has unmatch label \\\"app\\\" in rollout",
+            )],
         ),
         case(
             "validation_references_test.go TestValidateService: rollouts-pod-template-hash ignored",
-            format!("{SERVICES}{}", rollout("    canary:\n      stableService: stable\n")),
+            format!(
+                "{SERVICES}{}",
+                rollout("    canary:\n      stableService: stable\n")
+            ),
             &[],
         ),
         case(
             "validation_references_test.go TestValidateService: label from canaryMetadata",
             format!(
                 "apiVersion: v1\nkind: Service\nmetadata: {{name: canary, namespace: default}}\nspec:\n  selector: {{app: guestbook, role: canary}}\n---\n{SERVICES}{}",
-                rollout("    canary:\n      canaryService: canary\n      stableService: stable\n      canaryMetadata: {labels: {role: canary}}\n")
+                rollout(
+                    "    canary:\n      canaryService: canary\n      stableService: stable\n      canaryMetadata: {labels: {role: canary}}\n"
+                )
             ),
             &[],
         ),
@@ -352,7 +360,10 @@ fn references_cases() -> Vec<Case> {
                 "apiVersion: v1\nkind: Service\nmetadata:\n  name: canary\n  namespace: default\n  annotations: {{argo-rollouts.argoproj.io/managed-by-rollouts: other}}\nspec:\n  selector: {{app: guestbook}}\n---\n{}",
                 rollout("    canary:\n      canaryService: canary\n      stableService: stable2\n")
             ),
-            &[("argo-service-selector-mismatch", "already managed by Rollout \"other\"")],
+            &[(
+                "argo-service-selector-mismatch",
+                "already managed by Rollout \"other\"",
+            )],
         ),
         case(
             "validation_references_test.go TestValidateVirtualService: valid",
@@ -364,36 +375,60 @@ fn references_cases() -> Vec<Case> {
             format!(
                 "{}{}",
                 vs(two_dest),
-                rollout("    canary:\n      canaryService: canary\n      stableService: stable\n      trafficRouting:\n        istio:\n          virtualService:\n            name: vsvc\n            routes: [route-not-found]\n")
+                rollout(
+                    "    canary:\n      canaryService: canary\n      stableService: stable\n      trafficRouting:\n        istio:\n          virtualService:\n            name: vsvc\n            routes: [route-not-found]\n"
+                )
             ),
-            &[("argo-virtualservice-mismatch", "HTTP Route 'route-not-found' is not found in the defined Virtual Service.")],
+            &[(
+                "argo-virtualservice-mismatch",
+                "HTTP Route 'route-not-found' is not found in the defined Virtual Service.",
+            )],
         ),
         case(
             "validation_references_test.go TestValidateVirtualService: canary service not in route",
             format!(
                 "{}{}",
-                vs("  - name: primary\n    route:\n    - destination: {host: stable}\n      weight: 100\n"),
+                vs(
+                    "  - name: primary\n    route:\n    - destination: {host: stable}\n      weight: 100\n"
+                ),
                 rollout(istio)
             ),
-            &[("argo-virtualservice-mismatch", "Canary Service 'canary' not found in route")],
+            &[(
+                "argo-virtualservice-mismatch",
+                "Canary Service 'canary' not found in route",
+            )],
         ),
         case(
             "validation_references_test.go TestValidateVirtualService: routes omitted, several routes",
             format!(
                 "{}{}",
-                vs("  - match: [{uri: {prefix: /a}}]\n    route:\n    - destination: {host: stable}\n      weight: 100\n    - destination: {host: canary}\n      weight: 0\n  - route:\n    - destination: {host: stable}\n"),
-                rollout("    canary:\n      canaryService: canary\n      stableService: stable\n      trafficRouting:\n        istio:\n          virtualService: {name: vsvc}\n")
+                vs(
+                    "  - match: [{uri: {prefix: /a}}]\n    route:\n    - destination: {host: stable}\n      weight: 100\n    - destination: {host: canary}\n      weight: 0\n  - route:\n    - destination: {host: stable}\n"
+                ),
+                rollout(
+                    "    canary:\n      canaryService: canary\n      stableService: stable\n      trafficRouting:\n        istio:\n          virtualService: {name: vsvc}\n"
+                )
             ),
-            &[("argo-virtualservice-mismatch", "must have exactly one route when omitting")],
+            &[(
+                "argo-virtualservice-mismatch",
+                "must have exactly one route when omitting",
+            )],
         ),
         case(
             "istio_test.go TestValidateHTTPRoutes: destinationRule subsets",
             format!(
                 "{}{}",
-                vs("  - name: primary\n    route:\n    - destination: {host: guestbook, subset: stable}\n      weight: 100\n"),
-                rollout("    canary:\n      trafficRouting:\n        istio:\n          virtualService: {name: vsvc, routes: [primary]}\n          destinationRule: {name: dr, canarySubsetName: canary, stableSubsetName: stable}\n")
+                vs(
+                    "  - name: primary\n    route:\n    - destination: {host: guestbook, subset: stable}\n      weight: 100\n"
+                ),
+                rollout(
+                    "    canary:\n      trafficRouting:\n        istio:\n          virtualService: {name: vsvc, routes: [primary]}\n          destinationRule: {name: dr, canarySubsetName: canary, stableSubsetName: stable}\n"
+                )
             ),
-            &[("argo-virtualservice-mismatch", "Canary DestinationRule subset 'canary' not found in route")],
+            &[(
+                "argo-virtualservice-mismatch",
+                "Canary DestinationRule subset 'canary' not found in route",
+            )],
         ),
         case(
             "validation_references_test.go TestValidateVirtualService: VirtualService not in the input (not complete)",
@@ -505,8 +540,16 @@ fn gate_cases() -> Vec<Case> {
         )
     };
     vec![
-        case("issue 20: vector(100)", tpl("vector(100)"), &[("gate-cannot-measure", "reads no series")]),
-        case("issue 20: constant comparison", tpl("100 - 0"), &[("gate-cannot-measure", "reads no series")]),
+        case(
+            "issue 20: vector(100)",
+            tpl("vector(100)"),
+            &[("gate-cannot-measure", "reads no series")],
+        ),
+        case(
+            "issue 20: constant comparison",
+            tpl("100 - 0"),
+            &[("gate-cannot-measure", "reads no series")],
+        ),
         case(
             "issue 20: or on() vector(0)",
             tpl("sum(rate(requests_total{app=\"a\"}[1m])) or on() vector(0)"),
@@ -519,7 +562,9 @@ fn gate_cases() -> Vec<Case> {
         ),
         case(
             "issue 20: a real query is fine",
-            tpl("sum(rate(requests_total{app=\"a\"}[1m])) or sum(rate(other_total{app=\"a\"}[1m]))"),
+            tpl(
+                "sum(rate(requests_total{app=\"a\"}[1m])) or sum(rate(other_total{app=\"a\"}[1m]))",
+            ),
             &[],
         ),
     ]
@@ -579,7 +624,9 @@ fn classic_split_is_an_error_and_other_unreachable_routes_warn() {
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0].1, Severity::Error);
     assert_eq!(f[0].2, 10, "at the second entry: {f:?}");
-    let plain = split.replace("      weight: 90\n", "").replace("      weight: 10\n", "");
+    let plain = split
+        .replace("      weight: 90\n", "")
+        .replace("      weight: 10\n", "");
     let f: Vec<_> = run(&plain)
         .into_iter()
         .filter(|f| f.0 == "istio-route-unreachable")
@@ -590,7 +637,9 @@ fn classic_split_is_an_error_and_other_unreachable_routes_warn() {
 
 #[test]
 fn missing_referents_are_errors_only_in_a_complete_world() {
-    let r = rollout("    canary:\n      canaryService: canary\n      stableService: stable\n      trafficRouting:\n        istio:\n          virtualService: {name: vsvc, routes: [primary]}\n");
+    let r = rollout(
+        "    canary:\n      canaryService: canary\n      stableService: stable\n      trafficRouting:\n        istio:\n          virtualService: {name: vsvc, routes: [primary]}\n",
+    );
     assert!(run(&r).is_empty());
     let strict = Settings {
         strict_references: true,
@@ -643,8 +692,9 @@ fn virtualservice_with_10000_routes_is_bounded_and_says_so() {
     );
     let f = bounded("10,000 routes", &text, Duration::from_secs(30));
     assert!(
-        f.iter()
-            .any(|x| x.0 == "istio-route-unreachable" && x.1 == Severity::Info && x.3.contains("too many matches")),
+        f.iter().any(|x| x.0 == "istio-route-unreachable"
+            && x.1 == Severity::Info
+            && x.3.contains("too many matches")),
         "the cap is reported: {:?}",
         f.iter().take(3).collect::<Vec<_>>()
     );
@@ -664,7 +714,16 @@ fn explosive_regex_against_exact_value_is_not_claimed() {
 
 #[test]
 fn weights_and_ports_of_every_type_do_not_panic() {
-    for w in ["\"90\"", "9.5", "-1", "99999999999999999999", "null", "[1]", "{a: 1}", "true"] {
+    for w in [
+        "\"90\"",
+        "9.5",
+        "-1",
+        "99999999999999999999",
+        "null",
+        "[1]",
+        "{a: 1}",
+        "true",
+    ] {
         let text = format!(
             "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: w}}\nspec:\n  hosts: [r]\n  http:\n  - match: [{{port: {w}, uri: {w}}}]\n    route: [{{destination: {{host: a, port: {{number: {w}}}}}, weight: {w}}}]\n  - match: [{{port: {w}}}]\n    route: [{{destination: {{host: a}}, weight: {w}}}]\n"
         );
@@ -716,8 +775,17 @@ fn subsets_and_conflicting_hosts() {
         .replace("namespace: default}", "namespace: team}\n")
         .replace("spec:\n", "spec:\n  exportTo: [\".\"]\n");
     let vs_local = vs.replace("spec:\n", "spec:\n  exportTo: [\".\"]\n");
-    assert!(only(&format!("{vs_local}{elsewhere}"), "istio-vs-conflicting-hosts").is_empty());
+    assert!(
+        only(
+            &format!("{vs_local}{elsewhere}"),
+            "istio-vs-conflicting-hosts"
+        )
+        .is_empty()
+    );
     // Exported everywhere, it still conflicts with the other namespace's local one (IST0109 adds
     // the all-namespaces VirtualServices to every scope).
-    assert_eq!(only(&format!("{vs}{elsewhere}"), "istio-vs-conflicting-hosts").len(), 2);
+    assert_eq!(
+        only(&format!("{vs}{elsewhere}"), "istio-vs-conflicting-hosts").len(),
+        2
+    );
 }

@@ -242,5 +242,8 @@ fn rollout_argo_rejects_is_denied() {
     let (got, r) = decide(&admitting(rollout), &NoCluster);
     assert_eq!(got, Verdict::Denied, "{r}");
     let msg = r["status"]["message"].as_str().unwrap_or("");
-    assert!(msg.starts_with("argo-invalid-spec at spec.strategy.canary.steps[0]"), "{msg}");
+    assert!(
+        msg.starts_with("argo-invalid-spec at spec.strategy.canary.steps[0]"),
+        "{msg}"
+    );
 }

@@ -150,7 +150,10 @@ fn check_spec(spec: &Value, o: &mut Out<'_>) {
     let workload_ref = set(spec, "workloadRef").is_some();
     if !workload_ref {
         if let Some(sel) = set(spec, "selector") {
-            let empty = sel.get("matchLabels").and_then(Value::as_object).is_none_or(|m| m.is_empty())
+            let empty = sel
+                .get("matchLabels")
+                .and_then(Value::as_object)
+                .is_none_or(|m| m.is_empty())
                 && sel
                     .get("matchExpressions")
                     .and_then(Value::as_array)
@@ -184,10 +187,10 @@ fn check_spec(spec: &Value, o: &mut Out<'_>) {
                 }
             }
         }
-    } else if spec
-        .get("template")
-        .is_some_and(|t| t.as_object().is_some_and(|m| m.values().any(non_empty_value)))
-    {
+    } else if spec.get("template").is_some_and(|t| {
+        t.as_object()
+            .is_some_and(|m| m.values().any(non_empty_value))
+    }) {
         // Only `kubectl argo rollouts lint` rejects this: the controller replaces the template
         // with the workload's (`TemplateResolvedFromRef`), so the written one is ignored.
         let mut f = finding(
@@ -200,7 +203,12 @@ fn check_spec(spec: &Value, o: &mut Out<'_>) {
         f.severity = Severity::Warning;
         o.out.push(f);
     }
-    for key in ["replicas", "minReadySeconds", "revisionHistoryLimit", "progressDeadlineSeconds"] {
+    for key in [
+        "replicas",
+        "minReadySeconds",
+        "revisionHistoryLimit",
+        "progressDeadlineSeconds",
+    ] {
         if let Some(n) = int_field(spec, key).filter(|n| *n < 0) {
             o.push(
                 format!("/spec/{key}"),
@@ -464,9 +472,24 @@ fn check_canary(spec: &Value, c: &Value, o: &mut Out<'_>) {
 /// `ValidateRolloutNginxIngressesConfig`: exactly one of the singular and plural fields.
 fn traffic_router_config(t: &Value, base: &str, o: &mut Out<'_>) {
     let one_of = [
-        ("istio", "virtualService", "virtualServices", "either VirtualService or VirtualServices must be configured"),
-        ("alb", "ingress", "ingresses", "Either Ingress or Ingresses must be configured."),
-        ("nginx", "stableIngress", "stableIngresses", "Either StableIngress or StableIngresses must be configured."),
+        (
+            "istio",
+            "virtualService",
+            "virtualServices",
+            "either VirtualService or VirtualServices must be configured",
+        ),
+        (
+            "alb",
+            "ingress",
+            "ingresses",
+            "Either Ingress or Ingresses must be configured.",
+        ),
+        (
+            "nginx",
+            "stableIngress",
+            "stableIngresses",
+            "Either StableIngress or StableIngresses must be configured.",
+        ),
     ];
     for (router, single, plural, argo) in one_of {
         let Some(r) = set(t, router) else { continue };
@@ -480,8 +503,16 @@ fn traffic_router_config(t: &Value, base: &str, o: &mut Out<'_>) {
             .and_then(Value::as_array)
             .is_some_and(|a| !a.is_empty());
         if has_single == has_plural && (has_single || !o.fragment) {
-            let both = if has_single { "Both are configured." } else { "Neither are configured." };
-            let argo_msg = if router == "istio" { argo.to_owned() } else { format!("{argo} {both}") };
+            let both = if has_single {
+                "Both are configured."
+            } else {
+                "Neither are configured."
+            };
+            let argo_msg = if router == "istio" {
+                argo.to_owned()
+            } else {
+                format!("{argo} {both}")
+            };
             o.push(
                 format!("{base}/{router}"),
                 format!(
@@ -499,8 +530,7 @@ fn check_step(step: &Value, at: &str, tr: Option<&Value>, max_weight: i64, o: &m
     if !step.is_object() {
         return;
     }
-    const STEP_MSG: &str =
-        "Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause";
+    const STEP_MSG: &str = "Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause";
     // `hasMultipleStepsType` looks at these four only.
     let kinds: Vec<&str> = ["setWeight", "pause", "experiment", "analysis"]
         .into_iter()
@@ -555,7 +585,9 @@ fn check_step(step: &Value, at: &str, tr: Option<&Value>, max_weight: i64, o: &m
     if let Some(d) = set(step, "pause").and_then(|p| set(p, "duration")) {
         if let Some(secs) = pause_seconds(d).filter(|s| *s < 0.0) {
             let what = if secs == -1.0 && d.is_string() {
-                format!("pause duration {d} is neither a number of seconds nor a Go duration (Argo reads it as -1)")
+                format!(
+                    "pause duration {d} is neither a number of seconds nor a Go duration (Argo reads it as -1)"
+                )
             } else {
                 format!("pause duration {d} is negative")
             };
@@ -584,7 +616,8 @@ fn check_step(step: &Value, at: &str, tr: Option<&Value>, max_weight: i64, o: &m
         if !(router("istio") || router("alb") || router("apisix") || plugins) {
             o.push(
                 format!("{at}/setHeaderRoute"),
-                "setHeaderRoute is used without an istio, alb, apisix or plugin traffic router".into(),
+                "setHeaderRoute is used without an istio, alb, apisix or plugin traffic router"
+                    .into(),
                 "SetHeaderRoute requires TrafficRouting, supports Istio and ALB and Apisix",
                 "",
             );
@@ -599,7 +632,12 @@ fn check_step(step: &Value, at: &str, tr: Option<&Value>, max_weight: i64, o: &m
                             && nonempty_str(v, "prefix").is_empty()
                     });
                     if !ok {
-                        o.push(p, "headerValue must be `exact` with alb".into(), "SetHeaderRoute match value invalid. ALB supports 'exact' value only", "");
+                        o.push(
+                            p,
+                            "headerValue must be `exact` with alb".into(),
+                            "SetHeaderRoute match value invalid. ALB supports 'exact' value only",
+                            "",
+                        );
                     }
                 } else {
                     string_match(hv, &p, o);

@@ -34,17 +34,32 @@ const MANAGED_BY: &str = "argo-rollouts.argoproj.io/managed-by-rollouts";
 
 /// (pointer of the Service name, the metadata whose labels also count for it).
 const SERVICE_FIELDS: &[(&str, Option<&str>)] = &[
-    ("/spec/strategy/canary/stableService", Some("/spec/strategy/canary/stableMetadata/labels")),
-    ("/spec/strategy/canary/canaryService", Some("/spec/strategy/canary/canaryMetadata/labels")),
+    (
+        "/spec/strategy/canary/stableService",
+        Some("/spec/strategy/canary/stableMetadata/labels"),
+    ),
+    (
+        "/spec/strategy/canary/canaryService",
+        Some("/spec/strategy/canary/canaryMetadata/labels"),
+    ),
     ("/spec/strategy/canary/pingPong/pingService", None),
     ("/spec/strategy/canary/pingPong/pongService", None),
-    ("/spec/strategy/blueGreen/activeService", Some("/spec/strategy/blueGreen/activeMetadata/labels")),
-    ("/spec/strategy/blueGreen/previewService", Some("/spec/strategy/blueGreen/previewMetadata/labels")),
+    (
+        "/spec/strategy/blueGreen/activeService",
+        Some("/spec/strategy/blueGreen/activeMetadata/labels"),
+    ),
+    (
+        "/spec/strategy/blueGreen/previewService",
+        Some("/spec/strategy/blueGreen/previewMetadata/labels"),
+    ),
 ];
 
 /// The pod template labels of the Rollout: its own template, or the workload `workloadRef`
 /// names (`None` when that workload is not in the world).
-fn template_labels<'a>(rollout: &'a Object, cx: &Context<'a>) -> Option<Option<&'a Map<String, Value>>> {
+fn template_labels<'a>(
+    rollout: &'a Object,
+    cx: &Context<'a>,
+) -> Option<Option<&'a Map<String, Value>>> {
     let Some(wr) = at(rollout, "/spec/workloadRef") else {
         return Some(at(rollout, "/spec/template/metadata/labels").and_then(Value::as_object));
     };
@@ -56,7 +71,10 @@ fn template_labels<'a>(rollout: &'a Object, cx: &Context<'a>) -> Option<Option<&
         .map_or("apps", |v| v.rsplit_once('/').map_or("", |(g, _)| g));
     let found = cx.world.get(group, kind, Some(rollout.ns()), name);
     let w = referent(rollout, &found)?;
-    Some(w.at("/spec/template/metadata/labels").and_then(Value::as_object))
+    Some(
+        w.at("/spec/template/metadata/labels")
+            .and_then(Value::as_object),
+    )
 }
 
 impl Rule for ArgoServiceSelectorMismatch {
@@ -68,7 +86,10 @@ impl Rule for ArgoServiceSelectorMismatch {
         let mut labels: Option<Option<Option<&Map<String, Value>>>> = None;
         let mut seen: Vec<&str> = Vec::new();
         for (ptr, meta_ptr) in SERVICE_FIELDS {
-            let Some(name) = at(object, ptr).and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+            let Some(name) = at(object, ptr)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            else {
                 continue;
             };
             if seen.contains(&name) {
@@ -97,8 +118,12 @@ impl Rule for ArgoServiceSelectorMismatch {
                 continue;
             };
             let pod_labels = *labels.get_or_insert_with(|| template_labels(object, cx));
-            let Some(pod_labels) = pod_labels else { continue };
-            let extra = meta_ptr.and_then(|p| at(object, p)).and_then(Value::as_object);
+            let Some(pod_labels) = pod_labels else {
+                continue;
+            };
+            let extra = meta_ptr
+                .and_then(|p| at(object, p))
+                .and_then(Value::as_object);
             let selector = at(svc, "/spec/selector").and_then(Value::as_object);
             let mut unmatched: Vec<String> = Vec::new();
             for (k, v) in selector.into_iter().flatten() {
@@ -117,7 +142,9 @@ impl Rule for ArgoServiceSelectorMismatch {
                 if !has(pod_labels) && !has(extra) {
                     let actual = pod_labels
                         .and_then(|m| m.get(k))
-                        .map_or("no such label".to_owned(), |a| format!("the pods have {k}={a}"));
+                        .map_or("no such label".to_owned(), |a| {
+                            format!("the pods have {k}={a}")
+                        });
                     unmatched.push(format!("{k}={v} ({actual})"));
                 }
             }

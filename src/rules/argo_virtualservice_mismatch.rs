@@ -96,7 +96,11 @@ impl Rule for ArgoVirtualserviceMismatch {
             ));
         }
         for (ptr, r) in refs {
-            let Some(full) = r.get("name").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+            let Some(full) = r
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            else {
                 continue;
             };
             let (name, ns) = vs_name_ns(full, object.ns());
@@ -232,9 +236,13 @@ impl Rule for ArgoVirtualserviceMismatch {
                         let sub = |k: &str| dr.get(k).and_then(Value::as_str).unwrap_or("");
                         let (c, s) = (sub("canarySubsetName"), sub("stableSubsetName"));
                         if !hosts.iter().any(|(_, x)| *x == c && !c.is_empty()) {
-                            Some(format!("Canary DestinationRule subset '{c}' not found in route"))
+                            Some(format!(
+                                "Canary DestinationRule subset '{c}' not found in route"
+                            ))
                         } else if !hosts.iter().any(|(_, x)| *x == s && !s.is_empty()) {
-                            Some(format!("Stable DestinationRule subset '{s}' not found in route"))
+                            Some(format!(
+                                "Stable DestinationRule subset '{s}' not found in route"
+                            ))
                         } else {
                             None
                         }

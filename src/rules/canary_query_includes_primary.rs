@@ -464,7 +464,9 @@ fn symbolic(gate: &Gate<'_>, out: &mut Vec<Finding>) {
                     (None, false) => continue,
                 };
                 let help = match kind {
-                    NameKind::Pod => "use `pod=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"`: Prometheus anchors regexes, so exactly two segments follow the target and `T-primary-<hash>-<suffix>` has three",
+                    NameKind::Pod => {
+                        "use `pod=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"`: Prometheus anchors regexes, so exactly two segments follow the target and `T-primary-<hash>-<suffix>` has three"
+                    }
                     _ => "match the workload exactly: `=\"{{ target }}\"`",
                 };
                 push_unique(out, gate.finding(&META, &span, message).with_help(help));

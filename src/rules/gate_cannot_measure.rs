@@ -16,9 +16,10 @@ use promql_parser::parser::Expr;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::promql::condition::{Eval, Input, argo_metrics, eval, first_all, guards_len, parse};
-use crate::promql::gates::push_unique;
+use crate::promql::gates::{GateKind, push_unique};
 use crate::promql::lex::Op;
 use crate::promql::query::{Query, binary_op, children};
+use crate::promql::template::ValueSource;
 use crate::promql::{Issue, QueryCx, run_query_rule};
 
 pub struct GateCannotMeasure;
@@ -41,6 +42,7 @@ impl Rule for GateCannotMeasure {
         run_query_rule(&META, object, cx, out, analyse);
         if object.group == "argoproj.io" {
             argo_conditions(object, cx, out);
+            misnamed_services(object, cx, out);
         }
     }
 }
@@ -129,7 +131,9 @@ fn argo_conditions<'a>(object: &'a Object, cx: &Context<'a>, out: &mut Vec<Findi
             if eval(&s, &empty) != Eval::Value(true) {
                 continue;
             }
-            if f.as_ref().is_some_and(|f| eval(f, &empty) != Eval::Value(false)) {
+            if f.as_ref()
+                .is_some_and(|f| eval(f, &empty) != Eval::Value(false))
+            {
                 continue;
             }
             // `all(result, …)` unguarded is argo-vacuous-all's finding.
@@ -147,6 +151,88 @@ fn argo_conditions<'a>(object: &'a Object, cx: &Context<'a>, out: &mut Vec<Findi
             )
             .with_help("require data: `len(result) > 0 && …`, and let an empty result count as a failure or an inconclusive measurement");
             push_unique(&mut found, fi);
+        }
+    }
+    out.extend(found);
+}
+
+/// Labels whose value is a Kubernetes Service name (Istio's `destination_service_name`, the
+/// `service` label prometheus-operator's ServiceMonitors add).
+const SERVICE_LABELS: &[&str] = &["destination_service_name", "service"];
+
+/// An Argo gate rendered for a Rollout whose `service="x"` matcher comes from an argument and
+/// names no Service of the Rollout's namespace, while the input holds Services there (`args`
+/// passing `canary` where the Services are `web-canary` / `web-stable`): the query returns
+/// nothing.
+fn misnamed_services<'a>(object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
+    let mut found = Vec::new();
+    for gate in cx.gates(object).iter() {
+        if gate.kind != GateKind::Argo || !gate.promql {
+            continue;
+        }
+        let Some(binder) = gate.binder.as_ref().map(|b| b.object) else {
+            continue;
+        };
+        let Some(q) = gate.analysis.query() else {
+            continue;
+        };
+        let ns = binder.ns();
+        let services = cx.world.list("", "Service", Some(ns));
+        if services.is_empty() {
+            continue;
+        }
+        let rendered = &gate.analysis.rendered;
+        for sel in q.selectors() {
+            for m in &sel.vs.matchers.matchers {
+                if !SERVICE_LABELS.contains(&m.name.as_str())
+                    || !matches!(m.op, promql_parser::label::MatchOp::Equal)
+                    || m.value.is_empty()
+                {
+                    continue;
+                }
+                let Some(loc) = sel.matcher_loc(m) else {
+                    continue;
+                };
+                let r = gate.analysis.to_rendered(&loc.value_span);
+                // The whole value is one argument's exact value.
+                let from_arg = rendered.substitutions.iter().any(|s| {
+                    s.exact
+                        && matches!(s.source, ValueSource::ArgValue)
+                        && s.out.start < r.end
+                        && r.start < s.out.end
+                        && rendered.text.get(s.out.clone()) == Some(m.value.as_str())
+                });
+                if !from_arg || services.iter().any(|s| s.name == m.value) {
+                    continue;
+                }
+                let mut names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+                names.sort_unstable();
+                names.dedup();
+                let close: Vec<&str> = names
+                    .iter()
+                    .copied()
+                    .filter(|n| n.contains(m.value.as_str()))
+                    .take(5)
+                    .collect();
+                let listed = if close.is_empty() {
+                    names.iter().copied().take(5).collect::<Vec<_>>()
+                } else {
+                    close
+                };
+                let f = gate.finding(
+                    &META,
+                    &loc.span,
+                    format!(
+                        "`{}=\"{}\"` names no Service of namespace \"{ns}\" (it has {}{}): the query returns no series for this Rollout and the measurement has no data",
+                        m.name,
+                        m.value,
+                        listed.join(", "),
+                        if names.len() > listed.len() { ", …" } else { "" }
+                    ),
+                )
+                .with_help("pass the Service's full name in the analysis args (e.g. the Rollout's canaryService)");
+                push_unique(&mut found, f);
+            }
         }
     }
     out.extend(found);

@@ -115,7 +115,11 @@ fn check_section(object: &Object, section: &str, routes: &[Value], out: &mut Vec
             };
             let mut f = finding(&META, object, &base, message)
                 .with_help(help)
-                .with_related(object, format!("/spec/{section}/{c}"), format!("{by}: no match"));
+                .with_related(
+                    object,
+                    format!("/spec/{section}/{c}"),
+                    format!("{by}: no match"),
+                );
             f.severity = severity;
             out.push(f);
             continue;
@@ -157,15 +161,13 @@ fn check_section(object: &Object, section: &str, routes: &[Value], out: &mut Vec
             let what = if covered.len() == 1 {
                 format!("its match is accepted first by {by} match[{k}]")
             } else {
-                format!("each of its {} matches is accepted first by an earlier route", covered.len())
+                format!(
+                    "each of its {} matches is accepted first by an earlier route",
+                    covered.len()
+                )
             };
-            let mut f = finding(
-                &META,
-                object,
-                &base,
-                format!("{name} never runs: {what}"),
-            )
-            .with_help("order routes from the most specific match to the least specific");
+            let mut f = finding(&META, object, &base, format!("{name} never runs: {what}"))
+                .with_help("order routes from the most specific match to the least specific");
             for (mi, r, k) in covered.iter().take(3) {
                 f = f.with_related(
                     object,
@@ -219,15 +221,19 @@ fn covers(section: &str, a: &Map<String, Value>, b: &Map<String, Value>) -> bool
                 bv.is_some_and(|bv| implies(bv, av))
             }
             "headers" | "queryParams" => match (av.as_object(), bv.and_then(Value::as_object)) {
-                (Some(am), Some(bm)) => am.iter().all(|(h, hv)| bm.get(h).is_some_and(|bv| implies(bv, hv))),
+                (Some(am), Some(bm)) => am
+                    .iter()
+                    .all(|(h, hv)| bm.get(h).is_some_and(|bv| implies(bv, hv))),
                 (Some(am), None) => am.is_empty(),
                 _ => false,
             },
-            "sniHosts" | "destinationSubnets" => match (av.as_array(), bv.and_then(Value::as_array)) {
-                // `a` accepts any of its list: it covers `b` when `b`'s list is within it.
-                (Some(al), Some(bl)) => !bl.is_empty() && bl.iter().all(|x| al.contains(x)),
-                _ => false,
-            },
+            "sniHosts" | "destinationSubnets" => {
+                match (av.as_array(), bv.and_then(Value::as_array)) {
+                    // `a` accepts any of its list: it covers `b` when `b`'s list is within it.
+                    (Some(al), Some(bl)) => !bl.is_empty() && bl.iter().all(|x| al.contains(x)),
+                    _ => false,
+                }
+            }
             "ignoreUriCase" => {
                 av.as_bool() != Some(true) || bv.and_then(Value::as_bool) == Some(true)
             }

@@ -50,8 +50,11 @@ fn managed_by_argo(dr: &Object, cx: &Context<'_>) -> bool {
         .list("argoproj.io", "Rollout", Some(dr.ns()))
         .iter()
         .any(|r| {
-            at(r, "/spec/strategy/canary/trafficRouting/istio/destinationRule/name")
-                .and_then(Value::as_str)
+            at(
+                r,
+                "/spec/strategy/canary/trafficRouting/istio/destinationRule/name",
+            )
+            .and_then(Value::as_str)
                 == Some(dr.name.as_str())
         })
 }
@@ -69,14 +72,20 @@ fn routed_by<'a>(cx: &Context<'a>, fqdn: &str, subset: &str) -> Option<(&'a Obje
                 continue;
             };
             for (ri, r) in routes.iter().enumerate() {
-                let Some(ds) = r.get("route").and_then(Value::as_array) else { continue };
+                let Some(ds) = r.get("route").and_then(Value::as_array) else {
+                    continue;
+                };
                 for (di, d) in ds.iter().enumerate() {
                     let dest = d.get("destination");
                     let s = |k: &str| dest.and_then(|x| x.get(k)).and_then(Value::as_str);
                     if s("subset") == Some(subset)
-                        && s("host").is_some_and(|h| istio_hosts_match(&istio_fqdn(h, vs.ns()), fqdn))
+                        && s("host")
+                            .is_some_and(|h| istio_hosts_match(&istio_fqdn(h, vs.ns()), fqdn))
                     {
-                        return Some((vs, format!("/spec/{section}/{ri}/route/{di}/destination/subset")));
+                        return Some((
+                            vs,
+                            format!("/spec/{section}/{ri}/route/{di}/destination/subset"),
+                        ));
                     }
                 }
             }
@@ -130,7 +139,10 @@ impl Rule for IstioSubsetNoPods {
                     merged.insert(k.clone(), v.clone());
                 }
             }
-            if merged.values().any(|v| v.as_str().is_some_and(|s| s.contains("{{"))) {
+            if merged
+                .values()
+                .any(|v| v.as_str().is_some_and(|s| s.contains("{{")))
+            {
                 continue;
             }
             let selector = LabelSelector::from_map(&merged);
@@ -146,7 +158,8 @@ impl Rule for IstioSubsetNoPods {
             if shown.is_empty() {
                 continue;
             }
-            let workloads: Vec<String> = behind.iter().take(3).map(|t| display(t.workload)).collect();
+            let workloads: Vec<String> =
+                behind.iter().take(3).map(|t| display(t.workload)).collect();
             let mut f = finding(
                 &META,
                 object,

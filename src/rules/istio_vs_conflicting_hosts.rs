@@ -49,7 +49,13 @@ fn scope(vs: &Object) -> Option<Vec<String>> {
     Some(
         list.iter()
             .filter_map(Value::as_str)
-            .map(|n| if n == "." { vs.ns().to_owned() } else { n.to_owned() })
+            .map(|n| {
+                if n == "." {
+                    vs.ns().to_owned()
+                } else {
+                    n.to_owned()
+                }
+            })
             .collect(),
     )
 }
@@ -67,7 +73,11 @@ fn hosts(vs: &Object) -> Vec<(usize, String)> {
         .map(|hs| {
             hs.iter()
                 .enumerate()
-                .filter_map(|(i, h)| h.as_str().filter(|h| !h.is_empty() && *h != "*").map(|h| (i, istio_fqdn(h, vs.ns()))))
+                .filter_map(|(i, h)| {
+                    h.as_str()
+                        .filter(|h| !h.is_empty() && *h != "*")
+                        .map(|h| (i, istio_fqdn(h, vs.ns())))
+                })
                 .collect()
         })
         .unwrap_or_default()

@@ -128,7 +128,10 @@ fn check_route(object: &Object, base: &str, dests: &[Value], out: &mut Vec<Findi
     if typed_ok && dests.len() == 1 {
         // Kiali KIA1104 (`business/checkers/virtualservices/route_checker.go`): one destination
         // takes all the route's traffic whatever its weight (Envoy routes to a single cluster).
-        if let Some(Weight::Valid(w)) = weights.first().filter(|w| matches!(w, Weight::Valid(v) if *v < 100)) {
+        if let Some(Weight::Valid(w)) = weights
+            .first()
+            .filter(|w| matches!(w, Weight::Valid(v) if *v < 100))
+        {
             let mut f = finding(
                 &META,
                 object,
