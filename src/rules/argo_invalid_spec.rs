@@ -104,8 +104,12 @@ fn pause_seconds(v: &Value) -> Option<f64> {
     }
 }
 
+/// An `int32` field as the controller decodes it; values outside int32 cannot be decoded at all
+/// (the schema rule reports them), so no claim is made about them here.
 fn int_field(spec: &Value, key: &str) -> Option<i64> {
-    spec.get(key).and_then(Value::as_i64)
+    spec.get(key)
+        .and_then(Value::as_i64)
+        .filter(|n| i32::try_from(*n).is_ok())
 }
 
 impl Rule for ArgoInvalidSpec {
@@ -572,7 +576,7 @@ fn check_step(step: &Value, at: &str, tr: Option<&Value>, max_weight: i64, o: &m
             "",
         );
     }
-    if let Some(w) = step.get("setWeight").and_then(Value::as_i64) {
+    if let Some(w) = int_field(step, "setWeight") {
         if w < 0 || w > max_weight {
             o.push(
                 format!("{at}/setWeight"),

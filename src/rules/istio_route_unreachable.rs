@@ -36,6 +36,9 @@ static META: RuleMeta = RuleMeta {
 /// (linear), and an info finding says so.
 pub const MAX_COMPARISONS: usize = 200_000;
 
+/// Routes after a catch-all reported one by one; the rest are counted in one finding.
+const MAX_AFTER_CATCH_ALL: usize = 10;
+
 /// Longest regex compiled to compare with an exact value (Istio rejects longer ones).
 const MAX_REGEX_LEN: usize = 1024;
 
@@ -87,6 +90,7 @@ fn check_section(object: &Object, section: &str, routes: &[Value], out: &mut Vec
     let mut earlier: Vec<(usize, usize, &Map<String, Value>)> = Vec::new();
     let mut budget = MAX_COMPARISONS;
     let mut capped_at: Option<usize> = None;
+    let mut after_catch_all = 0usize;
     for (i, route) in routes.iter().enumerate() {
         if !route.is_object() {
             continue;
@@ -95,6 +99,10 @@ fn check_section(object: &Object, section: &str, routes: &[Value], out: &mut Vec
         let name = route_name(section, i, route);
         let ms = matches_of(route);
         if let Some(c) = catch_all {
+            after_catch_all += 1;
+            if after_catch_all > MAX_AFTER_CATCH_ALL {
+                continue;
+            }
             let by = route_name(section, c, &routes[c]);
             let split = lone_partial_weight(&routes[c]).zip(lone_partial_weight(route));
             let (severity, message, help) = match split {
@@ -192,6 +200,22 @@ fn check_section(object: &Object, section: &str, routes: &[Value], out: &mut Vec
                 f.severity = Severity::Info;
                 out.push(f);
             }
+        }
+    }
+    if after_catch_all > MAX_AFTER_CATCH_ALL {
+        if let Some(c) = catch_all {
+            let mut f = finding(
+                &META,
+                object,
+                format!("/spec/{section}/{c}"),
+                format!(
+                    "{} more routes after {} never run either (the first {MAX_AFTER_CATCH_ALL} are reported one by one)",
+                    after_catch_all - MAX_AFTER_CATCH_ALL,
+                    route_name(section, c, &routes[c])
+                ),
+            );
+            f.severity = Severity::Warning;
+            out.push(f);
         }
     }
     if let Some(at) = capped_at {

@@ -27,9 +27,8 @@ static META: RuleMeta = RuleMeta {
     builtin: false,
 };
 
-/// VirtualServices compared per checked one (the check is linear in the world's
-/// VirtualServices for each: bounded).
-const MAX_COMPARED: usize = 5_000;
+/// VirtualServices of one host that carry a finding.
+const MAX_REPORTED: usize = 10;
 
 /// Bound to the sidecars: no `gateways`, or `mesh` among them.
 fn mesh_bound(vs: &Object) -> bool {
@@ -97,21 +96,33 @@ impl Rule for IstioVsConflictingHosts {
             return;
         }
         let my_scope = scope(object);
-        let others = cx.world.list("networking.istio.io", "VirtualService", None);
         for (i, fqdn) in &mine {
+            let group = cx.mesh_virtualservices(fqdn);
+            // A host claimed by many VirtualServices: the first ones carry the finding, which
+            // counts the rest (the findings stay bounded).
+            if group
+                .iter()
+                .position(|o| std::ptr::eq(*o, object))
+                .is_some_and(|p| p >= MAX_REPORTED)
+            {
+                continue;
+            }
             let mut rivals: Vec<&Object> = Vec::new();
-            for other in others.iter().take(MAX_COMPARED) {
+            let mut more = false;
+            for other in group {
                 // The same identity is the same object (several versions of it are
                 // duplicate-object's business).
                 if other.name == object.name && other.ns() == object.ns() {
                     continue;
                 }
-                if !mesh_bound(other) || !overlap(&my_scope, &scope(other)) {
+                if !overlap(&my_scope, &scope(other)) {
                     continue;
                 }
-                if hosts(other).iter().any(|(_, h)| h == fqdn) {
-                    rivals.push(other);
+                if rivals.len() == 3 {
+                    more = true;
+                    break;
                 }
+                rivals.push(other);
             }
             if rivals.is_empty() {
                 continue;
@@ -124,13 +135,19 @@ impl Rule for IstioVsConflictingHosts {
                 format!(
                     "host {fqdn} is also routed for the mesh by {}{}: sidecars use only one VirtualService per host, so the routes of the others are ignored",
                     names.join(", "),
-                    if rivals.len() > 3 { ", …" } else { "" }
+                    if more {
+                        format!(" and others ({} mesh VirtualServices in all for this host)", group.len())
+                    } else {
+                        String::new()
+                    }
                 ),
             )
             .with_help("merge the routes into one VirtualService per host, or bind one to a gateway, or narrow `exportTo`");
-            for r in rivals.iter().take(3) {
-                f = f.with_related(r, "/spec/hosts", "also routes this host for the mesh");
-            }
+            f = f.with_related(
+                rivals[0],
+                "/spec/hosts",
+                "also routes this host for the mesh",
+            );
             out.push(f);
         }
     }

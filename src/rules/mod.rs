@@ -25,6 +25,7 @@ pub mod flagger_metric_interval_shorter_than_analysis;
 pub mod flagger_metric_without_threshold;
 pub mod flagger_weights_stall;
 pub mod gate_cannot_measure;
+pub mod istio_ingress_bypasses_split;
 pub mod istio_retries_exceed_timeout;
 pub mod istio_route_unreachable;
 pub mod istio_subset_no_pods;
@@ -67,6 +68,7 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &istio_subset_no_pods::IstioSubsetNoPods,
     &istio_vs_owned_by_flagger::IstioVsOwnedByFlagger,
     &istio_vs_conflicting_hosts::IstioVsConflictingHosts,
+    &istio_ingress_bypasses_split::IstioIngressBypassesSplit,
     &duplicate_object::DuplicateObject,
     &template_render_error::TemplateRenderError,
     &promql_parse_error::PromqlParseError,
