@@ -762,9 +762,10 @@ fn subsets_and_conflicting_hosts() {
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0].0, Severity::Info, "not routed to: {f:?}");
     let vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r, namespace: default}\nspec:\n  hosts: [r]\n  http:\n  - route:\n    - destination: {host: r.default.svc.cluster.local, subset: v2}\n";
-    let f = only(&format!("{base}{dr}{vs}"), "istio-subset-no-pods");
+    let typo = dr.replace("labels: {version: v2}", "labels: {versoin: v2}");
+    let f = only(&format!("{base}{typo}{vs}"), "istio-subset-no-pods");
     assert_eq!(f.len(), 1, "{f:?}");
-    assert_eq!(f[0].0, Severity::Warning, "routed to: {f:?}");
+    assert_eq!(f[0].0, Severity::Warning, "a label key no pod has: {f:?}");
     // Conflicting hosts: the same FQDN for the mesh; exportTo "." in another namespace is not.
     let other = "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r2, namespace: default}\nspec:\n  hosts: [r.default.svc.cluster.local]\n  http:\n  - route:\n    - destination: {host: r}\n";
     let f = only(&format!("{vs}{other}"), "istio-vs-conflicting-hosts");

@@ -173,22 +173,32 @@ impl Rule for IstioSubsetNoPods {
                 ),
             )
             .with_help("give the subset the labels of the version's pod template (often `version`), or deploy that version");
-            // Traffic is only lost when a route sends it there; a subset for a version that is
-            // not deployed yet (bookinfo's `v2`, `v3`) is an assumption worth an info.
-            match routed_by(cx, &fqdn, subset_name) {
-                Some((vs, ptr)) => {
-                    f = f.with_related(vs, ptr, "routes traffic to this subset");
+            // A label key no pod behind the Service carries is a likely mistake (a typo, a label
+            // on the Deployment's metadata instead of its pods): a warning. Pods with the key but
+            // not the value are a version that is not deployed from this input (bookinfo's `v2`,
+            // `v3` subsets): an assumption, info.
+            let unknown_key = labels.keys().filter(|k| !ignored_label(k)).find(|k| {
+                !behind
+                    .iter()
+                    .any(|t| t.labels().is_some_and(|l| l.contains_key(k.as_str())))
+            });
+            if let Some((vs, ptr)) = routed_by(cx, &fqdn, subset_name) {
+                f = f.with_related(vs, ptr, "routes traffic to this subset");
+            }
+            match unknown_key {
+                Some(k) => {
+                    f.message = format!(
+                        "{} (no pod behind the Service has a label `{k}`)",
+                        f.message
+                    );
                 }
                 None => {
                     f.severity = Severity::Info;
                     f.message = f.message.replace(
-                        ": requests routed to the subset fail",
-                        "; no VirtualService of the input routes to it yet, but requests routed to the subset would fail",
+                        ", and none carries them: requests routed to the subset fail",
+                        ", and none carries them in the input (that version may be deployed from elsewhere); if none is deployed, requests routed to the subset fail",
                     );
                 }
-            }
-            for t in behind.iter().take(3) {
-                f = f.with_related(t.workload, t.labels_pointer(), "pod labels behind the host");
             }
             out.push(f);
         }
