@@ -84,6 +84,7 @@ pub fn analyse(q: &Query, cx: &QueryCx<'_>) -> Vec<Issue> {
                 one_line(text)
             ),
             help: Some("query the canary's metrics (requests, errors, latency) with a selector for its workload".into()),
+            fix: None,
         });
         return out;
     }
@@ -107,6 +108,7 @@ pub fn analyse(q: &Query, cx: &QueryCx<'_>) -> Vec<Issue> {
                 if constant { "this constant" } else { "absent()'s 1" }
             ),
             help: Some("drop the fallback so that no data fails the check, or raise the gate's traffic requirement (Flagger `analysis.threshold` counts failed checks)".into()),
+            fix: None,
         });
     });
     out
