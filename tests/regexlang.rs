@@ -731,8 +731,11 @@ spec:
         assert!(f[0].2.contains(&format!("`{t}-primary-")), "{f:?}");
     }
 
+    /// Issue 20: a MetricTemplate no Canary references is decided for every target name (the
+    /// `{{ target }}` placeholder is a symbol): `{{ target }}-.*` matches `T-primary-…` for any T.
+    /// The isolation rule still needs a bound Canary.
     #[test]
-    fn unbound_templates_are_not_judged() {
+    fn unbound_templates_are_decided_for_every_target() {
         let y = r#"apiVersion: flagger.app/v1beta1
 kind: MetricTemplate
 metadata: {name: errors, namespace: shop}
@@ -740,7 +743,11 @@ spec:
   provider: {type: prometheus, address: http://prometheus:9090}
   query: sum(rate(http_requests_total{namespace="{{ namespace }}", pod=~"{{ target }}-.*"}[1m]))
 "#;
-        assert_eq!(findings(INCLUDES, y), vec![]);
+        let f = findings(INCLUDES, y);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].1, "Error", "{f:?}");
+        assert!(f[0].2.contains("for every Deployment target T"), "{f:?}");
+        assert!(f[0].2.contains("`T-primary-"), "{f:?}");
         assert_eq!(findings(ISOLATED, y), vec![]);
     }
 

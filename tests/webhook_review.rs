@@ -187,3 +187,63 @@ fn cluster_cache_world_overlays_the_admitted_object() {
     // MemoryInventory is the same trait: nothing webhook-specific leaks into rules.
     let _ = MemoryInventory::default();
 }
+
+/// The fixture's request with another object under admission.
+fn admitting(object: Value) -> Value {
+    let mut v = fixture("create-virtualservice-bad-weights.json");
+    let (group, version) = {
+        let av = object["apiVersion"].as_str().unwrap_or("v1");
+        av.rsplit_once('/').map_or(("", av), |(g, v)| (g, v))
+    };
+    let kind = object["kind"].clone();
+    v["request"]["kind"] = json!({"group": group, "version": version, "kind": kind});
+    v["request"]["resource"] = json!({"group": group, "version": version, "resource": "objects"});
+    v["request"]["name"] = object["metadata"]["name"].clone();
+    v["request"]["object"] = object;
+    v
+}
+
+/// Issue 20: a MetricTemplate created before any Canary is decided for every target name, and a
+/// matcher that also selects the primary's pods for any target is denied, as `rollgate lint`
+/// reports it (one engine).
+#[test]
+fn metrictemplate_alone_is_decided_for_every_target() {
+    let bad = json!({
+        "apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate",
+        "metadata": {"name": "pod-cpu", "namespace": "test"},
+        "spec": {"provider": {"type": "prometheus", "address": "http://prometheus:9090"},
+                 "query": "sum(rate(container_cpu_usage_seconds_total{pod=~\"{{ target }}-.+\"}[{{ interval }}]))"}
+    });
+    let (got, r) = decide(&admitting(bad.clone()), &NoCluster);
+    assert_eq!(got, Verdict::Denied, "{r}");
+    let msg = r["status"]["message"].as_str().unwrap_or("");
+    assert!(msg.starts_with("canary-query-includes-primary"), "{msg}");
+    assert!(msg.contains("every Deployment target T"), "{msg}");
+    let mut good = bad;
+    good["spec"]["query"] = json!(
+        "sum(rate(container_cpu_usage_seconds_total{pod=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"}[{{ interval }}]))"
+    );
+    let (got, r) = decide(&admitting(good), &NoCluster);
+    assert_eq!(got, Verdict::Allowed, "{r}");
+}
+
+/// Issue 20: Argo's own spec validation (argo-invalid-spec) denies at admission what the
+/// controller would mark InvalidSpec.
+#[test]
+fn rollout_argo_rejects_is_denied() {
+    let rollout = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": "test"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "web", "image": "web:1"}]}},
+                 "strategy": {"canary": {"steps": [{"setWeight": 20, "pause": {}}]}}}
+    });
+    let (got, r) = decide(&admitting(rollout), &NoCluster);
+    assert_eq!(got, Verdict::Denied, "{r}");
+    let msg = r["status"]["message"].as_str().unwrap_or("");
+    assert!(
+        msg.starts_with("argo-invalid-spec at spec.strategy.canary.steps[0]"),
+        "{msg}"
+    );
+}

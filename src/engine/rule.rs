@@ -78,6 +78,8 @@ struct RunMemo<'a> {
     /// (group, kind) → the world's compiled CRD schemas for it.
     /// A list: a run sees a few dozen kinds.
     schemas: RefCell<Vec<(String, String, WorldSchemas)>>,
+    /// Mesh-bound VirtualServices by resolved host ([`Context::mesh_virtualservices`]).
+    mesh_hosts: OnceCell<crate::FastMap<String, Vec<&'a Object>>>,
 }
 
 /// Per-object results shared by the rules checking that object.
@@ -99,6 +101,7 @@ impl<'a> Context<'a> {
                 ),
                 monitors: Monitors::with_settings(world, settings),
                 schemas: RefCell::default(),
+                mesh_hosts: OnceCell::new(),
             }),
             memo: None,
         }
@@ -140,6 +143,42 @@ impl<'a> Context<'a> {
     /// Which monitors watch which namespace (indexed once per run).
     pub fn monitors(&self) -> &Monitors<'a> {
         &self.run.monitors
+    }
+
+    /// The world's Istio VirtualServices bound to the mesh (no `gateways`, or `mesh` among them)
+    /// by host, resolved to an FQDN in each one's namespace; indexed once per run, in world
+    /// order.
+    pub fn mesh_virtualservices(&self, fqdn: &str) -> &[&'a Object] {
+        let index = self.run.mesh_hosts.get_or_init(|| {
+            let mut m: crate::FastMap<String, Vec<&'a Object>> = crate::FastMap::default();
+            for vs in self
+                .world
+                .list("networking.istio.io", "VirtualService", None)
+            {
+                let gateways = vs
+                    .at("/spec/gateways")
+                    .and_then(serde_json::Value::as_array);
+                let mesh = gateways
+                    .is_none_or(|g| g.is_empty() || g.iter().any(|x| x.as_str() == Some("mesh")));
+                if !mesh {
+                    continue;
+                }
+                let hosts = vs.at("/spec/hosts").and_then(serde_json::Value::as_array);
+                for h in hosts
+                    .into_iter()
+                    .flatten()
+                    .filter_map(serde_json::Value::as_str)
+                {
+                    let key = crate::rules::common::istio_fqdn(h, vs.ns());
+                    let list = m.entry(key).or_default();
+                    if !list.iter().any(|o| std::ptr::eq(*o, vs)) {
+                        list.push(vs);
+                    }
+                }
+            }
+            m
+        });
+        index.get(fqdn).map_or(&[], Vec::as_slice)
     }
 
     /// The compiled schemas of the world's CustomResourceDefinitions for `group`/`kind`

@@ -139,6 +139,7 @@ fn from_target(gate: &Gate<'_>, range: &Range<usize>) -> bool {
 
 fn check_gate(gate: &Gate<'_>, world: &dyn Inventory, out: &mut Vec<Finding>) {
     let Some(names) = flagger_names(gate, world) else {
+        symbolic(gate, out);
         return;
     };
     let Some(q) = gate.analysis.query() else {
@@ -329,4 +330,147 @@ fn suggestion(
         _ => format!("exactly the canary workload, not `{target}-primary`"),
     };
     Some(format!("use `{label}{op_text}\"{shown_value}\"`: {why}"))
+}
+
+/// Longest Deployment name whose primary pod names are not truncated: the pod's generateName
+/// `<T>-primary-<hash up to 10>-` must fit the 58 bytes kept before the random suffix.
+const SYMBOLIC_MAX_TARGET: usize = 58 - "-primary-".len() - 10 - 1;
+
+/// `regex` is the placeholder's text followed by a remainder `R` in the regex's top-level
+/// concatenation, so that for every target `T` (a DNS name: no regex operator but `.`, which
+/// matches itself) `T·R` accepts `T·w` exactly when `R` accepts `w`. Returns `R`.
+fn symbolic_rest<'v>(value: &'v str, placeholder: &str, op: MatchOp) -> Option<&'v str> {
+    let rest = value.strip_prefix(placeholder)?;
+    if rest.contains(placeholder) {
+        return None;
+    }
+    if matches!(op, MatchOp::Equal | MatchOp::NotEqual) {
+        return Some(rest);
+    }
+    use regex_syntax::hir::HirKind;
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(value)
+        .ok()?;
+    let first = match hir.kind() {
+        HirKind::Concat(subs) => subs.first()?,
+        _ => &hir,
+    };
+    match first.kind() {
+        HirKind::Literal(l) if l.0.starts_with(placeholder.as_bytes()) => Some(rest),
+        _ => None,
+    }
+}
+
+/// A Flagger MetricTemplate that no Canary of the world references: its pod and workload
+/// matchers are decided for every target name at once. The placeholder that stands for
+/// `{{ target }}` is a symbol `T`; a matcher `T·R` is decided by running `R` against the names
+/// that follow `T` (the languages of the empty target: `-primary-<hash>-<suffix>` for the
+/// primary's pods, `-primary` for its workload). Matchers that do not start with the target are
+/// not judged (their answer depends on `T`).
+fn symbolic(gate: &Gate<'_>, out: &mut Vec<Finding>) {
+    if gate.kind != GateKind::FlaggerTemplate
+        || !gate.promql
+        || gate.target.is_some()
+        || gate.binder.is_some()
+    {
+        return;
+    }
+    let Some(q) = gate.analysis.query() else {
+        return;
+    };
+    let rendered = &gate.analysis.rendered;
+    let Some(placeholder) = rendered
+        .substitutions
+        .iter()
+        .find(|s| s.name == "target" && s.source == ValueSource::Placeholder)
+        .and_then(|s| rendered.text.get(s.out.clone()))
+        .filter(|p| !p.is_empty())
+    else {
+        return;
+    };
+    let names = FlaggerNames::new("");
+    for sel in q.selectors() {
+        for conj in conjunctions(&sel) {
+            let mut by_label: BTreeMap<&str, Vec<&PMatcher>> = BTreeMap::new();
+            for m in &conj {
+                by_label.entry(m.name.as_str()).or_default().push(m);
+            }
+            for (label, ms) in by_label {
+                let Some(kind) = label_kind(label) else {
+                    continue;
+                };
+                if !matches!(kind, NameKind::Pod | NameKind::Workload) {
+                    continue;
+                }
+                let mut matchers = Vec::with_capacity(ms.len());
+                for m in &ms {
+                    let op = to_matcher(m).op;
+                    match symbolic_rest(&m.value, placeholder, op) {
+                        Some(rest) => matchers.push(Matcher::new(op, rest)),
+                        None => break,
+                    }
+                }
+                if matchers.len() != ms.len() {
+                    continue;
+                }
+                let iso = match Checker::shared().isolation_in(
+                    &matchers,
+                    names.primary(kind),
+                    names.canary(kind),
+                ) {
+                    Ok(iso) => iso,
+                    Err(_) => continue,
+                };
+                let span = sel
+                    .matcher_loc(ms[0])
+                    .map(|l| l.span.clone())
+                    .unwrap_or_else(|| q.span(sel.expr));
+                let what = shown(q, &sel, &ms).replace(placeholder, "{{ target }}");
+                let noun = iso.primary_language.noun().to_owned();
+                let canary_noun = iso.canary_language.noun().to_owned();
+                let scope = match kind {
+                    NameKind::Pod => format!(
+                        "every Deployment target T (of up to {SYMBOLIC_MAX_TARGET} characters, whose pod names are not truncated)"
+                    ),
+                    _ => "every target T".to_owned(),
+                };
+                if let Some(u) = iso.undecided() {
+                    let mut f = gate.finding(
+                        &META,
+                        &span,
+                        format!(
+                            "could not decide whether `{what}` also matches {noun}s for {scope} ({})",
+                            u.reason
+                        ),
+                    );
+                    f.severity = Severity::Warning;
+                    push_unique(out, f);
+                    continue;
+                }
+                let message = match (iso.includes_primary(), iso.misses_canary()) {
+                    (Some(w), true) => format!(
+                        "for {scope}, `{what}` matches {noun} `T{w}` but no {canary_noun}: every Canary using this template measures the primary instead of the canary"
+                    ),
+                    (Some(w), false) => format!(
+                        "for {scope}, `{what}` also matches {noun} `T{w}`: every Canary using this template averages the primary into the canary's metric, so a failing canary is diluted and may never be rolled back"
+                    ),
+                    (None, true) => format!(
+                        "for {scope}, `{what}` matches no {canary_noun} ({}): every Canary using this template sees no data, and Flagger fails every check",
+                        example(kind, "T")
+                    ),
+                    (None, false) => continue,
+                };
+                let help = match kind {
+                    NameKind::Pod => {
+                        "use `pod=~\"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)\"`: Prometheus anchors regexes, so exactly two segments follow the target and `T-primary-<hash>-<suffix>` has three"
+                    }
+                    _ => "match the workload exactly: `=\"{{ target }}\"`",
+                };
+                push_unique(out, gate.finding(&META, &span, message).with_help(help));
+            }
+        }
+    }
 }

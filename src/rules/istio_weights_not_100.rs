@@ -181,6 +181,24 @@ fn check_route(object: &Object, base: &str, dests: &[Value], out: &mut Vec<Findi
             }
         }
     }
+    if typed_ok && dests.len() == 1 {
+        // Kiali KIA1104 (`business/checkers/virtualservices/route_checker.go`): one destination
+        // takes all the route's traffic whatever its weight (Envoy routes to a single cluster).
+        if let Some(Weight::Valid(w)) = weights
+            .first()
+            .filter(|w| matches!(w, Weight::Valid(v) if *v < 100))
+        {
+            let mut f = finding(
+                &META,
+                object,
+                format!("{base}/0/weight"),
+                format!("weight {w} on the route's only destination is taken as 100%: {} receives all the traffic this route matches", destination_name(&dests[0])),
+            )
+            .with_help("put every destination of a split in the same `route` list, or drop the weight");
+            f.severity = Severity::Warning;
+            out.push(f);
+        }
+    }
     if !typed_ok || dests.len() < 2 {
         return;
     }

@@ -6,12 +6,15 @@ use crate::engine::Rule;
 pub mod argo_analysis_always_passes;
 pub mod argo_analysis_runs_forever;
 pub mod argo_condition_type_error;
+pub mod argo_invalid_spec;
 pub mod argo_nan_passes;
 pub mod argo_pause_zero;
 pub mod argo_result_index_unguarded;
+pub mod argo_service_selector_mismatch;
 pub mod argo_setweight_unachievable;
 pub mod argo_template_not_found;
 pub mod argo_vacuous_all;
+pub mod argo_virtualservice_mismatch;
 pub mod argo_web_jsonpath_invalid;
 pub mod canary_query_includes_primary;
 pub mod canary_query_not_isolated;
@@ -21,8 +24,13 @@ pub mod flagger_builtin_name_collision;
 pub mod flagger_metric_interval_shorter_than_analysis;
 pub mod flagger_metric_without_threshold;
 pub mod flagger_weights_stall;
+pub mod gate_cannot_measure;
+pub mod istio_ingress_bypasses_split;
 pub mod istio_retries_exceed_timeout;
+pub mod istio_route_unreachable;
+pub mod istio_subset_no_pods;
 pub mod istio_subset_not_found;
+pub mod istio_vs_conflicting_hosts;
 pub mod istio_vs_owned_by_flagger;
 pub mod istio_weights_not_100;
 pub mod metrictemplate_missing_address;
@@ -57,7 +65,10 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &template_not_found::TemplateNotFound,
     &argo_template_not_found::ArgoTemplateNotFound,
     &istio_subset_not_found::IstioSubsetNotFound,
+    &istio_subset_no_pods::IstioSubsetNoPods,
     &istio_vs_owned_by_flagger::IstioVsOwnedByFlagger,
+    &istio_vs_conflicting_hosts::IstioVsConflictingHosts,
+    &istio_ingress_bypasses_split::IstioIngressBypassesSplit,
     &duplicate_object::DuplicateObject,
     &template_render_error::TemplateRenderError,
     &promql_parse_error::PromqlParseError,
@@ -71,18 +82,23 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &argo_analysis_always_passes::ArgoAnalysisAlwaysPasses,
     &argo_analysis_runs_forever::ArgoAnalysisRunsForever,
     &argo_condition_type_error::ArgoConditionTypeError,
+    &argo_invalid_spec::ArgoInvalidSpec,
     &argo_nan_passes::ArgoNanPasses,
     &argo_pause_zero::ArgoPauseZero,
     &argo_result_index_unguarded::ArgoResultIndexUnguarded,
+    &argo_service_selector_mismatch::ArgoServiceSelectorMismatch,
     &argo_setweight_unachievable::ArgoSetweightUnachievable,
     &argo_vacuous_all::ArgoVacuousAll,
+    &argo_virtualservice_mismatch::ArgoVirtualserviceMismatch,
     &argo_web_jsonpath_invalid::ArgoWebJsonpathInvalid,
     &flagger_builtin_name_collision::FlaggerBuiltinNameCollision,
     &flagger_metric_interval_shorter_than_analysis::FlaggerMetricIntervalShorterThanAnalysis,
     &flagger_metric_without_threshold::FlaggerMetricWithoutThreshold,
     &flagger_weights_stall::FlaggerWeightsStall,
     &istio_retries_exceed_timeout::IstioRetriesExceedTimeout,
+    &istio_route_unreachable::IstioRouteUnreachable,
     &metrictemplate_missing_address::MetrictemplateMissingAddress,
     &canary_query_includes_primary::CanaryQueryIncludesPrimary,
     &canary_query_not_isolated::CanaryQueryNotIsolated,
+    &gate_cannot_measure::GateCannotMeasure,
 ];

@@ -159,6 +159,17 @@ pub fn absent(
     }
 }
 
+/// The referent among `candidates` (objects of one identity): the one from the referrer's own
+/// input file when there is one, else the only one; `None` when several files define it
+/// differently and none is the referrer's (which one applies is unknown offline).
+pub fn referent<'a>(referrer: &Object, candidates: &[&'a Object]) -> Option<&'a Object> {
+    candidates
+        .iter()
+        .find(|c| same_input(c, referrer))
+        .or_else(|| (candidates.len() == 1).then(|| &candidates[0]))
+        .copied()
+}
+
 /// An Istio host as istiod resolves it in `namespace` (`pkg/config/model.go`
 /// `ResolveShortnameToFQDN`): a name without a dot is a Service of that namespace
 /// (`reviews` → `reviews.<ns>.svc.cluster.local`); other names are taken as written.

@@ -1,0 +1,241 @@
+//! gate-cannot-measure: a gate whose result does not depend on the canary.
+//!
+//! - A query that reads no series (`vector(100)`, `1 > bool 0`, `time()`): Prometheus evaluates it to
+//!   the same number every time, so Flagger's threshold check (`pkg/controller/scheduler_metrics.go`)
+//!   or Argo's condition (`utils/evaluate/evaluate.go`) passes or fails whatever the canary does.
+//! - A fallback that turns *no data* into a value: `X or vector(0)`, `X or on() vector(1)`,
+//!   `X or absent(Y)`. With no canary traffic yet, or a label that matches nothing, `X` is empty and
+//!   the gate measures the constant: Flagger compares it against the threshold instead of
+//!   failing with "no values found" (`pkg/metrics/providers/prometheus.go` `RunQuery`).
+//! - An Argo condition that is true on an empty result without going through `all(…)` (that case
+//!   is `argo-vacuous-all`): `len(result) == 0 || result[0] < 5` passes every measurement that
+//!   finds no data.
+
+use promql_parser::parser::Expr;
+
+use crate::engine::rule::finding;
+use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
+use crate::promql::condition::{Eval, Input, argo_metrics, eval, first_all, guards_len, parse};
+use crate::promql::gates::{GateKind, push_unique};
+use crate::promql::lex::Op;
+use crate::promql::query::{Query, binary_op, children};
+use crate::promql::template::ValueSource;
+use crate::promql::{Issue, QueryCx, run_query_rule};
+
+pub struct GateCannotMeasure;
+
+static META: RuleMeta = RuleMeta {
+    id: "gate-cannot-measure",
+    severity: Severity::Warning,
+    kinds: crate::promql::gates::KINDS,
+    doc: include_str!("../../rules/gate-cannot-measure.md"),
+    options: &[],
+    builtin: false,
+};
+
+impl Rule for GateCannotMeasure {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
+        run_query_rule(&META, object, cx, out, analyse);
+        if object.group == "argoproj.io" {
+            argo_conditions(object, cx, out);
+            misnamed_services(object, cx, out);
+        }
+    }
+}
+
+/// Whether a sub-expression reads any series.
+fn reads_series(e: &Expr) -> bool {
+    matches!(e, Expr::VectorSelector(_) | Expr::MatrixSelector(_)) || children(e).any(reads_series)
+}
+
+fn is_absent_call(e: &Expr) -> bool {
+    match e {
+        Expr::Call(c) => c.func.name == "absent" || c.func.name == "absent_over_time",
+        Expr::Paren(p) => is_absent_call(&p.expr),
+        _ => false,
+    }
+}
+
+fn one_line(s: &str) -> String {
+    let s: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(57).collect::<String>())
+    } else {
+        s
+    }
+}
+
+pub fn analyse(q: &Query, cx: &QueryCx<'_>) -> Vec<Issue> {
+    let mut out = Vec::new();
+    if !cx.structure_known() {
+        return out;
+    }
+    let text = q.text();
+    if !reads_series(q.expr()) {
+        out.push(Issue {
+            span: 0..text.len(),
+            severity: Severity::Warning,
+            message: format!(
+                "the query `{}` reads no series: it evaluates to the same value at every check, so the gate passes or fails whatever the canary does",
+                one_line(text)
+            ),
+            help: Some("query the canary's metrics (requests, errors, latency) with a selector for its workload".into()),
+            fix: None,
+        });
+        return out;
+    }
+    q.walk(&mut |e, _| {
+        let Expr::Binary(b) = e else { return };
+        if binary_op(b) != Some(Op::Or) {
+            return;
+        }
+        let rhs = &*b.rhs;
+        let constant = !reads_series(rhs);
+        if !(constant || is_absent_call(rhs)) {
+            return;
+        }
+        let span = q.span(rhs);
+        let shown = one_line(text.get(span.clone()).unwrap_or("the fallback"));
+        out.push(Issue {
+            span,
+            severity: Severity::Warning,
+            message: format!(
+                "`or {shown}` turns no data into a value: with no canary traffic yet (or a selector that matches nothing) the gate measures {} instead of the canary, and no missing data is ever reported",
+                if constant { "this constant" } else { "absent()'s 1" }
+            ),
+            help: Some("drop the fallback so that no data fails the check, or raise the gate's traffic requirement (Flagger `analysis.threshold` counts failed checks)".into()),
+            fix: None,
+        });
+    });
+    out
+}
+
+/// Argo conditions that pass on an empty result without an unguarded `all(…)`.
+fn argo_conditions<'a>(object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
+    let mut found = Vec::new();
+    let empty = Input::Vector(Vec::new());
+    for m in argo_metrics(object, cx) {
+        if m.provider != Some("prometheus") {
+            continue;
+        }
+        for v in &m.variants {
+            let Some(stext) = &v.success else { continue };
+            let Ok(s) = parse(stext) else { continue };
+            let f = match v.failure.as_deref().map(parse) {
+                Some(Err(_)) => continue,
+                Some(Ok(f)) => Some(f),
+                None => None,
+            };
+            if eval(&s, &empty) != Eval::Value(true) {
+                continue;
+            }
+            if f.as_ref()
+                .is_some_and(|f| eval(f, &empty) != Eval::Value(false))
+            {
+                continue;
+            }
+            // `all(result, …)` unguarded is argo-vacuous-all's finding.
+            if first_all(&s).is_some() && !guards_len(&s) {
+                continue;
+            }
+            let fi = finding(
+                &META,
+                object,
+                format!("{}/successCondition", m.pointer),
+                format!(
+                    "successCondition `{}` is true when the query returns no series: with no canary traffic (or a selector that matches nothing) every measurement is Successful",
+                    one_line(stext)
+                ),
+            )
+            .with_help("require data: `len(result) > 0 && …`, and let an empty result count as a failure or an inconclusive measurement");
+            push_unique(&mut found, fi);
+        }
+    }
+    out.extend(found);
+}
+
+/// Labels whose value is a Kubernetes Service name (Istio's `destination_service_name`, the
+/// `service` label prometheus-operator's ServiceMonitors add).
+const SERVICE_LABELS: &[&str] = &["destination_service_name", "service"];
+
+/// An Argo gate rendered for a Rollout whose `service="x"` matcher comes from an argument and
+/// names no Service of the Rollout's namespace, while the input holds Services there (`args`
+/// passing `canary` where the Services are `web-canary` / `web-stable`): the query returns
+/// nothing.
+fn misnamed_services<'a>(object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
+    let mut found = Vec::new();
+    for gate in cx.gates(object).iter() {
+        if gate.kind != GateKind::Argo || !gate.promql {
+            continue;
+        }
+        let Some(binder) = gate.binder.as_ref().map(|b| b.object) else {
+            continue;
+        };
+        let Some(q) = gate.analysis.query() else {
+            continue;
+        };
+        let ns = binder.ns();
+        let services = cx.world.list("", "Service", Some(ns));
+        if services.is_empty() {
+            continue;
+        }
+        let rendered = &gate.analysis.rendered;
+        for sel in q.selectors() {
+            for m in &sel.vs.matchers.matchers {
+                if !SERVICE_LABELS.contains(&m.name.as_str())
+                    || !matches!(m.op, promql_parser::label::MatchOp::Equal)
+                    || m.value.is_empty()
+                {
+                    continue;
+                }
+                let Some(loc) = sel.matcher_loc(m) else {
+                    continue;
+                };
+                let r = gate.analysis.to_rendered(&loc.value_span);
+                // The whole value is one argument's exact value.
+                let from_arg = rendered.substitutions.iter().any(|s| {
+                    s.exact
+                        && matches!(s.source, ValueSource::ArgValue)
+                        && s.out.start < r.end
+                        && r.start < s.out.end
+                        && rendered.text.get(s.out.clone()) == Some(m.value.as_str())
+                });
+                if !from_arg || services.iter().any(|s| s.name == m.value) {
+                    continue;
+                }
+                let mut names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+                names.sort_unstable();
+                names.dedup();
+                let close: Vec<&str> = names
+                    .iter()
+                    .copied()
+                    .filter(|n| n.contains(m.value.as_str()))
+                    .take(5)
+                    .collect();
+                let listed = if close.is_empty() {
+                    names.iter().copied().take(5).collect::<Vec<_>>()
+                } else {
+                    close
+                };
+                let f = gate.finding(
+                    &META,
+                    &loc.span,
+                    format!(
+                        "`{}=\"{}\"` names no Service of namespace \"{ns}\" (it has {}{}): the query returns no series for this Rollout and the measurement has no data",
+                        m.name,
+                        m.value,
+                        listed.join(", "),
+                        if names.len() > listed.len() { ", …" } else { "" }
+                    ),
+                )
+                .with_help("pass the Service's full name in the analysis args (e.g. the Rollout's canaryService)");
+                push_unique(&mut found, f);
+            }
+        }
+    }
+    out.extend(found);
+}
