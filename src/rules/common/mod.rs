@@ -2,6 +2,7 @@
 //! one). Small helpers shared by the cross-resource rules: field names for messages, how an absent
 //! referent is reported, Istio host names, Flagger Canary facts.
 
+pub mod flagger;
 pub mod wiring;
 
 use serde_json::Value;
