@@ -93,13 +93,19 @@ impl Rule for FlaggerAnalysisCannotProtect {
         // A threshold that outlasts the whole promotion.
         if let Some(promotion) = t.promotion {
             if t.rollback > promotion && t.threshold > 1 {
+                // Up to twice the promotion time it is a matter of taste (Flagger's own e2e
+                // tests use threshold 15 with five 15s steps): information. Beyond, a warning.
+                let severity = if t.rollback > 2.0 * promotion {
+                    Severity::Warning
+                } else {
+                    Severity::Info
+                };
                 let ptr = if a.get("threshold").is_some() {
                     format!("{base}/threshold")
                 } else {
                     base.to_owned()
                 };
-                out.push(
-                    finding(
+                let mut f = finding(
                         &META,
                         object,
                         ptr,
@@ -115,8 +121,9 @@ impl Rule for FlaggerAnalysisCannotProtect {
                     .with_help(format!(
                         "lower the threshold to at most {} (failed checks are counted over the whole analysis, not consecutively)",
                         max_threshold(t.steps.unwrap_or(0.0))
-                    )),
-                );
+                    ));
+                f.severity = severity;
+                out.push(f);
             }
         }
         // Promotion before the metrics' windows have seen canary traffic.
@@ -155,8 +162,15 @@ impl Rule for FlaggerAnalysisCannotProtect {
                 (base.to_owned(), "analysis")
             };
             let steps = t.steps.unwrap_or(0.0);
-            out.push(
-                finding(
+            // With a ratio or a quantile, the time before the canary's traffic adds nothing
+            // to either side: the checks measure all the canary traffic there was, just little
+            // of it. Only a window more than twice the whole canary traffic is a warning.
+            let severity = if traffic * 2.0 < window {
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
+            let mut f = finding(
                     &META,
                     object,
                     ptr,
@@ -171,8 +185,9 @@ impl Rule for FlaggerAnalysisCannotProtect {
                 .with_help(format!(
                     "make the analysis last at least one window: more steps or iterations, a longer analysis.interval (now {}), or a shorter metric interval",
                     format(t.interval)
-                )),
-            );
+                ));
+            f.severity = severity;
+            out.push(f);
         }
     }
 }

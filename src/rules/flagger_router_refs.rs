@@ -159,7 +159,10 @@ impl Rule for FlaggerRouterRefs {
             out.push(f);
             return;
         };
-        if let Some(need) = needed(r) {
+        // A fragment (documentation snippets cut after `provider:`) is not judged on what it
+        // lacks: a Canary without a targetRef is not deployable anyway (rule schema).
+        let fragment = at(object, "/spec/targetRef").is_none();
+        if let Some(need) = needed(r).filter(|_| !fragment) {
             let v = at(object, need.pointer);
             let ok = if need.list {
                 v.and_then(Value::as_array).is_some_and(|a| !a.is_empty())

@@ -99,6 +99,23 @@ fn file_of(r: Router, kind: &str) -> &'static str {
     }
 }
 
+/// Whether Flagger would change a Service named `<apex>-primary`/`<apex>-canary`: it selects the
+/// primary pods with `<label>: <value>-primary` and the canary pods with `<label>: <value>`
+/// (`kubernetes_default.go` `Initialize`). A Service that already selects that way (a copy of
+/// what Flagger generates, as in docs listing the generated objects) loses nothing.
+fn service_differs(svc: &Object) -> bool {
+    let selector = at(svc, "/spec/selector").and_then(Value::as_object);
+    let selects_primary = selector.is_some_and(|m| {
+        m.values()
+            .any(|v| v.as_str().is_some_and(|v| v.ends_with("-primary")))
+    });
+    if svc.name.ends_with("-primary") {
+        !selects_primary
+    } else {
+        selector.is_none_or(|m| m.is_empty()) || selects_primary
+    }
+}
+
 impl Rule for ObjectOwnedByFlagger {
     fn meta(&self) -> &'static RuleMeta {
         &META
@@ -113,6 +130,9 @@ impl Rule for ObjectOwnedByFlagger {
         if (kind == "Service" && !(object.name.ends_with("-primary") || object.name.ends_with("-canary")))
             || (kind == "Ingress" && !object.name.ends_with("-canary"))
         {
+            return;
+        }
+        if kind == "Service" && !service_differs(object) {
             return;
         }
         let canaries = if kind == "TrafficRoute" {
