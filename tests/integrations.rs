@@ -427,10 +427,19 @@ fn helm_template_output_maps_to_templates() {
         .nth(away[0].1 as usize - 1)
         .unwrap()
         .to_owned();
-    assert!(stream_line.trim_start().starts_with("route:"), "{stream_line}");
+    assert!(
+        stream_line.trim_start().starts_with("route:"),
+        "{stream_line}"
+    );
     let (_, json) = lint(
         t.path(),
-        &["--format", "json", "--stdin-filename", "out/rendered.yaml", "-"],
+        &[
+            "--format",
+            "json",
+            "--stdin-filename",
+            "out/rendered.yaml",
+            "-",
+        ],
         &rendered,
     );
     let v: Value = serde_json::from_str(&json).unwrap();
@@ -461,7 +470,11 @@ fn helm_template_output_maps_to_templates() {
     // 5 of it, the first occurrence at line 4); a syntax error in a document without a
     // `# Source:` comment keeps the stream's name and lines.
     std::fs::create_dir_all(t.path().join("app/templates")).unwrap();
-    std::fs::write(t.path().join("app/templates/svc.yaml"), "# the chart's template\n").unwrap();
+    std::fs::write(
+        t.path().join("app/templates/svc.yaml"),
+        "# the chart's template\n",
+    )
+    .unwrap();
     let broken = b"---\n# Source: app/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: a\n---\n# Source: app/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: b\n  name: c\n---\nkind: [\n";
     let found = expected(t.path(), &["--stdin-filename", "all.yaml", "-"], broken);
     let places: Vec<(&str, u64, &str)> = found

@@ -143,8 +143,8 @@ pub fn raw_counters(q: &Query) -> Vec<RawCounter<'_>> {
             return;
         }
         let (lhs, rhs): (&Expr, &Expr) = (&b.lhs, &b.rhs);
-        let both = out.iter().any(|c| contains(lhs, c.expr))
-            && out.iter().any(|c| contains(rhs, c.expr));
+        let both =
+            out.iter().any(|c| contains(lhs, c.expr)) && out.iter().any(|c| contains(rhs, c.expr));
         if both {
             for c in out.iter_mut() {
                 if contains(e, c.expr) {
@@ -377,6 +377,9 @@ mod tests {
             "sum(rate(ok_total[1m])) / sum(rate(all_total[1m]))",
             "latency"
         ));
-        assert!(!s("histogram_quantile(0.99, sum(rate(x_bucket[1m])) by (le))", "success"));
+        assert!(!s(
+            "histogram_quantile(0.99, sum(rate(x_bucket[1m])) by (le))",
+            "success"
+        ));
     }
 }

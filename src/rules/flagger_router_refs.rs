@@ -50,10 +50,30 @@ fn needed(r: Router) -> Option<Needed> {
         })
     };
     match r {
-        Router::Nginx | Router::Skipper => n("/spec/ingressRef", "spec.ingressRef", Some("Ingress"), false),
-        Router::GatewayApi => n("/spec/service/gatewayRefs", "spec.service.gatewayRefs", None, true),
-        Router::Apisix => n("/spec/routeRef", "spec.routeRef", Some("ApisixRoute"), false),
-        Router::AppMesh => n("/spec/service/meshName", "spec.service.meshName", None, false),
+        Router::Nginx | Router::Skipper => n(
+            "/spec/ingressRef",
+            "spec.ingressRef",
+            Some("Ingress"),
+            false,
+        ),
+        Router::GatewayApi => n(
+            "/spec/service/gatewayRefs",
+            "spec.service.gatewayRefs",
+            None,
+            true,
+        ),
+        Router::Apisix => n(
+            "/spec/routeRef",
+            "spec.routeRef",
+            Some("ApisixRoute"),
+            false,
+        ),
+        Router::AppMesh => n(
+            "/spec/service/meshName",
+            "spec.service.meshName",
+            None,
+            false,
+        ),
         _ => None,
     }
 }
@@ -113,8 +133,16 @@ impl Rule for FlaggerRouterRefs {
                     "/spec/targetRef",
                     format!(
                         "targetRef is a Knative Service but spec.provider is {}: Flagger refuses the Canary (\"can't use {} provider with Knative Service as target\") and nothing routes to the canary",
-                        if source == ProviderSource::Spec { format!("\"{p}\"") } else { "unset".to_owned() },
-                        if source == ProviderSource::Spec { p } else { "" },
+                        if source == ProviderSource::Spec {
+                            format!("\"{p}\"")
+                        } else {
+                            "unset".to_owned()
+                        },
+                        if source == ProviderSource::Spec {
+                            p
+                        } else {
+                            ""
+                        },
                     ),
                 )
             } else {
@@ -123,7 +151,9 @@ impl Rule for FlaggerRouterRefs {
                     "spec.provider is knative but targetRef is not a Knative Service (serving.knative.dev/v1 Service): Flagger refuses the Canary and nothing routes to the canary".to_owned(),
                 )
             };
-            out.push(finding(&META, object, ptr, msg).with_help("use provider knative exactly with a serving.knative.dev/v1 Service target"));
+            out.push(finding(&META, object, ptr, msg).with_help(
+                "use provider knative exactly with a serving.knative.dev/v1 Service target",
+            ));
         }
         if source == ProviderSource::AssumedDefault {
             // The controller's -mesh-provider is unknown offline (default istio, whose router
@@ -167,7 +197,9 @@ impl Rule for FlaggerRouterRefs {
             let ok = if need.list {
                 v.and_then(Value::as_array).is_some_and(|a| !a.is_empty())
             } else if need.kind.is_some() {
-                v.and_then(|r| r.get("name")).and_then(Value::as_str).is_some_and(|n| !n.is_empty())
+                v.and_then(|r| r.get("name"))
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| !n.is_empty())
             } else {
                 v.and_then(Value::as_str).is_some_and(|n| !n.is_empty())
             };
@@ -184,11 +216,21 @@ impl Rule for FlaggerRouterRefs {
                     }
                     Some(_) => format!(" ({} is empty or not a string)", need.field),
                 };
-                let ptr = if v.is_some() { need.pointer } else { "/spec/provider" };
+                let ptr = if v.is_some() {
+                    need.pointer
+                } else {
+                    "/spec/provider"
+                };
                 let help = match r {
-                    Router::Nginx | Router::Skipper => "add `ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: <the Ingress of the apex Service>}`",
-                    Router::GatewayApi => "add `service.gatewayRefs: [{name: <gateway>, namespace: <its namespace>}]`",
-                    Router::Apisix => "add `routeRef: {apiVersion: apisix.apache.org/v2, kind: ApisixRoute, name: <the route>}`",
+                    Router::Nginx | Router::Skipper => {
+                        "add `ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: <the Ingress of the apex Service>}`"
+                    }
+                    Router::GatewayApi => {
+                        "add `service.gatewayRefs: [{name: <gateway>, namespace: <its namespace>}]`"
+                    }
+                    Router::Apisix => {
+                        "add `routeRef: {apiVersion: apisix.apache.org/v2, kind: ApisixRoute, name: <the route>}`"
+                    }
                     _ => "add `service.meshName: <the App Mesh mesh>`",
                 };
                 out.push(

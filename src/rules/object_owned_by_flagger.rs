@@ -62,7 +62,9 @@ fn generated(canary: &Object, r: Router, group: &str, kind: &str) -> Vec<String>
     };
     let target_is_service = str_at(canary, "/spec/targetRef/kind") == Some("Service");
     match (group, kind, r) {
-        ("", "Service", r) if !target_is_service && r != Router::Knative => vec![primary, canary_svc],
+        ("", "Service", r) if !target_is_service && r != Router::Knative => {
+            vec![primary, canary_svc]
+        }
         ("networking.istio.io", "DestinationRule", Router::Istio) => vec![canary_svc, primary],
         ("gateway.networking.k8s.io", "HTTPRoute", Router::GatewayApi)
         | ("projectcontour.io", "HTTPProxy", Router::Contour)
@@ -75,9 +77,11 @@ fn generated(canary: &Object, r: Router, group: &str, kind: &str) -> Vec<String>
                 .map(|i| vec![format!("{i}-canary")])
                 .unwrap_or_default()
         }
-        ("apisix.apache.org", "ApisixRoute", Router::Apisix) => str_at(canary, "/spec/routeRef/name")
-            .map(|rr| vec![format!("{rr}-{apex}-canary")])
-            .unwrap_or_default(),
+        ("apisix.apache.org", "ApisixRoute", Router::Apisix) => {
+            str_at(canary, "/spec/routeRef/name")
+                .map(|rr| vec![format!("{rr}-{apex}-canary")])
+                .unwrap_or_default()
+        }
         _ => Vec::new(),
     }
 }
@@ -127,7 +131,8 @@ impl Rule for ObjectOwnedByFlagger {
         }
         let (group, kind) = (object.group.as_str(), object.kind.as_str());
         // Cheap exits for the common kinds: only these suffixes can be generated names.
-        if (kind == "Service" && !(object.name.ends_with("-primary") || object.name.ends_with("-canary")))
+        if (kind == "Service"
+            && !(object.name.ends_with("-primary") || object.name.ends_with("-canary")))
             || (kind == "Ingress" && !object.name.ends_with("-canary"))
         {
             return;
@@ -144,7 +149,10 @@ impl Rule for ObjectOwnedByFlagger {
         for canary in canaries {
             let (p, source) = provider(canary);
             let r = router(p).unwrap_or(Router::Istio);
-            if !generated(canary, r, group, kind).iter().any(|n| *n == object.name) {
+            if !generated(canary, r, group, kind)
+                .iter()
+                .any(|n| *n == object.name)
+            {
                 continue;
             }
             let assumed = source == ProviderSource::AssumedDefault && kind != "Service";
