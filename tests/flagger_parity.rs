@@ -19,12 +19,16 @@ const RULES: &[&str] = &[
 
 /// (rule, severity, pointer, message) of every finding of the parity rules in `yaml`.
 fn run(yaml: &str) -> Vec<(String, String, String, String)> {
+    run_with(yaml, &Settings::default())
+}
+
+fn run_with(yaml: &str, settings: &Settings) -> Vec<(String, String, String, String)> {
     let only: Vec<String> = RULES.iter().map(|s| s.to_string()).collect();
     let engine = Engine::new(rollgate::rules::REGISTRY, &Config::default(), Some(&only));
     let r = lint(
         vec![from_bytes("t.yaml".into(), yaml.as_bytes().to_vec())],
         &engine,
-        &Settings::default(),
+        settings,
         Limits::default(),
     );
     r.diagnostics
@@ -290,4 +294,41 @@ fn objects_flagger_takes_over_per_router() {
         "kind: HTTPRoute\nmetadata:\n  name: app\n  ownerReferences:\n  - {apiVersion: flagger.app/v1beta1, kind: Canary, name: app, uid: x}\n",
     );
     assert!(taken(&owned).is_empty());
+}
+
+/// Without spec.provider, the controller's -mesh-provider decides the router: from
+/// `flagger.mesh-provider` in the settings, or from a Flagger Deployment in the input.
+#[test]
+fn mesh_provider_setting_or_flagger_deployment() {
+    let y = canary("", OK_ANALYSIS);
+    let settings = Settings {
+        flagger_mesh_provider: Some("nginx".into()),
+        ..Settings::default()
+    };
+    let f = run_with(&y, &settings);
+    assert!(
+        f.iter().any(|f| f.0 == "flagger-router-refs"
+            && f.1 == "error"
+            && f.2 == "/spec"
+            && f.3.contains("flagger.mesh-provider")
+            && f.3.contains("spec.ingressRef")),
+        "{f:?}"
+    );
+    let deployment = "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: flagger\n  namespace: flagger-system\nspec:\n  template:\n    spec:\n      containers:\n      - name: flagger\n        image: ghcr.io/fluxcd/flagger:1.41.0\n        args: [-mesh-provider=gatewayapi:v1]\n";
+    let f = run(&format!("{y}{deployment}"));
+    assert!(
+        f.iter().any(|f| f.0 == "flagger-router-refs"
+            && f.3.contains("spec.service.gatewayRefs")
+            && f.3.contains("Deployment")),
+        "{f:?}"
+    );
+    // Generated names follow the discovered provider, at the rule's severity.
+    let route = "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: app\n  namespace: test\n";
+    let f = run(&format!("{y}{deployment}{route}"));
+    assert!(
+        f.iter().any(|f| f.0 == "object-owned-by-flagger"
+            && f.1 == "warning"
+            && f.3.contains("HTTPRoute")),
+        "{f:?}"
+    );
 }

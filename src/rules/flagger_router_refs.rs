@@ -121,8 +121,9 @@ impl Rule for FlaggerRouterRefs {
         &META
     }
 
-    fn check(&self, object: &Object, _cx: &Context<'_>, out: &mut Vec<Finding>) {
-        let (p, source) = provider(object);
+    fn check(&self, object: &Object, cx: &Context<'_>, out: &mut Vec<Finding>) {
+        let (p, source) = provider(object, cx);
+        let p = p.as_str();
         let knative_target = str_at(object, "/spec/targetRef/kind") == Some("Service")
             && str_at(object, "/spec/targetRef/apiVersion") == Some("serving.knative.dev/v1");
         // `verifyKnativeCanary` compares spec.provider itself, not the controller's default.
@@ -156,11 +157,17 @@ impl Rule for FlaggerRouterRefs {
             ));
         }
         if source == ProviderSource::AssumedDefault {
-            // The controller's -mesh-provider is unknown offline (default istio, whose router
-            // needs no reference): nothing to check.
+            // The controller's -mesh-provider is unknown (default istio, whose router needs no
+            // reference): nothing to check.
             return;
         }
+        let note = source.note(p);
         let Some(r) = router(p) else {
+            if source != ProviderSource::Spec {
+                // A setting of the controller, not of this Canary: the settings are checked
+                // where they are written.
+                return;
+            }
             let (severity, msg, help) = match meant(p) {
                 Some(k) if k != "istio" => (
                     Severity::Warning,
@@ -216,10 +223,10 @@ impl Rule for FlaggerRouterRefs {
                     }
                     Some(_) => format!(" ({} is empty or not a string)", need.field),
                 };
-                let ptr = if v.is_some() {
-                    need.pointer
-                } else {
-                    "/spec/provider"
+                let ptr = match (v.is_some(), &source) {
+                    (true, _) => need.pointer,
+                    (false, ProviderSource::Spec) => "/spec/provider",
+                    (false, _) => "/spec",
                 };
                 let help = match r {
                     Router::Nginx | Router::Skipper => {
@@ -239,7 +246,7 @@ impl Rule for FlaggerRouterRefs {
                         object,
                         ptr,
                         format!(
-                            "provider \"{p}\" routes through {} but it is missing{shape}: Flagger's {} router fails to reconcile and nothing routes to the canary",
+                            "provider \"{p}\"{note} routes through {} but it is missing{shape}: Flagger's {} router fails to reconcile and nothing routes to the canary",
                             need.field,
                             r.name()
                         ),
@@ -268,7 +275,9 @@ impl Rule for FlaggerRouterRefs {
             }
         }
         for (ptr, field, readers, names) in ROUTER_ONLY {
-            if readers.contains(&r) || !present(at(object, ptr)) {
+            // With the provider from the controller's settings, references of other routers may
+            // be meant for another Flagger installation: only spec.provider is judged here.
+            if source != ProviderSource::Spec || readers.contains(&r) || !present(at(object, ptr)) {
                 continue;
             }
             let templates = match *ptr {

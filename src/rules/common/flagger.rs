@@ -5,24 +5,43 @@
 use serde_json::Value;
 
 use super::{at, str_at};
-use crate::engine::Object;
+use crate::engine::{Context, Object};
 
 /// Where the provider string of a Canary comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderSource {
     /// `spec.provider`.
     Spec,
-    /// Not set: Flagger uses its `-mesh-provider` flag, which rollgate cannot see; its default
-    /// is `istio` (`cmd/flagger/main.go`).
+    /// Not set: Flagger's `-mesh-provider`, known from `flagger.mesh-provider` in
+    /// `.rollgate.yaml` or a Flagger Deployment in the world (the text says which).
+    Setting(String),
+    /// Not set and the `-mesh-provider` unknown: Flagger's default, `istio`
+    /// (`cmd/flagger/main.go`), is assumed.
     AssumedDefault,
+}
+
+impl ProviderSource {
+    /// Words for messages about a provider that `spec.provider` does not set.
+    pub fn note(&self, provider: &str) -> String {
+        match self {
+            ProviderSource::Spec => String::new(),
+            ProviderSource::Setting(source) => {
+                format!(" (spec.provider is unset; Flagger's mesh provider is {provider}: {source})")
+            }
+            ProviderSource::AssumedDefault => " (spec.provider is unset: assumed Flagger's default mesh provider istio, as no flagger.mesh-provider in .rollgate.yaml and no Flagger Deployment in the input say otherwise)".to_owned(),
+        }
+    }
 }
 
 /// The provider Flagger hands to the router factory for a Canary (`pkg/controller/scheduler.go`:
 /// `provider := c.meshProvider; if cd.Spec.Provider != "" { provider = cd.Spec.Provider }`).
-pub fn provider(canary: &Object) -> (&str, ProviderSource) {
-    match str_at(canary, "/spec/provider") {
-        Some(p) => (p, ProviderSource::Spec),
-        None => ("istio", ProviderSource::AssumedDefault),
+pub fn provider(canary: &Object, cx: &Context<'_>) -> (String, ProviderSource) {
+    if let Some(p) = str_at(canary, "/spec/provider") {
+        return (p.to_owned(), ProviderSource::Spec);
+    }
+    match cx.flagger_mesh_provider() {
+        Some(s) if !s.value.is_empty() => (s.value, ProviderSource::Setting(s.source)),
+        _ => ("istio".to_owned(), ProviderSource::AssumedDefault),
     }
 }
 
