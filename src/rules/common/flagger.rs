@@ -161,6 +161,17 @@ pub fn meant(provider: &str) -> Option<&'static str> {
     }
 }
 
+/// Whether an object is already Flagger's: it has an owner reference to a Canary (what the
+/// routers set on the objects they create, `setOwnerRefs`).
+pub fn owned_by_canary(o: &Object) -> bool {
+    at(o, "/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r.get("kind").and_then(Value::as_str) == Some("Canary"))
+        })
+}
+
 /// `Canary.SkipAnalysis`: `spec.skipAnalysis: true` promotes without running the analysis.
 pub fn skips_analysis(canary: &Object) -> bool {
     at(canary, "/spec/skipAnalysis").and_then(Value::as_bool) == Some(true)
