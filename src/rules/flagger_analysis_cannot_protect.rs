@@ -18,9 +18,9 @@ use crate::buckets::extract::gates_for;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::timeline::duration::format;
-use crate::timeline::flagger::{analysis, times};
+use crate::timeline::flagger::times;
 
-use super::common::flagger::skips_analysis;
+use super::common::flagger::run_analysis;
 
 pub struct FlaggerAnalysisCannotProtect;
 
@@ -52,10 +52,7 @@ impl Rule for FlaggerAnalysisCannotProtect {
     }
 
     fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
-        if skips_analysis(object) {
-            return;
-        }
-        let Some((base, a)) = analysis(object) else {
+        let Some((base, a)) = run_analysis(object) else {
             return;
         };
         let metrics = a.get("metrics").and_then(Value::as_array);

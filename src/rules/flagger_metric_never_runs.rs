@@ -13,9 +13,9 @@ use serde_json::Value;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::promql::builtin::METRICS;
-use crate::timeline::flagger::{analysis, threshold};
+use crate::timeline::flagger::threshold;
 
-use super::common::flagger::skips_analysis;
+use super::common::flagger::run_metrics;
 
 pub struct FlaggerMetricNeverRuns;
 
@@ -34,13 +34,7 @@ impl Rule for FlaggerMetricNeverRuns {
     }
 
     fn check(&self, object: &Object, _cx: &Context<'_>, out: &mut Vec<Finding>) {
-        if skips_analysis(object) {
-            return;
-        }
-        let Some((base, a)) = analysis(object) else {
-            return;
-        };
-        let Some(ms) = a.get("metrics").and_then(Value::as_array) else {
+        let Some((base, a, ms)) = run_metrics(object) else {
             return;
         };
         let limit = threshold(a);

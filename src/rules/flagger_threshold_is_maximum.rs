@@ -17,9 +17,8 @@ use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::promql::GateKind;
 use crate::promql::counters::success_ratio;
-use crate::timeline::flagger::analysis;
 
-use super::common::flagger::skips_analysis;
+use super::common::flagger::run_metrics;
 
 pub struct FlaggerThresholdIsMaximum;
 
@@ -46,13 +45,7 @@ impl Rule for FlaggerThresholdIsMaximum {
     }
 
     fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
-        if skips_analysis(object) {
-            return;
-        }
-        let Some((base, a)) = analysis(object) else {
-            return;
-        };
-        let Some(ms) = a.get("metrics").and_then(Value::as_array) else {
+        let Some((base, _, ms)) = run_metrics(object) else {
             return;
         };
         // Candidates first: most Canaries have none, and their gates are not needed then.

@@ -177,6 +177,22 @@ pub fn skips_analysis(canary: &Object) -> bool {
     at(canary, "/spec/skipAnalysis").and_then(Value::as_bool) == Some(true)
 }
 
+/// The analysis Flagger runs for a Canary (`spec.analysis`, else `spec.canaryAnalysis`), with
+/// its pointer; `None` when `spec.skipAnalysis` promotes without running it.
+pub fn run_analysis(canary: &Object) -> Option<(&'static str, &Value)> {
+    if skips_analysis(canary) {
+        return None;
+    }
+    crate::timeline::flagger::analysis(canary)
+}
+
+/// The metrics of the analysis Flagger runs ([`run_analysis`]), with the analysis.
+pub fn run_metrics(canary: &Object) -> Option<(&'static str, &Value, &[Value])> {
+    let (base, a) = run_analysis(canary)?;
+    let ms = a.get("metrics")?.as_array()?;
+    Some((base, a, ms.as_slice()))
+}
+
 /// `GetServiceNames`: (apex, primary, canary) Service names.
 pub fn service_names(canary: &Object) -> Option<(String, String, String)> {
     let apex = super::canary_apex(canary)?;
