@@ -145,6 +145,64 @@ impl<'w> Gate<'w> {
     }
 
     /// A finding of `meta` about a range of the parsed query text.
+    /// A fix given as edits of the sent query, as edits of the string holding the template:
+    /// only when the query is a string of the reported object and every edited range maps to
+    /// the same text in the template (no `{{ … }}` substitution inside it).
+    pub fn fix(&self, fix: &crate::promql::QueryFix) -> Option<crate::engine::Fix> {
+        if !self.in_scalar {
+            return None;
+        }
+        let sent = self.analysis.query()?.text();
+        let template = &self.analysis.template;
+        let mut edits = Vec::new();
+        for (r, text) in &fix.edits {
+            let t = if r.is_empty() {
+                // An insertion point: map the character after it (or before it at the end).
+                if r.start < sent.len() {
+                    let next = sent[r.start..].chars().next()?.len_utf8();
+                    let m = self.analysis.to_template(&(r.start..r.start + next));
+                    m.start..m.start
+                } else {
+                    let prev = sent[..r.start].chars().next_back()?.len_utf8();
+                    let m = self.analysis.to_template(&(r.start - prev..r.start));
+                    m.end..m.end
+                }
+            } else {
+                self.analysis.to_template(r)
+            };
+            let around = |x: &Range<usize>| {
+                let a = x.start.saturating_sub(1);
+                (sent.get(a..x.end + 1).or(sent.get(x.clone()))).map(str::to_owned)
+            };
+            // The mapped text must be the sent text (and for an insertion, its neighbours).
+            if r.is_empty() {
+                let (Some(s), Some(tt)) = (
+                    around(r),
+                    template
+                        .get(t.start.saturating_sub(1)..t.end + 1)
+                        .or(template.get(t.clone())),
+                ) else {
+                    return None;
+                };
+                if s != tt {
+                    return None;
+                }
+            } else if template.get(t.clone())? != sent.get(r.clone())? {
+                return None;
+            }
+            edits.push(crate::engine::Edit::in_scalar(
+                self.report.pointer.clone(),
+                t,
+                text.clone(),
+            ));
+        }
+        Some(crate::engine::Fix {
+            message: fix.message.clone(),
+            applicability: fix.applicability,
+            edits,
+        })
+    }
+
     pub fn finding(
         &self,
         meta: &'static RuleMeta,

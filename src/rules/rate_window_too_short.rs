@@ -98,6 +98,7 @@ pub fn analyse(q: &Query, cx: &QueryCx<'_>) -> Vec<Issue> {
         };
         let suggest = format_duration(scrape.value * 4);
         out.push(Issue {
+            fix: None,
             span,
             severity,
             message: format!(
