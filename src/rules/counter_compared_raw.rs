@@ -62,6 +62,7 @@ fn analyse(q: &Query, cx: &QueryCx<'_>) -> Vec<Issue> {
             span: c.span.clone(),
             severity: META.severity,
             message,
+            fix: None,
             help: Some(match cx.dialect {
                 Dialect::Flagger => format!(
                     "compare the rate over the check's window, e.g. rate({}[{{{{ interval }}}}]), or increase() for a count",

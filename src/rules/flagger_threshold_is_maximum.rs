@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::buckets::extract::gates_for;
+use crate::engine::fix::{Edit, Fix};
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::promql::GateKind;
@@ -109,6 +110,29 @@ impl Rule for FlaggerThresholdIsMaximum {
             let mut f = finding(&META, object, format!("{ptr}/threshold"), message)
                 .at_key()
                 .with_help(rewrite);
+            // The fix adds the thresholdRange; Flagger then ignores `threshold`
+            // (`if metric.ThresholdRange != nil … else if val > metric.Threshold`), which the
+            // user may delete (removals are not lowered to text edits yet). As a maximum it is
+            // the same check (safe); as the minimum of a success ratio it changes what passes
+            // (unsafe).
+            if let Some(v) = m.get("threshold").filter(|v| v.is_number()) {
+                let bound = if ratio == Some(true) { "min" } else { "max" };
+                let mut range = serde_json::Map::new();
+                range.insert(bound.to_owned(), v.clone());
+                let edits = vec![Edit::insert(
+                    ptr.clone(),
+                    "thresholdRange",
+                    Value::Object(range),
+                )];
+                let what = format!(
+                    "add `thresholdRange: {{{bound}: {t}}}` (Flagger then ignores the deprecated threshold)"
+                );
+                f = f.with_fix(if ratio == Some(true) {
+                    Fix::unsafe_edits(what, edits)
+                } else {
+                    Fix::safe(what, edits)
+                });
+            }
             f.severity = severity;
             out.push(f);
         }
