@@ -365,7 +365,8 @@ fn helm_template_output_maps_to_templates() {
     let dir = root().join("testdata/integrations/helm");
     let rendered = std::fs::read(dir.join("rendered.yaml")).unwrap();
     let t = TempDir::new("helm");
-    let found = expected(t.path(), &["-"], &rendered);
+    // Run where the chart is: `# Source: podinfo/templates/…` exists relative to it.
+    let found = expected(&dir, &["-"], &rendered);
     assert_eq!(found.len(), 1, "{found:?}");
     let (file, line, col, _, msg) = &found[0];
     assert_eq!(file, "podinfo/templates/virtualservice.yaml");
@@ -377,7 +378,7 @@ fn helm_template_output_maps_to_templates() {
 
     // Related locations (each weight) are mapped too, and the human output shows the
     // rendered document's lines under the template's name.
-    let (_, json) = lint(t.path(), &["--format", "json", "-"], &rendered);
+    let (_, json) = lint(&dir, &["--format", "json", "-"], &rendered);
     let v: Value = serde_json::from_str(&json).unwrap();
     let related: Vec<(String, u64)> = v["findings"][0]["related"]
         .as_array()
@@ -405,16 +406,75 @@ fn helm_template_output_maps_to_templates() {
         );
     }
     assert_eq!(v["summary"]["files"], 1);
-    let (_, human) = lint(t.path(), &["-"], &rendered);
+    let (_, human) = lint(&dir, &["-"], &rendered);
     assert!(
         human.contains("--> podinfo/templates/virtualservice.yaml:12:7"),
         "{human}"
     );
     assert!(human.contains("12 |       route:"), "{human}");
 
+    // Saved away from its chart (the template path does not exist from here), the finding
+    // stays at the rendered output's own line and names the template as related information.
+    let away = expected(
+        t.path(),
+        &["--stdin-filename", "out/rendered.yaml", "-"],
+        &rendered,
+    );
+    assert_eq!(away.len(), 1, "{away:?}");
+    assert_eq!(away[0].0, "out/rendered.yaml");
+    let stream_line = String::from_utf8_lossy(&rendered)
+        .lines()
+        .nth(away[0].1 as usize - 1)
+        .unwrap()
+        .to_owned();
+    assert!(
+        stream_line.trim_start().starts_with("route:"),
+        "{stream_line}"
+    );
+    let (_, json) = lint(
+        t.path(),
+        &[
+            "--format",
+            "json",
+            "--stdin-filename",
+            "out/rendered.yaml",
+            "-",
+        ],
+        &rendered,
+    );
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let notes: Vec<&str> = v["findings"][0]["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["message"].as_str())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|m| m.contains("podinfo/templates/virtualservice.yaml")),
+        "{notes:?}"
+    );
+    // Weights stay in the rendered output too.
+    assert!(
+        v["findings"][0]["related"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| !r["file"].is_null())
+            .all(|r| r["file"] == "out/rendered.yaml"),
+        "{json}"
+    );
+
     // A duplicate key in the second document of a template is placed in that document (line
     // 5 of it, the first occurrence at line 4); a syntax error in a document without a
     // `# Source:` comment keeps the stream's name and lines.
+    std::fs::create_dir_all(t.path().join("app/templates")).unwrap();
+    std::fs::write(
+        t.path().join("app/templates/svc.yaml"),
+        "# the chart's template\n",
+    )
+    .unwrap();
     let broken = b"---\n# Source: app/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: a\n---\n# Source: app/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: b\n  name: c\n---\nkind: [\n";
     let found = expected(t.path(), &["--stdin-filename", "all.yaml", "-"], broken);
     let places: Vec<(&str, u64, &str)> = found

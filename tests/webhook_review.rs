@@ -247,3 +247,78 @@ fn rollout_argo_rejects_is_denied() {
         "{msg}"
     );
 }
+
+/// The Flagger parity rules decide the same way in the webhook as in the linter (one engine):
+/// a Canary whose metric can never run is denied with the lint finding's message, a provider
+/// spelt in the wrong case is a warning, and a thousand such metrics are decided without
+/// trouble.
+#[test]
+fn flagger_parity_rules_decide_as_lint() {
+    use rollgate::engine::lint::lint;
+    use rollgate::manifest::Limits;
+    use rollgate::manifest::input::from_bytes;
+
+    let mut v = fixture("create-canary.json");
+    let obj = &mut v["request"]["object"];
+    obj["spec"]["provider"] = json!("NGINX");
+    obj["spec"]["ingressRef"] =
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "podinfo"});
+    let metrics = obj["spec"]["analysis"]["metrics"].as_array_mut().unwrap();
+    metrics.push(
+        json!({"name": "http_requests_total", "interval": "1m", "thresholdRange": {"max": 1}}),
+    );
+    let index = metrics.len() - 1;
+    let object = obj.clone();
+    let (got, r) = decide(&v, &NoCluster);
+    assert_eq!(got, Verdict::Denied, "{r}");
+    let msg = r["status"]["message"].as_str().unwrap_or("");
+    let prefix = format!("flagger-metric-never-runs at spec.analysis.metrics[{index}].name: ");
+    assert!(msg.starts_with(&prefix), "{msg}");
+    let warnings: Vec<&str> = r["warnings"]
+        .as_array()
+        .map(|w| w.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("flagger-router-refs: ") && w.contains("\"NGINX\"")),
+        "{warnings:?}"
+    );
+
+    // The linter reports the same finding, with the same message, on the same object.
+    let yaml = serde_json::to_string(&object).unwrap();
+    let run = lint(
+        vec![from_bytes("canary.yaml".into(), yaml.into_bytes())],
+        &engine(),
+        &Settings::default(),
+        Limits::default(),
+    );
+    let linted = run
+        .diagnostics
+        .iter()
+        .find(|d| d.finding.rule == "flagger-metric-never-runs")
+        .expect("lint finds it too");
+    assert!(
+        msg.ends_with(&linted.finding.message),
+        "{msg}\n{}",
+        linted.finding.message
+    );
+
+    // Thousands of metrics: decided, one finding per unusable metric, no panic.
+    let mut v = fixture("create-canary.json");
+    let many: Vec<Value> = (0..3000)
+        .map(|i| json!({"name": format!("m{i}"), "threshold": i, "interval": "1m"}))
+        .collect();
+    v["request"]["object"]["spec"]["analysis"]["metrics"] = Value::Array(many);
+    v["request"]["object"]["spec"]["analysis"]["threshold"] = json!(i64::MAX);
+    v["request"]["object"]["spec"]["analysis"]["interval"] = json!("2562047h");
+    let (got, r) = decide(&v, &NoCluster);
+    assert_eq!(got, Verdict::Denied, "{r}");
+    assert!(
+        r["status"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("flagger-metric-never-runs"),
+        "{r}"
+    );
+}

@@ -678,8 +678,12 @@ fn world_context(world: &MemoryInventory, sources: usize) -> Vec<bool> {
 }
 
 /// Findings in `helm template` output are reported in the template file each document came
-/// from, at the line inside the rendered document (`manifest::helm`). The documents that
-/// receive a finding become sources of their own, appended after the inputs.
+/// from, at the line inside the rendered document (`manifest::helm`), when that template file
+/// exists relative to the rendered file's folder or one above it (or the working directory, for
+/// standard input). The documents that receive a finding become sources of their own, appended
+/// after the inputs. When the template is not there (output saved away from its chart), the
+/// finding keeps the rendered file's own line and names the template as related information:
+/// a path that does not exist is no place to send anyone.
 fn map_helm_output(sources: &mut Vec<Source>, diagnostics: &mut [Located]) {
     let segments: Vec<Vec<crate::manifest::helm::Segment>> = sources
         .iter()
@@ -705,10 +709,20 @@ fn map_helm_output(sources: &mut Vec<Source>, diagnostics: &mut [Located]) {
         .flatten()
         .collect();
     let mut index = HashMap::new();
+    let mut unmapped = HashMap::new();
     for (s, i) in used {
         let segment = &segments[s][i];
-        index.insert((s, i), sources.len());
-        sources.push(segment.source(&sources[s]));
+        match crate::manifest::helm::resolve(&sources[s].name, &segment.name) {
+            Some(path) => {
+                index.insert((s, i), sources.len());
+                let mut doc = segment.source(&sources[s]);
+                doc.name = path;
+                sources.push(doc);
+            }
+            None => {
+                unmapped.insert((s, i), segment.name.clone());
+            }
+        }
     }
     // A fix would edit the rendered output, not the chart's template: shown, never applied.
     for d in diagnostics.iter_mut() {
@@ -728,12 +742,25 @@ fn map_helm_output(sources: &mut Vec<Source>, diagnostics: &mut [Located]) {
         }
     }
     let remap = |source: &mut Option<usize>, span: &mut Option<Span>| {
-        if let (Some(key), Some(sp)) = (find(*source, *span), span.as_mut()) {
-            *sp = segments[key.0][key.1].map_span(*sp);
-            *source = index.get(&key).copied();
+        if let Some(key) = find(*source, *span) {
+            if let (Some(to), Some(sp)) = (index.get(&key), span.as_mut()) {
+                *sp = segments[key.0][key.1].map_span(*sp);
+                *source = Some(*to);
+            }
         }
     };
     for d in diagnostics {
+        if let Some(template) = find(d.source, d.span).and_then(|k| unmapped.get(&k)) {
+            d.related.push(LocatedRelated {
+                message: format!(
+                    "rendered from the chart template {template} (# Source:), which is not a file next to the linted output, so the finding stays at the rendered line"
+                ),
+                object: None,
+                pointer: String::new(),
+                source: None,
+                span: None,
+            });
+        }
         remap(&mut d.source, &mut d.span);
         for r in &mut d.related {
             remap(&mut r.source, &mut r.span);

@@ -96,6 +96,24 @@ pub fn segments(source: &Source) -> Vec<Segment> {
     out
 }
 
+/// Where the template file `template` (a `# Source:` path, relative to the folder `helm
+/// template` ran in) is, for the rendered file named `rendered`: relative to the rendered
+/// file's folder or one of the folders above it, the nearest first (the working directory for
+/// standard input, whose name has no folder). `None` when it exists nowhere there.
+pub fn resolve(rendered: &str, template: &str) -> Option<String> {
+    let rendered = std::path::Path::new(rendered);
+    let dir = rendered.parent().unwrap_or(std::path::Path::new(""));
+    // At most this many folders up: a chart is near its rendered output, and an absolute path
+    // should not walk the whole file system.
+    for folder in dir.ancestors().take(8) {
+        let candidate = folder.join(template);
+        if candidate.is_file() {
+            return Some(candidate.to_string_lossy().into_owned());
+        }
+    }
+    None
+}
+
 fn is_separator(line: &str) -> bool {
     line.strip_prefix("---")
         .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))

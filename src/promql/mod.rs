@@ -13,6 +13,7 @@ pub mod analysis;
 pub mod builtin;
 pub mod check;
 pub mod condition;
+pub mod counters;
 pub mod gates;
 pub mod labels;
 pub mod lex;

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
-use super::common::{absent, at, display, namespaces_phrase, referent};
+use super::common::{Referent, absent, at, display, namespaces_phrase, referent};
 
 pub struct ArgoServiceSelectorMismatch;
 
@@ -70,7 +70,7 @@ fn template_labels<'a>(
         .and_then(Value::as_str)
         .map_or("apps", |v| v.rsplit_once('/').map_or("", |(g, _)| g));
     let found = cx.world.get(group, kind, Some(rollout.ns()), name);
-    let w = referent(rollout, &found)?;
+    let w = referent(cx, rollout, &found)?;
     Some(
         w.at("/spec/template/metadata/labels")
             .and_then(Value::as_object),
@@ -98,15 +98,23 @@ impl Rule for ArgoServiceSelectorMismatch {
             seen.push(name);
             let ns = object.ns();
             let services = cx.world.get("", "Service", Some(ns), name);
-            if !services.is_empty() && referent(object, &services).is_none() {
+            if !services.is_empty() && referent(cx, object, &services).is_none() {
                 continue;
             }
-            let Some(svc) = referent(object, &services) else {
+            let Some(svc) = referent(cx, object, &services) else {
                 // A Service outside the input may exist: only a complete world says it is missing
                 // (the controller then fails with "service not found").
                 if cx.world.complete() {
-                    let (severity, message) = absent(
+                    let referent = Referent {
+                        referrer: object,
+                        groups: &[""],
+                        kind: "Service",
+                        namespace: Some(ns),
+                        name,
+                    };
+                    let (severity, message, _) = absent(
                         cx,
+                        referent,
                         &format!("Service \"{name}\""),
                         &namespaces_phrase(&[ns]),
                         "Argo Rollouts marks the Rollout InvalidSpec and does not roll out",

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
-use super::common::{absent, at, display, namespaces_phrase, referent};
+use super::common::{Referent, absent, at, display, namespaces_phrase, referent};
 
 pub struct ArgoVirtualserviceMismatch;
 
@@ -107,13 +107,21 @@ impl Rule for ArgoVirtualserviceMismatch {
             let found = cx
                 .world
                 .get("networking.istio.io", "VirtualService", Some(ns), name);
-            if !found.is_empty() && referent(object, &found).is_none() {
+            if !found.is_empty() && referent(cx, object, &found).is_none() {
                 continue;
             }
-            let Some(vs) = referent(object, &found) else {
+            let Some(vs) = referent(cx, object, &found) else {
                 if cx.world.complete() {
-                    let (severity, message) = absent(
+                    let referent = Referent {
+                        referrer: object,
+                        groups: &["networking.istio.io"],
+                        kind: "VirtualService",
+                        namespace: Some(ns),
+                        name,
+                    };
+                    let (severity, message, _) = absent(
                         cx,
+                        referent,
                         &format!("VirtualService \"{name}\""),
                         &namespaces_phrase(&[ns]),
                         CONSEQUENCE,

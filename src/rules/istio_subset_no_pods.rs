@@ -114,7 +114,7 @@ impl Rule for IstioSubsetNoPods {
             return;
         }
         let services = cx.world.get("", "Service", Some(ns), name);
-        let Some(svc) = referent(object, &services) else {
+        let Some(svc) = referent(cx, object, &services) else {
             return;
         };
         let Some(svc_selector) = at(svc, "/spec/selector")

@@ -15,6 +15,7 @@ use crate::engine::controllers::Setting;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
+use super::common::flagger::owned_by_canary;
 use super::common::{
     at, canary_apex, canary_uses_istio, display, host_namespace, istio_fqdn, istio_hosts_match,
 };
@@ -29,16 +30,6 @@ static META: RuleMeta = RuleMeta {
     options: &[],
     builtin: false,
 };
-
-/// Whether the VirtualService is already Flagger's (owned by a Canary).
-fn owned_by_canary(vs: &Object) -> bool {
-    at(vs, "/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .is_some_and(|refs| {
-            refs.iter()
-                .any(|r| r.get("kind").and_then(Value::as_str) == Some("Canary"))
-        })
-}
 
 /// Why the Canary is taken as an Istio one when it does not say so, and the severity: `info`
 /// when that rests on Flagger's default mesh provider, assumed (no `flagger.mesh-provider` in

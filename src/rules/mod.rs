@@ -19,10 +19,15 @@ pub mod argo_web_jsonpath_invalid;
 pub mod canary_query_includes_primary;
 pub mod canary_query_not_isolated;
 pub mod common;
+pub mod counter_compared_raw;
 pub mod duplicate_object;
+pub mod flagger_analysis_cannot_protect;
 pub mod flagger_builtin_name_collision;
 pub mod flagger_metric_interval_shorter_than_analysis;
+pub mod flagger_metric_never_runs;
 pub mod flagger_metric_without_threshold;
+pub mod flagger_router_refs;
+pub mod flagger_threshold_is_maximum;
 pub mod flagger_weights_stall;
 pub mod gate_cannot_measure;
 pub mod istio_ingress_bypasses_split;
@@ -35,6 +40,7 @@ pub mod istio_vs_owned_by_flagger;
 pub mod istio_weights_not_100;
 pub mod metrictemplate_missing_address;
 pub mod monitor_not_selected_by_prometheus;
+pub mod object_owned_by_flagger;
 pub mod podmonitor_selects_service_labels;
 pub mod promql_parse_error;
 pub mod quantile_without_le_aggregation;
@@ -101,4 +107,10 @@ pub static REGISTRY: &[&dyn Rule] = &[
     &canary_query_includes_primary::CanaryQueryIncludesPrimary,
     &canary_query_not_isolated::CanaryQueryNotIsolated,
     &gate_cannot_measure::GateCannotMeasure,
+    &flagger_metric_never_runs::FlaggerMetricNeverRuns,
+    &flagger_threshold_is_maximum::FlaggerThresholdIsMaximum,
+    &counter_compared_raw::CounterComparedRaw,
+    &flagger_analysis_cannot_protect::FlaggerAnalysisCannotProtect,
+    &flagger_router_refs::FlaggerRouterRefs,
+    &object_owned_by_flagger::ObjectOwnedByFlagger,
 ];

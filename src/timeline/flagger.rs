@@ -113,6 +113,44 @@ pub fn weights(a: &Value) -> Option<(Vec<i64>, i64)> {
     }
 }
 
+/// How long a Canary's analysis takes, in seconds, as `rollgate explain-rollout` reports it
+/// (`super::flagger_timeline`): one check per `interval`; weight 0 (pre-rollout hooks) first, then
+/// one check per weight step or iteration, then promotion and finalisation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Times {
+    /// `analysis.interval` (at least 10s).
+    pub interval: f64,
+    /// `analysis.threshold`.
+    pub threshold: i64,
+    /// Weight steps or iterations before promotion (`None` when the weights stall).
+    pub steps: Option<f64>,
+    /// From detection to the rollback of a canary failing every check.
+    pub rollback: f64,
+    /// From detection to full promotion when every check passes (`None`: never promoted).
+    pub promotion: Option<f64>,
+    /// How long the canary has received traffic when the last check before promotion runs.
+    pub traffic_before_promotion: Option<f64>,
+}
+
+/// [`Times`] of an analysis. Plain `f64` arithmetic: huge thresholds and intervals give huge
+/// (or infinite) times, never an overflow.
+pub fn times(a: &Value) -> Times {
+    let iv = interval(a);
+    let th = threshold(a);
+    let steps = match int(a, "iterations").filter(|i| *i > 0) {
+        Some(n) => Some(n as f64),
+        None => weights(a).map(|(ws, _)| ws.len() as f64),
+    };
+    Times {
+        interval: iv,
+        threshold: th,
+        steps,
+        rollback: (th as f64 + 2.0) * iv,
+        promotion: steps.map(|n| (n + 1.0) * iv + 2.0 * iv),
+        traffic_before_promotion: steps.map(|n| n * iv),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

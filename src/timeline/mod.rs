@@ -233,12 +233,14 @@ pub fn flagger_timeline(c: &Object, file: &str) -> Timeline {
         format(threshold as f64 * iv),
         format(iv)
     );
-    let promo = t_promote + 2.0 * iv;
+    // The listed steps stop at 1000 iterations; the times count them all.
+    let times = flagger::times(a);
+    let promo = times.promotion.unwrap_or(t_promote + 2.0 * iv);
     tl.promotion_seconds = Some(promo);
     tl.promotion = format!(
         "about {} when every check passes ({} steps of {} plus ~3 intervals to promote and finalise)",
         format(promo),
-        n_steps,
+        times.steps.unwrap_or(n_steps as f64),
         format(iv)
     );
     if gates.is_empty() {

@@ -2,6 +2,7 @@
 //! one). Small helpers shared by the cross-resource rules: field names for messages, how an absent
 //! referent is reported, Istio host names, Flagger Canary facts.
 
+pub mod flagger;
 pub mod wiring;
 
 use serde_json::Value;
@@ -159,15 +160,29 @@ pub fn absent(
     }
 }
 
-/// The referent among `candidates` (objects of one identity): the one from the referrer's own
-/// input file when there is one, else the only one; `None` when several files define it
-/// differently and none is the referrer's (which one applies is unknown offline).
-pub fn referent<'a>(referrer: &Object, candidates: &[&'a Object]) -> Option<&'a Object> {
-    candidates
+/// The referent among `candidates` (objects of one identity, alternatives when several): the
+/// one nearest to the referrer (`Inventory::distance`: same file, same kustomization build,
+/// same folder, up the tree, the rest); `None` when several are equally near outside the
+/// referrer's own file (which one applies is unknown offline).
+pub fn referent<'a>(
+    cx: &Context<'_>,
+    referrer: &Object,
+    candidates: &[&'a Object],
+) -> Option<&'a Object> {
+    if candidates.len() <= 1 {
+        return candidates.first().copied();
+    }
+    let d: Vec<u32> = candidates
         .iter()
-        .find(|c| same_input(c, referrer))
-        .or_else(|| (candidates.len() == 1).then(|| &candidates[0]))
-        .copied()
+        .map(|c| cx.world.distance(referrer, c))
+        .collect();
+    let best = *d.iter().min()?;
+    let mut at_best = candidates.iter().zip(&d).filter(|(_, x)| **x == best);
+    let first = at_best.next().map(|(c, _)| *c);
+    if best > 0 && at_best.next().is_some() {
+        return None;
+    }
+    first
 }
 
 /// An Istio host as istiod resolves it in `namespace` (`pkg/config/model.go`
