@@ -8,10 +8,11 @@
 //! ```
 //! use rollgate::manifest::{Limits, load};
 //!
-//! let loaded = load("a: 1\n---\nb: [x, {c: y}]\n", Limits::default());
+//! let loaded = load("a: 1\n---\nb: [x, {c: on}]\n", Limits::default());
 //! assert!(loaded.problems.is_empty());
 //! let second = &loaded.documents[1];
-//! assert_eq!(second.value["b"][1]["c"], "y");
+//! // Plain scalars resolve as the apiserver's YAML 1.1 reader does: `on` is a boolean.
+//! assert_eq!(second.value["b"][1]["c"], true);
 //! let (_, node) = second.spans.locate("/b/1/c").expect("every node has a span");
 //! assert_eq!((node.value.start.line, node.value.start.column), (3, 12));
 //! ```
