@@ -1,8 +1,8 @@
 //! SARIF 2.1.0 (OASIS), for GitHub code scanning and other SARIF viewers.
 //!
 //! One run. `tool.driver.rules` describes every rule rollgate knows (registered rules and the
-//! engine's own diagnostics) briefly: its one-sentence summary, default level, the kinds it
-//! reads, and `helpUri`, the rule's documentation (not embedded: the log stays small). Regions are the real positions of the nodes (1-based lines, columns
+//! engine's own diagnostics) briefly: its one-sentence summary, default level, and `helpUri`,
+//! the rule's documentation (not embedded: the log stays small). Regions are the real positions of the nodes (1-based lines, columns
 //! in Unicode code points as `run.columnKind` says, end exclusive); a result with no place in a
 //! file (an object from the cluster) has a logical location only. Relative file names are given
 //! relative to `%SRCROOT%`, the directory rollgate ran in. Each result carries a
@@ -97,29 +97,13 @@ fn rule_descriptor(m: &RuleMeta) -> Value {
     } else {
         summary
     };
-    let mut props = Map::new();
-    if !m.kinds.is_empty() {
-        let kinds: Vec<String> = m
-            .kinds
-            .iter()
-            .map(|(g, k)| {
-                if g.is_empty() {
-                    (*k).to_owned()
-                } else {
-                    format!("{g}/{k}")
-                }
-            })
-            .collect();
-        props.insert("kinds".into(), json!(kinds));
-    }
-    props.insert("builtin".into(), json!(m.builtin));
+    // Kept to what viewers show; the kinds a rule reads and the rest are on its page (helpUri).
     json!({
         "id": m.id,
         "shortDescription": { "text": short },
         "help": brief_help(m.id),
         "helpUri": help_uri(m.id),
         "defaultConfiguration": { "level": level(m.severity) },
-        "properties": props,
     })
 }
 

@@ -29,7 +29,7 @@ pub fn corpus_dir() -> Option<std::path::PathBuf> {
     skip(
         "ROLLGATE_REQUIRE_CORPUS",
         &format!(
-            "the corpus is not at {} (set ROLLGATE_CORPUS)",
+            "the corpus is not at {}; set ROLLGATE_CORPUS",
             dir.display()
         ),
     );
