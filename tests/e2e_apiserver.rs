@@ -682,6 +682,36 @@ fn real_apiserver_end_to_end() {
         image, "ghcr.io/rollgate/rollgate:0.1.0",
         "kustomization images:"
     );
+    // TLS without cert-manager, with deploy/README.md's two commands.
+    let (cert, key) = c.pki.leaf("rollgate", &["rollgate.rollgate.svc"]);
+    let (cert_path, key_path) = (c.file("svc.crt", &cert), c.file("svc.key", &key));
+    c.ok(&[
+        "-n",
+        "rollgate",
+        "create",
+        "secret",
+        "tls",
+        "rollgate-tls",
+        &format!("--cert={cert_path}"),
+        &format!("--key={key_path}"),
+    ]);
+    let ca = base64(c.pki.ca_pem.as_bytes());
+    c.ok(&[
+        "patch",
+        "validatingwebhookconfiguration",
+        "rollgate",
+        "--type=json",
+        "-p",
+        &format!(r#"[{{"op":"add","path":"/webhooks/0/clientConfig/caBundle","value":"{ca}"}}]"#),
+    ]);
+    let (bundle, _) = c.ok(&[
+        "get",
+        "validatingwebhookconfiguration",
+        "rollgate",
+        "-o",
+        "jsonpath={.webhooks[0].clientConfig.caBundle}",
+    ]);
+    assert_eq!(bundle, ca);
 
     step("SIGTERM: rollgate stops cleanly");
     serve.proc.assert_running();
