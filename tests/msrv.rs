@@ -65,7 +65,7 @@ fn a_dependency_needing_newer_rust_fails_the_check() {
 #[test]
 fn the_declared_rust_version_holds_for_cargo_lock() {
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["metadata", "--format-version", "1", "--locked"])
         .current_dir(ROOT)
         .output()
         .expect("cargo metadata");
