@@ -151,6 +151,17 @@ pub struct LintArgs {
     /// `prometheus.timeout`, falls back to the other sources when it does not answer).
     #[arg(long, value_name = "URL")]
     pub prometheus: Option<String>,
+    /// Apply safe fixes in place (standard input: print the fixed text), then report what
+    /// remains. A file whose fixed text would not parse or would gain an error is left as is.
+    #[arg(long)]
+    pub fix: bool,
+    /// With --fix or --diff, also apply unsafe fixes (they change behaviour the way the
+    /// finding says is intended).
+    #[arg(long)]
+    pub unsafe_fixes: bool,
+    /// Print the fixes as a unified diff and write nothing; exit 1 when there would be changes.
+    #[arg(long, conflicts_with = "fix")]
+    pub diff: bool,
 }
 
 /// Parse arguments, run, and map the outcome to an exit code.
@@ -405,7 +416,87 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
 
     let rules = crate::rules::REGISTRY;
     let engine = Engine::new(rules, &cfg, args.select.as_deref());
-    let mut run = lint(inputs, &engine, &cfg.settings, Limits::default());
+    let from_stdin = !stdin.is_empty();
+    let mut fixed_stdin: Option<String> = None;
+    let mut run = if args.fix || args.diff {
+        let required = if args.unsafe_fixes {
+            crate::engine::Applicability::Unsafe
+        } else {
+            crate::engine::Applicability::Safe
+        };
+        let paths: Vec<Option<PathBuf>> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| (!(from_stdin && i == 0)).then(|| PathBuf::from(&input.source.name)))
+            .collect();
+        let fr = crate::engine::apply::lint_fix(
+            inputs,
+            &engine,
+            &cfg.settings,
+            Limits::default(),
+            crate::engine::lint::default_threads(),
+            required,
+        );
+        for (f, path) in fr.files.iter().zip(&paths) {
+            if let Some(why) = &f.failure {
+                let name = path
+                    .as_ref()
+                    .map_or(args.stdin_filename.clone(), |p| p.display().to_string());
+                eprintln!("rollgate: warning: {name}: {why}");
+            }
+        }
+        if args.diff {
+            let mut changed = false;
+            for (f, path) in fr.files.iter().zip(&paths) {
+                let name = path
+                    .as_ref()
+                    .map_or(args.stdin_filename.clone(), |p| p.display().to_string());
+                let d = crate::engine::apply::unified_diff(&f.original, &f.text, &name);
+                if !d.is_empty() {
+                    changed = true;
+                    out.write_all(d.as_bytes())?;
+                }
+            }
+            out.flush()?;
+            let n: usize = fr.files.iter().map(|f| f.fixed_count()).sum();
+            eprintln!(
+                "rollgate: {n} {} would be applied (--diff writes nothing)",
+                if n == 1 { "fix" } else { "fixes" }
+            );
+            std::mem::forget(fr.run.world);
+            return Ok(if failed { 2 } else { u8::from(changed) });
+        }
+        for (f, path) in fr.files.iter().zip(&paths) {
+            if f.text == f.original {
+                continue;
+            }
+            match path {
+                None => fixed_stdin = Some(f.text.clone()),
+                Some(p) => {
+                    if let Err(e) = input::write_fixed(p, &f.original, &f.text) {
+                        eprintln!("rollgate: error: {}: {e}; not fixed", p.display());
+                        failed = true;
+                    }
+                }
+            }
+        }
+        fr.run
+    } else {
+        lint(inputs, &engine, &cfg.settings, Limits::default())
+    };
+    if args.fix && from_stdin {
+        // The fixed text (or the text unchanged) goes to standard output, findings to stderr.
+        // A failed read of standard input has no text to print.
+        if let Some(src) = run
+            .sources
+            .first()
+            .filter(|_| !failed || fixed_stdin.is_some())
+        {
+            let text = fixed_stdin.clone().unwrap_or_else(|| src.text.clone());
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
+    }
     if !args.show_info {
         run.diagnostics
             .retain(|d| d.finding.severity > Severity::Info);
@@ -419,7 +510,17 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
             io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
-    report::write(args.format, &run, &report::Options { color }, out)?;
+    if args.fix && from_stdin {
+        let mut err = io::stderr().lock();
+        report::write(
+            args.format,
+            &run,
+            &report::Options { color: false },
+            &mut err,
+        )?;
+    } else {
+        report::write(args.format, &run, &report::Options { color }, out)?;
+    }
     out.flush()?;
     // The process exits next and the kernel takes its pages back at once: freeing the objects
     // node by node first would only cost time (~5 ms on the upstream corpus).

@@ -403,8 +403,15 @@ fn human_shows_place_snippet_and_caret() {
         out.contains("   = help: Istio treats weights as relative shares"),
         "{out}"
     );
+    // The fix: a help line and the lines it changes.
     assert!(
-        out.ends_with("1 error in 1 file (1 object checked)\n"),
+        out.contains("   = help: set the weights to 90, 10 (rounded: the shares change by less than one percentage point) (unsafe fix: --fix --unsafe-fixes)\n11 -       weight: 95\n11 +       weight: 90\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with(
+            "1 error in 1 file (1 object checked, 1 fixable with --fix --unsafe-fixes)\n"
+        ),
         "{out}"
     );
     assert!(!out.contains('\x1b'), "no ANSI without colour: {out:?}");

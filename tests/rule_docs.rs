@@ -7,6 +7,11 @@
 //!   that rule starts on that very line. Every finding must be matched by one expectation and
 //!   every expectation by one finding;
 //! - each YAML block under `## Use instead` must produce no finding at all;
+//! - a rule whose findings carry fixes has a `## Fix` section (after "Use instead"): what the fix
+//!   does and whether it is safe. Its first YAML block is linted like an Example block; fixing
+//!   it (unsafe fixes too, to a fixed point) must leave a text that parses, has no finding of
+//!   the rule and is fixed again to itself; a second YAML block, if any, is that fixed text
+//!   exactly. Fixing every Example block must parse and leave only findings that had no fix;
 //! - blocks in other sections (e.g. "How to ignore" snippets) are not run.
 //!
 //! Failures name `rules/<id>.md:<line>` (the Markdown file's own line numbers) so they can be
@@ -20,7 +25,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use rollgate::engine::lint::lint;
-use rollgate::engine::{Config, Engine, Settings, all_metas};
+use rollgate::engine::{Applicability, Config, Engine, Settings, all_metas};
 use rollgate::manifest::Limits;
 use rollgate::manifest::input::from_bytes;
 
@@ -139,6 +144,40 @@ fn lint_block(doc_path: &str, rule: &str, text: &str) -> Vec<Found> {
         .collect()
 }
 
+/// Fix a block (unsafe fixes too) with only `rule` enabled: the fixed text, how many findings
+/// of the rule had an applicable fix at first, and why fixing failed (if it did).
+fn fix_block(rule: &str, text: &str) -> (String, usize, Option<String>) {
+    let input = from_bytes("block.yaml".to_owned(), text.as_bytes().to_vec());
+    let only = [rule.to_owned()];
+    let engine = Engine::new(rollgate::rules::REGISTRY, &Config::default(), Some(&only));
+    let before = lint(
+        vec![input.clone()],
+        &engine,
+        &Settings::default(),
+        Limits::default(),
+    );
+    let fixable = before
+        .diagnostics
+        .iter()
+        .filter(|d| {
+            d.finding.rule == rule
+                && d.fix
+                    .as_ref()
+                    .is_some_and(|f| f.applicability >= Applicability::Unsafe)
+        })
+        .count();
+    let fr = rollgate::engine::apply::lint_fix(
+        vec![input],
+        &engine,
+        &Settings::default(),
+        Limits::default(),
+        1,
+        Applicability::Unsafe,
+    );
+    let f = &fr.files[0];
+    (f.text.clone(), fixable, f.failure.clone())
+}
+
 fn show_block(doc_path: &str, b: &Block) -> String {
     let mut s = format!(
         "{doc_path}:{} (```{} block under ## {}):\n",
@@ -156,7 +195,7 @@ fn check_doc(doc_path: &str, rule: &str, md: &str) -> Vec<String> {
     let (_, blocks) = parse_markdown(md);
     let mut failures = Vec::new();
     for b in &blocks {
-        let runnable = matches!(b.section.as_str(), "Example" | "Use instead");
+        let runnable = matches!(b.section.as_str(), "Example" | "Use instead" | "Fix");
         if b.section.ends_with("(unterminated fence)") {
             failures.push(format!(
                 "{doc_path}:{}: unterminated code fence",
@@ -167,12 +206,69 @@ fn check_doc(doc_path: &str, rule: &str, md: &str) -> Vec<String> {
         if !runnable || b.lang != "yaml" {
             continue;
         }
+        let fix_blocks: Vec<&Block> = blocks
+            .iter()
+            .filter(|x| x.section == "Fix" && x.lang == "yaml")
+            .collect();
+        if b.section == "Fix" && !std::ptr::eq(*fix_blocks.first().unwrap_or(&b), b) {
+            // The "after" block: checked with the "before" one.
+            continue;
+        }
         let found = lint_block(doc_path, rule, &b.text);
+        let mut problems = Vec::new();
+        let (fixed, fixable, failure) = fix_block(rule, &b.text);
+        if fixable > 0 && fix_blocks.is_empty() && doc_path.starts_with("rules/") {
+            problems.push(format!(
+                "{doc_path}: findings of {rule} carry fixes but the doc has no `## Fix` section"
+            ));
+        }
+        if let Some(why) = &failure {
+            problems.push(format!("{doc_path}:{}: fixing failed: {why}", b.first_line));
+        }
+        if matches!(b.section.as_str(), "Example" | "Fix") && failure.is_none() {
+            let after = lint_block(doc_path, rule, &fixed);
+            let syntax = |v: &[Found]| {
+                v.iter()
+                    .filter(|(_, r, _)| r == "parse-error" || r == "duplicate-key")
+                    .count()
+            };
+            let broken = syntax(&after) > syntax(&found);
+            if broken {
+                problems.push(format!(
+                    "{doc_path}:{}: the fixed text does not parse:\n{fixed}",
+                    b.first_line
+                ));
+            }
+            // Example blocks may keep findings without a fix, or that a fix reveals (a renamed
+            // reference that is missing too); the fixed point is checked below.
+            let left = after.iter().filter(|(_, r, _)| r == rule).count();
+            if b.section == "Fix" && left > 0 {
+                problems.push(format!(
+                    "{doc_path}:{}: after fixing, {left} finding(s) of {rule} remain:\n{fixed}",
+                    b.first_line
+                ));
+            }
+            let (again, _, _) = fix_block(rule, &fixed);
+            if again != fixed {
+                problems.push(format!(
+                    "{doc_path}:{}: a second fix changes the text again",
+                    b.first_line
+                ));
+            }
+            if b.section == "Fix" {
+                match fix_blocks.get(1) {
+                    Some(want) if want.text != fixed => problems.push(format!(
+                        "{doc_path}:{}: the fixed text differs from this block; it is:\n{fixed}",
+                        want.first_line
+                    )),
+                    _ => {}
+                }
+            }
+        }
         let md_line = |l: Option<usize>| match l {
             Some(l) => format!("{doc_path}:{}", b.first_line + l - 1),
             None => format!("{doc_path} (no position)"),
         };
-        let mut problems = Vec::new();
         if b.section == "Use instead" {
             for (line, r, msg) in &found {
                 problems.push(format!(
@@ -259,7 +355,9 @@ fn rule_doc_examples() {
         let (_, blocks) = parse_markdown(&md);
         blocks_run += blocks
             .iter()
-            .filter(|b| b.lang == "yaml" && matches!(b.section.as_str(), "Example" | "Use instead"))
+            .filter(|b| {
+                b.lang == "yaml" && matches!(b.section.as_str(), "Example" | "Use instead" | "Fix")
+            })
             .count();
         failures.extend(check_doc(&format!("rules/{id}.md"), &id, &md));
     }

@@ -5,6 +5,7 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
+use super::fix::Fix;
 use super::object::{Object, ObjectRef, Origin};
 
 #[derive(
@@ -69,6 +70,8 @@ pub struct Finding {
     pub at_key: bool,
     pub related: Vec<Related>,
     pub help: Option<String>,
+    /// The change that resolves the finding, if one is determined (`engine::fix`).
+    pub fix: Option<Fix>,
 }
 
 impl Finding {
@@ -91,6 +94,7 @@ impl Finding {
             at_key: false,
             related: Vec::new(),
             help: None,
+            fix: None,
         }
     }
 
@@ -100,8 +104,21 @@ impl Finding {
         self
     }
 
+    /// The finding at `severity` instead of its rule's default (an assumption lowers it).
+    pub fn with_severity(mut self, severity: Severity) -> Finding {
+        self.severity = severity;
+        self
+    }
+
     pub fn with_help(mut self, help: impl Into<String>) -> Finding {
         self.help = Some(help.into());
+        self
+    }
+
+    /// Attach the fix that resolves the finding (its pointers are relative to the object,
+    /// like the finding's).
+    pub fn with_fix(mut self, fix: Fix) -> Finding {
+        self.fix = Some(fix);
         self
     }
 

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::builtin;
 use super::finding::{Finding, Severity};
+use super::fix::TextFix;
 use super::inventory::MemoryInventory;
 use super::object::{Object, ObjectRef, Origin};
 use super::rule::Context;
@@ -33,6 +34,9 @@ pub struct Located {
     pub source: Option<usize>,
     pub span: Option<Span>,
     pub related: Vec<LocatedRelated>,
+    /// The finding's fix as text edits of `source` (`DisplayOnly` with a reason when it could
+    /// not be placed).
+    pub fix: Option<TextFix>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -44,6 +48,13 @@ pub struct Summary {
     pub warnings: usize,
     pub infos: usize,
     pub suppressed: usize,
+    /// Fixes applied by `lint --fix` (absent from JSON when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub fixed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 pub struct LintRun {
@@ -102,6 +113,27 @@ impl Placement {
             }
             Origin::Admission | Origin::Cluster => (None, None),
         }
+    }
+
+    /// Lower a finding's fix to text edits of its source.
+    fn lower_fix(&self, sources: &[Source], origin: &Origin, fix: &super::fix::Fix) -> TextFix {
+        let Origin::File {
+            source,
+            document,
+            base,
+        } = origin
+        else {
+            return crate::manifest::edit::refused(
+                fix,
+                "the finding has no place in a file".into(),
+            );
+        };
+        let (Some(src), Some(spans)) =
+            (sources.get(*source), self.spans.get(&(*source, *document)))
+        else {
+            return crate::manifest::edit::refused(fix, "the document is not indexed".into());
+        };
+        crate::manifest::edit::lower_fix(src, spans, base, fix)
     }
 
     fn place_in_scalar(
@@ -328,6 +360,7 @@ pub fn lint_with_threads(
             at_key: false,
             related: Vec::new(),
             help: None,
+            fix: None,
         };
 
     // Parsing dominates a run and each file parses on its own: spread the files over the cores.
@@ -448,11 +481,16 @@ pub fn lint_with_threads(
                     }
                 })
                 .collect();
+            let fix = f
+                .fix
+                .as_ref()
+                .map(|x| placement.lower_fix(&sources, &f.origin, x));
             Located {
                 finding: f,
                 source,
                 span,
                 related,
+                fix,
             }
         })
         .collect();
@@ -511,6 +549,23 @@ fn map_helm_output(sources: &mut Vec<Source>, diagnostics: &mut [Located]) {
         let segment = &segments[s][i];
         index.insert((s, i), sources.len());
         sources.push(segment.source(&sources[s]));
+    }
+    // A fix would edit the rendered output, not the chart's template: shown, never applied.
+    for d in diagnostics.iter_mut() {
+        let helm = d
+            .source
+            .and_then(|s| segments.get(s))
+            .is_some_and(|g| !g.is_empty());
+        if helm {
+            if let Some(f) = d.fix.as_mut().filter(|f| f.refused.is_none()) {
+                f.applicability = super::fix::Applicability::DisplayOnly;
+                f.edits.clear();
+                f.refused = Some(
+                    "the finding is in `helm template` output: edit the chart's template instead"
+                        .into(),
+                );
+            }
+        }
     }
     let remap = |source: &mut Option<usize>, span: &mut Option<Span>| {
         if let (Some(key), Some(sp)) = (find(*source, *span), span.as_mut()) {

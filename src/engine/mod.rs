@@ -2,9 +2,12 @@
 //! configured severities, and suppression annotations. Front ends give it objects and a world;
 //! it gives back findings (JSON pointers, no positions).
 
+pub mod apply;
 pub mod builtin;
 pub mod config;
+pub mod controllers;
 pub mod finding;
+pub mod fix;
 pub mod inventory;
 pub mod lint;
 pub mod object;
@@ -15,6 +18,7 @@ use std::collections::HashMap;
 
 pub use config::{Config, Settings};
 pub use finding::{Finding, Related, Severity};
+pub use fix::{Applicability, Edit, Fix, TextEdit, TextFix};
 pub use inventory::{Inventory, MemoryInventory};
 pub use object::{Object, ObjectRef, Origin};
 pub use rule::{Context, Rule, RuleMeta};
@@ -175,16 +179,30 @@ impl Engine {
             crate::manifest::push_segment(&mut pointer, k);
             let reason = val.as_str().unwrap_or("");
             if !self.known_ids.contains(&id) {
-                let suggestion = config::suggest(id, &self.known_ids)
+                let near = config::suggest(id, &self.known_ids);
+                let suggestion = near
                     .map(|s| format!("; did you mean \"{s}\"?"))
                     .unwrap_or_default();
-                if let Some(f) = self.builtin_finding(Finding::new(
+                let mut f = Finding::new(
                     builtin::INVALID_SUPPRESSION.id,
                     builtin::INVALID_SUPPRESSION.severity,
                     object,
                     pointer.clone(),
                     format!("suppression names unknown rule \"{id}\"{suggestion}"),
-                )) {
+                );
+                // Unsafe: the suppression starts to hide that rule's findings.
+                if let Some(near) =
+                    near.filter(|n| !annotations.contains_key(&format!("{IGNORE_PREFIX}{n}")))
+                {
+                    f = f.with_fix(Fix::unsafe_edits(
+                        format!("suppress \"{near}\""),
+                        vec![Edit::rename_key(
+                            pointer.clone(),
+                            format!("{IGNORE_PREFIX}{near}"),
+                        )],
+                    ));
+                }
+                if let Some(f) = self.builtin_finding(f) {
                     out.push(f);
                 }
             } else if reason.trim().is_empty() {
@@ -205,4 +223,31 @@ impl Engine {
         }
         v
     }
+}
+
+/// A fix that suppresses `finding` on its object: `ignore-check.rollgate.dev/<rule>: "<reason>"`
+/// in `metadata.annotations`, created in the file's style when absent. Offered by editors
+/// (`DisplayOnly`: `lint --fix` never applies it); `None` for findings not about an object, and
+/// for the engine's own diagnostics that cannot be suppressed.
+pub fn suppression_fix(finding: &Finding, object: &Object, reason: &str) -> Option<Fix> {
+    let meta = meta(finding.rule)?;
+    if finding.object.is_none() || (meta.builtin && finding.rule != builtin::INVALID_SUPPRESSION.id)
+    {
+        return None;
+    }
+    let key = format!("{IGNORE_PREFIX}{}", finding.rule);
+    let message = format!("suppress {} on this object", finding.rule);
+    let metadata = object.value.get("metadata");
+    let edit = match metadata.and_then(|m| m.get("annotations")) {
+        Some(serde_json::Value::Object(a)) if a.contains_key(&key) => return None,
+        Some(serde_json::Value::Object(_)) => Edit::insert("/metadata/annotations", key, reason),
+        Some(_) => Edit::set("/metadata/annotations", serde_json::json!({ key: reason })),
+        None if metadata.is_some_and(serde_json::Value::is_object) => Edit::insert(
+            "/metadata",
+            "annotations",
+            serde_json::json!({ key: reason }),
+        ),
+        None => return None,
+    };
+    Some(Fix::display_only(message, vec![edit]))
 }

@@ -155,6 +155,62 @@ pub fn from_bytes(name: String, bytes: Vec<u8>) -> Input {
     }
 }
 
+/// Write a fixed file: only when it still holds the text that was linted (else another program
+/// changed it meanwhile), through a temporary file in the same folder renamed over it (a reader
+/// sees the old or the new text, never half of one), keeping its permissions and its byte order
+/// mark. A symbolic link is followed: its target is rewritten.
+pub fn write_fixed(path: &Path, original: &str, fixed: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let target = std::fs::canonicalize(path)?;
+    let meta = std::fs::metadata(&target)?;
+    if meta.permissions().readonly() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "the file is read-only",
+        ));
+    }
+    let mut now = Vec::new();
+    std::fs::File::open(&target)?.read_to_end(&mut now)?;
+    let bom = now.starts_with("\u{feff}".as_bytes());
+    let body = if bom { &now[3..] } else { &now[..] };
+    if body != original.as_bytes() {
+        return Err(std::io::Error::other(
+            "the file changed after it was read; run again",
+        ));
+    }
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let file_name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.rollgate-fix.{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        if bom {
+            f.write_all("\u{feff}".as_bytes())?;
+        }
+        f.write_all(fixed.as_bytes())?;
+        f.sync_all()?;
+        std::fs::set_permissions(&tmp, meta.permissions())?;
+        // Checked again just before the rename: the window for a lost edit is this short.
+        let mut again = Vec::new();
+        std::fs::File::open(&target)?.read_to_end(&mut again)?;
+        if again != now {
+            return Err(std::io::Error::other(
+                "the file changed after it was read; run again",
+            ));
+        }
+        std::fs::rename(&tmp, &target)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Located manifests: inputs become `serde_json::Value` documents plus an index from JSON pointer
 //! to source span. Everything about positions lives here; rules only name JSON pointers.
 
+pub mod edit;
 pub mod helm;
 pub mod input;
 pub mod locate;
@@ -149,6 +150,32 @@ impl SpanIndex {
                 None => "",
             };
         }
+    }
+
+    /// Every recorded (pointer, span), in document order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &NodeSpan)> {
+        self.entries
+            .iter()
+            .map(|(s, l, n)| (&self.arena[*s as usize..(*s + *l) as usize], n))
+    }
+
+    /// The entries strictly below `pointer` (its descendants).
+    pub fn entries_under<'p>(
+        &'p self,
+        pointer: &'p str,
+    ) -> impl Iterator<Item = (&'p str, &'p NodeSpan)> + 'p {
+        self.entries().filter(move |(p, _)| {
+            p.len() > pointer.len() && p.starts_with(pointer) && p.as_bytes()[pointer.len()] == b'/'
+        })
+    }
+
+    /// The entries of the direct children of `pointer`.
+    pub fn children<'p>(
+        &'p self,
+        pointer: &'p str,
+    ) -> impl Iterator<Item = (&'p str, &'p NodeSpan)> + 'p {
+        self.entries_under(pointer)
+            .filter(move |(p, _)| !p[pointer.len() + 1..].contains('/'))
     }
 
     /// The span recorded last (the loader sets a mapping member's key span after the fact).

@@ -39,6 +39,17 @@ pub struct Issue {
     pub severity: Severity,
     pub message: String,
     pub help: Option<String>,
+    /// Edits of the query text that resolve the issue.
+    pub fix: Option<QueryFix>,
+}
+
+/// A fix as edits of the parsed query text (ranges of [`Query::text`]); the gate maps them to the
+/// template and the string that holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryFix {
+    pub message: String,
+    pub applicability: crate::engine::Applicability,
+    pub edits: Vec<(Range<usize>, String)>,
 }
 
 /// What a query analysis may look at besides the query.
@@ -138,6 +149,9 @@ pub fn run_query_rule<'a>(
             if let Some(h) = issue.help {
                 f = f.with_help(h);
             }
+            if let Some(fix) = issue.fix.and_then(|x| gate.fix(&x)) {
+                f = f.with_fix(fix);
+            }
             push_unique(&mut found, f);
         }
     }
@@ -173,6 +187,7 @@ pub fn check_bare(text: &str, scrape: ScrapeInterval, thresholds: Thresholds) ->
         out.push(BareFinding {
             rule: crate::rules::promql_parse_error::meta().id,
             issue: Issue {
+                fix: None,
                 span: e.span.clone(),
                 severity: if e.kind == query::ParseErrorKind::Invalid {
                     Severity::Error

@@ -354,6 +354,56 @@ fn diagnostic(run: &LintRun, d: &Located, p: Paint, w: &mut dyn Write) -> io::Re
             )?;
         }
     }
+    if let (Some(fix), Some((_, src))) = (&d.fix, primary_source) {
+        fix_block(src, fix, p, &pad, w)?;
+    }
+    Ok(())
+}
+
+/// The fix as a help note and a small diff of the lines it changes (`-` before, `+` after).
+fn fix_block(
+    src: &Source,
+    fix: &crate::engine::TextFix,
+    p: Paint,
+    pad: &str,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    use crate::engine::Applicability;
+    let how = match (fix.applicability, &fix.refused) {
+        (_, Some(why)) => format!("not applicable: {why}"),
+        (Applicability::Safe, None) => "safe fix: --fix".to_owned(),
+        (Applicability::Unsafe, None) => "unsafe fix: --fix --unsafe-fixes".to_owned(),
+        (Applicability::DisplayOnly, None) => "editor-only fix".to_owned(),
+    };
+    writeln!(
+        w,
+        "{pad} {} {} {}",
+        p.paint(BLUE, "="),
+        p.paint(BOLD, "help:"),
+        clean(&format!("{} ({how})", fix.message))
+    )?;
+    for (line, old, new) in crate::engine::apply::changed_lines(&src.text, &fix.edits) {
+        for (i, l) in old.iter().enumerate() {
+            let n = (line + i as u32).to_string();
+            writeln!(
+                w,
+                "{n:>width$} {} {}",
+                p.paint(RED, "-"),
+                p.paint(RED, &clean(l)),
+                width = pad.len()
+            )?;
+        }
+        for (i, l) in new.iter().enumerate() {
+            let n = (line + i as u32).to_string();
+            writeln!(
+                w,
+                "{n:>width$} {} {}",
+                p.paint(GREEN, "+"),
+                p.paint(GREEN, &clean(l)),
+                width = pad.len()
+            )?;
+        }
+    }
     Ok(())
 }
 
@@ -554,6 +604,31 @@ fn summary(run: &LintRun, p: Paint, w: &mut dyn Write) -> io::Result<()> {
     )];
     if s.suppressed > 0 {
         tail.push(format!("{} suppressed", s.suppressed));
+    }
+    if s.fixed > 0 {
+        tail.push(format!("{} fixed", s.fixed));
+    }
+    let fixable = |a: crate::engine::Applicability| {
+        run.diagnostics
+            .iter()
+            .filter(|d| {
+                d.fix
+                    .as_ref()
+                    .is_some_and(|f| f.applicability == a && !f.edits.is_empty())
+            })
+            .count()
+    };
+    let (safe, unsafe_) = (
+        fixable(crate::engine::Applicability::Safe),
+        fixable(crate::engine::Applicability::Unsafe),
+    );
+    if safe > 0 {
+        tail.push(format!("{safe} fixable with --fix"));
+    }
+    if unsafe_ > 0 && safe > 0 {
+        tail.push(format!("{unsafe_} more with --unsafe-fixes"));
+    } else if unsafe_ > 0 {
+        tail.push(format!("{unsafe_} fixable with --fix --unsafe-fixes"));
     }
     let files = plural(s.files, "file", "files");
     let mut counts = Vec::new();

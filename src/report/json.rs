@@ -62,6 +62,7 @@ pub fn to_value(run: &LintRun) -> Value {
                 .collect();
             f.insert("related".into(), Value::Array(related));
             f.insert("help".into(), json!(d.finding.help));
+            f.insert("fix".into(), super::fix_value(run, d));
             Value::Object(f)
         })
         .collect();

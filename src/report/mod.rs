@@ -70,3 +70,37 @@ pub fn message_with_object(d: &Located) -> String {
         _ => d.finding.message.clone(),
     }
 }
+
+/// A finding's fix as JSON (additive to the version 1 interface): applicability, message, why it
+/// cannot be applied (if so), and the edits with 1-based positions (end exclusive, columns in
+/// characters) and byte ranges of the source text (which excludes a byte order mark).
+pub fn fix_value(run: &LintRun, d: &Located) -> serde_json::Value {
+    use serde_json::json;
+    let Some(fix) = &d.fix else {
+        return serde_json::Value::Null;
+    };
+    let src = d.source.and_then(|s| run.sources.get(s));
+    let edits: Vec<serde_json::Value> = fix
+        .edits
+        .iter()
+        .filter_map(|e| {
+            let src = src?;
+            let (a, b) = (src.pos(e.range.start), src.pos(e.range.end));
+            Some(json!({
+                "content": e.content,
+                "line": a.line,
+                "column": a.column,
+                "end_line": b.line,
+                "end_column": b.column,
+                "start_byte": e.range.start,
+                "end_byte": e.range.end,
+            }))
+        })
+        .collect();
+    json!({
+        "applicability": fix.applicability,
+        "message": fix.message,
+        "refused": fix.refused,
+        "edits": edits,
+    })
+}

@@ -162,6 +162,10 @@ fn result(run: &LintRun, d: &Located, rule_index: usize, seen: &mut HashMap<u64,
         json!({ FINGERPRINT_KEY: format!("{h:016x}:{n}") }),
     );
 
+    if let Some(fixes) = fixes(run, d) {
+        r.insert("fixes".into(), fixes);
+    }
+
     let mut props = Map::new();
     props.insert("pointer".into(), json!(f.pointer));
     if let Some(o) = &f.object {
@@ -172,6 +176,44 @@ fn result(run: &LintRun, d: &Located, rule_index: usize, seen: &mut HashMap<u64,
     }
     r.insert("properties".into(), Value::Object(props));
     Value::Object(r)
+}
+
+/// SARIF `fixes` (§3.55): the finding's fix when it can be applied as text (safe or unsafe;
+/// the unsafe ones say so in their description).
+fn fixes(run: &LintRun, d: &Located) -> Option<Value> {
+    let fix = d.fix.as_ref()?;
+    let i = d.source?;
+    let src = run.sources.get(i)?;
+    if fix.edits.is_empty() || fix.applicability == crate::engine::Applicability::DisplayOnly {
+        return None;
+    }
+    let replacements: Vec<Value> = fix
+        .edits
+        .iter()
+        .map(|e| {
+            let (a, b) = (src.pos(e.range.start), src.pos(e.range.end));
+            json!({
+                "deletedRegion": {
+                    "startLine": a.line,
+                    "startColumn": a.column,
+                    "endLine": b.line,
+                    "endColumn": b.column,
+                },
+                "insertedContent": { "text": e.content },
+            })
+        })
+        .collect();
+    let text = match fix.applicability {
+        crate::engine::Applicability::Safe => fix.message.clone(),
+        _ => format!("{} (unsafe fix: changes behaviour)", fix.message),
+    };
+    Some(json!([{
+        "description": { "text": text },
+        "artifactChanges": [{
+            "artifactLocation": Value::Object(artifact_location(&src.name, i)),
+            "replacements": replacements,
+        }],
+    }]))
 }
 
 /// A SARIF `location`: physical when the place is in a source, logical when an object is known.

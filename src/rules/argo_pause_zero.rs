@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::engine::inventory::ValueAt as _;
 use crate::engine::rule::finding;
-use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
+use crate::engine::{Context, Edit, Finding, Fix, Object, Rule, RuleMeta, Severity};
 use crate::timeline::duration::{parse_argo, templated};
 
 pub struct ArgoPauseZero;
@@ -52,7 +52,15 @@ impl Rule for ArgoPauseZero {
                             "pause duration {d} is no pause: the rollout moves on to the next step immediately"
                         ),
                     )
-                    .with_help("write `pause: {}` to wait for a manual promotion, or give a duration such as `5m`"),
+                    .with_help("write `pause: {}` to wait for a manual promotion, or give a duration such as `5m`")
+                    // Unsafe: the rollout then waits for a promotion instead of moving on.
+                    .with_fix(Fix::unsafe_edits(
+                        "write `pause: {}` (wait for a manual promotion)",
+                        vec![Edit::set(
+                            format!("/spec/strategy/canary/steps/{i}/pause"),
+                            Value::Object(Default::default()),
+                        )],
+                    )),
                 );
             }
         }

@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use crate::engine::rule::finding;
-use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
+use crate::engine::{Context, Edit, Finding, Fix, Object, Rule, RuleMeta, Severity};
 
 use super::common::{absent, at, display, field, str_at};
 
@@ -76,15 +76,24 @@ impl Rule for ArgoTemplateNotFound {
                     continue;
                 }
                 let Some(name) = str_at(object, &format!("{at}/templateName")) else {
-                    out.push(
-                        finding(
-                            &META,
-                            object,
-                            &at,
-                            format!("{} has no templateName; {consequence}", field(&at)),
-                        )
-                        .with_help("name the AnalysisTemplate with `templateName` (not `name`)"),
-                    );
+                    let mut f = finding(
+                        &META,
+                        object,
+                        &at,
+                        format!("{} has no templateName; {consequence}", field(&at)),
+                    )
+                    .with_help("name the AnalysisTemplate with `templateName` (not `name`)");
+                    // `name:` written for `templateName:`: rename the key. Unsafe: the
+                    // reference starts to resolve (the step's analysis runs).
+                    if r.get("templateName").is_none()
+                        && r.get("name").is_some_and(Value::is_string)
+                    {
+                        f = f.with_fix(Fix::unsafe_edits(
+                            "rename `name` to `templateName`",
+                            vec![Edit::rename_key(format!("{at}/name"), "templateName")],
+                        ));
+                    }
+                    out.push(f);
                     continue;
                 };
                 let cluster = r
@@ -129,7 +138,24 @@ impl Rule for ArgoTemplateNotFound {
                     .get("argoproj.io", other_kind, ns.filter(|_| cluster), name);
                 let elsewhere = cx.world.get("argoproj.io", kind, None, name);
                 if let Some(o) = other.first() {
+                    let fix = if cluster {
+                        Fix::unsafe_edits(
+                            format!("refer to the {other_kind}: `clusterScope: false`"),
+                            vec![Edit::set(format!("{at}/clusterScope"), false)],
+                        )
+                    } else if r.get("clusterScope").is_some() {
+                        Fix::unsafe_edits(
+                            format!("refer to the {other_kind}: `clusterScope: true`"),
+                            vec![Edit::set(format!("{at}/clusterScope"), true)],
+                        )
+                    } else {
+                        Fix::unsafe_edits(
+                            format!("refer to the {other_kind}: `clusterScope: true`"),
+                            vec![Edit::insert(at.clone(), "clusterScope", true)],
+                        )
+                    };
                     f = f
+                        .with_fix(fix)
                         .with_help(format!(
                             "{} exists: {}",
                             display(o),
@@ -152,9 +178,24 @@ impl Rule for ArgoTemplateNotFound {
                             object.kind
                         ))
                         .with_related(o, "/metadata/name", "an AnalysisTemplate with this name");
+                } else if let Some(near) = did_you_mean(cx, kind, ns.filter(|_| !cluster), name) {
+                    f = f.with_help(format!("did you mean \"{near}\"?")).with_fix(
+                        Fix::unsafe_edits(
+                            format!("refer to \"{near}\""),
+                            vec![Edit::set(format!("{at}/templateName"), near)],
+                        ),
+                    );
                 }
                 out.push(f);
             }
         }
     }
+}
+
+/// The name of a template of `kind` in `ns` (cluster-scoped when `None`) near `name` (an edit
+/// distance of at most a third of the length): a typo's intended referent.
+fn did_you_mean(cx: &Context<'_>, kind: &str, ns: Option<&str>, name: &str) -> Option<String> {
+    let objects = cx.world.list("argoproj.io", kind, ns);
+    let names: Vec<&str> = objects.iter().map(|o| o.name.as_str()).collect();
+    crate::engine::config::suggest(name, &names).map(str::to_owned)
 }

@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::engine::rule::finding;
-use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
+use crate::engine::{Context, Edit, Finding, Fix, Object, Rule, RuleMeta, Severity};
 use crate::timeline::flagger::analysis;
 
 pub struct FlaggerBuiltinNameCollision;
@@ -60,8 +60,31 @@ impl Rule for FlaggerBuiltinNameCollision {
                         "metric \"{name}\" has {how} but the name of a builtin metric: Flagger runs the builtin {name} query as well, with the same thresholds, and either can fail the check"
                     ),
                 )
-                .with_help("rename the custom metric, e.g. \"custom-success-rate\""),
+                .with_help("rename the custom metric, e.g. \"custom-success-rate\"")
+                .with_fix(rename_fix(base, ms, i, name)),
             );
         }
     }
+}
+
+/// Rename the custom metric to a name no other metric of the analysis has. Unsafe: the builtin
+/// check stops running (which is the point) and alerts or dashboards keyed on the name change.
+fn rename_fix(base: &str, metrics: &[Value], i: usize, name: &str) -> Fix {
+    let stem = match name {
+        "request-success-rate" => "custom-success-rate",
+        _ => "custom-request-duration",
+    };
+    let taken = |n: &str| {
+        metrics
+            .iter()
+            .any(|m| m.get("name").and_then(Value::as_str) == Some(n))
+    };
+    let new = std::iter::once(stem.to_owned())
+        .chain((2..).map(|k| format!("{stem}-{k}")))
+        .find(|n| !taken(n))
+        .unwrap_or_else(|| stem.to_owned());
+    Fix::unsafe_edits(
+        format!("rename the metric to \"{new}\""),
+        vec![Edit::set(format!("{base}/metrics/{i}/name"), new)],
+    )
 }

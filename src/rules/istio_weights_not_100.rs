@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::engine::inventory::ValueAt as _;
 use crate::engine::rule::finding;
-use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
+use crate::engine::{Context, Edit, Finding, Fix, Object, Rule, RuleMeta, Severity};
 
 pub struct IstioWeightsNot100;
 
@@ -26,6 +26,62 @@ static META: RuleMeta = RuleMeta {
 enum Weight {
     Missing,
     Valid(i64),
+}
+
+/// Largest-remainder rounding of the shares `w / sum` to whole percentages adding up to 100
+/// (Hamilton's method: floors first, the missing points to the largest remainders, ties to the
+/// earlier destination). `sum` must be positive and no weight negative.
+pub fn largest_remainder(weights: &[i64], sum: i64) -> Vec<i64> {
+    let (sum, total) = (sum as i128, 100i128);
+    let mut out: Vec<i64> = weights
+        .iter()
+        .map(|&w| (w as i128 * total / sum) as i64)
+        .collect();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(weights[i] as i128 * total % sum));
+    let given: i64 = out.iter().sum();
+    for &i in order.iter().take((100 - given).max(0) as usize) {
+        out[i] += 1;
+    }
+    out
+}
+
+/// The fix of a route whose weights are not percentages: the shares Istio applies written out
+/// as percentages (safe when exact, unsafe when they had to be rounded) and `weight: 0` for
+/// destinations that have none (safe: they get no traffic either way).
+fn weights_fix(base: &str, dests: &[Value], weights: &[Weight], sum: i64) -> Fix {
+    let raw: Vec<i64> = weights
+        .iter()
+        .map(|w| match w {
+            Weight::Valid(v) => *v,
+            Weight::Missing => 0,
+        })
+        .collect();
+    let new = largest_remainder(&raw, sum);
+    let exact = raw.iter().all(|&w| (w as i128 * 100) % sum as i128 == 0);
+    let mut edits = Vec::new();
+    for (i, w) in weights.iter().enumerate() {
+        match w {
+            Weight::Valid(v) if *v != new[i] => {
+                edits.push(Edit::set(format!("{base}/{i}/weight"), new[i]))
+            }
+            Weight::Valid(_) => {}
+            Weight::Missing if dests[i].get("weight").is_some() => {
+                edits.push(Edit::set(format!("{base}/{i}/weight"), 0))
+            }
+            Weight::Missing => edits.push(Edit::insert(format!("{base}/{i}"), "weight", 0)),
+        }
+    }
+    let shown: Vec<String> = new.iter().take(MAX_LISTED).map(i64::to_string).collect();
+    let message = format!("set the weights to {}", listed_of(&shown, new.len()));
+    if exact {
+        Fix::safe(message, edits)
+    } else {
+        Fix::unsafe_edits(
+            format!("{message} (rounded: the shares change by less than one percentage point)"),
+            edits,
+        )
+    }
 }
 
 impl Rule for IstioWeightsNot100 {
@@ -209,7 +265,8 @@ fn check_route(object: &Object, base: &str, dests: &[Value], out: &mut Vec<Findi
                     listed_of(&shares, valid)
                 ),
             )
-            .with_help("Istio treats weights as relative shares (weight / sum); write them so they add up to 100"),
+            .with_help("Istio treats weights as relative shares (weight / sum); write them so they add up to 100")
+            .with_fix(weights_fix(base, dests, &weights, sum)),
         ));
     } else if !missing.is_empty() {
         let mut f = related(finding(
@@ -219,7 +276,10 @@ fn check_route(object: &Object, base: &str, dests: &[Value], out: &mut Vec<Findi
             format!("weights sum to 100{no_traffic}"),
         ));
         f.severity = Severity::Warning;
-        out.push(f.with_help("write `weight: 0` if the destination is meant to get no traffic"));
+        out.push(
+            f.with_help("write `weight: 0` if the destination is meant to get no traffic")
+                .with_fix(weights_fix(base, dests, &weights, sum)),
+        );
     }
 }
 
@@ -264,5 +324,22 @@ fn destination_name(d: &Value) -> String {
         (Some(s), _) => s.to_owned(),
         (None, Some(p)) => format!("{host}:{p}"),
         (None, None) => host.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::largest_remainder;
+
+    #[test]
+    fn largest_remainder_sums_to_100() {
+        assert_eq!(largest_remainder(&[1, 1, 1], 3), vec![34, 33, 33]);
+        assert_eq!(largest_remainder(&[95, 10], 105), vec![90, 10]);
+        assert_eq!(largest_remainder(&[50, 50, 0], 100), vec![50, 50, 0]);
+        assert_eq!(largest_remainder(&[2, 1], 3), vec![67, 33]);
+        assert_eq!(
+            largest_remainder(&[i32::MAX as i64, 1], i32::MAX as i64 + 1),
+            vec![100, 0]
+        );
     }
 }

@@ -9,10 +9,11 @@
 
 use promql_parser::parser::{Expr, LabelModifier};
 
+use crate::engine::Applicability;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::promql::labels::{self, Le};
 use crate::promql::query::{Query, aggregate_name, contains};
-use crate::promql::{Issue, QueryCx, run_query_rule};
+use crate::promql::{Issue, QueryCx, QueryFix, run_query_rule};
 
 pub struct QuantileWithoutLeAggregation;
 
@@ -89,9 +90,11 @@ pub fn analyse(q: &Query, cx: &QueryCx<'_>) -> Vec<Issue> {
                     })
                     .or_else(|| loc.map(|l| l.head.clone()))
                     .unwrap_or_else(|| q.span(node));
+                let mut fix = None;
                 let (what, help) = match node {
                     Expr::Aggregate(a) => {
                         let op = aggregate_name(a);
+                        fix = loc.and_then(|l| keep_le_fix(text, l, &a.modifier));
                         let help = match &a.modifier {
                             Some(LabelModifier::Include(l)) => {
                                 let mut keep: Vec<&str> =
@@ -119,6 +122,7 @@ pub fn analyse(q: &Query, cx: &QueryCx<'_>) -> Vec<Issue> {
                         cx.on_empty()
                     ),
                     help: Some(help),
+                    fix,
                 });
             }
             Le::Kept { aggregated: false } => {
@@ -137,12 +141,54 @@ pub fn analyse(q: &Query, cx: &QueryCx<'_>) -> Vec<Issue> {
                         "aggregate keeping le: histogram_quantile({}, sum by (le) (rate({metric}[…])))",
                         hq.phi.map_or("φ".to_owned(), |p| p.to_string())
                     )),
+                    fix: q.loc(hq.arg).map(|l| QueryFix {
+                        message: "aggregate the buckets keeping `le`: `sum by (le) (…)`".into(),
+                        applicability: Applicability::Unsafe,
+                        edits: vec![
+                            (l.span.start..l.span.start, "sum by (le) (".into()),
+                            (l.span.end..l.span.end, ")".into()),
+                        ],
+                    }),
                 });
             }
             _ => {}
         }
     }
     out
+}
+
+/// Keep `le` in an aggregation: add it to `by (…)`, or aggregate `by (le)` when there is no
+/// grouping. Unsafe: the query's result changes (from nothing to a quantile), as intended.
+fn keep_le_fix(
+    text: &str,
+    loc: &crate::promql::query::Loc,
+    modifier: &Option<LabelModifier>,
+) -> Option<QueryFix> {
+    let (at, content) = match modifier {
+        Some(LabelModifier::Include(l)) => {
+            let g = loc.grouping.clone()?;
+            let inner = text.get(g.clone())?;
+            let close = g.start + inner.rfind(')')?;
+            let sep = if l.labels.is_empty() { "" } else { ", " };
+            // After the last label (before white space and a trailing comma).
+            let before = text.get(g.start..close)?;
+            let trimmed = before.trim_end();
+            let at = if l.labels.is_empty() {
+                close
+            } else {
+                g.start + trimmed.len()
+            };
+            let sep = if trimmed.ends_with(',') { " " } else { sep };
+            (at, format!("{sep}le"))
+        }
+        None => (loc.head.end, " by (le)".to_owned()),
+        Some(LabelModifier::Exclude(_)) => return None,
+    };
+    Some(QueryFix {
+        message: "keep `le` in the aggregation".into(),
+        applicability: Applicability::Unsafe,
+        edits: vec![(at..at, content)],
+    })
 }
 
 fn one_line(s: &str) -> String {

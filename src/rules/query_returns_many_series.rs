@@ -116,6 +116,7 @@ pub fn analyse(q: &Query, cx: &QueryCx<'_>) -> Vec<Issue> {
         }
     };
     vec![Issue {
+        fix: None,
         span,
         severity: Severity::Warning,
         message: format!("{what}; {}", cx.on_many()),

@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::engine::rule::finding;
-use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
+use crate::engine::{Context, Edit, Finding, Fix, Object, Rule, RuleMeta, Severity};
 
 use super::common::{absent, at, display, str_in};
 
@@ -37,9 +37,10 @@ impl Rule for TemplateNotFound {
                 continue;
             };
             for (i, metric) in metrics.iter().enumerate() {
-                let Some(r) = metric.get("templateRef") else {
+                let Some(metric_value) = metric.get("templateRef") else {
                     continue;
                 };
+                let r = metric_value;
                 let Some(name) = str_in(r, "name") else {
                     continue;
                 };
@@ -73,7 +74,28 @@ impl Rule for TemplateNotFound {
                             display(other),
                             other.ns()
                         ))
-                        .with_related(other, "/metadata/name", "a MetricTemplate with this name");
+                        .with_related(other, "/metadata/name", "a MetricTemplate with this name")
+                        .with_fix(Fix::unsafe_edits(
+                            format!(
+                                "refer to the MetricTemplate in namespace \"{}\"",
+                                other.ns()
+                            ),
+                            vec![match str_in(metric_value, "namespace") {
+                                Some(_) => Edit::set(format!("{r}/namespace"), other.ns()),
+                                None => Edit::insert(r.clone(), "namespace", other.ns()),
+                            }],
+                        ));
+                } else {
+                    let objects = cx.world.list("flagger.app", "MetricTemplate", Some(ns));
+                    let names: Vec<&str> = objects.iter().map(|o| o.name.as_str()).collect();
+                    if let Some(near) = crate::engine::config::suggest(name, &names) {
+                        f = f.with_help(format!("did you mean \"{near}\"?")).with_fix(
+                            Fix::unsafe_edits(
+                                format!("refer to \"{near}\""),
+                                vec![Edit::set(format!("{r}/name"), near)],
+                            ),
+                        );
+                    }
                 }
                 out.push(f);
             }

@@ -9,10 +9,13 @@
 
 use serde_json::Value;
 
+use crate::buckets::extract::Site as FixSite;
 use crate::buckets::extract::{Site, extract, gates_for};
 use crate::buckets::{describe_threshold, fmt_plain, site_finding};
-use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
+use crate::engine::{Applicability, Context, Edit, Finding, Fix, Object, Rule, RuleMeta, Severity};
+use crate::promql::QueryFix;
 use crate::promql::builtin::Unit;
+use crate::promql::gates::Gate;
 use crate::promql::gates::{GateKind, Thresholds};
 use crate::promql::push_unique;
 
@@ -67,6 +70,10 @@ impl Rule for UnitMismatch {
                             range: None,
                             context: None,
                         };
+                        let factor = match b.unit {
+                            Unit::Milliseconds => 1000.0,
+                            _ => 100.0,
+                        };
                         let msg = match b.unit {
                             Unit::Milliseconds if t > 0.0 && t < 1.0 => Some((
                                 format!(
@@ -99,8 +106,11 @@ impl Rule for UnitMismatch {
                             _ => None,
                         };
                         if let Some((m, h)) = msg {
-                            let f =
+                            let mut f =
                                 site_finding(&META, META.severity, &gate, &site, m).with_help(h);
+                            if let Some(x) = unit_fix(&gate, &site, t * factor) {
+                                f = f.with_fix(x);
+                            }
                             push_unique(&mut found, f);
                         }
                     }
@@ -115,6 +125,11 @@ impl Rule for UnitMismatch {
             let millis = metric.ends_with("_milliseconds") || metric.ends_with("_ms");
             for t in &gv.thresholds {
                 let tb = t.bound_units;
+                let scaled = if seconds {
+                    t.written / 1000.0
+                } else {
+                    t.written * 1000.0
+                };
                 let msg = if seconds && tb >= 60.0 {
                     Some((
                         format!(
@@ -146,12 +161,58 @@ impl Rule for UnitMismatch {
                     None
                 };
                 if let Some((m, h)) = msg {
-                    let f = site_finding(&META, META.severity, &gate, &t.site, m).with_help(h);
+                    let mut f = site_finding(&META, META.severity, &gate, &t.site, m).with_help(h);
+                    if let Some(x) = unit_fix(&gate, &t.site, scaled) {
+                        f = f.with_fix(x);
+                    }
                     push_unique(&mut found, f);
                 }
             }
         }
         let _ = cx;
         out.extend(found);
+    }
+}
+
+/// Write the threshold in the unit its comparison uses. The factor is certain (the unit of the
+/// builtin metric, or the metric name's `_seconds`/`_milliseconds`); that the threshold was
+/// meant in the other unit is the finding's reading: unsafe.
+fn unit_fix(gate: &Gate<'_>, site: &FixSite<'_>, new: f64) -> Option<Fix> {
+    // Ten significant digits: 0.3 × 1000 is 300, not 300.00000000000006.
+    let new = format!("{new:.10e}").parse::<f64>().ok()?;
+    if !new.is_finite() {
+        return None;
+    }
+    let text = fmt_plain(new);
+    let message = format!("write {text}");
+    match site {
+        FixSite::Field {
+            pointer,
+            range: None,
+            ..
+        } => {
+            let value = if new.fract() == 0.0 && new.abs() < 1e15 {
+                Value::from(new as i64)
+            } else {
+                Value::from(new)
+            };
+            Some(Fix::unsafe_edits(
+                message,
+                vec![Edit::set(pointer.clone(), value)],
+            ))
+        }
+        FixSite::Field {
+            pointer,
+            range: Some(r),
+            ..
+        } => Some(Fix::unsafe_edits(
+            message,
+            vec![Edit::in_scalar(pointer.clone(), r.clone(), text)],
+        )),
+        FixSite::Query(span) => gate.fix(&QueryFix {
+            message,
+            applicability: Applicability::Unsafe,
+            edits: vec![(span.clone(), text)],
+        }),
     }
 }

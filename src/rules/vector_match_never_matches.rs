@@ -85,6 +85,7 @@ pub fn analyse(q: &Query, cx: &QueryCx<'_>) -> Vec<Issue> {
                 None => format!("ignore it: `{} ignoring({label}) …`", op.text()),
             };
             out.push(Issue {
+            fix: None,
                 span,
                 severity: Severity::Error,
                 message: format!(
