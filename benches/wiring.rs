@@ -153,7 +153,7 @@ spec:
 ---
 "
     );
-    if i % APPS_PER_NAMESPACE == 0 {
+    if i.is_multiple_of(APPS_PER_NAMESPACE) {
         // One MetricTemplate per namespace, referenced by its 25 Canaries.
         let _ = write!(
             out,

@@ -188,7 +188,12 @@ pub fn run() -> ExitCode {
         Command::Explain { rule } => explain(&rule, &mut out),
         Command::CheckQuery(args) => crate::promql::check::run(args, &mut out),
         Command::ExplainRollout { paths, format } => {
-            crate::timeline::run(&paths, format == RulesFormat::Json, &mut out)
+            let format = match format {
+                RulesFormat::Text => crate::timeline::Output::Text,
+                RulesFormat::Json => crate::timeline::Output::Json,
+                RulesFormat::Markdown => crate::timeline::Output::Markdown,
+            };
+            crate::timeline::run(&paths, format, &mut out)
         }
         Command::Serve(args) => crate::webhook::args::run(args),
         Command::Completions { shell } => {
@@ -223,7 +228,7 @@ fn usage_error(msg: impl std::fmt::Display) -> io::Result<u8> {
 fn explain(rule: &str, out: &mut dyn Write) -> io::Result<u8> {
     match crate::engine::meta(rule) {
         Some(m) => {
-            out.write_all(m.doc.as_bytes())?;
+            out.write_all(m.reader_doc().as_bytes())?;
             Ok(0)
         }
         None => {

@@ -469,7 +469,7 @@ fn documents_over_the_size_limit_are_refused() {
 #[test]
 fn document_just_under_the_size_limit_is_linted() {
     if !heavy() {
-        println!("skipped: ROLLGATE_ADVERSARIAL_HEAVY=1 runs it");
+        println!("SKIPPED: a heavy case; ROLLGATE_ADVERSARIAL_HEAVY=1 runs it");
         return;
     }
     // One ConfigMap holding a 31 MiB literal block, then a VirtualService with weights 95/10.
@@ -935,7 +935,7 @@ fn one_line_json_with_many_findings_in_human_format() {
 #[test]
 fn hundred_thousand_objects() {
     if !heavy() {
-        println!("skipped: ROLLGATE_ADVERSARIAL_HEAVY=1 runs it");
+        println!("SKIPPED: a heavy case; ROLLGATE_ADVERSARIAL_HEAVY=1 runs it");
         return;
     }
     let (_d, p) = generated("100k", "objects.yaml", objects(100_000).as_bytes());

@@ -367,5 +367,21 @@ fn flagger_timeline_rollback_is_threshold_plus_two_intervals() {
         s.contains("canary weight 10%") && s.contains("fastest rollback: 7m"),
         "{s}"
     );
+    let md = std::process::Command::new(env!("CARGO_BIN_EXE_rollgate"))
+        .args(["explain-rollout", "--format", "markdown"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert!(md.status.success());
+    let s = String::from_utf8_lossy(&md.stdout);
+    assert!(s.starts_with("### Canary `"), "{s}");
+    assert!(
+        s.contains("| at | step | for | gates |\n|---|---|---|---|\n"),
+        "{s}"
+    );
+    assert!(
+        s.contains("canary weight 10%") && s.contains("- fastest rollback: 7m"),
+        "{s}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,8 +3,11 @@
 //! no panic, and no error finding except the ones listed, with a checked reason, in
 //! `testdata/corpus-known-errors.tsv`. An entry that no longer occurs fails too (stale list).
 //!
-//! Skipped, with a note, when the corpus folder is absent (it is present in CI). Set
-//! `ROLLGATE_CORPUS` to lint another folder.
+//! Skipped, printing `SKIPPED: …`, when the corpus folder is absent (`ROLLGATE_REQUIRE_CORPUS=1`,
+//! as `.ci/run` sets, makes that a failure). Set `ROLLGATE_CORPUS` to lint another folder.
+
+#[path = "common/skip.rs"]
+mod skip;
 
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -17,13 +20,6 @@ use rollgate::manifest::input::{DEFAULT_MAX_FILE_SIZE, Input, expand_paths, read
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn corpus_dir() -> PathBuf {
-    match std::env::var_os("ROLLGATE_CORPUS") {
-        Some(p) => PathBuf::from(p),
-        None => root().join("../shared/corpus"),
-    }
 }
 
 /// (file relative to the corpus, line, rule).
@@ -79,14 +75,9 @@ fn relative(corpus: &Path, name: &str) -> String {
 
 #[test]
 fn corpus_has_no_unexpected_errors() {
-    let corpus = corpus_dir();
-    if !corpus.is_dir() {
-        println!(
-            "note: {} not found; corpus test skipped (CI has it)",
-            corpus.display()
-        );
+    let Some(corpus) = skip::corpus_dir() else {
         return;
-    }
+    };
     let (files, errors) = expand_paths(std::slice::from_ref(&corpus));
     assert!(errors.is_empty(), "cannot walk the corpus: {errors:?}");
     assert!(
@@ -177,11 +168,9 @@ fn corpus_has_no_unexpected_errors() {
 /// byte for byte whatever the thread count (findings in the same order, same summary).
 #[test]
 fn thread_count_does_not_change_the_report() {
-    let corpus = corpus_dir();
-    if !corpus.is_dir() {
-        println!("note: {} not found; test skipped", corpus.display());
+    let Some(corpus) = skip::corpus_dir() else {
         return;
-    }
+    };
     let (files, _) = expand_paths(std::slice::from_ref(&corpus));
     let inputs: Vec<Input> = files
         .iter()

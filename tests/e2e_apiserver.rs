@@ -475,9 +475,26 @@ fn real_apiserver_end_to_end() {
     let c = Cluster::start(&bins);
     install_crds(&c);
     c.ok(&["create", "namespace", "test"]);
-    // rollgate's RBAC for real (the server below runs as its ServiceAccount).
-    c.ok(&["apply", "-f", &format!("{ROOT}/deploy/namespace.yaml")]);
-    c.ok(&["apply", "-f", &format!("{ROOT}/deploy/rbac.yaml")]);
+    // deploy/ for real, as its README says, on this fresh cluster: `kubectl apply -k` creates
+    // the namespace before the objects in it (the server below runs as its ServiceAccount).
+    // The ValidatingWebhookConfiguration is left out until the end: it points at a Service
+    // with no pods here, and would be called (and ignored) on every admission below.
+    step("deploy/: kubectl apply -k, without webhook.yaml");
+    let (stdout, _) = c.ok(&["apply", "-k", &deploy_copy(&c, false)]);
+    assert!(
+        stdout.starts_with("namespace/rollgate created\n"),
+        "namespace first: {stdout}"
+    );
+    for created in [
+        "serviceaccount/rollgate created",
+        "clusterrole.rbac.authorization.k8s.io/rollgate-reader created",
+        "configmap/rollgate-config created",
+        "deployment.apps/rollgate created",
+        "service/rollgate created",
+        "networkpolicy.networking.k8s.io/rollgate created",
+    ] {
+        assert!(stdout.contains(created), "{created}: {stdout}");
+    }
     let (can, _) = c.ok(&[
         "auth",
         "can-i",
@@ -627,7 +644,7 @@ fn real_apiserver_end_to_end() {
     let out = c.kubectl(&["apply", "-f", &broken_update]);
     assert!(!out.status.success() && texts(&out).1.contains(DENIED));
 
-    step("deploy/: rollgate lint and kubectl apply --dry-run=server (core objects)");
+    step("deploy/: rollgate lint");
     let out = Command::new(env!("CARGO_BIN_EXE_rollgate"))
         .args(["lint", &format!("{ROOT}/deploy")])
         .output()
@@ -637,26 +654,64 @@ fn real_apiserver_end_to_end() {
         "rollgate lint deploy/: {:?}",
         texts(&out)
     );
-    // cert-manager's CRDs are not installed here, so cert-manager.yaml is left out; policy/v1
-    // PodDisruptionBudget is served from Kubernetes 1.21, so it is checked as v1beta1 (same
-    // fields) on this 1.20 apiserver.
-    for f in [
-        "namespace",
-        "rbac",
-        "config",
-        "deployment",
-        "networkpolicy",
-        "webhook",
-    ] {
-        let text = std::fs::read_to_string(format!("{ROOT}/deploy/{f}.yaml")).expect("read");
-        let text = text.replace("apiVersion: policy/v1\n", "apiVersion: policy/v1beta1\n");
-        let path = c.file(&format!("deploy-{f}.yaml"), &text);
-        let (stdout, _) = c.ok(&["apply", "--dry-run=server", "-f", &path]);
-        assert!(stdout.contains("(server dry run)"), "{stdout}");
-    }
-
     step("the kube-rs cache against this apiserver (as rollgate's ServiceAccount)");
     rt.block_on(cache_sees_the_cluster(&c));
+
+    // The whole base, webhook included: unchanged objects stay, the configuration is created
+    // (cert-manager's component is not applied: its CRDs are not installed here; the tests in
+    // tests/webhook_deploy.rs render it).
+    step("deploy/: kubectl apply -k, the whole base");
+    let (stdout, _) = c.ok(&["apply", "-k", &deploy_copy(&c, true)]);
+    assert!(
+        stdout.contains(
+            "validatingwebhookconfiguration.admissionregistration.k8s.io/rollgate created"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("namespace/rollgate unchanged"), "{stdout}");
+    let (image, _) = c.ok(&[
+        "get",
+        "deployment",
+        "rollgate",
+        "-n",
+        "rollgate",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(
+        image, "ghcr.io/rollgate/rollgate:0.1.0",
+        "kustomization images:"
+    );
+    // TLS without cert-manager, with deploy/README.md's two commands.
+    let (cert, key) = c.pki.leaf("rollgate", &["rollgate.rollgate.svc"]);
+    let (cert_path, key_path) = (c.file("svc.crt", &cert), c.file("svc.key", &key));
+    c.ok(&[
+        "-n",
+        "rollgate",
+        "create",
+        "secret",
+        "tls",
+        "rollgate-tls",
+        &format!("--cert={cert_path}"),
+        &format!("--key={key_path}"),
+    ]);
+    let ca = base64(c.pki.ca_pem.as_bytes());
+    c.ok(&[
+        "patch",
+        "validatingwebhookconfiguration",
+        "rollgate",
+        "--type=json",
+        "-p",
+        &format!(r#"[{{"op":"add","path":"/webhooks/0/clientConfig/caBundle","value":"{ca}"}}]"#),
+    ]);
+    let (bundle, _) = c.ok(&[
+        "get",
+        "validatingwebhookconfiguration",
+        "rollgate",
+        "-o",
+        "jsonpath={.webhooks[0].clientConfig.caBundle}",
+    ]);
+    assert_eq!(bundle, ca);
 
     step("SIGTERM: rollgate stops cleanly");
     serve.proc.assert_running();
@@ -693,6 +748,29 @@ fn real_apiserver_end_to_end() {
     drop(c);
     let _ = std::fs::remove_dir_all(dir);
     step("done");
+}
+
+/// A copy of deploy/ for `kubectl apply -k`: the PodDisruptionBudget as `policy/v1beta1`, the
+/// version this 1.20 apiserver serves (deploy/ needs Kubernetes 1.21; same fields), and without
+/// webhook.yaml unless `webhook`. Everything else as shipped, kustomization.yaml included.
+fn deploy_copy(c: &Cluster, webhook: bool) -> String {
+    let dir = c
+        .dir
+        .join(if webhook { "deploy-all" } else { "deploy-base" });
+    std::fs::create_dir_all(&dir).expect("dir");
+    for e in std::fs::read_dir(format!("{ROOT}/deploy")).expect("deploy/") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            let mut text = std::fs::read_to_string(&p).expect("read");
+            text = text.replace("apiVersion: policy/v1\n", "apiVersion: policy/v1beta1\n");
+            if !webhook && p.ends_with("kustomization.yaml") {
+                assert!(text.contains("  - webhook.yaml\n"), "{text}");
+                text = text.replace("  - webhook.yaml\n", "");
+            }
+            write(&dir.join(p.file_name().expect("name")), &text);
+        }
+    }
+    dir.display().to_string()
 }
 
 async fn wait_for(what: &str, f: impl Fn() -> bool) {

@@ -6,6 +6,8 @@
 //! Skipped with a note when `/usr/bin/prometheus` (or `$PROMETHEUS_BIN`) is missing, unless
 //! `ROLLGATE_REQUIRE_PROMETHEUS=1`, then it fails (CI sets it).
 
+#[path = "common/skip.rs"]
+mod skip;
 #[path = "webhook/support.rs"]
 mod support;
 
@@ -27,15 +29,9 @@ fn prometheus_bin() -> Option<PathBuf> {
     if p.is_file() {
         return Some(p);
     }
-    if std::env::var("ROLLGATE_REQUIRE_PROMETHEUS").as_deref() == Ok("1") {
-        panic!(
-            "ROLLGATE_REQUIRE_PROMETHEUS=1 but {} is missing (apt-get install -y prometheus)",
-            p.display()
-        );
-    }
-    eprintln!(
-        "note: {} not found; skipping the real-Prometheus tests (apt-get install -y prometheus)",
-        p.display()
+    skip::skip(
+        "ROLLGATE_REQUIRE_PROMETHEUS",
+        &format!("{} not found (apt-get install -y prometheus)", p.display()),
     );
     None
 }

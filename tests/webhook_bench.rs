@@ -1,4 +1,4 @@
-//! Webhook performance figures (see deploy/README.md and the README's performance section).
+//! Webhook performance figures (see deploy/README.md and docs/performance.md).
 //!
 //! - `cache_memory_10k_services_2k_deployments` (runs with the tests): process RSS with 10,000
 //!   Services and 2,000 Deployments in the cluster cache, fed through the same conversion the

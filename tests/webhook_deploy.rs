@@ -1,7 +1,14 @@
 //! deploy/ stays in step with the code: the RBAC grants exactly what the cluster cache watches,
 //! and the ValidatingWebhookConfiguration sends every rollout-configuration kind a rule checks.
+//! deploy/ is a kustomization: `kubectl kustomize` renders it (with and without the cert-manager
+//! component) the way `kubectl apply -k` applies it (tests/e2e_apiserver.rs applies it for real).
+
+#[path = "common/skip.rs"]
+mod skip;
 
 use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
 
 use rollgate::manifest::{Limits, load};
 use rollgate::webhook::cache::WATCHED;
@@ -125,4 +132,190 @@ fn webhook_sends_every_rollout_kind_a_rule_checks() {
             "{ns} must be excluded"
         );
     }
+}
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// `kubectl kustomize DIR` as documents, or `None` (skipped) without kubectl.
+fn kustomize(dir: &Path) -> Option<Vec<Value>> {
+    let kubectl = std::env::var_os("ROLLGATE_KUBECTL").unwrap_or_else(|| "kubectl".into());
+    let out = match Command::new(&kubectl).arg("kustomize").arg(dir).output() {
+        Ok(o) => o,
+        Err(e) => {
+            skip::skip("ROLLGATE_REQUIRE_E2E", &format!("kubectl: {e}"));
+            return None;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let loaded = load(&text, Limits::default());
+    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+    Some(loaded.documents.into_iter().map(|d| d.value).collect())
+}
+
+fn kinds(docs: &[Value]) -> Vec<String> {
+    docs.iter()
+        .map(|d| {
+            format!(
+                "{}/{}",
+                d["kind"].as_str().unwrap_or(""),
+                d["metadata"]["name"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {:?}", kinds(docs)))
+}
+
+#[test]
+fn kustomize_base_applies_namespace_first_without_cert_manager() {
+    let Some(docs) = kustomize(&Path::new(ROOT).join("deploy")) else {
+        return;
+    };
+    // Every manifest of deploy/ is in the kustomization (a new file is not forgotten).
+    let listed =
+        std::fs::read_to_string(format!("{ROOT}/deploy/kustomization.yaml")).expect("read");
+    for e in std::fs::read_dir(format!("{ROOT}/deploy")).expect("deploy/") {
+        let name = e.expect("entry").file_name().to_string_lossy().into_owned();
+        if name.ends_with(".yaml") && name != "kustomization.yaml" {
+            assert!(
+                listed.contains(&format!("  - {name}\n")),
+                "deploy/kustomization.yaml does not list {name}"
+            );
+        }
+    }
+    assert_eq!(
+        kinds(&docs[..1]),
+        ["Namespace/rollgate"],
+        "{:?}",
+        kinds(&docs)
+    );
+    assert_eq!(
+        kinds(&docs).last().map(String::as_str),
+        Some("ValidatingWebhookConfiguration/rollgate"),
+        "the webhook is registered last, after what serves it"
+    );
+    for d in &docs {
+        let ns = &d["metadata"]["namespace"];
+        let cluster_scoped = [
+            "Namespace",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ValidatingWebhookConfiguration",
+        ];
+        if cluster_scoped.contains(&d["kind"].as_str().unwrap_or("")) {
+            assert!(ns.is_null(), "{d}");
+        } else {
+            assert_eq!(ns, "rollgate", "{d}");
+        }
+        assert!(
+            !d["apiVersion"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("cert-manager.io/"),
+            "the base must apply without cert-manager: {d}"
+        );
+    }
+    let vwc = find(&docs, "ValidatingWebhookConfiguration");
+    assert!(vwc["metadata"]["annotations"].is_null(), "{vwc}");
+    let deployment = find(&docs, "Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["containers"][0]["image"], "ghcr.io/rollgate/rollgate:0.1.0",
+        "images: in kustomization.yaml"
+    );
+    assert_eq!(pod["volumes"][0]["secret"]["secretName"], "rollgate-tls");
+}
+
+#[test]
+fn kustomize_cert_manager_component_wires_the_certificate() {
+    // An overlay next to deploy/ (kustomize refuses one nested inside its base), as
+    // examples/deploy-with-cert-manager/ is.
+    let Some(example) = kustomize(&Path::new(ROOT).join("examples/deploy-with-cert-manager"))
+    else {
+        return;
+    };
+    let base = kustomize(&Path::new(ROOT).join("deploy")).expect("kubectl ran above");
+    assert_eq!(
+        kinds(&example).len(),
+        kinds(&base).len() + 4,
+        "{:?}",
+        kinds(&example)
+    );
+    assert_eq!(kinds(&example[..1]), ["Namespace/rollgate"]);
+    let vwc = find(&example, "ValidatingWebhookConfiguration");
+    assert_eq!(
+        vwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+        "rollgate/rollgate-tls"
+    );
+    let cert = example
+        .iter()
+        .find(|d| d["kind"] == "Certificate" && d["metadata"]["name"] == "rollgate-tls")
+        .expect("the serving Certificate");
+    // The Secret the Deployment mounts, for the name the apiserver calls.
+    assert_eq!(cert["spec"]["secretName"], "rollgate-tls");
+    let service = find(&example, "Service");
+    let host = format!(
+        "{}.{}.svc",
+        service["metadata"]["name"].as_str().unwrap_or(""),
+        service["metadata"]["namespace"].as_str().unwrap_or("")
+    );
+    assert_eq!(
+        vwc["webhooks"][0]["clientConfig"]["service"]["name"],
+        service["metadata"]["name"]
+    );
+    assert!(
+        cert["spec"]["dnsNames"]
+            .as_array()
+            .is_some_and(|n| n.contains(&Value::from(host.clone()))),
+        "{host}: {cert}"
+    );
+}
+
+#[test]
+fn kustomize_rendered_deploy_lints_clean() {
+    let Some(docs) = kustomize(&Path::new(ROOT).join("examples/deploy-with-cert-manager")) else {
+        return;
+    };
+    let text: String = docs
+        .iter()
+        .map(|d| format!("---\n{}\n", serde_json::to_string(d).expect("json")))
+        .collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rollgate"))
+        .args([
+            "lint",
+            "--no-config",
+            "--show-info",
+            "--fail-level",
+            "info",
+            "--format",
+            "gcc",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("rollgate runs");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("output");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

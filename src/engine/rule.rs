@@ -46,11 +46,66 @@ impl RuleMeta {
             .map(str::trim)
             .collect();
         let text = para.join(" ");
-        match text.find(". ") {
+        match sentence_end(&text) {
             Some(i) => text[..=i].trim_end_matches('.').to_owned(),
             None => text.trim_end_matches('.').to_owned(),
         }
     }
+
+    /// The documentation as a reader sees it (`rollgate explain`): the `# expect: <rule-id>`
+    /// markers of the examples, which are `tests/rule_docs.rs`'s, are left out (a line that
+    /// holds only a marker is dropped; a trailing marker is cut with the spaces before it).
+    pub fn reader_doc(&self) -> String {
+        strip_expect_markers(self.doc)
+    }
+}
+
+/// Byte index of the period that ends the first sentence: a `.` followed by a space, not the
+/// period of an abbreviation such as "e.g." or "i.e.".
+fn sentence_end(text: &str) -> Option<usize> {
+    const ABBREVIATIONS: [&str; 5] = ["e.g", "i.e", "etc", "vs", "cf"];
+    let mut from = 0;
+    while let Some(rel) = text.get(from..)?.find(". ") {
+        let i = from + rel;
+        let word = text[..i].rsplit([' ', '(']).next().unwrap_or("");
+        if !ABBREVIATIONS.contains(&word) {
+            return Some(i);
+        }
+        from = i + 2;
+    }
+    None
+}
+
+/// The marker `tests/rule_docs.rs` reads in the examples of `rules/<id>.md`.
+pub const EXPECT_MARKER: &str = "# expect:";
+
+/// `doc` without the `# expect: …` markers inside its fenced code blocks.
+pub fn strip_expect_markers(doc: &str) -> String {
+    let mut out = String::with_capacity(doc.len());
+    let mut in_code = false;
+    for line in doc.split_inclusive('\n') {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            out.push_str(line);
+            continue;
+        }
+        let marker = if in_code {
+            line.find(EXPECT_MARKER)
+        } else {
+            None
+        };
+        match marker {
+            None => out.push_str(line),
+            Some(i) => {
+                let kept = line[..i].trim_end();
+                if !kept.is_empty() {
+                    out.push_str(kept);
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
 }
 
 /// What a rule may look at besides the object: the world and the settings. Rules do not know
@@ -242,4 +297,50 @@ pub fn finding(
     message: impl Into<String>,
 ) -> Finding {
     Finding::new(meta.id, meta.severity, object, pointer, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_end_at_a_sentence_not_at_an_abbreviation() {
+        assert_eq!(
+            sentence_end("Warns (after scaling, e.g. `* 1000`). Then more"),
+            Some(36)
+        );
+        assert_eq!(sentence_end("One, i.e. two. Three"), Some(13));
+        assert_eq!(sentence_end("No period here"), None);
+        assert_eq!(sentence_end("Ends with e.g. nothing"), None);
+    }
+
+    #[test]
+    fn every_summary_is_whole() {
+        for m in crate::engine::all_metas() {
+            let s = m.summary();
+            for abbr in ["e.g", "i.e"] {
+                assert!(
+                    !s.ends_with(abbr),
+                    "rule {}: summary cut after {abbr:?}: {s}",
+                    m.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn reader_doc_drops_the_test_markers_only_in_code() {
+        let doc = "Say `# expect: x` in prose.\n\n```yaml\nroute: # expect: a, b\n# expect: c\n  weight: 1\n```\n";
+        assert_eq!(
+            strip_expect_markers(doc),
+            "Say `# expect: x` in prose.\n\n```yaml\nroute:\n  weight: 1\n```\n"
+        );
+        for m in crate::engine::all_metas() {
+            assert!(
+                !m.reader_doc().contains("\n# expect:") && !m.reader_doc().contains(" # expect:"),
+                "rule {}",
+                m.id
+            );
+        }
+    }
 }

@@ -83,8 +83,12 @@ pub fn run(args: CheckQueryArgs, out: &mut dyn Write) -> io::Result<u8> {
             CompareOp::Lt => "lt".to_owned(),
         }),
     };
+    let checked = checked_line(&scrape, &thresholds);
     let findings = check_bare(&query, scrape, thresholds);
     write_findings(&query, &findings, out)?;
+    if findings.is_empty() {
+        writeln!(out, "ok: {checked}")?;
+    }
     let templated = query.contains("{{");
     if templated {
         writeln!(
@@ -95,6 +99,33 @@ pub fn run(args: CheckQueryArgs, out: &mut dyn Write) -> io::Result<u8> {
     Ok(u8::from(
         findings.iter().any(|f| f.issue.severity == Severity::Error),
     ))
+}
+
+/// What a clean `check-query` checked, for its `ok:` line: the rules, and the facts they used.
+fn checked_line(scrape: &ScrapeInterval, thresholds: &Thresholds) -> String {
+    let rules: Vec<&str> = crate::promql::query_rules()
+        .iter()
+        .map(|(m, _)| m.id)
+        .collect();
+    let scrape = if scrape.assumed {
+        format!(
+            "scrape interval {} assumed (give --scrape-interval)",
+            crate::timeline::duration::format(scrape.value.as_secs_f64())
+        )
+    } else {
+        format!("scrape interval from {}", scrape.source)
+    };
+    let threshold = match thresholds {
+        Thresholds::Bare {
+            threshold: Some(t),
+            op: Some(op),
+        } => format!("threshold {op} {t}"),
+        _ => "no threshold given".to_owned(),
+    };
+    format!(
+        "valid PromQL; no finding from {} ({scrape}; {threshold})",
+        rules.join(", ")
+    )
 }
 
 fn write_findings(query: &str, findings: &[BareFinding], out: &mut dyn Write) -> io::Result<()> {

@@ -1,4 +1,4 @@
-//! The JSON interface (stable; documented in README.md "JSON output"):
+//! The JSON interface (stable; documented in docs/output.md "JSON output"):
 //! `{"version": 1, "findings": [...], "summary": {...}}`. Positions are 1-based, columns count
 //! characters, `end_*` is exclusive; `line`/`column` are `null` for findings with no place.
 

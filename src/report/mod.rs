@@ -16,7 +16,7 @@ use crate::engine::lint::{LintRun, Located};
 pub enum Format {
     /// rustc/ruff style, with the source line and a caret (colour on a terminal).
     Human,
-    /// Stable JSON: `{"findings": [...], "summary": {...}}` (see README).
+    /// Stable JSON: `{"findings": [...], "summary": {...}}` (see docs/output.md).
     Json,
     /// SARIF 2.1.0, for GitHub code scanning and other SARIF viewers.
     Sarif,

@@ -1,8 +1,8 @@
 //! SARIF 2.1.0 (OASIS), for GitHub code scanning and other SARIF viewers.
 //!
 //! One run. `tool.driver.rules` describes every rule rollgate knows (registered rules and the
-//! engine's own diagnostics), with its documentation and help URI, so a viewer can explain a
-//! result without rollgate. Regions are the real positions of the nodes (1-based lines, columns
+//! engine's own diagnostics) briefly: its one-sentence summary, default level, and `helpUri`,
+//! the rule's documentation (not embedded: the log stays small). Regions are the real positions of the nodes (1-based lines, columns
 //! in Unicode code points as `run.columnKind` says, end exclusive); a result with no place in a
 //! file (an object from the cluster) has a logical location only. Relative file names are given
 //! relative to `%SRCROOT%`, the directory rollgate ran in. Each result carries a
@@ -97,56 +97,20 @@ fn rule_descriptor(m: &RuleMeta) -> Value {
     } else {
         summary
     };
-    let what = section(m.doc, "What it does").unwrap_or_else(|| short.clone());
-    let mut props = Map::new();
-    if !m.kinds.is_empty() {
-        let kinds: Vec<String> = m
-            .kinds
-            .iter()
-            .map(|(g, k)| {
-                if g.is_empty() {
-                    (*k).to_owned()
-                } else {
-                    format!("{g}/{k}")
-                }
-            })
-            .collect();
-        props.insert("kinds".into(), json!(kinds));
-    }
-    props.insert("builtin".into(), json!(m.builtin));
+    // Kept to what viewers show; the kinds a rule reads and the rest are on its page (helpUri).
     json!({
         "id": m.id,
         "shortDescription": { "text": short },
-        "fullDescription": { "text": what, "markdown": what },
-        "help": { "text": m.doc, "markdown": m.doc },
+        "help": brief_help(m.id),
         "helpUri": help_uri(m.id),
         "defaultConfiguration": { "level": level(m.severity) },
-        "properties": props,
     })
 }
 
-/// The text of a `## title` section of a rule doc, paragraphs joined into one line each.
-fn section(doc: &str, title: &str) -> Option<String> {
-    let mut lines = doc.lines().skip_while(|l| {
-        l.strip_prefix("## ")
-            .is_none_or(|t| !t.trim().eq_ignore_ascii_case(title))
-    });
-    lines.next()?;
-    let body: Vec<&str> = lines.take_while(|l| !l.starts_with("## ")).collect();
-    let mut paras: Vec<String> = Vec::new();
-    let mut cur: Vec<&str> = Vec::new();
-    for l in body.iter().map(|l| l.trim()).chain(std::iter::once("")) {
-        if l.is_empty() {
-            if !cur.is_empty() {
-                paras.push(cur.join(" "));
-                cur.clear();
-            }
-        } else {
-            cur.push(l);
-        }
-    }
-    let text = paras.join("\n\n");
-    (!text.is_empty()).then_some(text)
+/// A rule's `help`: where its documentation is, not the documentation itself (embedding every
+/// rule's `rules/<id>.md` made the log of a three-finding run 410 KB; viewers link `helpUri`).
+fn brief_help(id: &str) -> Value {
+    json!({ "text": format!("`rollgate explain {id}` prints the rule's documentation (helpUri)") })
 }
 
 fn result(run: &LintRun, d: &Located, rule_index: usize, seen: &mut HashMap<u64, u32>) -> Value {
@@ -379,16 +343,6 @@ mod tests {
         assert_eq!(abs["uri"], "file:///srv/x.yaml");
         assert!(abs.get("uriBaseId").is_none());
         assert_eq!(abs["index"], 2);
-    }
-
-    #[test]
-    fn what_it_does_section_is_extracted() {
-        let doc = "# x\n\n## What it does\nChecks a\nthing.\n\nMore.\n\n## Why is this bad?\nNo.\n";
-        assert_eq!(
-            section(doc, "What it does").as_deref(),
-            Some("Checks a thing.\n\nMore.")
-        );
-        assert_eq!(section(doc, "Options"), None);
     }
 
     #[test]

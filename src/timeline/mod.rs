@@ -499,6 +499,54 @@ pub fn render_text(tls: &[Timeline], out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
+/// Render timelines as Markdown (a pull-request comment, a wiki page): a heading per object, a
+/// table of its steps, then the rollback, promotion and notes as a list.
+pub fn render_markdown(tls: &[Timeline], out: &mut dyn Write) -> io::Result<()> {
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    for (i, tl) in tls.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        writeln!(
+            out,
+            "### {} `{}/{}` ({})\n",
+            tl.kind,
+            tl.namespace,
+            tl.name,
+            cell(&tl.file)
+        )?;
+        writeln!(out, "| at | step | for | gates |")?;
+        writeln!(out, "|---|---|---|---|")?;
+        for s in &tl.steps {
+            let t = s
+                .at_seconds
+                .map_or("?".into(), |x| format!("t+{}", format(x)));
+            let mut action = cell(&s.action);
+            if let Some(a) = &s.actual {
+                action.push_str(&format!(" (actually {})", cell(a)));
+            }
+            let d = s.duration_seconds.map(format).unwrap_or_default();
+            let gates: Vec<String> = s.gates.iter().map(|g| cell(g)).collect();
+            writeln!(out, "| {t} | {action} | {d} | {} |", gates.join("<br>"))?;
+        }
+        writeln!(out)?;
+        writeln!(out, "- fastest rollback: {}", cell(&tl.fastest_rollback))?;
+        writeln!(out, "- full promotion: {}", cell(&tl.promotion))?;
+        for n in &tl.notes {
+            writeln!(out, "- note: {}", cell(n))?;
+        }
+    }
+    Ok(())
+}
+
+/// How `rollgate explain-rollout` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Text,
+    Json,
+    Markdown,
+}
+
 /// Timelines of every Canary and Rollout in `world` (objects with their file names).
 pub fn timelines(world: &MemoryInventory, files: &[String]) -> Vec<Timeline> {
     let file_of = |o: &Object| match &o.origin {
@@ -519,7 +567,7 @@ pub fn timelines(world: &MemoryInventory, files: &[String]) -> Vec<Timeline> {
 }
 
 /// `rollgate explain-rollout FILE…`.
-pub fn run(paths: &[PathBuf], json: bool, out: &mut dyn Write) -> io::Result<u8> {
+pub fn run(paths: &[PathBuf], format: Output, out: &mut dyn Write) -> io::Result<u8> {
     let (files, errors) = input::expand_paths(paths);
     let mut code = 0;
     for (p, e) in &errors {
@@ -551,13 +599,14 @@ pub fn run(paths: &[PathBuf], json: bool, out: &mut dyn Write) -> io::Result<u8>
     }
     let world = MemoryInventory::new(objects, "the input files", false);
     let tls = timelines(&world, &names);
-    if json {
-        let s = serde_json::to_string_pretty(&tls).map_err(io::Error::other)?;
-        writeln!(out, "{s}")?;
-    } else if tls.is_empty() {
-        writeln!(out, "no Canary or Rollout in the input")?;
-    } else {
-        render_text(&tls, out)?;
+    match format {
+        Output::Json => {
+            let s = serde_json::to_string_pretty(&tls).map_err(io::Error::other)?;
+            writeln!(out, "{s}")?;
+        }
+        _ if tls.is_empty() => writeln!(out, "no Canary or Rollout in the input")?,
+        Output::Text => render_text(&tls, out)?,
+        Output::Markdown => render_markdown(&tls, out)?,
     }
     Ok(code)
 }
