@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod builtin;
 pub mod config;
+pub mod controllers;
 pub mod finding;
 pub mod fix;
 pub mod inventory;
