@@ -383,6 +383,10 @@ fn fix_block(
         clean(&format!("{} ({how})", fix.message))
     )?;
     for (line, old, new) in crate::engine::apply::changed_lines(&src.text, &fix.edits) {
+        // A preview of a minified line would print all of it.
+        if old.iter().chain(&new).any(|l| l.len() > 400) {
+            continue;
+        }
         for (i, l) in old.iter().enumerate() {
             let n = (line + i as u32).to_string();
             writeln!(
