@@ -51,7 +51,7 @@ def main():
     if os.path.isdir(corpus):
         dirs.append(corpus)
     seeds = {t: set() for t in ("manifest_load", "lint", "promql_template", "regexlang",
-                                "argo_condition", "admission_review")}
+                                "argo_condition", "admission_review", "fix")}
     found = {"query": set(), "cond": set()}
     for path in manifests(dirs):
         with open(path, "rb") as f:
@@ -60,6 +60,7 @@ def main():
             continue
         seeds["manifest_load"].add(data)
         seeds["lint"].add(data)
+        seeds["fix"].add(data)
         seeds["admission_review"].add(b"\x01" + data)
         if path.endswith(".json") and "/admission/" in path:
             seeds["admission_review"].add(b"\x00" + data)
@@ -76,6 +77,7 @@ def main():
             b = block.encode()
             seeds["manifest_load"].add(b)
             seeds["lint"].add(b)
+            seeds["fix"].add(b)
             seeds["admission_review"].add(b"\x01" + b)
             if yaml is not None:
                 try:

@@ -502,6 +502,7 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
             std::mem::forget(fr.run.world);
             return Ok(if failed { 2 } else { u8::from(changed) });
         }
+        let mut fr = fr;
         for ((f, path), _) in fr
             .files
             .iter()
@@ -516,7 +517,11 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
                 None => fixed_stdin = Some(f.text.clone()),
                 Some(p) => {
                     if let Err(e) = input::write_fixed(p, &f.original, &f.text) {
-                        eprintln!("rollgate: error: {}: {e}; not fixed", p.display());
+                        eprintln!(
+                            "rollgate: error: {}: {e}; not fixed (the findings below are those of the fixed text)",
+                            p.display()
+                        );
+                        fr.run.summary.fixed -= f.fixed_count();
                         failed = true;
                     }
                 }

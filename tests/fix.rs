@@ -451,3 +451,58 @@ proptest! {
         prop_assert_eq!(again, fixed);
     }
 }
+
+#[test]
+fn suppression_fix_creates_annotations_in_the_files_style() {
+    use rollgate::engine::{Origin, suppression_fix};
+    use rollgate::manifest::edit::lower_in_source;
+    for text in [
+        PAUSE.to_owned(),
+        PAUSE.replace("  name: web\n", "  name: web\n  annotations: {a: b}\n"),
+    ] {
+        let engine = Engine::new(rollgate::rules::REGISTRY, &Config::default(), None);
+        let run = lint(
+            vec![from_bytes("s.yaml".into(), text.as_bytes().to_vec())],
+            &engine,
+            &Settings::default(),
+            Limits::default(),
+        );
+        let d = run
+            .diagnostics
+            .iter()
+            .find(|d| d.finding.rule == "argo-pause-zero")
+            .expect("a finding");
+        let object = run
+            .world
+            .objects()
+            .iter()
+            .find(|o| Some(o.reference()) == d.finding.object)
+            .expect("its object");
+        let fix = suppression_fix(&d.finding, object, "placeholder step").expect("a fix");
+        assert_eq!(fix.applicability, Applicability::DisplayOnly);
+        let Origin::File { document, base, .. } = &object.origin else {
+            panic!("not from a file")
+        };
+        let t = lower_in_source(&run.sources[0], *document, base, &fix);
+        assert!(t.refused.is_none(), "{t:?}");
+        let fixed = rollgate::engine::apply::apply(&run.sources[0].text, &t.edits);
+        assert!(
+            fixed.contains("ignore-check.rollgate.dev/argo-pause-zero: placeholder step"),
+            "{fixed}"
+        );
+        let again = lint(
+            vec![from_bytes("s.yaml".into(), fixed.as_bytes().to_vec())],
+            &engine,
+            &Settings::default(),
+            Limits::default(),
+        );
+        assert!(
+            again
+                .diagnostics
+                .iter()
+                .all(|d| d.finding.rule != "argo-pause-zero"),
+            "{fixed}"
+        );
+        assert_eq!(again.summary.suppressed, 1);
+    }
+}

@@ -77,6 +77,9 @@ fn removes_comment(text: &str) -> bool {
         .any(|(i, &c)| c == b'#' && (i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n')))
 }
 
+/// Lines longer than this are not edited (see [`lower`]).
+const MAX_LINE: usize = 16 * 1024;
+
 /// Lower one edit.
 pub fn lower(
     source: &Source,
@@ -85,6 +88,19 @@ pub fn lower(
     edit: &Edit,
 ) -> Result<Vec<TextEdit>, String> {
     let full = format!("{base}{}", edit.pointer());
+    // Positions on a line cost its length to compute: a minified JSON line of megabytes with
+    // thousands of findings made lowering quadratic. Such text is not edited.
+    if let Some((_, n)) = spans.locate(&full) {
+        if source
+            .line(n.value.start.line)
+            .is_some_and(|l| l.len() > MAX_LINE)
+        {
+            return Err(format!(
+                "{} is on a line longer than {MAX_LINE} bytes (minified text); not edited",
+                edit.pointer()
+            ));
+        }
+    }
     let node = own_node(source, spans, &full, edit.pointer())?;
     match edit {
         Edit::Set { value, pointer } => set(source, spans, &full, node, value, pointer),

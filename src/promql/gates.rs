@@ -203,6 +203,35 @@ impl<'w> Gate<'w> {
         })
     }
 
+    /// Like [`Gate::fix`] for edits whose text is template text (it may hold `{{ target }}`):
+    /// a non-empty range whose mapped template text begins and ends like the sent text.
+    pub fn fix_template_text(&self, fix: &crate::promql::QueryFix) -> Option<crate::engine::Fix> {
+        if !self.in_scalar {
+            return None;
+        }
+        let sent = self.analysis.query()?.text();
+        let template = &self.analysis.template;
+        let mut edits = Vec::new();
+        for (r, text) in &fix.edits {
+            let s = sent.get(r.clone()).filter(|s| !s.is_empty())?;
+            let t = self.analysis.to_template(r);
+            let tt = template.get(t.clone())?;
+            if tt.chars().next() != s.chars().next() || tt.chars().last() != s.chars().last() {
+                return None;
+            }
+            edits.push(crate::engine::Edit::in_scalar(
+                self.report.pointer.clone(),
+                t,
+                text.clone(),
+            ));
+        }
+        Some(crate::engine::Fix {
+            message: fix.message.clone(),
+            applicability: fix.applicability,
+            edits,
+        })
+    }
+
     pub fn finding(
         &self,
         meta: &'static RuleMeta,

@@ -258,8 +258,26 @@ fn report(
         (None, false) => return,
     };
     let mut f = gate.finding(&META, span, message);
-    if let Some(help) = suggestion(names, label, kind, ms, templated) {
+    if let Some((help, replacement)) = suggestion(names, label, kind, ms, templated) {
         f = f.with_help(help);
+        // The checked matcher replaces the one positive matcher on the label (with several,
+        // which to drop is not determined). Unsafe: the gate then measures the canary only.
+        let positive: Vec<&&PMatcher> = ms
+            .iter()
+            .filter(|m| !to_matcher(m).op.is_negative())
+            .collect();
+        if let (Some(r), [m]) = (replacement, positive.as_slice()) {
+            if let Some(loc) = sel.matcher_loc(m) {
+                let fix = crate::promql::QueryFix {
+                    message: format!("use `{r}`"),
+                    applicability: crate::engine::Applicability::Unsafe,
+                    edits: vec![(loc.span.clone(), r)],
+                };
+                if let Some(x) = gate.fix_template_text(&fix) {
+                    f = f.with_fix(x);
+                }
+            }
+        }
     }
     push_unique(out, f);
 }
@@ -282,7 +300,7 @@ fn suggestion(
     kind: NameKind,
     ms: &[&PMatcher],
     templated: bool,
-) -> Option<String> {
+) -> Option<(String, Option<String>)> {
     let target = names.target();
     let shown_target = if templated { "{{ target }}" } else { target };
     let escaped = regex_syntax::escape(target);
@@ -312,8 +330,11 @@ fn suggestion(
         // and even `-primary`, can be cut off.
         let truncated = target.len() + "-primary-".len() + 10 + 1 > 58;
         return if kind == NameKind::Pod && truncated {
-            Some(format!(
-                "no pod-name regex separates canary from primary pods of target {target}: Kubernetes truncates pod names to 58 characters before the random suffix; match the workload instead (e.g. `destination_workload=\"{shown_target}\"`)"
+            Some((
+                format!(
+                    "no pod-name regex separates canary from primary pods of target {target}: Kubernetes truncates pod names to 58 characters before the random suffix; match the workload instead (e.g. `destination_workload=\"{shown_target}\"`)"
+                ),
+                None,
             ))
         } else {
             None
@@ -329,7 +350,8 @@ fn suggestion(
         ),
         _ => format!("exactly the canary workload, not `{target}-primary`"),
     };
-    Some(format!("use `{label}{op_text}\"{shown_value}\"`: {why}"))
+    let replacement = format!("{label}{op_text}\"{shown_value}\"");
+    Some((format!("use `{replacement}`: {why}"), Some(replacement)))
 }
 
 /// Longest Deployment name whose primary pod names are not truncated: the pod's generateName
