@@ -93,6 +93,9 @@ fn line_bounds(text: &str, range: &Range<usize>, max: usize) -> Option<(usize, u
     Some((s, e))
 }
 
+/// One group of changed lines: its first line number, the old lines and the new ones.
+pub type ChangedLines = (u32, Vec<String>, Vec<String>);
+
 /// The lines edits change: (first line number, old lines, new lines) per group of edits on
 /// neighbouring lines. For the human format's fix preview: `None` when a changed line is longer
 /// than `max_line` bytes (the preview would be the whole of a minified file).
@@ -100,7 +103,7 @@ pub fn changed_lines(
     src: &Source,
     edits: &[TextEdit],
     max_line: usize,
-) -> Option<Vec<(u32, Vec<String>, Vec<String>)>> {
+) -> Option<Vec<ChangedLines>> {
     let text = src.text.as_str();
     let mut groups: Vec<(usize, usize, Vec<&TextEdit>)> = Vec::new();
     for e in edits {

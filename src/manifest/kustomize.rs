@@ -213,7 +213,7 @@ pub fn analyse(kustomizations: &[PathBuf], project: Option<&Path>) -> Scopes {
     let mut notes = Vec::new();
     let mut read_cache: HashMap<PathBuf, Option<Kustomization>> = HashMap::new();
     // Pass 1: which kustomizations are included by another (those are not roots).
-    let mut included: HashSet<PathBuf> = HashSet::new();
+    let mut edges: Vec<(PathBuf, PathBuf)> = Vec::new();
     let mut queue: Vec<PathBuf> = kustomizations.to_vec();
     let mut seen: HashSet<PathBuf> = queue.iter().cloned().collect();
     let mut all: Vec<PathBuf> = Vec::new();
@@ -241,7 +241,7 @@ pub fn analyse(kustomizations: &[PathBuf], project: Option<&Path>) -> Scopes {
             if target.is_dir() {
                 if let Some(child) = in_folder(&target).and_then(|c| std::fs::canonicalize(c).ok())
                 {
-                    included.insert(child.clone());
+                    edges.push((k.clone(), child.clone()));
                     if seen.insert(child.clone()) {
                         queue.push(child);
                     }
@@ -249,6 +249,37 @@ pub fn analyse(kustomizations: &[PathBuf], project: Option<&Path>) -> Scopes {
             }
         }
     }
+    // A kustomization is included when another one that it does not itself reach includes it:
+    // in a cycle (`prod` → `prod/self` → `..`), the one entered from outside stays a root.
+    // The search shares one budget of visits (a cycle check must not make a large tree
+    // quadratic); past it an inclusion counts as it is.
+    let mut children: HashMap<&PathBuf, Vec<&PathBuf>> = HashMap::new();
+    for (a, b) in &edges {
+        children.entry(a).or_default().push(b);
+    }
+    let mut budget = MAX_STEPS;
+    let mut reaches = |from: &PathBuf, to: &PathBuf| {
+        let mut seen: HashSet<&PathBuf> = HashSet::new();
+        let mut stack = vec![from];
+        while let Some(n) = stack.pop() {
+            if n == to {
+                return true;
+            }
+            if budget == 0 {
+                return false;
+            }
+            budget -= 1;
+            if seen.insert(n) {
+                stack.extend(children.get(n).into_iter().flatten().copied());
+            }
+        }
+        false
+    };
+    let included: HashSet<PathBuf> = edges
+        .iter()
+        .filter(|(parent, child)| !reaches(child, parent))
+        .map(|(_, child)| child.clone())
+        .collect();
     all.sort();
     // Roots first; then kustomizations that no root reaches (those in a cycle), each as a
     // build of its own.

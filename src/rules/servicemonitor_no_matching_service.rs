@@ -69,15 +69,13 @@ impl Rule for ServicemonitorNoMatchingService {
             match cx.world.absence(object, "", "Service", ns, "") {
                 Absence::Missing => verdict = Absence::Missing,
                 a @ Absence::Unknown if verdict == Absence::Outside => verdict = a,
-                Absence::Suspect { others: o, .. } => {
-                    if !matches!(verdict, Absence::Missing) {
-                        others.extend(o);
-                        verdict = Absence::Suspect {
-                            count: others.len(),
-                            others: others.clone(),
-                            similar: Vec::new(),
-                        };
-                    }
+                Absence::Suspect { others: o, .. } if !matches!(verdict, Absence::Missing) => {
+                    others.extend(o);
+                    verdict = Absence::Suspect {
+                        count: others.len(),
+                        others: others.clone(),
+                        similar: Vec::new(),
+                    };
                 }
                 _ => {}
             }

@@ -161,9 +161,10 @@ pub fn absent(
 }
 
 /// The referent among `candidates` (objects of one identity, alternatives when several): the
-/// one nearest to the referrer (`Inventory::distance`: same file, same kustomization build,
-/// same folder, up the tree, the rest); `None` when several are equally near outside the
-/// referrer's own file (which one applies is unknown offline).
+/// only one, or the one applied with the referrer (`Inventory::distance` ≤ 1: its own file or
+/// kustomization build); `None` when several files define it and none is applied with the
+/// referrer — two examples in one folder of docs are alternatives that never meet, and these
+/// rules' findings are errors.
 pub fn referent<'a>(
     cx: &Context<'_>,
     referrer: &Object,
@@ -177,6 +178,9 @@ pub fn referent<'a>(
         .map(|c| cx.world.distance(referrer, c))
         .collect();
     let best = *d.iter().min()?;
+    if best > 1 {
+        return None;
+    }
     let mut at_best = candidates.iter().zip(&d).filter(|(_, x)| **x == best);
     let first = at_best.next().map(|(c, _)| *c);
     if best > 0 && at_best.next().is_some() {
