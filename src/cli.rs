@@ -62,6 +62,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = RulesFormat::Text)]
         format: RulesFormat,
     },
+    /// Serve the rules as a language server over standard input and output (diagnostics as
+    /// you type with the workspace folder as context, hover, quick fixes, go to definition).
+    Lsp,
     /// Serve the rules as a validating admission webhook (HTTPS, AdmissionReview v1).
     Serve(crate::webhook::args::ServeArgs),
     /// Print a shell completion script (e.g. `rollgate completions bash > /etc/bash_completion.d/rollgate`).
@@ -173,6 +176,7 @@ pub fn run() -> ExitCode {
             crate::timeline::run(&paths, format == RulesFormat::Json, &mut out)
         }
         Command::Serve(args) => crate::webhook::args::run(args),
+        Command::Lsp => crate::lsp::run_stdio(),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "rollgate", &mut out);
             Ok(0)
@@ -289,7 +293,7 @@ fn load_config(args: &LintArgs) -> Result<Config, String> {
 
 /// Files excluded by the config's globs (matched against the path relative to the config's
 /// folder, and against the path as given).
-fn excluder(cfg: &Config) -> Option<(globset::GlobSet, PathBuf)> {
+pub(crate) fn excluder(cfg: &Config) -> Option<(globset::GlobSet, PathBuf)> {
     if cfg.exclude.is_empty() {
         return None;
     }

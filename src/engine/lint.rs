@@ -73,55 +73,87 @@ struct Placement {
     spans: HashMap<(usize, usize), SpanIndex>,
 }
 
-impl Placement {
-    fn place(
-        &self,
-        sources: &[Source],
-        origin: &Origin,
-        pointer: &str,
-        at_key: bool,
-    ) -> (Option<usize>, Option<Span>) {
-        match origin {
-            Origin::Text { source, span } => (Some(*source), Some(*span)),
-            Origin::File {
-                source,
-                document,
-                base,
-            } => {
-                let full = format!("{base}{pointer}");
-                let span = self
-                    .spans
-                    .get(&(*source, *document))
-                    .and_then(|idx| idx.locate(&full))
-                    .map(|(matched, s)| match (at_key && matched == full, s.key) {
-                        (true, Some(key)) => key,
-                        _ => s.primary(),
-                    });
-                let _ = sources;
-                (Some(*source), span)
-            }
-            Origin::Admission | Origin::Cluster => (None, None),
-        }
-    }
-
-    fn place_in_scalar(
-        &self,
-        sources: &[Source],
-        origin: &Origin,
-        pointer: &str,
-        range: &std::ops::Range<usize>,
-    ) -> Option<Span> {
-        let Origin::File {
+/// Where a finding at `pointer` of an object from `origin` is: the source and the span, found
+/// through `spans(source, document)` (the linter's one-run placement, the language server's
+/// workspace slots).
+pub(crate) fn place_origin<'s>(
+    spans: impl Fn(usize, usize) -> Option<&'s SpanIndex>,
+    origin: &Origin,
+    pointer: &str,
+    at_key: bool,
+) -> (Option<usize>, Option<Span>) {
+    match origin {
+        Origin::Text { source, span } => (Some(*source), Some(*span)),
+        Origin::File {
             source,
             document,
             base,
-        } = origin
-        else {
-            return None;
-        };
-        let full = format!("{base}{pointer}");
-        let node = self.spans.get(&(*source, *document))?.get(&full)?;
-        crate::manifest::locate::in_scalar(&sources[*source], node, range)
+        } => {
+            let full = format!("{base}{pointer}");
+            let span = spans(*source, *document)
+                .and_then(|idx| idx.locate(&full))
+                .map(|(matched, s)| match (at_key && matched == full, s.key) {
+                    (true, Some(key)) => key,
+                    _ => s.primary(),
+                });
+            (Some(*source), span)
+        }
+        Origin::Admission | Origin::Cluster => (None, None),
+    }
+}
+
+/// The span of byte range `range` of the string at `pointer` (a matcher inside a query).
+pub(crate) fn place_in_scalar_with<'s>(
+    spans: impl Fn(usize, usize) -> Option<&'s SpanIndex>,
+    sources: impl Fn(usize) -> Option<&'s Source>,
+    origin: &Origin,
+    pointer: &str,
+    range: &std::ops::Range<usize>,
+) -> Option<Span> {
+    let Origin::File {
+        source,
+        document,
+        base,
+    } = origin
+    else {
+        return None;
+    };
+    let full = format!("{base}{pointer}");
+    let node = spans(*source, *document)?.get(&full)?;
+    crate::manifest::locate::in_scalar(sources(*source)?, node, range)
+}
+
+/// Place a finding and its related locations (spans found through `spans(source, document)`).
+pub(crate) fn locate<'s>(
+    f: Finding,
+    spans: impl Fn(usize, usize) -> Option<&'s SpanIndex> + Copy,
+    sources: impl Fn(usize) -> Option<&'s Source> + Copy,
+) -> Located {
+    let (source, mut span) = place_origin(spans, &f.origin, &f.pointer, f.at_key);
+    if let Some(r) = &f.scalar_range {
+        if let Some(s) = place_in_scalar_with(spans, sources, &f.origin, &f.pointer, r) {
+            span = Some(s);
+        }
+    }
+    let related = f
+        .related
+        .iter()
+        .map(|r| {
+            let (source, span) = place_origin(spans, &r.origin, &r.pointer, false);
+            LocatedRelated {
+                message: r.message.clone(),
+                object: r.object.clone(),
+                pointer: r.pointer.clone(),
+                source,
+                span,
+            }
+        })
+        .collect();
+    Located {
+        finding: f,
+        source,
+        span,
+        related,
     }
 }
 
@@ -142,7 +174,7 @@ pub fn default_threads() -> usize {
 
 /// Threads for `items` independent pieces of work: none of their own for small runs (one file
 /// in an editor starts no thread).
-fn workers(threads: usize, items: usize) -> usize {
+pub(crate) fn workers(threads: usize, items: usize) -> usize {
     if items < 16 {
         1
     } else {
@@ -152,13 +184,13 @@ fn workers(threads: usize, items: usize) -> usize {
 
 /// `items.iter().map(f)` on `threads` threads that take the next item as they finish the last
 /// (files differ in size by orders of magnitude); results in item order.
-fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     par_map_with(items, threads, || (), |(), item| f(item))
 }
 
 /// [`par_map`] where each thread first makes its own state with `init` (for example a rule
 /// context, whose memos are not `Send`) and hands it to `f` with every item it takes.
-fn par_map_with<T: Sync, R: Send, S>(
+pub(crate) fn par_map_with<T: Sync, R: Send, S>(
     items: &[T],
     threads: usize,
     init: impl Fn() -> S + Sync,
@@ -248,24 +280,24 @@ pub fn objects_of(
 }
 
 /// One file loaded and made into objects, on a worker thread.
-struct LoadedFile {
-    problems: Vec<LoadProblem>,
+pub(crate) struct LoadedFile {
+    pub(crate) problems: Vec<LoadProblem>,
     /// No document (empty, or only comments) and no problem.
-    empty: bool,
-    documents: Vec<LoadedDocument>,
+    pub(crate) empty: bool,
+    pub(crate) documents: Vec<LoadedDocument>,
 }
 
-struct LoadedDocument {
-    index: usize,
-    spans: SpanIndex,
+pub(crate) struct LoadedDocument {
+    pub(crate) index: usize,
+    pub(crate) spans: SpanIndex,
     /// `None` for an empty document; `Err`: not a Kubernetes object (why, and where).
-    objects: Option<Result<Vec<Object>, (&'static str, Pos)>>,
+    pub(crate) objects: Option<Result<Vec<Object>, (&'static str, Pos)>>,
 }
 
 /// Load source `si` and make its objects. A CustomResourceDefinition is compiled here
 /// ([`crate::schema::crd::compile_in_place`]): its schema trees are freed while still in cache
 /// instead of being held by the world for the whole run.
-fn load_file(si: usize, text: &str, limits: Limits, default_namespace: &str) -> LoadedFile {
+pub(crate) fn load_file(si: usize, text: &str, limits: Limits, default_namespace: &str) -> LoadedFile {
     let loaded = load(text, limits);
     let empty = loaded.problems.is_empty() && loaded.documents.iter().all(|d| d.value.is_null());
     let documents = loaded
@@ -295,6 +327,68 @@ fn load_file(si: usize, text: &str, limits: Limits, default_namespace: &str) -> 
     }
 }
 
+/// A finding about a place in source `source`'s text (no object).
+pub(crate) fn text_finding(
+    meta: &'static super::RuleMeta,
+    source: usize,
+    span: Span,
+    message: String,
+) -> Finding {
+    Finding {
+        rule: meta.id,
+        severity: meta.severity,
+        message,
+        object: None,
+        origin: Origin::Text { source, span },
+        pointer: String::new(),
+        scalar_range: None,
+        at_key: false,
+        related: Vec::new(),
+        help: None,
+    }
+}
+
+/// The engine's own findings about loading source `si` (before configured severities): an
+/// empty file, syntax errors and duplicate keys, documents that are not Kubernetes objects.
+pub(crate) fn load_findings(si: usize, loaded: &LoadedFile) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if loaded.empty {
+        findings.push(text_finding(
+            &builtin::NOT_KUBERNETES_OBJECT,
+            si,
+            Span::point(crate::manifest::Pos::new(1, 1)),
+            "file has no YAML documents (empty, or only comments); nothing to lint".into(),
+        ));
+    }
+    for p in &loaded.problems {
+        let meta = match p.kind {
+            crate::manifest::ProblemKind::Syntax => &builtin::PARSE_ERROR,
+            crate::manifest::ProblemKind::DuplicateKey => &builtin::DUPLICATE_KEY,
+        };
+        let mut f = text_finding(meta, si, p.span, p.message.clone());
+        if let Some((span, msg)) = &p.related {
+            f.related.push(super::Related {
+                origin: Origin::Text { source: si, span: *span },
+                object: None,
+                pointer: String::new(),
+                message: msg.clone(),
+            });
+        }
+        findings.push(f);
+    }
+    for doc in &loaded.documents {
+        if let Some(Err((why, start))) = &doc.objects {
+            findings.push(text_finding(
+                &builtin::NOT_KUBERNETES_OBJECT,
+                si,
+                Span::point(*start),
+                format!("{why}; skipped"),
+            ));
+        }
+    }
+    findings
+}
+
 /// Lint a set of inputs with `engine`, on [`default_threads`] threads.
 pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Limits) -> LintRun {
     lint_with_threads(inputs, engine, settings, limits, default_threads())
@@ -316,20 +410,6 @@ pub fn lint_with_threads(
         files: inputs.len(),
         ..Summary::default()
     };
-    let text_finding =
-        |meta: &'static super::RuleMeta, source: usize, span: Span, msg: String| Finding {
-            rule: meta.id,
-            severity: meta.severity,
-            message: msg,
-            object: None,
-            origin: Origin::Text { source, span },
-            pointer: String::new(),
-            scalar_range: None,
-            at_key: false,
-            related: Vec::new(),
-            help: None,
-        };
-
     // Parsing dominates a run and each file parses on its own: spread the files over the cores.
     let parse_threads = workers(threads, inputs.len());
     let indexed: Vec<(usize, &Input)> = inputs.iter().enumerate().collect();
@@ -355,41 +435,13 @@ pub fn lint_with_threads(
         let loaded = loaded.unwrap_or_else(|| {
             load_file(si, &input.source.text, limits, &settings.default_namespace)
         });
-        if loaded.empty {
-            findings.push(text_finding(
-                &builtin::NOT_KUBERNETES_OBJECT,
-                si,
-                Span::point(crate::manifest::Pos::new(1, 1)),
-                "file has no YAML documents (empty, or only comments); nothing to lint".into(),
-            ));
-        }
-        for p in loaded.problems {
-            let meta = match p.kind {
-                crate::manifest::ProblemKind::Syntax => &builtin::PARSE_ERROR,
-                crate::manifest::ProblemKind::DuplicateKey => &builtin::DUPLICATE_KEY,
-            };
-            let mut f = text_finding(meta, si, p.span, p.message);
-            if let Some((span, msg)) = p.related {
-                f.related.push(super::Related {
-                    origin: Origin::Text { source: si, span },
-                    object: None,
-                    pointer: String::new(),
-                    message: msg,
-                });
-            }
-            findings.push(f);
-        }
+        findings.extend(load_findings(si, &loaded));
         for doc in loaded.documents {
             summary.documents += 1;
             match doc.objects {
                 None => continue,
                 Some(Ok(objs)) => objects.extend(objs),
-                Some(Err((why, start))) => findings.push(text_finding(
-                    &builtin::NOT_KUBERNETES_OBJECT,
-                    si,
-                    Span::point(start),
-                    format!("{why}; skipped"),
-                )),
+                Some(Err(_)) => {}
             }
             placement.spans.insert((si, doc.index), doc.spans);
         }
@@ -428,32 +480,11 @@ pub fn lint_with_threads(
     let mut diagnostics: Vec<Located> = findings
         .into_iter()
         .map(|f| {
-            let (source, mut span) = placement.place(&sources, &f.origin, &f.pointer, f.at_key);
-            if let Some(r) = &f.scalar_range {
-                if let Some(s) = placement.place_in_scalar(&sources, &f.origin, &f.pointer, r) {
-                    span = Some(s);
-                }
-            }
-            let related = f
-                .related
-                .iter()
-                .map(|r| {
-                    let (source, span) = placement.place(&sources, &r.origin, &r.pointer, false);
-                    LocatedRelated {
-                        message: r.message.clone(),
-                        object: r.object.clone(),
-                        pointer: r.pointer.clone(),
-                        source,
-                        span,
-                    }
-                })
-                .collect();
-            Located {
-                finding: f,
-                source,
-                span,
-                related,
-            }
+            locate(
+                f,
+                |s, d| placement.spans.get(&(s, d)),
+                |s| sources.get(s),
+            )
         })
         .collect();
     map_helm_output(&mut sources, &mut diagnostics);

@@ -151,6 +151,13 @@ impl SpanIndex {
         }
     }
 
+    /// Every (pointer, span) in the order recorded (document order).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &NodeSpan)> {
+        self.entries
+            .iter()
+            .map(|(s, l, n)| (&self.arena[*s as usize..(*s + *l) as usize], n))
+    }
+
     /// The span recorded last (the loader sets a mapping member's key span after the fact).
     pub fn last_mut(&mut self) -> Option<&mut NodeSpan> {
         self.entries.last_mut().map(|(_, _, n)| n)
