@@ -166,6 +166,16 @@ pub fn run() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if let Command::Lsp = cli.command {
+        // The server's writer thread owns standard output: no lock held here.
+        return match crate::lsp::run_stdio() {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("rollgate: error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let mut out = io::stdout().lock();
     let result = match cli.command {
         Command::Lint(args) => run_lint(args, &mut out),
@@ -176,7 +186,7 @@ pub fn run() -> ExitCode {
             crate::timeline::run(&paths, format == RulesFormat::Json, &mut out)
         }
         Command::Serve(args) => crate::webhook::args::run(args),
-        Command::Lsp => crate::lsp::run_stdio(),
+        Command::Lsp => unreachable!("handled above"),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "rollgate", &mut out);
             Ok(0)

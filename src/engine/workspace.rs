@@ -9,7 +9,7 @@
 //!
 //! Which objects can change is decided from what objects name: an object's *identity tokens*
 //! (its name and the name's `-` prefixes, Flagger deriving `podinfo-primary` from `podinfo`;
-//! the keys and values of its label maps) and its *mentions* (every string value, whole and
+//! the values of its label maps: a selector names values) and its *mentions* (every string value, whole and
 //! split into words: a host `podinfo.test.svc.cluster.local` mentions the Service `podinfo`).
 //! When file C changes, a file F is re-checked when C's old or new identities meet F's mentions
 //! or C's mentions meet F's identities (either may reference the other), or when F's findings
@@ -580,9 +580,8 @@ fn walk_tokens(
             .for_each(|x| walk_tokens(x, false, names, mentions)),
         Value::Object(m) => {
             for (k, x) in m {
-                if label_map {
-                    names.insert(k.clone());
-                }
+                // Label keys are not identities: `app` is on every object, and a selector
+                // naming only a key (`operator: Exists`) is rare enough to be left out.
                 let labels = matches!(k.as_str(), "labels" | "matchLabels") && x.is_object();
                 walk_tokens(x, labels, names, mentions);
             }

@@ -13,7 +13,7 @@ mod convert;
 mod features;
 pub mod transport;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -65,6 +65,9 @@ struct Session<'c> {
     /// Path → URI for the files the server names (untitled buffers have no path).
     uris: HashMap<PathBuf, Url>,
     published: HashMap<Url, Vec<Diagnostic>>,
+    /// Opened since the last publication (a file whose text equals the disk's changes nothing
+    /// in the world, yet the client needs its diagnostics).
+    fresh: HashSet<Url>,
     pull: bool,
     refresh: bool,
     shutdown: bool,
@@ -142,6 +145,7 @@ fn serve(conn: &Connection) -> u8 {
         docs: HashMap::new(),
         uris: HashMap::new(),
         published: HashMap::new(),
+        fresh: HashSet::new(),
         pull,
         refresh,
         shutdown: false,
@@ -204,69 +208,98 @@ fn capabilities(pull: bool) -> Value {
 
 impl Session<'_> {
     fn main_loop(&mut self) -> u8 {
+        let mut queue: VecDeque<Message> = VecDeque::new();
+        let mut cancelled: HashSet<RequestId> = HashSet::new();
         loop {
-            let Ok(first) = self.conn.receiver.recv() else {
-                // The client went away without `exit`.
-                return 1;
-            };
-            let mut batch = vec![first];
-            while let Ok(m) = self.conn.receiver.try_recv() {
-                batch.push(m);
+            if queue.is_empty() {
+                // Everything received is applied: check and publish before waiting.
+                self.sync();
+                let Ok(m) = self.conn.receiver.recv() else {
+                    // The client went away without `exit`.
+                    return 1;
+                };
+                queue.push_back(m);
             }
-            let cancelled: HashSet<RequestId> = batch
-                .iter()
-                .filter_map(|m| match m {
-                    Message::Notification(n) if n.method == notif::Cancel::METHOD => {
-                        match n.params.get("id")? {
-                            Value::Number(x) => Some(RequestId::from(x.as_i64()? as i32)),
-                            Value::String(x) => Some(RequestId::from(x.clone())),
-                            _ => None,
-                        }
+            self.absorb(&mut queue, &mut cancelled, None);
+            let Some(m) = queue.pop_front() else { continue };
+            match m {
+                Message::Request(r) => {
+                    // Answer from the texts received so far; a cancel that arrived meanwhile
+                    // still counts.
+                    self.sync();
+                    self.absorb(&mut queue, &mut cancelled, Some(&r.id));
+                    if cancelled.remove(&r.id) {
+                        self.reply_err(r.id, ErrorCode::RequestCanceled as i32, "cancelled".into());
+                        continue;
                     }
-                    _ => None,
-                })
-                .collect();
-            for m in batch {
-                match m {
-                    Message::Request(r) => {
-                        if cancelled.contains(&r.id) {
-                            self.reply_err(
-                                r.id,
-                                ErrorCode::RequestCanceled as i32,
-                                "cancelled".into(),
-                            );
-                            continue;
-                        }
-                        self.sync();
-                        self.request(r);
+                    self.request(r);
+                }
+                Message::Notification(n) => {
+                    if n.method == notif::Exit::METHOD {
+                        return if self.shutdown { 0 } else { 1 };
                     }
-                    Message::Notification(n) => {
-                        if n.method == notif::Exit::METHOD {
-                            return if self.shutdown { 0 } else { 1 };
-                        }
+                    if n.method != notif::Cancel::METHOD {
                         self.notification(n);
                     }
-                    Message::Response(_) => {}
                 }
+                Message::Response(_) => {}
             }
-            self.sync();
         }
+    }
+
+    /// Move what the client already sent into `queue`, noting cancellations of requests that
+    /// wait in it or of `current` (a cancel of an answered request is ignored).
+    fn absorb(
+        &self,
+        queue: &mut VecDeque<Message>,
+        cancelled: &mut HashSet<RequestId>,
+        current: Option<&RequestId>,
+    ) {
+        while let Ok(m) = self.conn.receiver.try_recv() {
+            queue.push_back(m);
+        }
+        for m in queue.iter() {
+            let Message::Notification(n) = m else { continue };
+            if n.method != notif::Cancel::METHOD {
+                continue;
+            }
+            let id = match n.params.get("id") {
+                Some(Value::Number(x)) => x.as_i64().map(|x| RequestId::from(x as i32)),
+                Some(Value::String(x)) => Some(RequestId::from(x.clone())),
+                _ => None,
+            };
+            let waiting = |id: &RequestId| {
+                current == Some(id)
+                    || queue
+                        .iter()
+                        .any(|m| matches!(m, Message::Request(r) if &r.id == id))
+            };
+            if let Some(id) = id.filter(waiting) {
+                cancelled.insert(id);
+            }
+        }
+        queue.retain(|m| !matches!(m, Message::Notification(n) if n.method == notif::Cancel::METHOD));
     }
 
     /// Check what changed and publish the open documents whose diagnostics changed.
     fn sync(&mut self) {
-        if !self.ws.needs_check() {
-            return;
+        let checked = self.ws.needs_check();
+        if checked {
+            self.ws.check();
         }
-        self.ws.check();
+        let fresh = std::mem::take(&mut self.fresh);
         if self.pull {
-            if self.refresh {
+            if checked && self.refresh {
                 self.send_request("workspace/diagnostic/refresh", Value::Null);
             }
             return;
         }
-        let open: Vec<Url> = self.docs.keys().cloned().collect();
-        for uri in open {
+        let uris: Vec<Url> = if checked {
+            self.docs.keys().cloned().collect()
+        } else {
+            fresh.into_iter().collect()
+        };
+        for uri in uris {
             self.publish(&uri);
         }
     }
@@ -586,13 +619,15 @@ impl Session<'_> {
     fn open(&mut self, uri: Url, version: i32, text: String) {
         let path = self.path_of(&uri);
         let ignored = self.excluded(&path);
+        // A text over the limit is not kept (nor copied): the file is reported as too large.
+        let keep = (text.len() as u64 <= self.ws.max_file_size).then(|| text.clone());
         let file = if ignored {
             FileId(u32::MAX)
         } else {
-            self.ws.set_text(&path, text.clone())
+            self.ws.set_text(&path, text)
         };
-        let keep = (text.len() as u64 <= self.ws.max_file_size).then_some(text);
         self.published.remove(&uri);
+        self.fresh.insert(uri.clone());
         self.docs.insert(
             uri,
             Doc {
