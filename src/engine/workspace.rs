@@ -118,6 +118,8 @@ pub struct Workspace {
     /// File → files whose findings point into it.
     pointed_from: HashMap<FileId, BTreeSet<FileId>>,
     pending: BTreeSet<FileId>,
+    /// Files whose text changed but not their objects (their findings moved with the text).
+    moved: BTreeSet<FileId>,
     all_pending: bool,
     names: HashMap<String, HashSet<FileId>>,
     mentions: HashMap<String, HashSet<FileId>>,
@@ -138,6 +140,7 @@ impl Workspace {
             results: HashMap::new(),
             pointed_from: HashMap::new(),
             pending: BTreeSet::new(),
+            moved: BTreeSet::new(),
             all_pending: false,
             names: HashMap::new(),
             mentions: HashMap::new(),
@@ -331,6 +334,7 @@ impl Workspace {
         if same_objects {
             // Early cutoff: only positions moved (comments, blank lines, formatting). Findings
             // hold JSON pointers and are placed when read, against the new text.
+            self.moved.insert(id);
             return;
         }
         self.world_stale = true;
@@ -376,12 +380,13 @@ impl Workspace {
 
     /// Whether a change waits for [`Workspace::check`].
     pub fn needs_check(&self) -> bool {
-        self.world_stale || self.all_pending || !self.pending.is_empty()
+        self.world_stale || self.all_pending || !self.pending.is_empty() || !self.moved.is_empty()
     }
 
     /// Re-run the rules on the objects whose findings may have changed since the last check.
     pub fn check(&mut self) -> CheckStats {
         let mut stats = CheckStats::default();
+        self.moved.clear();
         if self.world_stale {
             let objects: Vec<Object> = self
                 .slots

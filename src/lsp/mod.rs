@@ -605,7 +605,8 @@ impl Session<'_> {
             }
         }
         self.scan();
-        self.published.clear();
+        // Every open document again (the scan already checked: nothing is pending).
+        self.fresh.extend(self.docs.keys().cloned());
     }
 
     fn path_of(&mut self, uri: &Url) -> PathBuf {
