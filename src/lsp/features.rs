@@ -378,11 +378,15 @@ pub fn code_actions(
     for d in ws.diagnostics(file) {
         let Some(span) = d.span else { continue };
         let r = range(&slot.source, span);
+        // A client may send back the diagnostic re-encoded (Neovim 0.7 turns its byte columns
+        // into `character`s): the rule and the lines decide.
+        let code = Some(NumberOrString::String(d.finding.rule.to_owned()));
         let in_context = context.iter().find(|c| {
-            c.range == r && c.code == Some(NumberOrString::String(d.finding.rule.to_owned()))
+            c.code == code && c.range.start.line <= r.end.line && r.start.line <= c.range.end.line
         });
-        let overlaps = r.start <= wanted.end && wanted.start <= r.end;
-        if in_context.is_none() && !(context.is_empty() && overlaps) {
+        let ours = context.iter().any(|c| c.source.as_deref() == Some("rollgate"));
+        let overlaps = r.start.line <= wanted.end.line && wanted.start.line <= r.end.line;
+        if in_context.is_none() && (ours || !overlaps) {
             continue;
         }
         let Origin::File {
