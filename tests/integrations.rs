@@ -601,7 +601,7 @@ fn version_names_the_commit() {
 /// without documenting it there fails this test.
 #[test]
 fn example_config_covers_every_option() {
-    use rollgate::engine::config::{Config, PROMETHEUS_KEYS, TOP_KEYS};
+    use rollgate::engine::config::{Config, FLAGGER_KEYS, PROMETHEUS_KEYS, TOP_KEYS};
     let path = root().join("examples/rollgate.yaml");
     let metas = rollgate::engine::all_metas();
     let cfg = Config::from_file(&path, &metas).unwrap_or_else(|e| panic!("{e}"));
@@ -616,6 +616,9 @@ fn example_config_covers_every_option() {
     }
     for k in PROMETHEUS_KEYS {
         assert!(doc["prometheus"].get(k).is_some(), "lacks `prometheus.{k}`");
+    }
+    for k in FLAGGER_KEYS {
+        assert!(doc["flagger"].get(k).is_some(), "lacks `flagger.{k}`");
     }
     let rules = doc["rules"].as_object().unwrap();
     let forms: Vec<&Value> = rules.values().collect();

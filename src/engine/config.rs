@@ -15,7 +15,15 @@
 //! prometheus:
 //!   url: http://127.0.0.1:9090            # live bucket discovery (opt-in)
 //!   timeout: 2s
+//!   scrape-interval: 15s                  # the global scrape interval (rate-window-too-short)
+//! flagger:
+//!   mesh-provider: nginx                  # Flagger's -mesh-provider (builtin metric queries)
+//!   namespace: apps                       # Flagger's -namespace (the one it watches)
 //! ```
+//!
+//! The controller settings are also discovered in the world (a Flagger Deployment's container
+//! args, a `Prometheus` object's `scrapeInterval`): [`crate::engine::controllers`]. A value
+//! written here wins over a discovered one.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +50,12 @@ pub struct Settings {
     pub histograms: BTreeMap<String, Vec<f64>>,
     pub prometheus_url: Option<String>,
     pub prometheus_timeout_ms: u64,
+    /// `prometheus.scrape-interval`: the global scrape interval, as (value, text written).
+    pub scrape_interval: Option<(std::time::Duration, String)>,
+    /// `flagger.mesh-provider`: Flagger's `-mesh-provider` flag.
+    pub flagger_mesh_provider: Option<String>,
+    /// `flagger.namespace`: Flagger's `-namespace` flag (the only namespace it watches).
+    pub flagger_namespace: Option<String>,
     /// Histograms found in instrumentation code given with `--source` (rollgate::buckets).
     pub source_histograms: crate::buckets::source::Scanned,
     pub rule_options: BTreeMap<String, serde_json::Map<String, Value>>,
@@ -58,6 +72,9 @@ impl Default for Settings {
             histograms: BTreeMap::new(),
             prometheus_url: None,
             prometheus_timeout_ms: 2000,
+            scrape_interval: None,
+            flagger_mesh_provider: None,
+            flagger_namespace: None,
             source_histograms: Default::default(),
             rule_options: BTreeMap::new(),
             crds: crate::schema::CrdSet::default(),
@@ -115,10 +132,44 @@ pub const TOP_KEYS: &[&str] = &[
     "strict-references",
     "histograms",
     "prometheus",
+    "flagger",
 ];
 
 /// The keys of `prometheus:`.
-pub const PROMETHEUS_KEYS: &[&str] = &["url", "timeout"];
+pub const PROMETHEUS_KEYS: &[&str] = &["url", "timeout", "scrape-interval"];
+
+/// The keys of `flagger:`.
+pub const FLAGGER_KEYS: &[&str] = &["mesh-provider", "namespace"];
+
+/// The mesh providers Flagger's router and observer factories know (`pkg/router/factory.go`,
+/// `pkg/metrics/observers/factory.go`); `appmesh`, `gloo`, `gatewayapi` and `smi` are matched
+/// by prefix there (`appmesh:v1beta2`, `gatewayapi:v1`, `smi:v1alpha3`, ...).
+pub const MESH_PROVIDERS: &[&str] = &[
+    "istio",
+    "linkerd",
+    "appmesh",
+    "contour",
+    "gloo",
+    "nginx",
+    "kubernetes",
+    "gatewayapi",
+    "skipper",
+    "traefik",
+    "osm",
+    "kuma",
+    "apisix",
+    "knative",
+    "smi",
+    "supergloo",
+];
+
+/// Whether Flagger knows `provider` (exactly, or by one of its prefix-matched families).
+pub fn known_mesh_provider(provider: &str) -> bool {
+    MESH_PROVIDERS.contains(&provider)
+        || ["appmesh", "gloo", "gatewayapi", "smi", "supergloo"]
+            .iter()
+            .any(|p| provider.starts_with(p))
+}
 
 struct Cx<'a> {
     file: &'a str,
@@ -276,6 +327,25 @@ impl Config {
                                         .to_owned(),
                                 )
                             }
+                            "scrape-interval" => {
+                                let text = pv.as_str().ok_or_else(|| {
+                                    cx.err(
+                                        &pp,
+                                        false,
+                                        "`scrape-interval` must be a Prometheus duration like 15s or 1m".into(),
+                                    )
+                                })?;
+                                let d = crate::promql::scrape::parse_duration(text)
+                                    .filter(|d| !d.is_zero())
+                                    .ok_or_else(|| {
+                                        cx.err(
+                                            &pp,
+                                            false,
+                                            format!("`scrape-interval` \"{text}\" is not a positive Prometheus duration like 15s or 1m"),
+                                        )
+                                    })?;
+                                cfg.settings.scrape_interval = Some((d, text.to_owned()));
+                            }
                             "timeout" => {
                                 cfg.settings.prometheus_timeout_ms =
                                     pv.as_str().and_then(parse_duration_ms).ok_or_else(|| {
@@ -299,6 +369,7 @@ impl Config {
                         }
                     }
                 }
+                "flagger" => cfg.parse_flagger(&cx, v)?,
                 other => {
                     return Err(cx.err(
                         &p,
@@ -315,6 +386,55 @@ impl Config {
             }
         }
         Ok(cfg)
+    }
+
+    fn parse_flagger(&mut self, cx: &Cx<'_>, v: &Value) -> Result<(), ConfigError> {
+        let m = v
+            .as_object()
+            .ok_or_else(|| cx.err("/flagger", false, "`flagger` must be a mapping".into()))?;
+        for (k, val) in m {
+            let p = ptr(&["flagger", k]);
+            let text = || {
+                val.as_str()
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .ok_or_else(|| cx.err(&p, false, format!("`{k}` must be a non-empty string")))
+            };
+            match k.as_str() {
+                "mesh-provider" => {
+                    let provider = text()?;
+                    if !known_mesh_provider(&provider) {
+                        return Err(cx.err(
+                            &p,
+                            false,
+                            format!(
+                                "unknown mesh provider \"{provider}\"{} (Flagger knows: {})",
+                                suggest(&provider, MESH_PROVIDERS)
+                                    .map(|s| format!("; did you mean \"{s}\"?"))
+                                    .unwrap_or_default(),
+                                MESH_PROVIDERS.join(", ")
+                            ),
+                        ));
+                    }
+                    self.settings.flagger_mesh_provider = Some(provider);
+                }
+                "namespace" => self.settings.flagger_namespace = Some(text()?),
+                other => {
+                    return Err(cx.err(
+                        &p,
+                        true,
+                        format!(
+                            "unknown key \"{other}\" in flagger{} (expected {})",
+                            suggest(other, FLAGGER_KEYS)
+                                .map(|s| format!("; did you mean \"{s}\"?"))
+                                .unwrap_or_default(),
+                            FLAGGER_KEYS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn parse_rules(
@@ -508,5 +628,63 @@ mod tests {
             c.rules["istio-weights-not-100"].severity,
             Some(Severity::Warning)
         );
+    }
+
+    #[test]
+    fn controller_settings() {
+        let c = Config::parse(
+            "c.yaml",
+            "flagger:\n  mesh-provider: nginx\n  namespace: apps\nprometheus:\n  scrape-interval: 15s\n",
+            &[&META],
+        )
+        .unwrap();
+        assert_eq!(c.settings.flagger_mesh_provider.as_deref(), Some("nginx"));
+        assert_eq!(c.settings.flagger_namespace.as_deref(), Some("apps"));
+        assert_eq!(
+            c.settings.scrape_interval,
+            Some((std::time::Duration::from_secs(15), "15s".to_owned()))
+        );
+        let c = Config::parse(
+            "c.yaml",
+            "flagger: {mesh-provider: \"gatewayapi:v1\"}\n",
+            &[&META],
+        )
+        .unwrap();
+        assert_eq!(
+            c.settings.flagger_mesh_provider.as_deref(),
+            Some("gatewayapi:v1")
+        );
+        for (text, pos, needle) in [
+            (
+                "flagger:\n  mesh-provider: nginxx\n",
+                Pos::new(2, 18),
+                "did you mean \"nginx\"",
+            ),
+            (
+                "flagger:\n  mesh-providr: nginx\n",
+                Pos::new(2, 3),
+                "did you mean \"mesh-provider\"",
+            ),
+            (
+                "flagger:\n  namespace: \"\"\n",
+                Pos::new(2, 14),
+                "non-empty",
+            ),
+            ("flagger: nginx\n", Pos::new(1, 10), "mapping"),
+            (
+                "prometheus:\n  scrape-interval: 15\n",
+                Pos::new(2, 20),
+                "duration",
+            ),
+            (
+                "prometheus:\n  scrape-interval: 0s\n",
+                Pos::new(2, 20),
+                "positive",
+            ),
+        ] {
+            let e = Config::parse("c.yaml", text, &[&META]).unwrap_err();
+            assert_eq!(e.pos, pos, "{text}: {}", e.message);
+            assert!(e.message.contains(needle), "{text}: {}", e.message);
+        }
     }
 }

@@ -100,6 +100,12 @@ impl Finding {
         self
     }
 
+    /// The finding at `severity` instead of its rule's default (an assumption lowers it).
+    pub fn with_severity(mut self, severity: Severity) -> Finding {
+        self.severity = severity;
+        self
+    }
+
     pub fn with_help(mut self, help: impl Into<String>) -> Finding {
         self.help = Some(help.into());
         self

@@ -4,6 +4,7 @@
 
 pub mod builtin;
 pub mod config;
+pub mod controllers;
 pub mod finding;
 pub mod inventory;
 pub mod lint;

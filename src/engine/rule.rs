@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::config::Settings;
+use super::controllers::{Controllers, Setting};
 use super::finding::{Finding, Severity};
 use super::inventory::Inventory;
 use super::object::Object;
@@ -92,8 +93,11 @@ impl<'a> Context<'a> {
             world,
             settings,
             run: Rc::new(RunMemo {
-                referrers: Referrers::new(world),
-                monitors: Monitors::new(world),
+                referrers: Referrers::with_controllers(
+                    world,
+                    Controllers::with_settings(world, settings),
+                ),
+                monitors: Monitors::with_settings(world, settings),
                 schemas: RefCell::default(),
             }),
             memo: None,
@@ -117,6 +121,20 @@ impl<'a> Context<'a> {
     /// Who references which template in the world (indexed once per run).
     pub fn referrers(&self) -> &Referrers<'a> {
         &self.run.referrers
+    }
+
+    /// Flagger's `-mesh-provider`: `flagger.mesh-provider` in `.rollgate.yaml`, else the flag of
+    /// the world's Flagger Deployment(s) when they agree, else `None` (unknown: Flagger's
+    /// default istio is then an assumption). A Canary's `spec.provider` wins over it.
+    pub fn flagger_mesh_provider(&self) -> Option<Setting> {
+        self.run.referrers.controllers().flagger_mesh_provider()
+    }
+
+    /// Flagger's `-namespace` (the only namespace it watches): `flagger.namespace` in
+    /// `.rollgate.yaml`, else the world's Flagger Deployment's flag, else `None` (unknown, or
+    /// every namespace).
+    pub fn flagger_namespace(&self) -> Option<Setting> {
+        self.run.referrers.controllers().flagger_namespace()
     }
 
     /// Which monitors watch which namespace (indexed once per run).

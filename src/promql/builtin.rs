@@ -20,6 +20,9 @@ pub struct Builtin {
     /// How the query's result becomes the compared value: Flagger multiplies the kubernetes /
     /// gateway-api observer's seconds by 1000 in Go (`http.go`); the others return ms already.
     pub go_scale: f64,
+    /// The provider was not written on the Canary and Flagger's `-mesh-provider` is unknown
+    /// (neither configured nor found in the world): rollgate assumed Flagger's default, istio.
+    pub provider_assumed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +74,7 @@ pub fn builtin(provider: &str, metric: &str) -> Option<Builtin> {
         template,
         unit,
         go_scale,
+        provider_assumed: false,
     })
 }
 
@@ -98,16 +102,21 @@ pub fn observer(provider: &str) -> &'static str {
 
 /// The provider string Flagger hands to the observer factory for a Canary
 /// (`runBuiltinMetricChecks`): `spec.provider`, else the controller's `-mesh-provider` flag
-/// (default `istio`; rollgate cannot see it offline), plus `:service` when `targetRef.kind` is
+/// (`mesh_provider`: configured or found in the world; when unknown, Flagger's default `istio`
+/// is assumed and the second value is true), plus `:service` when `targetRef.kind` is
 /// `Service` and not a Knative Service.
 pub fn provider_for(
     spec_provider: Option<&str>,
+    mesh_provider: Option<&str>,
     target_kind: &str,
     target_api_version: &str,
 ) -> (String, bool) {
-    let (mut p, assumed) = match spec_provider.filter(|p| !p.is_empty()) {
-        Some(p) => (p.to_owned(), false),
-        None => ("istio".to_owned(), true),
+    let (mut p, assumed) = match (
+        spec_provider.filter(|p| !p.is_empty()),
+        mesh_provider.filter(|p| !p.is_empty()),
+    ) {
+        (Some(p), _) | (None, Some(p)) => (p.to_owned(), false),
+        (None, None) => ("istio".to_owned(), true),
     };
     let knative = target_kind == "Service" && target_api_version == "serving.knative.dev/v1";
     if target_kind == "Service" && !knative {
@@ -523,10 +532,10 @@ mod tests {
         assert_eq!(observer("smi:v1alpha3"), "istio");
         assert_eq!(observer("linkerd:service"), "istio");
         assert_eq!(observer("gloo:service"), "gloo");
-        let (p, assumed) = provider_for(Some("linkerd"), "Service", "v1");
+        let (p, assumed) = provider_for(Some("linkerd"), None, "Service", "v1");
         assert_eq!((p.as_str(), assumed), ("linkerd:service", false));
         assert_eq!(builtin(&p, "request-duration").unwrap().provider, "istio");
-        let (p, _) = provider_for(Some("knative"), "Service", "serving.knative.dev/v1");
+        let (p, _) = provider_for(Some("knative"), None, "Service", "serving.knative.dev/v1");
         assert_eq!(observer(&p), "knative");
     }
 

@@ -62,11 +62,7 @@ pub fn run(args: CheckQueryArgs, out: &mut dyn Write) -> io::Result<u8> {
     }
     let scrape = match &args.scrape_interval {
         Some(s) => match parse_duration(s).filter(|d| !d.is_zero()) {
-            Some(value) => ScrapeInterval {
-                value,
-                source: format!("--scrape-interval {s}"),
-                assumed: false,
-            },
+            Some(value) => ScrapeInterval::stated(value, format!("--scrape-interval {s}")),
             None => {
                 eprintln!(
                     "rollgate: error: --scrape-interval {s:?} is not a duration like 15s or 1m"

@@ -27,6 +27,7 @@ use serde_json::Value;
 use super::analysis::{Analysis, analyse};
 use super::builtin::{self, Builtin};
 use super::template::{ArgoArgs, Binding, Dialect, Env, FlaggerModel, ValueSource};
+use crate::engine::controllers::Controllers;
 use crate::engine::inventory::ValueAt as _;
 use crate::engine::{Finding, Inventory, Object, Origin, RuleMeta, Severity};
 
@@ -236,7 +237,7 @@ pub fn gates_with<'w>(object: &'w Object, refs: &Referrers<'w>) -> Vec<Gate<'w>>
     let world = refs.world;
     match (object.group.as_str(), object.kind.as_str()) {
         ("flagger.app", "MetricTemplate") => flagger_template(object, refs),
-        ("flagger.app", "Canary") => canary(object, world),
+        ("flagger.app", "Canary") => canary(object, refs),
         ("argoproj.io", "AnalysisTemplate" | "ClusterAnalysisTemplate") => {
             argo_template(object, refs)
         }
@@ -420,17 +421,31 @@ fn flagger_thresholds(metric: &Value) -> Thresholds {
 /// are checked exactly as before; the index only spares scanning every referrer per template.
 pub struct Referrers<'w> {
     world: &'w dyn Inventory,
+    /// The controllers' settings (Flagger's mesh provider picks a Canary's builtin queries).
+    controllers: Controllers<'w>,
     canaries: OnceCell<HashMap<(String, String), Vec<&'w Object>>>,
     argo: OnceCell<HashMap<(bool, String), Vec<&'w Object>>>,
 }
 
 impl<'w> Referrers<'w> {
     pub fn new(world: &'w dyn Inventory) -> Self {
+        Referrers::with_controllers(world, Controllers::new(world))
+    }
+
+    /// Referrers whose Canaries' builtin queries follow `controllers` (the configured or
+    /// discovered Flagger `-mesh-provider`).
+    pub fn with_controllers(world: &'w dyn Inventory, controllers: Controllers<'w>) -> Self {
         Referrers {
             world,
+            controllers,
             canaries: OnceCell::new(),
             argo: OnceCell::new(),
         }
+    }
+
+    /// The run's controller settings.
+    pub fn controllers(&self) -> &Controllers<'w> {
+        &self.controllers
     }
 
     /// Canaries with a metric whose `templateRef` names `namespace`/`name`.
@@ -600,11 +615,14 @@ fn encode_for_skipper(m: &mut FlaggerModel) {
     enc(&mut m.target);
 }
 
-fn canary<'w>(c: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
+fn canary<'w>(c: &'w Object, refs: &Referrers<'w>) -> Vec<Gate<'w>> {
+    let world = refs.world;
     let mut out = Vec::new();
     let target = canary_target(c);
-    let (provider, _assumed) = builtin::provider_for(
+    let mesh = refs.controllers.flagger_mesh_provider();
+    let (provider, assumed) = builtin::provider_for(
         s(at(c, &["spec", "provider"])),
+        mesh.as_ref().map(|m| m.value.as_str()),
         &target.kind,
         &target.api_version,
     );
@@ -615,7 +633,8 @@ fn canary<'w>(c: &'w Object, world: &'w dyn Inventory) -> Vec<Gate<'w>> {
         let interval = s(m.get("interval"))
             .filter(|i| !i.is_empty())
             .unwrap_or("1m");
-        if let Some(b) = builtin::builtin(&provider, name) {
+        if let Some(mut b) = builtin::builtin(&provider, name) {
+            b.provider_assumed = assumed;
             let mut model = flagger_model(c, m, interval, label.clone());
             if b.provider == "skipper" {
                 encode_for_skipper(&mut model);

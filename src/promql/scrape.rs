@@ -1,6 +1,7 @@
 //! The effective scrape interval of a gate's metric, for `rate-window-too-short`: the
 //! ServiceMonitor/PodMonitor endpoint `interval` of a monitor that scrapes the gate's workload,
-//! else the `Prometheus` object's `scrapeInterval` (operator default 30s), else 30s assumed.
+//! else `prometheus.scrape-interval` of `.rollgate.yaml`, else the `Prometheus` object's
+//! `scrapeInterval` (operator default 30s), else 30s assumed (unknown: findings at most info).
 //! Deliberately simple: the monitor is matched by the workload's pod labels, not by metric.
 
 use std::cell::OnceCell;
@@ -25,14 +26,28 @@ pub struct ScrapeInterval {
     /// interval (which may not be the one scraping it), or rollgate's assumption. Findings
     /// based on it are one level lower.
     pub assumed: bool,
+    /// Nothing in the input or the configuration says it: the value is rollgate's assumption
+    /// (the operator default), and findings based on it are at most `info`.
+    pub unknown: bool,
 }
 
 impl ScrapeInterval {
     pub fn assumed_default() -> ScrapeInterval {
         ScrapeInterval {
             value: OPERATOR_DEFAULT,
-            source: "assumed: no monitor of the workload and no Prometheus in the input; the Prometheus Operator default".into(),
+            source: "assumed 30s, the Prometheus Operator default: no monitor of the workload, no Prometheus object and no prometheus.scrape-interval in .rollgate.yaml say the interval".into(),
             assumed: true,
+            unknown: true,
+        }
+    }
+
+    /// A scrape interval the user stated (`prometheus.scrape-interval`, `--scrape-interval`).
+    pub fn stated(value: Duration, source: String) -> ScrapeInterval {
+        ScrapeInterval {
+            value,
+            source,
+            assumed: false,
+            unknown: false,
         }
     }
 }
@@ -178,6 +193,8 @@ pub struct Monitors<'w> {
     index: OnceCell<HashMap<&'static str, MonitorIndex<'w>>>,
     /// The world's Prometheus objects' shortest interval ([`from_prometheus`]), once per run.
     prometheus: OnceCell<Option<ScrapeInterval>>,
+    /// `prometheus.scrape-interval` of `.rollgate.yaml`: wins over the Prometheus objects.
+    configured: Option<ScrapeInterval>,
 }
 
 /// One monitor kind: (position in the world's list, monitor) by watched namespace, and those
@@ -196,6 +213,20 @@ impl<'w> Monitors<'w> {
             world,
             index: OnceCell::new(),
             prometheus: OnceCell::new(),
+            configured: None,
+        }
+    }
+
+    /// Monitors of `world`, with the configured global scrape interval of `settings`.
+    pub fn with_settings(world: &'w dyn Inventory, settings: &crate::engine::Settings) -> Self {
+        Monitors {
+            configured: settings.scrape_interval.as_ref().map(|(d, written)| {
+                ScrapeInterval::stated(
+                    *d,
+                    format!("prometheus.scrape-interval {written} in .rollgate.yaml"),
+                )
+            }),
+            ..Monitors::new(world)
         }
     }
 
@@ -269,6 +300,9 @@ pub fn for_gate(gate: &Gate<'_>, monitors: &Monitors<'_>) -> ScrapeInterval {
         if let Some(found) = from_monitors(t, monitors) {
             return found;
         }
+    }
+    if let Some(c) = &monitors.configured {
+        return c.clone();
     }
     monitors
         .prometheus
@@ -346,6 +380,7 @@ fn from_monitors(t: &Target, monitors: &Monitors<'_>) -> Option<ScrapeInterval> 
         value,
         source,
         assumed: false,
+        unknown: false,
     })
 }
 
@@ -377,6 +412,7 @@ fn from_prometheus(world: &dyn Inventory) -> Option<ScrapeInterval> {
             p.name
         ),
         assumed: true,
+        unknown: false,
     })
 }
 

@@ -11,6 +11,7 @@
 
 use serde_json::Value;
 
+use crate::engine::controllers::Setting;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
@@ -39,10 +40,25 @@ fn owned_by_canary(vs: &Object) -> bool {
         })
 }
 
-fn provider_note(canary: &Object) -> &'static str {
-    match canary_uses_istio(canary) {
-        Some(false) => " (spec.provider is unset and Flagger's default mesh provider is istio)",
-        _ => "",
+/// Why the Canary is taken as an Istio one when it does not say so, and the severity: `info`
+/// when that rests on Flagger's default mesh provider, assumed (no `flagger.mesh-provider` in
+/// `.rollgate.yaml` and no Flagger Deployment in the input).
+fn provider_note(canary: &Object, mesh: Option<&Setting>) -> (String, Severity) {
+    let unset = matches!(at(canary, "/spec/provider"), None | Some(Value::Null))
+        || at(canary, "/spec/provider").and_then(Value::as_str) == Some("");
+    match (unset, mesh) {
+        (false, _) => (String::new(), META.severity),
+        (true, Some(m)) => (
+            format!(
+                " (spec.provider is unset and Flagger's mesh provider is istio: {})",
+                m.source
+            ),
+            META.severity,
+        ),
+        (true, None) => (
+            " (spec.provider is unset: assumed Flagger's default mesh provider istio, as no flagger.mesh-provider in .rollgate.yaml and no Flagger Deployment in the input say otherwise)".into(),
+            Severity::Info,
+        ),
     }
 }
 
@@ -56,11 +72,13 @@ impl Rule for IstioVsOwnedByFlagger {
             return;
         }
         let ns = object.ns();
+        let mesh = cx.flagger_mesh_provider();
+        let mesh_value = mesh.as_ref().map(|m| m.value.as_str());
         let istio_canaries = |ns: &str| {
             cx.world
                 .list("flagger.app", "Canary", Some(ns))
                 .into_iter()
-                .filter(|c| canary_uses_istio(c).is_some())
+                .filter(|c| canary_uses_istio(c, mesh_value).is_some())
                 .filter_map(|c| Some((c, canary_apex(c)?)))
                 .collect::<Vec<_>>()
         };
@@ -69,6 +87,7 @@ impl Rule for IstioVsOwnedByFlagger {
             .into_iter()
             .find(|(_, apex)| *apex == object.name)
         {
+            let (note, severity) = provider_note(canary, mesh.as_ref());
             out.push(
                 finding(
                     &META,
@@ -78,9 +97,10 @@ impl Rule for IstioVsOwnedByFlagger {
                         "name \"{}\" is the apex Service name of {}{}; Flagger takes this VirtualService over and replaces its spec with its own routes, keeping this one only in the annotation flagger.kubernetes.io/original-configuration",
                         object.name,
                         display(canary),
-                        provider_note(canary)
+                        note
                     ),
                 )
+                .with_severity(severity)
                 .with_help("let Flagger generate the VirtualService (configure it with the Canary's spec.service: hosts, gateways, match, retries, …) and delete this one")
                 .with_related(canary, "/spec/service", format!("{} manages VirtualService \"{apex}\"", display(canary))),
             );
@@ -116,6 +136,7 @@ impl Rule for IstioVsOwnedByFlagger {
                     (!fqdn.starts_with('*') && istio_hosts_match(&apex_host, &fqdn)) || extra
                 });
             if let Some((canary, apex)) = hit {
+                let (note, severity) = provider_note(canary, mesh.as_ref());
                 out.push(
                     finding(
                         &META,
@@ -124,9 +145,10 @@ impl Rule for IstioVsOwnedByFlagger {
                         format!(
                             "host \"{h}\" is also a host of the VirtualService \"{apex}\" that Flagger generates for {}{}; istiod does not merge VirtualServices of one host for sidecars, so one of them is ignored",
                             display(canary),
-                            provider_note(canary)
+                            note
                         ),
                     )
+                    .with_severity(severity)
                     .with_help("route this host through the Canary's spec.service (hosts, gateways, match) instead of a second VirtualService")
                     .with_related(canary, "/spec/service", format!("{} manages VirtualService \"{apex}\"", display(canary))),
                 );

@@ -6,8 +6,9 @@
 //! scrape interval a window often holds one sample; below 4× a single missed scrape does it
 //! (the Robust Perception / Grafana rule of thumb; pint reports 2× as a bug). Flagger issue
 //! #1123: a 1m window over a 1m scrape fails canaries. The scrape interval comes from the
-//! workload's ServiceMonitor/PodMonitor, else the Prometheus object, else the operator default
-//! 30s (then findings are one level lower: the interval is assumed).
+//! workload's ServiceMonitor/PodMonitor, else `prometheus.scrape-interval` in `.rollgate.yaml`,
+//! else the Prometheus object (then findings are one level lower: it may not be the interval of
+//! this metric), else the operator default 30s is assumed (then findings are `info` and say so).
 
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::promql::query::Query;
@@ -76,7 +77,10 @@ pub fn analyse(q: &Query, cx: &QueryCx<'_>) -> Vec<Issue> {
         } else {
             continue;
         };
-        if scrape.assumed {
+        if scrape.unknown {
+            // Nothing says the interval: the finding rests on an assumption.
+            severity = Severity::Info;
+        } else if scrape.assumed {
             severity = match severity {
                 Severity::Error => Severity::Warning,
                 _ => Severity::Info,

@@ -158,14 +158,23 @@ pub fn canary_apex(canary: &Object) -> Option<&str> {
 }
 
 /// Whether Flagger uses its Istio router for this Canary: `spec.provider: istio`, or no provider
-/// (Flagger's `-mesh-provider` defaults to istio, `cmd/flagger/main.go`). `Some(true)` when
-/// explicit, `Some(false)` when only by default, `None` for other providers.
-pub fn canary_uses_istio(canary: &Object) -> Option<bool> {
+/// and Flagger's `-mesh-provider` (`mesh`: configured or discovered, [`Context::flagger_mesh_provider`])
+/// is istio. `Some(true)` when known, `Some(false)` when only assumed (no provider and the mesh
+/// provider unknown: Flagger's default is istio, `cmd/flagger/main.go`), `None` for other
+/// providers.
+///
+/// [`Context::flagger_mesh_provider`]: crate::engine::Context::flagger_mesh_provider
+pub fn canary_uses_istio(canary: &Object, mesh: Option<&str>) -> Option<bool> {
     match at(canary, "/spec/provider") {
-        None | Some(Value::Null) => Some(false),
-        Some(Value::String(p)) if p.is_empty() => Some(false),
-        Some(Value::String(p)) if p == "istio" => Some(true),
-        _ => None,
+        None | Some(Value::Null) => {}
+        Some(Value::String(p)) if p.is_empty() => {}
+        Some(Value::String(p)) if p == "istio" => return Some(true),
+        _ => return None,
+    }
+    match mesh {
+        None => Some(false),
+        Some("istio") => Some(true),
+        Some(_) => None,
     }
 }
 
