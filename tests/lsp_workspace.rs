@@ -110,9 +110,8 @@ fn check_edits(files: Vec<(PathBuf, String)>, edits: usize) {
     ws.check();
     assert_eq!(incremental(&ws), fresh(&current), "after the initial load");
     // A fixed walk over the files (every 7th, wrapping), so edits hit unrelated pairs too.
-    let n = current.len();
-    for step in 0..edits.min(n * 2) {
-        let i = (step * 7 + 3) % n;
+    for step in 0..edits.min(current.len() * 2) {
+        let i = (step * 7 + 3) % current.len();
         let path = current[i].0.clone();
         if step % 11 == 10 {
             ws.remove(&path);

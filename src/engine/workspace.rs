@@ -43,7 +43,8 @@ impl FileId {
 
 /// Kinds whose objects every other object may read without naming them: a CRD's schema
 /// (`schema`), a Prometheus' scrape interval (`promql::scrape`), a Namespace's labels
-/// (namespace selectors).
+/// (namespace selectors). A Deployment running Flagger is one too (its flags are settings of
+/// every Canary, `engine::controllers`).
 const GLOBAL_KINDS: &[&str] = &[
     "CustomResourceDefinition",
     "Prometheus",
@@ -540,7 +541,7 @@ fn tokens(objects: &[Object]) -> Tokens {
     let mut mentions = BTreeSet::new();
     let mut global = false;
     for o in objects {
-        global |= GLOBAL_KINDS.contains(&o.kind.as_str());
+        global |= GLOBAL_KINDS.contains(&o.kind.as_str()) || super::controllers::runs_flagger(o);
         let mut n = o.name.as_str();
         names.insert(n.to_owned());
         while let Some(i) = n.rfind('-') {
