@@ -36,11 +36,7 @@ fn generate(dir: &Path) {
             ),
         )
         .unwrap();
-        std::fs::write(
-            d.join("canary.yaml"),
-            canary(&app, &ns, "latency", 0),
-        )
-        .unwrap();
+        std::fs::write(d.join("canary.yaml"), canary(&app, &ns, "latency", 0)).unwrap();
         std::fs::write(
             d.join("template.yaml"),
             format!(
@@ -97,7 +93,9 @@ fn main() {
     let mut c = Client::spawn(&bin);
     let t0 = Instant::now();
     c.initialize(&dir, json!({}));
-    let log = c.wait(Duration::from_secs(60), |v| v["method"] == "window/logMessage");
+    let log = c.wait(Duration::from_secs(60), |v| {
+        v["method"] == "window/logMessage"
+    });
     c.open(&edited, 1, &text);
     let first = c.diagnostics(&uri(&edited));
     let load = t0.elapsed();
@@ -112,7 +110,10 @@ fn main() {
         "initial load (initialize → first diagnostics, through stdio): {:.0} ms  [target ≤ 1000 ms]",
         load.as_secs_f64() * 1e3
     );
-    println!("  server: {}", log["params"]["message"].as_str().unwrap_or(""));
+    println!(
+        "  server: {}",
+        log["params"]["message"].as_str().unwrap_or("")
+    );
     println!(
         "  first diagnostics of the buffer: {}",
         first["diagnostics"].as_array().map_or(0, Vec::len)
@@ -137,14 +138,19 @@ fn main() {
     for i in 0..edits {
         version += 1;
         let (range, new_text, bucket) = if i % 2 == 0 {
-            let next = if current == old_line { &new_line } else { &old_line };
+            let next = if current == old_line {
+                &new_line
+            } else {
+                &old_line
+            };
             let r = json!({"start": {"line": line, "character": 0}, "end": {"line": line, "character": current.len()}});
             let t = next.clone();
             current = next.clone();
             (r, t, &mut value)
         } else {
             // A comment line added at the top: positions move, objects do not.
-            let r = json!({"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}});
+            let r =
+                json!({"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}});
             line += 1;
             (r, format!("# edit {i}\n"), &mut comment)
         };

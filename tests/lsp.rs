@@ -90,7 +90,9 @@ fn edit_of_the_canary_republishes_the_template() {
     let template = dir.join("template.yaml");
     let canary = dir.join("canary.yaml");
     c.open(&template, 1, &read(&dir, "template.yaml"));
-    assert!(rules(&c.diagnostics(&uri(&template))).contains(&"canary-query-includes-primary".into()));
+    assert!(
+        rules(&c.diagnostics(&uri(&template))).contains(&"canary-query-includes-primary".into())
+    );
     let ctext = read(&dir, "canary.yaml");
     c.open(&canary, 1, &ctext);
     // An incremental edit of the other file: the metric stops using the template.
@@ -124,7 +126,9 @@ fn hover_explains_the_finding_and_renders_the_query() {
         "textDocument/hover",
         json!({"textDocument": {"uri": uri(&path)}, "position": pos_of(&text, "destination_workload=~", 3)}),
     );
-    let v = r["result"]["contents"]["value"].as_str().unwrap_or_else(|| panic!("{r:#}"));
+    let v = r["result"]["contents"]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r:#}"));
     assert!(v.contains("**canary-query-includes-primary**"), "{v}");
     assert!(v.contains("## What it does"), "{v}");
     assert!(v.contains("## Why is this bad?"), "{v}");
@@ -152,7 +156,13 @@ fn definition(c: &mut Client, path: &Path, pos: Value) -> Vec<(String, u64)> {
         .iter()
         .map(|l| {
             (
-                l["uri"].as_str().unwrap().rsplit('/').next().unwrap().to_owned(),
+                l["uri"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned(),
                 l["range"]["start"]["line"].as_u64().unwrap(),
             )
         })
@@ -254,9 +264,15 @@ fn document_symbols_are_the_objects() {
     let at = read(&dir, "argo.yaml");
     let first = &r["result"][0];
     assert_eq!(first["range"]["start"]["line"], 0);
-    assert_eq!(first["selectionRange"]["start"]["line"], line_of(&at, "name: web"));
+    assert_eq!(
+        first["selectionRange"]["start"]["line"],
+        line_of(&at, "name: web")
+    );
     let second = &r["result"][1];
-    assert_eq!(second["range"]["start"]["line"], line_of(&at, "kind: AnalysisTemplate") - 1);
+    assert_eq!(
+        second["range"]["start"]["line"],
+        line_of(&at, "kind: AnalysisTemplate") - 1
+    );
     assert_eq!(c.shutdown(), Some(0));
 }
 
@@ -286,12 +302,23 @@ fn suppress_with_a_reason_code_action() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|a| a["title"].as_str().unwrap().contains("canary-query-includes-primary"))
+        .find(|a| {
+            a["title"]
+                .as_str()
+                .unwrap()
+                .contains("canary-query-includes-primary")
+        })
         .unwrap_or_else(|| panic!("{r:#}"))
         .clone();
     assert_eq!(action["kind"], "quickfix");
-    assert_eq!(action["diagnostics"][0]["code"], "canary-query-includes-primary");
-    let edits = action["edit"]["changes"][uri(&path)].as_array().unwrap().clone();
+    assert_eq!(
+        action["diagnostics"][0]["code"],
+        "canary-query-includes-primary"
+    );
+    let edits = action["edit"]["changes"][uri(&path)]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(edits.len(), 1);
     // Apply the edit as a client does (UTF-16 positions; an insertion here).
     let e = &edits[0];
@@ -300,13 +327,21 @@ fn suppress_with_a_reason_code_action() {
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let col = e["range"]["start"]["character"].as_u64().unwrap() as usize;
     let l = lines[line].clone();
-    lines[line] = format!("{}{}{}", &l[..col], e["newText"].as_str().unwrap(), &l[col..]);
+    lines[line] = format!(
+        "{}{}{}",
+        &l[..col],
+        e["newText"].as_str().unwrap(),
+        &l[col..]
+    );
     let fixed = lines.join("\n") + "\n";
     assert!(fixed.contains("    ignore-check.rollgate.dev/canary-query-includes-primary: \"TODO"));
     c.change_full(&path, 2, &fixed);
     let d = c.diagnostics(&uri(&path));
     assert_eq!(d["version"], 2);
-    assert!(!rules(&d).contains(&"canary-query-includes-primary".into()), "{d:#}");
+    assert!(
+        !rules(&d).contains(&"canary-query-includes-primary".into()),
+        "{d:#}"
+    );
     assert!(!rules(&d).contains(&"invalid-suppression".into()), "{d:#}");
     assert!(!rules(&d).contains(&"parse-error".into()), "{d:#}");
     assert_eq!(c.shutdown(), Some(0));
@@ -347,7 +382,9 @@ fn watched_files_and_config_reload() {
     let (mut c, dir) = start("watched");
     let template = dir.join("template.yaml");
     c.open(&template, 1, &read(&dir, "template.yaml"));
-    assert!(rules(&c.diagnostics(&uri(&template))).contains(&"canary-query-includes-primary".into()));
+    assert!(
+        rules(&c.diagnostics(&uri(&template))).contains(&"canary-query-includes-primary".into())
+    );
     // The Canary's file changes on disk (not open): the template's finding goes.
     let canary = dir.join("canary.yaml");
     std::fs::write(
@@ -360,7 +397,10 @@ fn watched_files_and_config_reload() {
         json!({"changes": [{"uri": uri(&canary), "type": 2}]}),
     );
     let d = c.diagnostics(&uri(&template));
-    assert!(!rules(&d).contains(&"canary-query-includes-primary".into()), "{d:#}");
+    assert!(
+        !rules(&d).contains(&"canary-query-includes-primary".into()),
+        "{d:#}"
+    );
     // A new file on disk brings it back.
     std::fs::write(
         dir.join("canary2.yaml"),
@@ -372,7 +412,10 @@ fn watched_files_and_config_reload() {
         json!({"changes": [{"uri": uri(&dir.join("canary2.yaml")), "type": 1}]}),
     );
     let d = c.diagnostics(&uri(&template));
-    assert!(rules(&d).contains(&"canary-query-includes-primary".into()), "{d:#}");
+    assert!(
+        rules(&d).contains(&"canary-query-includes-primary".into()),
+        "{d:#}"
+    );
     // `.rollgate.yaml` turns the rule off.
     let cfg = dir.join(".rollgate.yaml");
     std::fs::write(&cfg, "rules:\n  canary-query-includes-primary: off\n").unwrap();
@@ -381,7 +424,10 @@ fn watched_files_and_config_reload() {
         json!({"changes": [{"uri": uri(&cfg), "type": 1}]}),
     );
     let d = c.diagnostics(&uri(&template));
-    assert!(!rules(&d).contains(&"canary-query-includes-primary".into()), "{d:#}");
+    assert!(
+        !rules(&d).contains(&"canary-query-includes-primary".into()),
+        "{d:#}"
+    );
     assert_eq!(c.shutdown(), Some(0));
 }
 
@@ -420,7 +466,11 @@ fn change_before_open() {
         }),
     );
     // A full text is taken as the document.
-    c.change_full(&path, 2, "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  name: b\n");
+    c.change_full(
+        &path,
+        2,
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  name: b\n",
+    );
     let d = c.diagnostics(&uri(&path));
     assert_eq!(d["version"], 2);
     assert!(rules(&d).contains(&"duplicate-key".into()), "{d:#}");
@@ -484,7 +534,12 @@ fn invalid_json_rpc_is_answered_and_the_server_goes_on() {
     assert_eq!(r["error"]["code"], -32602);
     let path = dir.join("template.yaml");
     c.open(&path, 1, &read(&dir, "template.yaml"));
-    assert!(!c.diagnostics(&uri(&path))["diagnostics"].as_array().unwrap().is_empty());
+    assert!(
+        !c.diagnostics(&uri(&path))["diagnostics"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(c.shutdown(), Some(0));
 }
 
@@ -508,7 +563,11 @@ fn a_50_mb_document_is_refused_within_bounds() {
             "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 1}}, "text": "x"}],
         }),
     );
-    c.change_full(&path, 3, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: small}\n");
+    c.change_full(
+        &path,
+        3,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: small}\n",
+    );
     let d = c.diagnostics(&uri(&path));
     assert_eq!(d["version"], 3);
     assert!(d["diagnostics"].as_array().unwrap().is_empty(), "{d:#}");
@@ -516,7 +575,11 @@ fn a_50_mb_document_is_refused_within_bounds() {
     let peak = c.peak_rss_kib();
     assert!(peak < 400 * 1024, "peak RSS {peak} KiB");
     let now = c.rss_kib();
-    eprintln!("50 MB document: peak RSS {} MiB, after {} MiB", peak / 1024, now / 1024);
+    eprintln!(
+        "50 MB document: peak RSS {} MiB, after {} MiB",
+        peak / 1024,
+        now / 1024
+    );
     // A message over the transport's limit is skipped without being held.
     let over = 100 << 20;
     let mut m = format!("Content-Length: {over}\r\n\r\n").into_bytes();
@@ -543,7 +606,10 @@ fn exit_without_shutdown_is_an_error_and_requests_after_shutdown_are_refused() {
     let (mut c, _dir) = start("exit");
     let r = c.call("shutdown", Value::Null);
     assert_eq!(r["result"], Value::Null);
-    let r = c.call("textDocument/documentSymbol", json!({"textDocument": {"uri": "file:///x.yaml"}}));
+    let r = c.call(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": "file:///x.yaml"}}),
+    );
     assert_eq!(r["error"]["code"], -32600);
     c.notify("exit", Value::Null);
     assert_eq!(c.wait_exit(Duration::from_secs(10)), Some(0));

@@ -72,7 +72,12 @@ fn neovim_diagnostics_code_action_definition() {
         .lines()
         .position(|l| l.contains("destination_workload"))
         .unwrap();
-    let col = template.lines().nth(line).unwrap().find("destination_workload").unwrap();
+    let col = template
+        .lines()
+        .nth(line)
+        .unwrap()
+        .find("destination_workload")
+        .unwrap();
     let d = r["diagnostics"]
         .as_array()
         .unwrap()
@@ -108,8 +113,15 @@ fn neovim_diagnostics_code_action_definition() {
 
     // The definition of the Canary's templateRef: the template's name, in the other file.
     let def = &r["definition"];
-    assert!(def["file"].as_str().unwrap().ends_with("template.yaml"), "{r:#}");
-    let name_line = template.lines().position(|l| l == "  name: latency").unwrap() + 1;
+    assert!(
+        def["file"].as_str().unwrap().ends_with("template.yaml"),
+        "{r:#}"
+    );
+    let name_line = template
+        .lines()
+        .position(|l| l == "  name: latency")
+        .unwrap()
+        + 1;
     // The unsaved buffer wins over the file: the code action put two lines (`annotations:` and
     // the suppression) before `name`, and the jump lands on the name in the buffer.
     assert_eq!(def["line"], name_line + 2, "{r:#}");

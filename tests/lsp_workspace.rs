@@ -30,13 +30,7 @@ fn fresh(files: &[(PathBuf, String)]) -> BTreeSet<Row> {
         .iter()
         .map(|(p, t)| from_bytes(p.display().to_string(), t.clone().into_bytes()))
         .collect();
-    let run = lint_with_threads(
-        inputs,
-        &engine(),
-        &Default::default(),
-        Limits::default(),
-        1,
-    );
+    let run = lint_with_threads(inputs, &engine(), &Default::default(), Limits::default(), 1);
     run.diagnostics
         .iter()
         .map(|d| {
@@ -63,7 +57,9 @@ fn incremental(ws: &Workspace) -> BTreeSet<Row> {
                 d.span
                     .map(|s| (s.start.line, s.start.column, s.end.line, s.end.column)),
                 // The world's description is the one difference in wording.
-                d.finding.message.replace("the workspace", "the input files"),
+                d.finding
+                    .message
+                    .replace("the workspace", "the input files"),
             ));
         }
     }
@@ -164,7 +160,10 @@ fn template_edit_updates_the_canary_finding() {
     // Editing the Canary's file (another file) removes the template's finding.
     let canary = dir.join("canary.yaml");
     let text = std::fs::read_to_string(&canary).unwrap();
-    ws.set_text(&canary, text.replace("templateRef: {name: latency}", "query: up"));
+    ws.set_text(
+        &canary,
+        text.replace("templateRef: {name: latency}", "query: up"),
+    );
     let stats = ws.check();
     assert!(
         stats.files < files.len(),
@@ -199,7 +198,10 @@ fn corpus_edits_match_a_fresh_lint() {
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap().flatten() {
         let p = entry.path();
-        if !p.is_dir() || p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('_')) {
+        if !p.is_dir()
+            || p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('_'))
+        {
             continue;
         }
         let files = read_all(&[p]);

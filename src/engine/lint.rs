@@ -184,7 +184,11 @@ pub(crate) fn workers(threads: usize, items: usize) -> usize {
 
 /// `items.iter().map(f)` on `threads` threads that take the next item as they finish the last
 /// (files differ in size by orders of magnitude); results in item order.
-pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
     par_map_with(items, threads, || (), |(), item| f(item))
 }
 
@@ -297,7 +301,12 @@ pub(crate) struct LoadedDocument {
 /// Load source `si` and make its objects. A CustomResourceDefinition is compiled here
 /// ([`crate::schema::crd::compile_in_place`]): its schema trees are freed while still in cache
 /// instead of being held by the world for the whole run.
-pub(crate) fn load_file(si: usize, text: &str, limits: Limits, default_namespace: &str) -> LoadedFile {
+pub(crate) fn load_file(
+    si: usize,
+    text: &str,
+    limits: Limits,
+    default_namespace: &str,
+) -> LoadedFile {
     let loaded = load(text, limits);
     let empty = loaded.problems.is_empty() && loaded.documents.iter().all(|d| d.value.is_null());
     let documents = loaded
@@ -368,7 +377,10 @@ pub(crate) fn load_findings(si: usize, loaded: &LoadedFile) -> Vec<Finding> {
         let mut f = text_finding(meta, si, p.span, p.message.clone());
         if let Some((span, msg)) = &p.related {
             f.related.push(super::Related {
-                origin: Origin::Text { source: si, span: *span },
+                origin: Origin::Text {
+                    source: si,
+                    span: *span,
+                },
                 object: None,
                 pointer: String::new(),
                 message: msg.clone(),
@@ -479,13 +491,7 @@ pub fn lint_with_threads(
 
     let mut diagnostics: Vec<Located> = findings
         .into_iter()
-        .map(|f| {
-            locate(
-                f,
-                |s, d| placement.spans.get(&(s, d)),
-                |s| sources.get(s),
-            )
-        })
+        .map(|f| locate(f, |s, d| placement.spans.get(&(s, d)), |s| sources.get(s)))
         .collect();
     map_helm_output(&mut sources, &mut diagnostics);
     diagnostics.sort_by(|a, b| {

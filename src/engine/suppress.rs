@@ -133,7 +133,10 @@ mod tests {
 
     #[test]
     fn refuses_flow_style() {
-        assert_eq!(apply("{\"kind\": \"S\", \"metadata\": {\"name\": \"x\"}}", "r1"), None);
+        assert_eq!(
+            apply("{\"kind\": \"S\", \"metadata\": {\"name\": \"x\"}}", "r1"),
+            None
+        );
         assert_eq!(apply("kind: S\nmetadata: {name: x}\n", "r1"), None);
     }
 }

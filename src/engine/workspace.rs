@@ -367,7 +367,10 @@ impl Workspace {
     }
 
     fn unindex(&mut self, id: FileId, t: &Tokens) {
-        for (map, list) in [(&mut self.names, &t.names), (&mut self.mentions, &t.mentions)] {
+        for (map, list) in [
+            (&mut self.names, &t.names),
+            (&mut self.mentions, &t.mentions),
+        ] {
             for n in list {
                 if let Some(set) = map.get_mut(n) {
                     set.remove(&id);
@@ -395,11 +398,8 @@ impl Workspace {
                 .flatten()
                 .flat_map(|s| s.objects.iter().cloned())
                 .collect();
-            self.world = MemoryInventory::new(
-                objects,
-                "the workspace",
-                self.settings.strict_references,
-            );
+            self.world =
+                MemoryInventory::new(objects, "the workspace", self.settings.strict_references);
             self.world_stale = false;
             stats.world_rebuilt = true;
         }

@@ -179,7 +179,12 @@ pub fn definition(ws: &Workspace, file: FileId, pos: Pos) -> Option<Vec<(FileId,
         // Flagger: a Canary metric's MetricTemplate (`pkg/controller/scheduler_metrics.go`).
         if let Some(name) = s(&format!("{p}/name")) {
             let tns = s(&format!("{p}/namespace")).filter(|n| !n.is_empty());
-            let objs = world.get("flagger.app", "MetricTemplate", Some(tns.unwrap_or(ns)), name);
+            let objs = world.get(
+                "flagger.app",
+                "MetricTemplate",
+                Some(tns.unwrap_or(ns)),
+                name,
+            );
             to_name(objs, &mut found);
         }
     } else if let Some(p) = prefix_item(&ptr, "templates").filter(|_| o.group == "argoproj.io") {
@@ -196,9 +201,14 @@ pub fn definition(ws: &Workspace, file: FileId, pos: Pos) -> Option<Vec<(FileId,
             };
             to_name(objs, &mut found);
         }
-    } else if let Some(p) = ["targetRef", "scaleTargetRef", "workloadRef", "autoscalerRef"]
-        .iter()
-        .find_map(|k| prefix_through(&ptr, k))
+    } else if let Some(p) = [
+        "targetRef",
+        "scaleTargetRef",
+        "workloadRef",
+        "autoscalerRef",
+    ]
+    .iter()
+    .find_map(|k| prefix_through(&ptr, k))
     {
         if let (Some(kind), Some(name)) = (s(&format!("{p}/kind")), s(&format!("{p}/name"))) {
             let group = group_of(s(&format!("{p}/apiVersion")).unwrap_or(""));
@@ -384,15 +394,14 @@ pub fn code_actions(
         let in_context = context.iter().find(|c| {
             c.code == code && c.range.start.line <= r.end.line && r.start.line <= c.range.end.line
         });
-        let ours = context.iter().any(|c| c.source.as_deref() == Some("rollgate"));
+        let ours = context
+            .iter()
+            .any(|c| c.source.as_deref() == Some("rollgate"));
         let overlaps = r.start.line <= wanted.end.line && wanted.start.line <= r.end.line;
         if in_context.is_none() && (ours || !overlaps) {
             continue;
         }
-        let Origin::File {
-            document, base, ..
-        } = &d.finding.origin
-        else {
+        let Origin::File { document, base, .. } = &d.finding.origin else {
             continue;
         };
         let Some(object) = d.finding.object.as_ref() else {

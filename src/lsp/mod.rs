@@ -259,7 +259,9 @@ impl Session<'_> {
             queue.push_back(m);
         }
         for m in queue.iter() {
-            let Message::Notification(n) = m else { continue };
+            let Message::Notification(n) = m else {
+                continue;
+            };
             if n.method != notif::Cancel::METHOD {
                 continue;
             }
@@ -278,7 +280,9 @@ impl Session<'_> {
                 cancelled.insert(id);
             }
         }
-        queue.retain(|m| !matches!(m, Message::Notification(n) if n.method == notif::Cancel::METHOD));
+        queue.retain(
+            |m| !matches!(m, Message::Notification(n) if n.method == notif::Cancel::METHOD),
+        );
     }
 
     /// Check what changed and publish the open documents whose diagnostics changed.
@@ -357,10 +361,7 @@ impl Session<'_> {
                     })
                     .collect();
                 Diagnostic {
-                    range: d
-                        .span
-                        .map(|s| range(&slot.source, s))
-                        .unwrap_or_default(),
+                    range: d.span.map(|s| range(&slot.source, s)).unwrap_or_default(),
                     severity: Some(match f.severity {
                         Severity::Error => DiagnosticSeverity::ERROR,
                         Severity::Warning => DiagnosticSeverity::WARNING,
@@ -535,31 +536,31 @@ impl Session<'_> {
     fn notification(&mut self, n: Notification) {
         match n.method.as_str() {
             notif::DidOpenTextDocument::METHOD => {
-                if let Ok(p) = serde_json::from_value::<lsp_types::DidOpenTextDocumentParams>(
-                    n.params,
-                ) {
+                if let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidOpenTextDocumentParams>(n.params)
+                {
                     let d = p.text_document;
                     self.open(d.uri, d.version, d.text);
                 }
             }
             notif::DidChangeTextDocument::METHOD => {
-                if let Ok(p) = serde_json::from_value::<lsp_types::DidChangeTextDocumentParams>(
-                    n.params,
-                ) {
+                if let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidChangeTextDocumentParams>(n.params)
+                {
                     self.change(p);
                 }
             }
             notif::DidCloseTextDocument::METHOD => {
-                if let Ok(p) = serde_json::from_value::<lsp_types::DidCloseTextDocumentParams>(
-                    n.params,
-                ) {
+                if let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidCloseTextDocumentParams>(n.params)
+                {
                     self.close(&p.text_document.uri);
                 }
             }
             notif::DidSaveTextDocument::METHOD => {
-                if let Ok(p) = serde_json::from_value::<lsp_types::DidSaveTextDocumentParams>(
-                    n.params,
-                ) {
+                if let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidSaveTextDocumentParams>(n.params)
+                {
                     if let Ok(path) = p.text_document.uri.to_file_path() {
                         if is_config(&path) {
                             self.reload_config();
@@ -568,9 +569,9 @@ impl Session<'_> {
                 }
             }
             notif::DidChangeWatchedFiles::METHOD => {
-                if let Ok(p) = serde_json::from_value::<lsp_types::DidChangeWatchedFilesParams>(
-                    n.params,
-                ) {
+                if let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidChangeWatchedFilesParams>(n.params)
+                {
                     let mut config = false;
                     for c in p.changes {
                         let Ok(path) = c.uri.to_file_path() else {
