@@ -11,7 +11,7 @@ use crate::engine::{LabelSelector, Object, Origin};
 use crate::manifest::{Pos, Span};
 
 fn contains(span: Span, pos: Pos) -> bool {
-    span.start <= pos && (pos < span.end || pos == span.end)
+    span.start <= pos && pos <= span.end
 }
 
 /// The object at `pos` and the JSON pointer (relative to the object) of the deepest node
