@@ -21,6 +21,7 @@ fn engine() -> &'static Engine {
 fn fix(text: &[u8]) -> (String, Option<String>) {
     let fr = lint_fix(
         vec![from_bytes("fuzz.yaml".into(), text.to_vec())],
+        &Default::default(),
         engine(),
         &Settings::default(),
         Limits::default(),
