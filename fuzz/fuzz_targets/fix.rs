@@ -35,7 +35,12 @@ fn fix(text: &[u8]) -> (String, Option<String>) {
 fuzz_target!(|data: &[u8]| {
     let input = from_bytes("fuzz.yaml".into(), data.to_vec());
     let usable = input.unusable.is_none();
-    let run = lint(vec![input], engine(), &Settings::default(), Limits::default());
+    let run = lint(
+        vec![input],
+        engine(),
+        &Settings::default(),
+        Limits::default(),
+    );
     for d in &run.diagnostics {
         let (Some(s), Some(f)) = (d.source, &d.fix) else {
             continue;
@@ -46,7 +51,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(text.is_char_boundary(e.range.start) && text.is_char_boundary(e.range.end));
         }
         for w in f.edits.windows(2) {
-            assert!(w[0].range.end <= w[1].range.start, "{}: overlapping edits", d.finding.rule);
+            assert!(
+                w[0].range.end <= w[1].range.start,
+                "{}: overlapping edits",
+                d.finding.rule
+            );
         }
     }
     if !usable {
