@@ -157,6 +157,16 @@ pub struct FileOutcome {
 }
 
 impl FileOutcome {
+    /// The file left as it was read, with the reason its fixes were not kept.
+    fn refused(original: &str, why: String) -> Self {
+        FileOutcome {
+            original: original.to_owned(),
+            text: original.to_owned(),
+            fixed: BTreeMap::new(),
+            failure: Some(why),
+        }
+    }
+
     pub fn fixed_count(&self) -> usize {
         self.fixed.values().sum()
     }
@@ -246,16 +256,14 @@ pub fn lint_fix(
                 let mut rules: Vec<&str> = last_rules[i].clone();
                 rules.sort();
                 rules.dedup();
-                files[i] = FileOutcome {
-                    original: originals[i].clone(),
-                    text: originals[i].clone(),
-                    fixed: BTreeMap::new(),
-                    failure: Some(format!(
+                files[i] = FileOutcome::refused(
+                    &originals[i],
+                    format!(
                         "fixes of {} made the file gain {} findings; left unchanged",
                         rules.join(", "),
                         gained.join(", ")
-                    )),
-                };
+                    ),
+                );
                 undone = true;
             }
         }
@@ -296,15 +304,13 @@ pub fn lint_fix(
                 let mut rules: Vec<&str> = fixes.iter().map(|(r, _)| *r).collect();
                 rules.sort();
                 rules.dedup();
-                files[i] = FileOutcome {
-                    original: originals[i].clone(),
-                    text: originals[i].clone(),
-                    fixed: BTreeMap::new(),
-                    failure: Some(format!(
+                files[i] = FileOutcome::refused(
+                    &originals[i],
+                    format!(
                         "fixes did not converge after {MAX_PASSES} passes (rules {}); left unchanged",
                         rules.join(", ")
-                    )),
-                };
+                    ),
+                );
             }
             run = lint_in_project(
                 make_inputs(&files),
