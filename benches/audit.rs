@@ -234,7 +234,13 @@ fn main() {
     let rss_filled = status_kib("VmRSS:");
     let engine = Engine::new(rollgate::rules::REGISTRY, &Config::default(), None);
     let settings = Settings::default();
-    let options = AuditOptions::default();
+    let options = AuditOptions {
+        max_objects_per_view: env_usize(
+            "ROLLGATE_BENCH_CHUNK",
+            rollgate::webhook::audit::DEFAULT_MAX_OBJECTS_PER_VIEW,
+        ),
+        ..AuditOptions::default()
+    };
     let (c0, w0) = (cpu_time(), Instant::now());
     let a = audit(&cache, &engine, &settings, &options);
     let (cpu, wall) = (cpu_time() - c0, w0.elapsed());
@@ -246,10 +252,11 @@ fn main() {
         fill.as_secs_f64()
     );
     println!(
-        "audit: full pass {:.2} s CPU, {:.2} s wall; {} objects checked, {rows} rows in {} namespaces, {} notes; {} read locks, longest {:.0} ms",
+        "audit: full pass {:.2} s CPU, {:.2} s wall; {} objects checked in {} chunks, {rows} rows in {} namespaces, {} notes; {} read locks of the cache, longest {:.2} ms",
         cpu.as_secs_f64(),
         wall.as_secs_f64(),
         a.objects,
+        a.chunks,
         a.rows.len(),
         a.notes.len(),
         a.reads,

@@ -5,9 +5,15 @@
 //! webhook's watches (`rollgate serve`'s background audit: gatekeeper's `--audit-from-cache`,
 //! no LIST storm) or the `rollgate audit` command's paged LISTs (`audit_list.rs`).
 //!
-//! - The store is read-locked per chunk of at most [`AuditOptions::max_objects_per_read`]
-//!   objects, taken in namespace order, never for the whole pass: watch events wait at most one
-//!   chunk (tens of milliseconds), and admissions never wait (readers share the lock).
+//! - The pass works on a snapshot of the store: its compact JSON copied namespace by namespace,
+//!   each under a read lock of its own (microseconds to a few milliseconds), never one lock for
+//!   the whole pass: watch events wait at most one namespace's copy, admissions never wait
+//!   (readers share the lock), and the checking itself holds no lock at all. The snapshot costs
+//!   the cache's JSON size again for the length of the pass.
+//! - Objects are checked in chunks of at most [`AuditOptions::max_objects_per_view`], each with
+//!   a fresh view (objects parsed on use, freed after the chunk) and rule context. The rules'
+//!   cluster-wide indexes (controllers, template referrers, monitors, mesh hosts) are built once
+//!   per chunk: bigger chunks cost less CPU and more memory.
 //! - The world is the cluster: a referent of a kind the cache holds that is not there is
 //!   missing (an error, as in `--strict-references`). A referent of a kind the cache cannot
 //!   vouch for (CRD not installed, RBAC forbids reading it, the apiserver failed to list it, a
@@ -27,14 +33,14 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::cache::{Availability, ClusterCache, Key, View};
+use super::cache::{Availability, ClusterCache, Key, Store, View};
 use crate::engine::inventory::{Absence, Inventory, PodTemplate, labels_of};
 use crate::engine::{
     Context, Engine, Finding, LabelSelector, Object, ObjectRef, Related, Settings, Severity,
 };
 
-/// Objects checked under one read lock of the store by default.
-pub const DEFAULT_MAX_OBJECTS_PER_READ: usize = 5000;
+/// Objects checked with one view of the snapshot by default.
+pub const DEFAULT_MAX_OBJECTS_PER_VIEW: usize = 20_000;
 
 /// What one pass looks at.
 #[derive(Debug, Clone)]
@@ -44,8 +50,9 @@ pub struct AuditOptions {
     pub namespaces: Option<BTreeSet<String>>,
     /// Report only objects whose labels this selector selects.
     pub selector: Option<LabelSelector>,
-    /// Objects checked under one read lock of the store (at least 1).
-    pub max_objects_per_read: usize,
+    /// Objects checked with one view and rule context (at least 1): objects parsed and the
+    /// rules' cluster-wide indexes are freed and rebuilt between chunks.
+    pub max_objects_per_view: usize,
     /// Per kind `(group, kind)`: the only namespaces the cache holds of it ("" for
     /// cluster-scoped), when it could not be read everywhere (`rollgate audit --namespace`
     /// falls back to a namespaced LIST where a cluster-wide one is forbidden). A referent of
@@ -58,7 +65,7 @@ impl Default for AuditOptions {
         AuditOptions {
             namespaces: None,
             selector: None,
-            max_objects_per_read: DEFAULT_MAX_OBJECTS_PER_READ,
+            max_objects_per_view: DEFAULT_MAX_OBJECTS_PER_VIEW,
             partial: HashMap::new(),
         }
     }
@@ -122,11 +129,13 @@ pub struct Audit {
     pub suppressed: usize,
     /// Objects checked.
     pub objects: usize,
-    /// Read locks taken (chunks).
+    /// Read locks of the cache taken (one per namespace copied into the snapshot).
     pub reads: usize,
     /// Longest time one read lock was held.
     #[serde(skip)]
     pub longest_read: Duration,
+    /// Chunks checked (views of the snapshot).
+    pub chunks: usize,
 }
 
 /// Objects checked in one namespace.
@@ -261,9 +270,35 @@ pub async fn audit_when_settled(
     }
 }
 
-/// One pass over the cache. Never blocks on the watches for longer than one chunk.
+/// One pass over the cache: a snapshot copied namespace by namespace (one short read lock
+/// each), then checked with no lock held.
 pub fn audit(
     cache: &ClusterCache,
+    engine: &Engine,
+    settings: &Settings,
+    options: &AuditOptions,
+) -> Audit {
+    let availability = cache.availability();
+    let namespaces = cache.read(|s| s.namespaces());
+    let mut snapshot = Store::default();
+    let (mut reads, mut longest) = (1, Duration::ZERO);
+    for ns in &namespaces {
+        let t = Instant::now();
+        cache.read(|s| s.copy_namespace(ns, &mut snapshot));
+        longest = longest.max(t.elapsed());
+        reads += 1;
+    }
+    let mut out = audit_store(&snapshot, &availability, engine, settings, options);
+    out.reads = reads;
+    out.longest_read = longest;
+    out
+}
+
+/// One pass over a store nobody else writes (a snapshot, or `rollgate audit`'s own), given what
+/// the cache could read of each kind ([`ClusterCache::availability`]).
+pub fn audit_store(
+    store: &Store,
+    availability: &[(&'static str, &'static str, Availability)],
     engine: &Engine,
     settings: &Settings,
     options: &AuditOptions,
@@ -271,15 +306,15 @@ pub fn audit(
     let mut out = Audit::default();
     let mut unavailable: HashMap<(String, String), NoteReason> = HashMap::new();
     let mut why: HashMap<(String, String), String> = HashMap::new();
-    for (group, kind, a) in cache.availability() {
-        let key = (group.to_owned(), kind.to_owned());
+    for (group, kind, a) in availability {
+        let key = ((*group).to_owned(), (*kind).to_owned());
         match a {
             Availability::Synced => {}
             Availability::Missing => {
                 unavailable.insert(key, NoteReason::NotInstalled);
             }
             Availability::Failing(e) => {
-                why.insert(key.clone(), e);
+                why.insert(key.clone(), e.clone());
                 unavailable.insert(key, NoteReason::Unreadable);
             }
             Availability::Pending => {
@@ -294,70 +329,66 @@ pub fn audit(
             .as_ref()
             .is_none_or(|set| set.contains(ns))
     };
-    let keys: Vec<Key> = cache.read(|s| s.keys(|g, k| engine.wants(g, k)));
-    let keys: Vec<Key> = keys
+    let keys: Vec<Key> = store
+        .keys(|g, k| engine.wants(g, k))
         .into_iter()
         .filter(|k| in_scope(&k.namespace))
         .collect();
     let mut skipped: HashMap<(String, String), usize> = HashMap::new();
-    let mut rows: Vec<(usize, Row)> = Vec::new();
-    for chunk in keys.chunks(options.max_objects_per_read.max(1)) {
-        let started = Instant::now();
-        cache.read(|store| {
-            let view = store.view();
-            let world = AuditWorld {
-                view: &view,
-                unavailable: &unavailable,
-                partial: &options.partial,
-                skipped: Mutex::new(HashMap::new()),
+    let mut rows: Vec<Row> = Vec::new();
+    for chunk in keys.chunks(options.max_objects_per_view.max(1)) {
+        out.chunks += 1;
+        let view = store.view();
+        let world = AuditWorld {
+            view: &view,
+            unavailable: &unavailable,
+            partial: &options.partial,
+            skipped: Mutex::new(HashMap::new()),
+        };
+        let cx = Context::new(&world, settings);
+        let mut found: Vec<Finding> = Vec::new();
+        for key in chunk {
+            let ns = (!key.namespace.is_empty()).then_some(key.namespace.as_str());
+            let Some(object) = view
+                .get(key.group, key.kind, Some(&key.namespace), &key.name)
+                .into_iter()
+                .next()
+            else {
+                continue;
             };
-            let cx = Context::new(&world, settings);
-            let mut found: Vec<Finding> = Vec::new();
-            for key in chunk {
-                let ns = (!key.namespace.is_empty()).then_some(key.namespace.as_str());
-                // Deleted since the key list was made: nothing to check.
-                let Some(object) = view
-                    .get(key.group, key.kind, Some(&key.namespace), &key.name)
-                    .into_iter()
-                    .next()
-                else {
+            if let Some(sel) = &options.selector {
+                if !sel.matches(labels_of(object)) {
                     continue;
-                };
-                if let Some(sel) = &options.selector {
-                    if !sel.matches(labels_of(object)) {
-                        continue;
-                    }
-                }
-                found.clear();
-                out.suppressed += engine.check(object, &cx, &mut found);
-                out.objects += 1;
-                let counts = out.checked.entry(ns.map(str::to_owned)).or_default();
-                counts.objects += 1;
-                let mut failed = false;
-                for f in found.drain(..) {
-                    // A referent of a kind the cache cannot vouch for: counted in its note.
-                    if f.outside {
-                        continue;
-                    }
-                    failed |= f.severity >= Severity::Warning;
-                    rows.push((rows.len(), row(f, object)));
-                }
-                if !failed {
-                    counts.passed += 1;
                 }
             }
-            for (k, n) in world
-                .skipped
-                .into_inner()
-                .unwrap_or_else(|p| p.into_inner())
-            {
-                *skipped.entry(k).or_default() += n;
+            found.clear();
+            out.suppressed += engine.check(object, &cx, &mut found);
+            out.objects += 1;
+            let counts = out.checked.entry(ns.map(str::to_owned)).or_default();
+            counts.objects += 1;
+            let mut failed = false;
+            for f in found.drain(..) {
+                // A referent of a kind the cache cannot vouch for: counted in its note.
+                if f.outside {
+                    continue;
+                }
+                failed |= f.severity >= Severity::Warning;
+                rows.push(row(f, object));
             }
-        });
-        out.reads += 1;
-        out.longest_read = out.longest_read.max(started.elapsed());
+            if !failed {
+                counts.passed += 1;
+            }
+        }
+        drop(cx);
+        for (k, n) in world
+            .skipped
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+        {
+            *skipped.entry(k).or_default() += n;
+        }
     }
-    for (_, r) in rows {
+    for r in rows {
         let ns = r.object.namespace.clone();
         out.rows.entry(ns).or_default().push(r);
     }
@@ -475,7 +506,6 @@ fn notes(
 
 #[cfg(test)]
 mod tests {
-    use super::super::cache::Store;
     use super::super::metrics::Metrics;
     use super::*;
     use crate::engine::{Config, Origin};
@@ -538,12 +568,16 @@ mod tests {
             &e,
             &settings,
             &AuditOptions {
-                max_objects_per_read: 1,
+                max_objects_per_view: 1,
                 ..AuditOptions::default()
             },
         );
         assert_eq!(a.rows, again.rows, "chunking changes nothing");
-        assert_eq!(again.reads, a.objects);
+        assert_eq!(again.chunks, a.objects);
+        assert_eq!(
+            a.reads, 2,
+            "one read for the namespace list, one per namespace"
+        );
         assert!(a.notes.is_empty(), "{:?}", a.notes);
     }
 

@@ -23,7 +23,7 @@ use kube::core::ApiResource;
 use kube::{Client, discovery};
 use serde_json::{Value, json};
 
-use super::audit::{Audit, AuditOptions, Note, audit};
+use super::audit::{Audit, AuditOptions, Note, audit_store};
 use super::cache::{Availability, ClusterCache, Store, WATCHED, to_object};
 use super::metrics::Metrics;
 use super::policyreport::{self, ReportMeta, WriteSummary};
@@ -258,7 +258,9 @@ pub fn run(args: AuditArgs, out: &mut dyn Write) -> io::Result<u8> {
         partial: read.partial.clone(),
         ..AuditOptions::default()
     };
-    let result = audit(&cache, &engine, &cfg.settings, &options);
+    // The store is this command's own: checked in place, no snapshot.
+    let availability = cache.availability();
+    let result = cache.read(|s| audit_store(s, &availability, &engine, &cfg.settings, &options));
     let mut failed = result
         .notes
         .iter()

@@ -55,6 +55,7 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// request's rules look at it (see `View`): a `serde_json::Value` costs about ten times its JSON
 /// size (every small map is a B-tree node of ~600 bytes), which for 10,000 Services and 2,000
 /// Deployments is ~110 MB as values against ~10 MB as bytes.
+#[derive(Clone)]
 pub struct Entry {
     json: Box<[u8]>,
 }
@@ -140,6 +141,33 @@ impl Store {
             .flat_map(BTreeMap::values)
             .map(|e| e.json.len())
             .sum()
+    }
+
+    /// Namespaces holding objects ("" for cluster-scoped ones), sorted.
+    pub fn namespaces(&self) -> std::collections::BTreeSet<String> {
+        self.kinds
+            .values()
+            .flat_map(HashMap::values)
+            .flat_map(BTreeMap::keys)
+            .cloned()
+            .collect()
+    }
+
+    /// Copy every object of namespace `ns` ("" for cluster-scoped) into `to` (the audit's
+    /// snapshot: compact JSON, copied under a short read lock per namespace).
+    pub fn copy_namespace(&self, ns: &str, to: &mut Store) {
+        for (group, kinds) in &self.kinds {
+            for (kind, by_ns) in kinds {
+                if let Some(by_name) = by_ns.get(ns) {
+                    to.kinds
+                        .entry(group.clone())
+                        .or_default()
+                        .entry(kind.clone())
+                        .or_default()
+                        .insert(ns.to_owned(), by_name.clone());
+                }
+            }
+        }
     }
 
     /// Identities of the objects of the watched kinds `wants` accepts, sorted by namespace
