@@ -10,7 +10,7 @@
 //! LIST fails gets one note; the other kinds are still audited.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -201,23 +201,8 @@ pub fn run(args: AuditArgs, out: &mut dyn Write) -> io::Result<u8> {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
-    let known: Vec<&str> = all_metas().iter().map(|m| m.id).collect();
-    for id in args.select.iter().flatten().chain(&args.ignore) {
-        if !known.contains(&id.as_str()) {
-            let hint = config::suggest(id, &known)
-                .map(|s| format!("; did you mean \"{s}\"?"))
-                .unwrap_or_default();
-            return usage_error(format!("unknown rule \"{id}\"{hint}"));
-        }
-    }
-    for id in &args.ignore {
-        cfg.rules.insert(
-            id.clone(),
-            config::RuleConfig {
-                severity: None,
-                options: Default::default(),
-            },
-        );
+    if let Err(e) = crate::cli::rule_flags(&mut cfg, args.select.as_deref(), &args.ignore) {
+        return usage_error(e);
     }
     let selector = match args.selector.as_deref().map(parse_selector).transpose() {
         Ok(s) => s,
@@ -331,13 +316,7 @@ pub fn run(args: AuditArgs, out: &mut dyn Write) -> io::Result<u8> {
             w.unchanged
         );
     }
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    };
+    let color = crate::cli::use_color(args.color);
     if args.format == Format::Json {
         let mut v = report::json::to_value(&run);
         v["source"] = json!("cluster");
