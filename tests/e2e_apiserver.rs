@@ -1122,6 +1122,46 @@ fn real_apiserver_audit() {
         "the readable kinds are still audited: {errors:?}"
     );
 
+    step("the same user, allowed to list Deployments in namespace shop only, audits -n shop");
+    let role = c.file(
+        "limited-shop.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: audit-limited, namespace: shop}\n\
+         rules:\n- apiGroups: [apps]\n  resources: [deployments, statefulsets, daemonsets]\n  verbs: [get, list]\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: audit-limited, namespace: shop}\n\
+         roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: audit-limited}\n\
+         subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: audit-limited}]\n",
+    );
+    c.ok(&["apply", "-f", &role]);
+    let (code, v, stderr) = audit(Path::new(&limited_kc), &["-n", "shop"]);
+    assert_eq!(
+        code, 1,
+        "every kind read (Deployments in shop only): exit 1\n{stderr}"
+    );
+    let notes = v["notes"].as_array().cloned().unwrap_or_default();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["kind"] == "Deployment" && n["reason"] == "partial"),
+        "{notes:?}"
+    );
+    let errors = identities(&v, "error");
+    assert!(
+        errors.iter().all(|(_, _, ns, ..)| ns == "shop"),
+        "only namespace shop is reported: {errors:?}"
+    );
+    assert!(
+        errors.iter().any(|(r, ..)| r == "istio-weights-not-100"),
+        "{errors:?}"
+    );
+    // The DestinationRule's subset check needs the pods of Deployment shop/web: read.
+    assert!(
+        identities(&v, "warning")
+            .iter()
+            .any(|(r, ..)| r == "istio-subset-no-pods"),
+        "{}",
+        v["findings"]
+    );
+
     step("rollgate audit --write-reports");
     let (code, v, stderr) = audit(&c.kubeconfig, &["--write-reports"]);
     assert_eq!(code, 1, "{stderr}");

@@ -253,7 +253,15 @@ pub fn run(args: AuditArgs, out: &mut dyn Write) -> io::Result<u8> {
     let mut writes: Option<WriteSummary> = None;
     if args.write_reports {
         let meta = ReportMeta {
-            config_hash: policyreport::config_hash(crate::cli::VERSION, &cfg_bytes),
+            // The flags that change findings count as configuration too.
+            config_hash: policyreport::config_hash(
+                crate::cli::VERSION,
+                &[
+                    cfg_bytes.as_slice(),
+                    format!("\0{:?}\0{:?}", args.select, args.ignore).as_bytes(),
+                ]
+                .concat(),
+            ),
             owner: None,
         };
         let summary = rt.block_on(async {
