@@ -224,13 +224,7 @@ pub fn run(args: AuditArgs, out: &mut dyn Write) -> io::Result<u8> {
         Err(e) => return usage_error(e),
     };
     let cache = ClusterCache::new(Arc::new(Metrics::new()));
-    let read = rt.block_on(fill(
-        &client,
-        &cache,
-        &engine,
-        namespaces.as_ref(),
-        args.page_size,
-    ));
+    let read = rt.block_on(fill(&client, &cache, namespaces.as_ref(), args.page_size));
     if read.listed == 0 && read.failed > 0 {
         for n in &read.errors {
             eprintln!("rollgate: error: {n}");
@@ -390,16 +384,14 @@ pub struct Read {
     pub errors: Vec<String>,
 }
 
-/// Fill `cache` with every watched kind the engine wants (and the kinds rules look up) with
-/// paged LISTs, marking each kind's availability.
+/// Fill `cache` with every watched kind (rules look referents up in all of them) with paged
+/// LISTs, marking each kind's availability.
 pub async fn fill(
     client: &Client,
     cache: &ClusterCache,
-    engine: &Engine,
     namespaces: Option<&BTreeSet<String>>,
     page_size: u32,
 ) -> Read {
-    let _ = engine; // Every watched kind is read: rules look referents up in all of them.
     let store = Mutex::new(Store::default());
     let mut read = Read::default();
     let mut groups: Vec<&'static str> = WATCHED.iter().map(|(g, _)| *g).collect();
