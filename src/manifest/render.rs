@@ -1,0 +1,1107 @@
+//! `--render-kustomize`: check what kustomize builds, not only what the files say.
+//!
+//! For each kustomization root a named file belongs to, rollgate runs `kustomize build` (or
+//! `kubectl kustomize`) on a wrapper kustomization in a temporary folder that only includes the
+//! root and asks for `buildMetadata: [originAnnotations]`, so the user's files are never
+//! touched. kustomize (`api/internal/builtins/…`, `api/resource/origin.go`) then annotates every
+//! object of the build with `config.kubernetes.io/origin`:
+//!
+//! - `path: ../base/deploy.yaml` for an object read from a local file (relative to the wrapper);
+//! - `path:` + `repo:` + `ref:` for an object read from a remote base;
+//! - `configuredIn:` + `configuredBy:` for a generated object (a `configMapGenerator` entry).
+//!
+//! The rendered objects replace the files the build covers (they are what gets applied) and are
+//! checked; each finding is then mapped back (`map_back`): to the same JSON pointer of the source
+//! object when the value there is what was rendered, to the patch that wrote the value when
+//! exactly one patch of the build did, else to the object with a note that the build changed
+//! the field. Objects with no local origin (remote bases, generated objects) are part of the
+//! world only: findings on them are not reported.
+//!
+//! A build that fails (no binary, a kustomize error, a timeout, output over the bound) is a note
+//! with the kustomization's location, and its files are checked by the binary-less reading
+//! (`manifest::kustomize`), as without the flag.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::input::Input;
+use super::kustomize::Scopes;
+use super::{Document, Limits, Pos, Source, SpanIndex, Span, load};
+use crate::engine::Origin;
+use crate::engine::lint::{LintRun, Located, LocatedRelated};
+
+/// The annotation kustomize writes with `buildMetadata: [originAnnotations]`
+/// (`api/resource/origin.go`, `utils.OriginAnnotationKey`).
+pub const ORIGIN_ANNOTATION: &str = "config.kubernetes.io/origin";
+
+/// Bounds of the builds of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// One build's wall time; the process is killed past it.
+    pub timeout: Duration,
+    /// Bytes of one build's output (standard output); the process is killed past it.
+    pub max_output: usize,
+    /// Builds per run; the other roots are read without a binary (a note says so).
+    pub max_builds: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        let timeout = std::env::var("ROLLGATE_RENDER_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(Duration::from_secs(60), Duration::from_millis);
+        Bounds {
+            timeout,
+            max_output: 32 * 1024 * 1024,
+            max_builds: 64,
+        }
+    }
+}
+
+/// The program that builds a kustomization.
+#[derive(Debug, Clone)]
+pub struct Binary {
+    pub program: PathBuf,
+    /// Arguments before the folder (`build`, or `kustomize` for kubectl).
+    pub args: Vec<&'static str>,
+    /// How to name it in notes (`kustomize build`, `kubectl kustomize`).
+    pub label: &'static str,
+}
+
+/// The first of `kustomize` and `kubectl` on `PATH`.
+pub fn find_binary() -> Option<Binary> {
+    let path = std::env::var_os("PATH")?;
+    let find = |name: &str| {
+        std::env::split_paths(&path)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    };
+    if let Some(p) = find("kustomize") {
+        return Some(Binary {
+            program: p,
+            args: vec!["build"],
+            label: "kustomize build",
+        });
+    }
+    find("kubectl").map(|p| Binary {
+        program: p,
+        args: vec!["kustomize"],
+        label: "kubectl kustomize",
+    })
+}
+
+/// Where kustomize says a rendered object came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocOrigin {
+    /// A local file (canonical when it exists).
+    Local(PathBuf),
+    /// A file of a remote base.
+    Remote { repo: String, path: String },
+    /// Made by a generator or transformer configured in a kustomization.
+    Generated { configured_in: String },
+    /// No origin annotation.
+    Unknown,
+}
+
+/// One rendered build.
+#[derive(Debug)]
+pub struct Build {
+    /// The root kustomization file (canonical).
+    pub root: PathBuf,
+    pub text: String,
+    /// Per document of `text`, in order.
+    pub origins: Vec<DocOrigin>,
+    pub elapsed: Duration,
+}
+
+/// A temporary folder removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir() -> std::io::Result<TempDir> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let base = std::fs::canonicalize(std::env::temp_dir())?;
+    loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = base.join(format!("rollgate-render-{}-{n}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(TempDir(dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 10_000 => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `to` relative to `from` (both absolute, canonical): kustomize refuses absolute resource
+/// paths ("new root cannot be absolute").
+fn relative(from: &Path, to: &Path) -> PathBuf {
+    let f: Vec<Component> = from.components().collect();
+    let t: Vec<Component> = to.components().collect();
+    let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..f.len() {
+        out.push("..");
+    }
+    for c in &t[common..] {
+        out.push(c);
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// `path` without `.` and `..` components.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The message of a failed build: kubectl logs `… "command failed" err="…"`, kustomize prints
+/// `Error: …`; the last meaningful line, at most 400 characters.
+fn failure_text(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .find_map(|l| {
+            l.split_once("err=\"")
+                .map(|(_, e)| e.trim_end_matches('"').replace("\\\"", "\"").replace("\\'", "'"))
+                .or_else(|| l.strip_prefix("Error: ").map(str::to_owned))
+        })
+        .or_else(|| {
+            stderr
+                .lines()
+                .map(str::trim)
+                .rfind(|l| !l.is_empty())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "no message".to_owned());
+    if line.chars().count() > 400 {
+        format!("{}…", line.chars().take(400).collect::<String>())
+    } else {
+        line
+    }
+}
+
+/// Read at most `limit` bytes (and one more, to tell that there were more).
+fn read_bounded(mut r: impl Read, limit: usize) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    (&mut r).take(limit as u64 + 1).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Build the kustomization `root` (a kustomization file, canonical) with `binary`, with origin
+/// annotations, bounded by `bounds`.
+pub fn render(binary: &Binary, root: &Path, bounds: Bounds) -> Result<Build, String> {
+    let started = Instant::now();
+    let dir = root
+        .parent()
+        .ok_or_else(|| "the kustomization has no folder".to_owned())?;
+    let tmp = temp_dir().map_err(|e| format!("cannot create a temporary folder: {e}"))?;
+    let rel = relative(&tmp.0, dir);
+    let rel_text = rel.to_str().ok_or("the folder's path is not UTF-8")?;
+    // A JSON string is a YAML double-quoted scalar.
+    let wrapper = format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- {}\nbuildMetadata: [originAnnotations]\n",
+        serde_json::Value::String(rel_text.to_owned())
+    );
+    std::fs::write(tmp.0.join("kustomization.yaml"), wrapper)
+        .map_err(|e| format!("cannot write the wrapper kustomization: {e}"))?;
+    let mut child = Command::new(&binary.program)
+        .args(&binary.args)
+        .arg(&tmp.0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", binary.label))?;
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("cannot read the output of {}", binary.label));
+    };
+    let limit = bounds.max_output;
+    let out = std::thread::spawn(move || read_bounded(stdout, limit));
+    let err = std::thread::spawn(move || read_bounded(stderr, 64 * 1024));
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() >= bounds.timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => {
+                // Output over the bound: the reader stopped; stop the build too.
+                if out.is_finished() {
+                    std::thread::sleep(Duration::from_millis(5));
+                    if let Ok(None) = child.try_wait() {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break None;
+                    }
+                    continue;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(format!("waiting for {}: {e}", binary.label)),
+        }
+    };
+    let out = out
+        .join()
+        .map_err(|_| "the output reader failed".to_owned())?
+        .map_err(|e| format!("reading the output of {}: {e}", binary.label))?;
+    let err = err.join().ok().and_then(Result::ok).unwrap_or_default();
+    if out.len() > limit {
+        return Err(format!(
+            "{} wrote more than {limit} bytes; stopped",
+            binary.label
+        ));
+    }
+    let Some(status) = status else {
+        return Err(format!(
+            "{} did not finish within {} s; stopped",
+            binary.label,
+            bounds.timeout.as_secs_f64()
+        ));
+    };
+    if !status.success() {
+        return Err(format!(
+            "{} failed: {}",
+            binary.label,
+            failure_text(&String::from_utf8_lossy(&err))
+        ));
+    }
+    let text =
+        String::from_utf8(out).map_err(|_| format!("{} wrote invalid UTF-8", binary.label))?;
+    let loaded = load(&text, Limits::default());
+    if let Some(p) = loaded.problems.first() {
+        return Err(format!(
+            "the output of {} does not parse at line {}: {}",
+            binary.label, p.span.start.line, p.message
+        ));
+    }
+    let origins = loaded
+        .documents
+        .iter()
+        .map(|d| origin_of(&d.value, &tmp.0))
+        .collect();
+    Ok(Build {
+        root: root.to_path_buf(),
+        text,
+        origins,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The origin annotation of a rendered object, its paths resolved against the wrapper folder.
+fn origin_of(value: &Value, wrapper: &Path) -> DocOrigin {
+    let Some(text) = value
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(ORIGIN_ANNOTATION))
+        .and_then(Value::as_str)
+    else {
+        return DocOrigin::Unknown;
+    };
+    let doc = load(text, Limits::default())
+        .documents
+        .into_iter()
+        .next()
+        .map(|d| d.value)
+        .unwrap_or(Value::Null);
+    let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
+    match (s("repo"), s("path"), s("configuredIn")) {
+        (Some(repo), path, _) => DocOrigin::Remote {
+            repo,
+            path: path.unwrap_or_default(),
+        },
+        (None, Some(path), _) => {
+            let p = lexical(&wrapper.join(path));
+            DocOrigin::Local(std::fs::canonicalize(&p).unwrap_or(p))
+        }
+        (None, None, Some(c)) => DocOrigin::Generated {
+            configured_in: lexical(&wrapper.join(c)).display().to_string(),
+        },
+        _ => DocOrigin::Unknown,
+    }
+}
+
+/// `path` relative to the working directory when it is below it (how findings name files).
+fn shown(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|d| std::fs::canonicalize(d).ok())
+        .and_then(|d| path.strip_prefix(d).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// A file the rendered builds cover, kept to map findings back to it.
+struct Covered {
+    source: Source,
+    reported: bool,
+}
+
+/// What [`prepare`] did, for [`map_back`] and the notes.
+#[derive(Default)]
+pub struct Prepared {
+    builds: Vec<PreparedBuild>,
+    /// Canonical path → the file's text, for files the builds replaced.
+    covered: HashMap<PathBuf, Covered>,
+    /// Named files before the builds replaced some (the run's file count).
+    named_files: usize,
+    /// Notes: failures (always shown) and what was rendered (with `--show-info`).
+    pub failures: Vec<String>,
+    pub infos: Vec<String>,
+}
+
+struct PreparedBuild {
+    /// The name of its rendered source.
+    name: String,
+    root: PathBuf,
+    /// Whether the root kustomization file is among the named files.
+    root_reported: bool,
+    origins: Vec<DocOrigin>,
+    /// The patch files of the kustomizations of the build.
+    patches: Vec<PathBuf>,
+    /// The kustomization files of the build (their inline `patches[].patch`).
+    members: Vec<PathBuf>,
+}
+
+impl Prepared {
+    /// Whether any build was rendered.
+    pub fn is_empty(&self) -> bool {
+        self.builds.is_empty()
+    }
+}
+
+/// Render the kustomization roots that named files belong to (their resources or patches, or
+/// the kustomization file itself), and replace the files each successful build covers by the
+/// build's output, a named source of its own. `inputs` are the named and context files.
+pub fn prepare(inputs: &mut Vec<Input>, scopes: &Scopes, binary: Option<&Binary>, bounds: Bounds) -> Prepared {
+    let mut prepared = Prepared {
+        named_files: inputs.iter().filter(|i| !i.context).count(),
+        ..Prepared::default()
+    };
+    // Patch files by kustomization.
+    let mut patches_of: HashMap<&Path, Vec<PathBuf>> = HashMap::new();
+    for (path, scope) in &scopes.files {
+        if let Some(k) = &scope.patch_of {
+            patches_of.entry(k.as_path()).or_default().push(path.clone());
+        }
+    }
+    let named: HashSet<PathBuf> = inputs
+        .iter()
+        .filter(|i| !i.context)
+        .filter_map(|i| i.path.clone())
+        .collect();
+    let mut wanted: BTreeSet<u32> = BTreeSet::new();
+    for (id, root) in scopes.roots.iter().enumerate() {
+        let id = id as u32;
+        let members = scopes.members.get(id as usize).map_or(&[][..], Vec::as_slice);
+        let touches = named.contains(root.as_path())
+            || members.iter().any(|k| {
+                named.contains(k.as_path())
+                    || patches_of
+                        .get(k.as_path())
+                        .is_some_and(|ps| ps.iter().any(|p| named.contains(p.as_path())))
+            });
+        if touches {
+            wanted.insert(id);
+        }
+    }
+    for p in &named {
+        if let Some(s) = scopes.of(p.as_path()) {
+            wanted.extend(s.builds.iter().copied());
+        }
+    }
+    if wanted.is_empty() {
+        return prepared;
+    }
+    let Some(binary) = binary else {
+        for id in &wanted {
+            prepared.failures.push(format!(
+                "{}:1: --render-kustomize: neither kustomize nor kubectl is on PATH; this build is checked without rendering (the binary-less reading)",
+                shown(&scopes.roots[*id as usize])
+            ));
+        }
+        return prepared;
+    };
+    let mut ids: Vec<u32> = wanted.into_iter().collect();
+    if ids.len() > bounds.max_builds {
+        for id in &ids[bounds.max_builds..] {
+            prepared.failures.push(format!(
+                "{}:1: --render-kustomize: over {} builds in one run; this one is checked without rendering",
+                shown(&scopes.roots[*id as usize]),
+                bounds.max_builds
+            ));
+        }
+        ids.truncate(bounds.max_builds);
+    }
+    // Builds run in parallel, a few at a time (each is a process of its own).
+    let threads = crate::engine::lint::default_threads().clamp(1, 4);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<(u32, Result<Build, String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.min(ids.len()))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&id) = ids.get(i) else { break };
+                        out.push((id, render(binary, &scopes.roots[id as usize], bounds)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut results = results;
+    results.sort_by_key(|(id, _)| *id);
+    let mut ok: HashSet<u32> = HashSet::new();
+    let mut built: Vec<(u32, Build)> = Vec::new();
+    for (id, r) in results {
+        match r {
+            Ok(b) => {
+                ok.insert(id);
+                built.push((id, b));
+            }
+            Err(e) => prepared.failures.push(format!(
+                "{}:1: --render-kustomize: {e}; this build is checked without rendering (the binary-less reading)",
+                shown(&scopes.roots[id as usize])
+            )),
+        }
+    }
+    if built.is_empty() {
+        return prepared;
+    }
+    // Patch files of the rendered builds.
+    let mut ok_patches: HashSet<PathBuf> = HashSet::new();
+    for (id, _) in &built {
+        for k in scopes.members.get(*id as usize).into_iter().flatten() {
+            ok_patches.extend(patches_of.get(k.as_path()).into_iter().flatten().cloned());
+        }
+    }
+    // Files every build of which was rendered: their objects are in the rendered output.
+    let mut kept = Vec::with_capacity(inputs.len());
+    for input in inputs.drain(..) {
+        let covered = input.path.as_deref().is_some_and(|p| {
+            ok_patches.contains(p)
+                || scopes
+                    .of(p)
+                    .is_some_and(|s| !s.builds.is_empty() && s.builds.iter().all(|b| ok.contains(b)))
+        });
+        match (covered, input.path.clone()) {
+            (true, Some(p)) => {
+                prepared.covered.insert(
+                    p,
+                    Covered {
+                        source: input.source,
+                        reported: !input.context,
+                    },
+                );
+            }
+            _ => kept.push(input),
+        }
+    }
+    *inputs = kept;
+    for (id, b) in built {
+        let dir = b.root.parent().unwrap_or(Path::new("/"));
+        let name = format!("{} (kustomize build)", shown(&b.root));
+        let local = b
+            .origins
+            .iter()
+            .filter(|o| matches!(o, DocOrigin::Local(_)))
+            .count();
+        prepared.infos.push(format!(
+            "{}: rendered with {} in {} ms: {} object(s), {} from local files",
+            shown(&b.root),
+            binary.label,
+            b.elapsed.as_millis(),
+            b.origins.len(),
+            local
+        ));
+        let mut patches: Vec<PathBuf> = scopes
+            .members
+            .get(id as usize)
+            .into_iter()
+            .flatten()
+            .flat_map(|k| patches_of.get(k.as_path()).into_iter().flatten().cloned())
+            .collect();
+        patches.sort();
+        patches.dedup();
+        prepared.builds.push(PreparedBuild {
+            name: name.clone(),
+            root: b.root.clone(),
+            root_reported: named.contains(b.root.as_path()),
+            origins: b.origins,
+            patches,
+            members: scopes.members.get(id as usize).cloned().unwrap_or_default(),
+        });
+        inputs.push(Input {
+            source: Source::new(name, b.text),
+            unusable: None,
+            // Not a file: a place in the root's folder, for `Inventory::distance`.
+            path: Some(dir.join(format!(".rollgate-kustomize-build-{id}"))),
+            context: false,
+        });
+    }
+    prepared
+}
+
+/// A loaded file: its documents (values and spans).
+struct Loaded {
+    source_index: usize,
+    documents: Vec<Document>,
+    reported: bool,
+}
+
+/// Map the findings placed in rendered builds back to the files the objects came from (see the
+/// module documentation); drop those on objects with no local origin, and those that land in
+/// files that are only context.
+pub fn map_back(run: &mut LintRun, prepared: &Prepared) {
+    if prepared.builds.is_empty() {
+        return;
+    }
+    let build_of: HashMap<usize, usize> = run
+        .sources
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            prepared
+                .builds
+                .iter()
+                .position(|b| b.name == s.name)
+                .map(|b| (i, b))
+        })
+        .collect();
+    if build_of.is_empty() {
+        return;
+    }
+    let rendered: HashMap<usize, Vec<Document>> = build_of
+        .keys()
+        .map(|&i| (i, load(&run.sources[i].text, Limits::default()).documents))
+        .collect();
+    let mut files: HashMap<PathBuf, Option<Loaded>> = HashMap::new();
+    let mut mapper = Mapper {
+        run_sources: &mut run.sources,
+        run_context: &mut run.context,
+        prepared,
+        files: &mut files,
+    };
+    let diagnostics = std::mem::take(&mut run.diagnostics);
+    let mut out: Vec<Located> = Vec::with_capacity(diagnostics.len());
+    let mut seen: HashSet<(usize, u32, u32, &'static str, String)> = HashSet::new();
+    for mut d in diagnostics {
+        let Some(&b) = d.source.and_then(|s| build_of.get(&s)) else {
+            out.push(d);
+            continue;
+        };
+        let build = &prepared.builds[b];
+        let docs = &rendered[&d.source.unwrap_or_default()];
+        let placed = match &d.finding.origin {
+            Origin::File { document, base, .. } => {
+                let pointer = format!("{base}{}", d.finding.pointer);
+                mapper.place(
+                    build,
+                    docs,
+                    *document,
+                    &pointer,
+                    d.finding.at_key,
+                    d.finding.scalar_range.as_ref(),
+                    true,
+                )
+            }
+            _ => None,
+        };
+        let Some(place) = placed else {
+            continue;
+        };
+        d.source = Some(place.source);
+        d.span = Some(place.span);
+        if let Some(note) = place.note {
+            d.related.push(LocatedRelated {
+                message: note,
+                object: None,
+                pointer: String::new(),
+                source: None,
+                span: None,
+            });
+        }
+        for r in &mut d.related {
+            let Some(&rb) = r.source.and_then(|s| build_of.get(&s)) else {
+                continue;
+            };
+            let rbuild = &prepared.builds[rb];
+            let rdocs = &rendered[&r.source.unwrap_or_default()];
+            let document = d
+                .finding
+                .related
+                .iter()
+                .find(|x| x.message == r.message && x.pointer == r.pointer)
+                .and_then(|x| match &x.origin {
+                    Origin::File { document, base, .. } => Some((*document, base.clone())),
+                    _ => None,
+                });
+            let mapped = document.and_then(|(doc, base)| {
+                mapper.place(
+                    rbuild,
+                    rdocs,
+                    doc,
+                    &format!("{base}{}", r.pointer),
+                    false,
+                    None,
+                    false,
+                )
+            });
+            match mapped {
+                Some(p) => {
+                    r.source = Some(p.source);
+                    r.span = Some(p.span);
+                }
+                None => {
+                    r.source = None;
+                    r.span = None;
+                    r.message = format!("{} (in the kustomize build of {})", r.message, shown(&rbuild.root));
+                }
+            }
+        }
+        // A fix would edit the build's output.
+        if let Some(f) = d.fix.as_mut().filter(|f| f.refused.is_none()) {
+            f.applicability = crate::engine::Applicability::DisplayOnly;
+            f.edits.clear();
+            f.refused = Some("the finding is in a rendered kustomize build (--render-kustomize): edit the source or patch instead".into());
+        }
+        // A base in two builds (staging, prod) gets the same finding from each.
+        let key = (
+            place.source,
+            place.span.start.line,
+            place.span.start.column,
+            d.finding.rule,
+            d.finding.message.clone(),
+        );
+        if seen.insert(key) {
+            out.push(d);
+        }
+    }
+    run.diagnostics = out;
+    run.diagnostics.sort_by(|a, b| {
+        (a.source, a.span.map(|s| s.start), a.finding.rule).cmp(&(
+            b.source,
+            b.span.map(|s| s.start),
+            b.finding.rule,
+        ))
+    });
+    let s = &mut run.summary;
+    s.errors = 0;
+    s.warnings = 0;
+    s.infos = 0;
+    for d in &run.diagnostics {
+        match d.finding.severity {
+            crate::engine::Severity::Error => s.errors += 1,
+            crate::engine::Severity::Warning => s.warnings += 1,
+            crate::engine::Severity::Info => s.infos += 1,
+        }
+    }
+    s.files = prepared.named_files;
+    run.outside = run.diagnostics.iter().filter(|d| d.finding.outside).count();
+}
+
+/// Where a finding lands after mapping.
+struct Place {
+    source: usize,
+    span: Span,
+    note: Option<String>,
+}
+
+struct Mapper<'a> {
+    run_sources: &'a mut Vec<Source>,
+    run_context: &'a mut Vec<bool>,
+    prepared: &'a Prepared,
+    files: &'a mut HashMap<PathBuf, Option<Loaded>>,
+}
+
+/// Files read to map findings to, when the run did not load them, are at most this large.
+const MAX_MAPPED_FILE: u64 = 2 * 1024 * 1024;
+
+impl Mapper<'_> {
+    /// Load `path` (from the covered files, or from disk) as a source of the run.
+    fn file(&mut self, path: &Path) -> Option<&Loaded> {
+        if !self.files.contains_key(path) {
+            let loaded = self.load(path);
+            self.files.insert(path.to_path_buf(), loaded);
+        }
+        self.files.get(path).and_then(Option::as_ref)
+    }
+
+    fn load(&mut self, path: &Path) -> Option<Loaded> {
+        let (source, reported) = match self.prepared.covered.get(path) {
+            Some(c) => (c.source.clone(), c.reported),
+            None => {
+                // A file no input named (a base outside the context): context, never reported.
+                if std::fs::metadata(path).ok()?.len() > MAX_MAPPED_FILE {
+                    return None;
+                }
+                let text = std::fs::read_to_string(path).ok()?;
+                (Source::new(shown(path), text), false)
+            }
+        };
+        let mut source = source;
+        if Path::new(&source.name).is_absolute() {
+            source.name = shown(Path::new(&source.name));
+        }
+        let documents = load(&source.text, Limits::default()).documents;
+        let source_index = self.run_sources.len();
+        self.run_sources.push(source);
+        self.run_context.resize(source_index, false);
+        self.run_context.push(!reported);
+        Some(Loaded {
+            source_index,
+            documents,
+            reported,
+        })
+    }
+
+    /// Place `pointer` of rendered document `document` of `build`. `finding`: the place of a
+    /// finding (dropped when it lands in a context file); else of related information.
+    #[allow(clippy::too_many_arguments)]
+    fn place(
+        &mut self,
+        build: &PreparedBuild,
+        docs: &[Document],
+        document: usize,
+        pointer: &str,
+        at_key: bool,
+        scalar_range: Option<&std::ops::Range<usize>>,
+        finding: bool,
+    ) -> Option<Place> {
+        let rendered = docs.iter().find(|d| d.index == document)?;
+        let DocOrigin::Local(path) = build.origins.get(docs.iter().position(|d| d.index == document)?)? else {
+            // Remote bases and generated objects are world only.
+            return None;
+        };
+        let kind = rendered.value.get("kind").and_then(Value::as_str).unwrap_or("");
+        let name = rendered
+            .value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let rendered_value = rendered.value.pointer(pointer);
+        // The object in its source file, and its pointer base there (a `List` item).
+        let (source_index, reported, object) = {
+            let loaded = self.file(path)?;
+            (
+                loaded.source_index,
+                loaded.reported,
+                find_object(&loaded.documents, kind, name),
+            )
+        };
+        let changed = !(pointer.is_empty() || pointer.starts_with("/metadata"))
+            && object
+                .as_ref()
+                .and_then(|(doc, base)| {
+                    self.files
+                        .get(path)
+                        .and_then(Option::as_ref)
+                        .and_then(|l| l.documents.get(*doc))
+                        .map(|d| d.value.pointer(&format!("{base}{pointer}")))
+                })
+                .flatten()
+                != rendered_value;
+        if changed && rendered_value.is_some() {
+            // Exactly one patch of the build writes this value here.
+            if let Some((p, reported)) =
+                self.patch_place(build, kind, name, pointer, rendered_value, at_key, scalar_range)
+            {
+                if finding && !(reported || build.root_reported) {
+                    return None;
+                }
+                if finding {
+                    self.run_context[p.source] = false;
+                }
+                return Some(p);
+            }
+        }
+        // Naming the root kustomization reports its whole build.
+        let reported = reported || build.root_reported;
+        if finding && reported {
+            self.run_context[source_index] = false;
+        }
+        let Some((doc, base)) = object else {
+            if finding && !reported {
+                return None;
+            }
+            return Some(Place {
+                source: source_index,
+                span: Span::point(Pos::new(1, 1)),
+                note: Some(format!(
+                    "the kustomize build of {} renames this object to \"{name}\"; the finding is placed at the start of the file it comes from",
+                    shown(&build.root)
+                )),
+            });
+        };
+        if finding && !reported {
+            return None;
+        }
+        let loaded = self.files.get(path).and_then(Option::as_ref)?;
+        let source = &self.run_sources[source_index];
+        let d = loaded.documents.get(doc)?;
+        let full = format!("{base}{pointer}");
+        let span = place_in(&d.spans, source, &full, at_key, if changed { None } else { scalar_range })
+            .unwrap_or(Span::point(d.start));
+        let note = changed.then(|| {
+            format!(
+                "the value at `{pointer}` is not the one written here: the kustomize build of {} sets it (a patch or transformer; the patch that does could not be told exactly)",
+                shown(&build.root)
+            )
+        });
+        Some(Place {
+            source: source_index,
+            span,
+            note,
+        })
+    }
+
+    /// The place in the one patch file of `build` that writes `value` at `pointer` of the
+    /// object `kind`/`name` (a strategic-merge patch naming the object, or a JSON 6902 `add` /
+    /// `replace` of that path), and whether that file is reported.
+    fn patch_place(
+        &mut self,
+        build: &PreparedBuild,
+        kind: &str,
+        name: &str,
+        pointer: &str,
+        value: Option<&Value>,
+        at_key: bool,
+        scalar_range: Option<&std::ops::Range<usize>>,
+    ) -> Option<(Place, bool)> {
+        let value = value?;
+        let mut found: Vec<(PathBuf, usize, String)> = Vec::new();
+        for patch in &build.patches {
+            let Some(loaded) = self.file(patch) else {
+                continue;
+            };
+            for (i, d) in loaded.documents.iter().enumerate() {
+                match &d.value {
+                    Value::Object(_) => {
+                        let k = d.value.get("kind").and_then(Value::as_str);
+                        let n = d.value.pointer("/metadata/name").and_then(Value::as_str);
+                        let same = k.is_none_or(|k| k == kind)
+                            && n.is_none_or(|n| n == name || name.contains(n));
+                        if same && d.value.pointer(pointer) == Some(value) {
+                            found.push((patch.clone(), i, pointer.to_owned()));
+                        }
+                    }
+                    Value::Array(ops) => {
+                        for (j, op) in ops.iter().enumerate() {
+                            let is_set = op
+                                .get("op")
+                                .and_then(Value::as_str)
+                                .is_some_and(|o| o == "add" || o == "replace");
+                            if is_set
+                                && op.get("path").and_then(Value::as_str) == Some(pointer)
+                                && op.get("value") == Some(value)
+                            {
+                                found.push((patch.clone(), i, format!("/{j}/value")));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // Inline patches of the build's kustomizations (`patches[].patch`, a YAML string).
+        for k in &build.members {
+            let Some(loaded) = self.file(k) else { continue };
+            let Some(first) = loaded.documents.first() else {
+                continue;
+            };
+            let entries = first.value.get("patches").and_then(Value::as_array);
+            for (i, e) in entries.into_iter().flatten().enumerate() {
+                let Some(text) = e.get("patch").and_then(Value::as_str) else {
+                    continue;
+                };
+                for pd in load(text, Limits::default()).documents {
+                    let hit = match &pd.value {
+                        Value::Array(ops) => ops.iter().any(|op| {
+                            op.get("op")
+                                .and_then(Value::as_str)
+                                .is_some_and(|o| o == "add" || o == "replace")
+                                && op.get("path").and_then(Value::as_str) == Some(pointer)
+                                && op.get("value") == Some(value)
+                        }),
+                        Value::Object(_) => {
+                            let k2 = pd.value.get("kind").and_then(Value::as_str);
+                            let n = pd.value.pointer("/metadata/name").and_then(Value::as_str);
+                            k2.is_none_or(|x| x == kind)
+                                && n.is_none_or(|n| n == name || name.contains(n))
+                                && pd.value.pointer(pointer) == Some(value)
+                        }
+                        _ => false,
+                    };
+                    if hit {
+                        found.push((k.clone(), 0, format!("/patches/{i}/patch")));
+                    }
+                }
+            }
+        }
+        let [(path, doc, at)] = found.as_slice() else {
+            return None;
+        };
+        let loaded = self.files.get(path.as_path()).and_then(Option::as_ref)?;
+        let d = loaded.documents.get(*doc)?;
+        let source = &self.run_sources[loaded.source_index];
+        let inline = at.starts_with("/patches/");
+        let span = place_in(&d.spans, source, at, at_key, if inline { None } else { scalar_range })
+            .unwrap_or(Span::point(d.start));
+        Some((
+            Place {
+                source: loaded.source_index,
+                span,
+                note: Some(format!(
+                    "the value comes from this patch of the kustomize build of {}",
+                    shown(&build.root)
+                )),
+            },
+            loaded.reported,
+        ))
+    }
+}
+
+/// The span of `pointer` (or its nearest ancestor) in a document, inside a scalar when
+/// `scalar_range` is given and the pointer itself has a span.
+fn place_in(
+    spans: &SpanIndex,
+    source: &Source,
+    pointer: &str,
+    at_key: bool,
+    scalar_range: Option<&std::ops::Range<usize>>,
+) -> Option<Span> {
+    if let Some(r) = scalar_range {
+        if let Some(s) = spans
+            .get(pointer)
+            .and_then(|node| super::locate::in_scalar(source, node, r))
+        {
+            return Some(s);
+        }
+    }
+    spans.locate(pointer).map(|(matched, s)| match (at_key && matched == pointer, s.key) {
+        (true, Some(key)) => key,
+        _ => s.primary(),
+    })
+}
+
+/// The document (and pointer base: `""`, or `/items/N` in a `List`) holding the object `kind`
+/// `name` in a source file: the same name, else the only object of that kind whose name the
+/// rendered one contains (a `namePrefix`/`nameSuffix`).
+fn find_object(documents: &[Document], kind: &str, name: &str) -> Option<(usize, String)> {
+    let mut candidates: Vec<(usize, String, bool)> = Vec::new();
+    for (i, d) in documents.iter().enumerate() {
+        let mut consider = |v: &Value, base: String| {
+            let k = v.get("kind").and_then(Value::as_str).unwrap_or("");
+            let n = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+            if k == kind && !n.is_empty() && name.contains(n) {
+                candidates.push((i, base, n == name));
+            }
+        };
+        match d.value.get("items").and_then(Value::as_array) {
+            Some(items)
+                if d.value
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| k.ends_with("List")) =>
+            {
+                for (j, item) in items.iter().enumerate() {
+                    consider(item, format!("/items/{j}"));
+                }
+            }
+            _ => consider(&d.value, String::new()),
+        }
+    }
+    if let Some((i, base, _)) = candidates.iter().find(|c| c.2) {
+        return Some((*i, base.clone()));
+    }
+    match candidates.as_slice() {
+        [(i, base, _)] => Some((*i, base.clone())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(
+            relative(Path::new("/tmp/r-1"), Path::new("/work/x/prod")),
+            PathBuf::from("../../work/x/prod")
+        );
+        assert_eq!(
+            relative(Path::new("/a/b"), Path::new("/a/b/c")),
+            PathBuf::from("c")
+        );
+    }
+
+    #[test]
+    fn kubectl_failure_message() {
+        let e = r#"E1206 07:12:36.430862    5439 run.go:72] "command failed" err="accumulating resources: accumulation err='accumulating resources from '../x': must resolve to a file'""#;
+        assert!(failure_text(e).starts_with("accumulating resources: accumulation err='"));
+        assert_eq!(failure_text("Error: boom\n"), "boom");
+        assert_eq!(failure_text(""), "no message");
+    }
+
+    #[test]
+    fn origins() {
+        let w = Path::new("/tmp/w");
+        let v = |a: &str| serde_json::json!({"metadata": {"annotations": {ORIGIN_ANNOTATION: a}}});
+        assert_eq!(
+            origin_of(&v("path: ../nowhere/base/deploy.yaml\n"), w),
+            DocOrigin::Local(PathBuf::from("/tmp/nowhere/base/deploy.yaml"))
+        );
+        assert_eq!(
+            origin_of(
+                &v("path: kustomize/deployment.yaml\nrepo: https://github.com/stefanprodan/podinfo\nref: 6.0.0\n"),
+                w
+            ),
+            DocOrigin::Remote {
+                repo: "https://github.com/stefanprodan/podinfo".into(),
+                path: "kustomize/deployment.yaml".into()
+            }
+        );
+        assert!(matches!(
+            origin_of(
+                &v("configuredIn: ../p/kustomization.yaml\nconfiguredBy:\n  apiVersion: builtin\n  kind: ConfigMapGenerator\n"),
+                w
+            ),
+            DocOrigin::Generated { .. }
+        ));
+        assert_eq!(origin_of(&serde_json::json!({}), w), DocOrigin::Unknown);
+    }
+}
