@@ -31,7 +31,7 @@ use serde_json::Value;
 
 use super::input::Input;
 use super::kustomize::Scopes;
-use super::{Document, Limits, Pos, Source, SpanIndex, Span, load};
+use super::{Document, Limits, Pos, Source, Span, SpanIndex, load};
 use crate::engine::Origin;
 use crate::engine::lint::{LintRun, Located, LocatedRelated};
 
@@ -186,7 +186,11 @@ fn failure_text(stderr: &str) -> String {
         .filter(|l| !l.is_empty())
         .find_map(|l| {
             l.split_once("err=\"")
-                .map(|(_, e)| e.trim_end_matches('"').replace("\\\"", "\"").replace("\\'", "'"))
+                .map(|(_, e)| {
+                    e.trim_end_matches('"')
+                        .replace("\\\"", "\"")
+                        .replace("\\'", "'")
+                })
                 .or_else(|| l.strip_prefix("Error: ").map(str::to_owned))
         })
         .or_else(|| {
@@ -372,6 +376,8 @@ pub struct Prepared {
     covered: HashMap<PathBuf, Covered>,
     /// Named files before the builds replaced some (the run's file count).
     named_files: usize,
+    /// How the run names each input file (canonical path → shown name, and whether named).
+    names: HashMap<PathBuf, (String, bool)>,
     /// Notes: failures (always shown) and what was rendered (with `--show-info`).
     pub failures: Vec<String>,
     pub infos: Vec<String>,
@@ -400,16 +406,28 @@ impl Prepared {
 /// Render the kustomization roots that named files belong to (their resources or patches, or
 /// the kustomization file itself), and replace the files each successful build covers by the
 /// build's output, a named source of its own. `inputs` are the named and context files.
-pub fn prepare(inputs: &mut Vec<Input>, scopes: &Scopes, binary: Option<&Binary>, bounds: Bounds) -> Prepared {
+pub fn prepare(
+    inputs: &mut Vec<Input>,
+    scopes: &Scopes,
+    binary: Option<&Binary>,
+    bounds: Bounds,
+) -> Prepared {
     let mut prepared = Prepared {
         named_files: inputs.iter().filter(|i| !i.context).count(),
+        names: inputs
+            .iter()
+            .filter_map(|i| Some((i.path.clone()?, (i.source.name.clone(), !i.context))))
+            .collect(),
         ..Prepared::default()
     };
     // Patch files by kustomization.
     let mut patches_of: HashMap<&Path, Vec<PathBuf>> = HashMap::new();
     for (path, scope) in &scopes.files {
         if let Some(k) = &scope.patch_of {
-            patches_of.entry(k.as_path()).or_default().push(path.clone());
+            patches_of
+                .entry(k.as_path())
+                .or_default()
+                .push(path.clone());
         }
     }
     let named: HashSet<PathBuf> = inputs
@@ -420,7 +438,10 @@ pub fn prepare(inputs: &mut Vec<Input>, scopes: &Scopes, binary: Option<&Binary>
     let mut wanted: BTreeSet<u32> = BTreeSet::new();
     for (id, root) in scopes.roots.iter().enumerate() {
         let id = id as u32;
-        let members = scopes.members.get(id as usize).map_or(&[][..], Vec::as_slice);
+        let members = scopes
+            .members
+            .get(id as usize)
+            .map_or(&[][..], Vec::as_slice);
         let touches = named.contains(root.as_path())
             || members.iter().any(|k| {
                 named.contains(k.as_path())
@@ -513,9 +534,9 @@ pub fn prepare(inputs: &mut Vec<Input>, scopes: &Scopes, binary: Option<&Binary>
     for input in inputs.drain(..) {
         let covered = input.path.as_deref().is_some_and(|p| {
             ok_patches.contains(p)
-                || scopes
-                    .of(p)
-                    .is_some_and(|s| !s.builds.is_empty() && s.builds.iter().all(|b| ok.contains(b)))
+                || scopes.of(p).is_some_and(|s| {
+                    !s.builds.is_empty() && s.builds.iter().all(|b| ok.contains(b))
+                })
         });
         match (covered, input.path.clone()) {
             (true, Some(p)) => {
@@ -688,7 +709,11 @@ pub fn map_back(run: &mut LintRun, prepared: &Prepared) {
                 None => {
                     r.source = None;
                     r.span = None;
-                    r.message = format!("{} (in the kustomize build of {})", r.message, shown(&rbuild.root));
+                    r.message = format!(
+                        "{} (in the kustomize build of {})",
+                        r.message,
+                        shown(&rbuild.root)
+                    );
                 }
             }
         }
@@ -764,12 +789,16 @@ impl Mapper<'_> {
         let (source, reported) = match self.prepared.covered.get(path) {
             Some(c) => (c.source.clone(), c.reported),
             None => {
-                // A file no input named (a base outside the context): context, never reported.
+                // A kustomization file, or a file no input named (a base outside the context,
+                // never reported).
                 if std::fs::metadata(path).ok()?.len() > MAX_MAPPED_FILE {
                     return None;
                 }
                 let text = std::fs::read_to_string(path).ok()?;
-                (Source::new(shown(path), text), false)
+                match self.prepared.names.get(path) {
+                    Some((name, named)) => (Source::new(name.clone(), text), *named),
+                    None => (Source::new(shown(path), text), false),
+                }
             }
         };
         let mut source = source;
@@ -802,11 +831,18 @@ impl Mapper<'_> {
         finding: bool,
     ) -> Option<Place> {
         let rendered = docs.iter().find(|d| d.index == document)?;
-        let DocOrigin::Local(path) = build.origins.get(docs.iter().position(|d| d.index == document)?)? else {
+        let DocOrigin::Local(path) = build
+            .origins
+            .get(docs.iter().position(|d| d.index == document)?)?
+        else {
             // Remote bases and generated objects are world only.
             return None;
         };
-        let kind = rendered.value.get("kind").and_then(Value::as_str).unwrap_or("");
+        let kind = rendered
+            .value
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let name = rendered
             .value
             .pointer("/metadata/name")
@@ -836,9 +872,15 @@ impl Mapper<'_> {
                 != rendered_value;
         if changed && rendered_value.is_some() {
             // Exactly one patch of the build writes this value here.
-            if let Some((p, reported)) =
-                self.patch_place(build, kind, name, pointer, rendered_value, at_key, scalar_range)
-            {
+            if let Some((p, reported)) = self.patch_place(
+                build,
+                kind,
+                name,
+                pointer,
+                rendered_value,
+                at_key,
+                scalar_range,
+            ) {
                 if finding && !(reported || build.root_reported) {
                     return None;
                 }
@@ -873,8 +915,14 @@ impl Mapper<'_> {
         let source = &self.run_sources[source_index];
         let d = loaded.documents.get(doc)?;
         let full = format!("{base}{pointer}");
-        let span = place_in(&d.spans, source, &full, at_key, if changed { None } else { scalar_range })
-            .unwrap_or(Span::point(d.start));
+        let span = place_in(
+            &d.spans,
+            source,
+            &full,
+            at_key,
+            if changed { None } else { scalar_range },
+        )
+        .unwrap_or(Span::point(d.start));
         let note = changed.then(|| {
             format!(
                 "the value at `{pointer}` is not the one written here: the kustomize build of {} sets it (a patch or transformer; the patch that does could not be told exactly)",
@@ -978,8 +1026,14 @@ impl Mapper<'_> {
         let d = loaded.documents.get(*doc)?;
         let source = &self.run_sources[loaded.source_index];
         let inline = at.starts_with("/patches/");
-        let span = place_in(&d.spans, source, at, at_key, if inline { None } else { scalar_range })
-            .unwrap_or(Span::point(d.start));
+        let span = place_in(
+            &d.spans,
+            source,
+            at,
+            at_key,
+            if inline { None } else { scalar_range },
+        )
+        .unwrap_or(Span::point(d.start));
         Some((
             Place {
                 source: loaded.source_index,
@@ -1011,10 +1065,12 @@ fn place_in(
             return Some(s);
         }
     }
-    spans.locate(pointer).map(|(matched, s)| match (at_key && matched == pointer, s.key) {
-        (true, Some(key)) => key,
-        _ => s.primary(),
-    })
+    spans
+        .locate(pointer)
+        .map(|(matched, s)| match (at_key && matched == pointer, s.key) {
+            (true, Some(key)) => key,
+            _ => s.primary(),
+        })
 }
 
 /// The document (and pointer base: `""`, or `/items/N` in a `List`) holding the object `kind`
@@ -1025,7 +1081,10 @@ fn find_object(documents: &[Document], kind: &str, name: &str) -> Option<(usize,
     for (i, d) in documents.iter().enumerate() {
         let mut consider = |v: &Value, base: String| {
             let k = v.get("kind").and_then(Value::as_str).unwrap_or("");
-            let n = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+            let n = v
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if k == kind && !n.is_empty() && name.contains(n) {
                 candidates.push((i, base, n == name));
             }
@@ -1087,7 +1146,9 @@ mod tests {
         );
         assert_eq!(
             origin_of(
-                &v("path: kustomize/deployment.yaml\nrepo: https://github.com/stefanprodan/podinfo\nref: 6.0.0\n"),
+                &v(
+                    "path: kustomize/deployment.yaml\nrepo: https://github.com/stefanprodan/podinfo\nref: 6.0.0\n"
+                ),
                 w
             ),
             DocOrigin::Remote {
@@ -1097,7 +1158,9 @@ mod tests {
         );
         assert!(matches!(
             origin_of(
-                &v("configuredIn: ../p/kustomization.yaml\nconfiguredBy:\n  apiVersion: builtin\n  kind: ConfigMapGenerator\n"),
+                &v(
+                    "configuredIn: ../p/kustomization.yaml\nconfiguredBy:\n  apiVersion: builtin\n  kind: ConfigMapGenerator\n"
+                ),
                 w
             ),
             DocOrigin::Generated { .. }
