@@ -440,7 +440,7 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         }
     }
 
-    let world = load_context(&args, &cfg, &inputs, &stdin_path);
+    let mut world = load_context(&args, &cfg, &inputs, &stdin_path);
     if let Some(root) = world.roots.first() {
         cfg.settings.context_root = Some(root.dir.clone());
     }
@@ -454,7 +454,7 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         let binary = crate::manifest::render::find_binary();
         let prepared = crate::manifest::render::prepare(
             &mut inputs,
-            &world.loaded.scopes,
+            &mut world.loaded.scopes,
             binary.as_ref(),
             crate::manifest::render::Bounds::default(),
         );

@@ -201,6 +201,18 @@ fn failure_text(stderr: &str) -> String {
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| "no message".to_owned());
+    // The wrapper's own layer ("accumulating resources from '<the root>': … must resolve to a
+    // file': recursed accumulation of path '<the root>': …") says nothing about the user's files.
+    let mut line = line;
+    if let Some(i) = line.find("must resolve to a file': ") {
+        line = line[i + "must resolve to a file': ".len()..].to_owned();
+    }
+    if line.starts_with("recursed accumulation of path '") {
+        if let Some(i) = line.find("': ") {
+            line = line[i + 3..].to_owned();
+        }
+    }
+    let line = line.trim_end_matches('\'').to_owned();
     if line.chars().count() > 400 {
         format!("{}…", line.chars().take(400).collect::<String>())
     } else {
@@ -372,6 +384,8 @@ struct Covered {
 #[derive(Default)]
 pub struct Prepared {
     builds: Vec<PreparedBuild>,
+    /// The rendered sources: a build's objects grouped by the file they come from.
+    parts: Vec<Part>,
     /// Canonical path → the file's text, for files the builds replaced.
     covered: HashMap<PathBuf, Covered>,
     /// Named files before the builds replaced some (the run's file count).
@@ -383,13 +397,21 @@ pub struct Prepared {
     pub infos: Vec<String>,
 }
 
-struct PreparedBuild {
-    /// The name of its rendered source.
+/// The objects of one build that come from one file (or from no local file), as a source of
+/// their own placed in that file's folder: `Inventory::distance` then ranks their referents as
+/// it ranks the file's (a folder of examples next to the build stays "elsewhere"), and the
+/// parts of one build are applied together.
+struct Part {
     name: String,
+    build: usize,
+    /// Per document of the part.
+    origins: Vec<DocOrigin>,
+}
+
+struct PreparedBuild {
     root: PathBuf,
     /// Whether the root kustomization file is among the named files.
     root_reported: bool,
-    origins: Vec<DocOrigin>,
     /// The patch files of the kustomizations of the build.
     patches: Vec<PathBuf>,
     /// The kustomization files of the build (their inline `patches[].patch`).
@@ -408,7 +430,7 @@ impl Prepared {
 /// build's output, a named source of its own. `inputs` are the named and context files.
 pub fn prepare(
     inputs: &mut Vec<Input>,
-    scopes: &Scopes,
+    scopes: &mut Scopes,
     binary: Option<&Binary>,
     bounds: Bounds,
 ) -> Prepared {
@@ -421,11 +443,11 @@ pub fn prepare(
         ..Prepared::default()
     };
     // Patch files by kustomization.
-    let mut patches_of: HashMap<&Path, Vec<PathBuf>> = HashMap::new();
+    let mut patches_of: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
     for (path, scope) in &scopes.files {
         if let Some(k) = &scope.patch_of {
             patches_of
-                .entry(k.as_path())
+                .entry(k.clone())
                 .or_default()
                 .push(path.clone());
         }
@@ -552,9 +574,23 @@ pub fn prepare(
         }
     }
     *inputs = kept;
+    // A file some build of which failed stays with the binary-less reading, for those builds
+    // only: its rendered builds hold its objects already (one object, not a duplicate).
+    for scope in scopes.files.values_mut() {
+        if scope.builds.iter().any(|b| ok.contains(b)) {
+            scope.builds.retain(|b| !ok.contains(b));
+            for (_, builds) in &mut scope.by_namespace {
+                builds.retain(|b| !ok.contains(b));
+            }
+            scope.by_namespace.retain(|(_, builds)| !builds.is_empty());
+            if let [(ns, _)] = scope.by_namespace.as_slice() {
+                scope.namespace = ns.clone();
+            }
+        }
+    }
+    let mut places: Vec<(PathBuf, u32)> = Vec::new();
     for (id, b) in built {
         let dir = b.root.parent().unwrap_or(Path::new("/"));
-        let name = format!("{} (kustomize build)", shown(&b.root));
         let local = b
             .origins
             .iter()
@@ -577,23 +613,135 @@ pub fn prepare(
             .collect();
         patches.sort();
         patches.dedup();
+        let build = prepared.builds.len();
         prepared.builds.push(PreparedBuild {
-            name: name.clone(),
             root: b.root.clone(),
             root_reported: named.contains(b.root.as_path()),
-            origins: b.origins,
             patches,
             members: scopes.members.get(id as usize).cloned().unwrap_or_default(),
         });
-        inputs.push(Input {
-            source: Source::new(name, b.text),
-            unusable: None,
-            // Not a file: a place in the root's folder, for `Inventory::distance`.
-            path: Some(dir.join(format!(".rollgate-kustomize-build-{id}"))),
-            context: false,
-        });
+        // Group the documents by origin file. kustomize writes `---` lines between documents
+        // (its encoder indents every line of a block scalar, so none is `---` alone).
+        let texts = split_documents(&b.text);
+        let groups: Vec<(Option<PathBuf>, Vec<usize>)> = if texts.len() == b.origins.len() {
+            let mut groups: Vec<(Option<PathBuf>, Vec<usize>)> = Vec::new();
+            for (i, o) in b.origins.iter().enumerate() {
+                let key = match o {
+                    DocOrigin::Local(p) => Some(p.clone()),
+                    _ => None,
+                };
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, v)) => v.push(i),
+                    None => groups.push((key, vec![i])),
+                }
+            }
+            groups
+        } else {
+            vec![(None, (0..b.origins.len()).collect())]
+        };
+        for (k, (file, docs)) in groups.into_iter().enumerate() {
+            let text: String = if docs.len() == b.origins.len() {
+                b.text.clone()
+            } else {
+                docs.iter()
+                    .map(|&i| texts[i])
+                    .collect::<Vec<_>>()
+                    .join("---\n")
+            };
+            let origins = if docs.len() == b.origins.len() {
+                b.origins.clone()
+            } else {
+                docs.iter().map(|&i| b.origins[i].clone()).collect()
+            };
+            let name = format!("{} (kustomize build, part {k})", shown(&b.root));
+            let place = file
+                .as_deref()
+                .and_then(Path::parent)
+                .unwrap_or(dir)
+                .join(format!(".rollgate-kustomize-build-{id}-{k}"));
+            places.push((place.clone(), id));
+            prepared.parts.push(Part {
+                name: name.clone(),
+                build,
+                origins,
+            });
+            inputs.push(Input {
+                source: Source::new(name, text),
+                unusable: None,
+                path: Some(place),
+                context: false,
+            });
+        }
+    }
+    for (place, id) in places {
+        scopes.files.insert(
+            place,
+            super::kustomize::FileScope {
+                builds: vec![id],
+                ..Default::default()
+            },
+        );
     }
     prepared
+}
+
+/// Whether two values are equal, strings but for white space.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => same_but_space(x, y),
+        _ => a == b,
+    }
+}
+
+/// Whether two strings are equal but for white space.
+fn same_but_space(a: &str, b: &str) -> bool {
+    a.split_whitespace().eq(b.split_whitespace())
+}
+
+/// `range` of `from` carried into `to`, which equals it but for white space: the same
+/// non-space characters.
+fn align(from: &str, to: &str, range: &std::ops::Range<usize>) -> Option<std::ops::Range<usize>> {
+    let solid = |s: &str, end: usize| {
+        s.get(..end)
+            .map(|p| p.chars().filter(|c| !c.is_whitespace()).count())
+    };
+    let nth = |n: usize| {
+        to.char_indices()
+            .filter(|(_, c)| !c.is_whitespace())
+            .nth(n)
+            .map(|(i, _)| i)
+    };
+    let start = solid(from, range.start)?;
+    let end = solid(from, range.end)?;
+    let s = nth(start).unwrap_or(to.len());
+    let e = match end.checked_sub(1) {
+        Some(last) if end > start => {
+            let i = nth(last)?;
+            i + to[i..].chars().next().map_or(0, char::len_utf8)
+        }
+        _ => s,
+    };
+    Some(s..e)
+}
+
+/// The text of each document of kustomize's output (separated by `---` lines).
+fn split_documents(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_end() == "---" {
+            if at > start {
+                out.push(&text[start..at]);
+            }
+            start = at + line.len();
+        }
+        at += line.len();
+    }
+    if text.len() > start && !text[start..].trim().is_empty() {
+        out.push(&text[start..]);
+    }
+    out
 }
 
 /// A loaded file: its documents (values and spans).
@@ -616,10 +764,10 @@ pub fn map_back(run: &mut LintRun, prepared: &Prepared) {
         .enumerate()
         .filter_map(|(i, s)| {
             prepared
-                .builds
+                .parts
                 .iter()
-                .position(|b| b.name == s.name)
-                .map(|b| (i, b))
+                .position(|p| p.name == s.name)
+                .map(|p| (i, p))
         })
         .collect();
     if build_of.is_empty() {
@@ -644,13 +792,13 @@ pub fn map_back(run: &mut LintRun, prepared: &Prepared) {
             out.push(d);
             continue;
         };
-        let build = &prepared.builds[b];
+        let part = &prepared.parts[b];
         let docs = &rendered[&d.source.unwrap_or_default()];
         let placed = match &d.finding.origin {
             Origin::File { document, base, .. } => {
                 let pointer = format!("{base}{}", d.finding.pointer);
                 mapper.place(
-                    build,
+                    part,
                     docs,
                     *document,
                     &pointer,
@@ -679,7 +827,8 @@ pub fn map_back(run: &mut LintRun, prepared: &Prepared) {
             let Some(&rb) = r.source.and_then(|s| build_of.get(&s)) else {
                 continue;
             };
-            let rbuild = &prepared.builds[rb];
+            let rpart = &prepared.parts[rb];
+            let rbuild = &prepared.builds[rpart.build];
             let rdocs = &rendered[&r.source.unwrap_or_default()];
             let document = d
                 .finding
@@ -692,7 +841,7 @@ pub fn map_back(run: &mut LintRun, prepared: &Prepared) {
                 });
             let mapped = document.and_then(|(doc, base)| {
                 mapper.place(
-                    rbuild,
+                    rpart,
                     rdocs,
                     doc,
                     &format!("{base}{}", r.pointer),
@@ -822,7 +971,7 @@ impl Mapper<'_> {
     #[allow(clippy::too_many_arguments)]
     fn place(
         &mut self,
-        build: &PreparedBuild,
+        part: &Part,
         docs: &[Document],
         document: usize,
         pointer: &str,
@@ -830,8 +979,10 @@ impl Mapper<'_> {
         scalar_range: Option<&std::ops::Range<usize>>,
         finding: bool,
     ) -> Option<Place> {
+        let prepared = self.prepared;
+        let build = &prepared.builds[part.build];
         let rendered = docs.iter().find(|d| d.index == document)?;
-        let DocOrigin::Local(path) = build
+        let DocOrigin::Local(path) = part
             .origins
             .get(docs.iter().position(|d| d.index == document)?)?
         else {
@@ -858,18 +1009,27 @@ impl Mapper<'_> {
                 find_object(&loaded.documents, kind, name),
             )
         };
-        let changed = !(pointer.is_empty() || pointer.starts_with("/metadata"))
-            && object
-                .as_ref()
-                .and_then(|(doc, base)| {
-                    self.files
-                        .get(path)
-                        .and_then(Option::as_ref)
-                        .and_then(|l| l.documents.get(*doc))
-                        .map(|d| d.value.pointer(&format!("{base}{pointer}")))
-                })
-                .flatten()
-                != rendered_value;
+        let source_value: Option<Value> = object
+            .as_ref()
+            .and_then(|(doc, base)| {
+                self.files
+                    .get(path)
+                    .and_then(Option::as_ref)
+                    .and_then(|l| l.documents.get(*doc))
+                    .and_then(|d| d.value.pointer(&format!("{base}{pointer}")))
+            })
+            .cloned();
+        // kustomize re-encodes scalars (go-yaml folds a `>` scalar's more-indented lines with
+        // an extra line break): strings that differ only in white space are the same value,
+        // and a range inside one is carried over by its non-space characters.
+        let (same, source_range) = match (&source_value, rendered_value) {
+            (Some(a), Some(b)) if a == b => (true, scalar_range.cloned()),
+            (Some(Value::String(a)), Some(Value::String(b))) if same_but_space(a, b) => {
+                (true, scalar_range.and_then(|r| align(b, a, r)))
+            }
+            _ => (false, None),
+        };
+        let changed = !(pointer.is_empty() || pointer.starts_with("/metadata")) && !same;
         if changed && rendered_value.is_some() {
             // Exactly one patch of the build writes this value here.
             if let Some((p, reported)) = self.patch_place(
@@ -920,7 +1080,7 @@ impl Mapper<'_> {
             source,
             &full,
             at_key,
-            if changed { None } else { scalar_range },
+            if changed { None } else { source_range.as_ref() },
         )
         .unwrap_or(Span::point(d.start));
         let note = changed.then(|| {
@@ -962,7 +1122,7 @@ impl Mapper<'_> {
                         let n = d.value.pointer("/metadata/name").and_then(Value::as_str);
                         let same = k.is_none_or(|k| k == kind)
                             && n.is_none_or(|n| n == name || name.contains(n));
-                        if same && d.value.pointer(pointer) == Some(value) {
+                        if same && d.value.pointer(pointer).is_some_and(|v| same_value(v, value)) {
                             found.push((patch.clone(), i, pointer.to_owned()));
                         }
                     }
@@ -974,7 +1134,7 @@ impl Mapper<'_> {
                                 .is_some_and(|o| o == "add" || o == "replace");
                             if is_set
                                 && op.get("path").and_then(Value::as_str) == Some(pointer)
-                                && op.get("value") == Some(value)
+                                && op.get("value").is_some_and(|v| same_value(v, value))
                             {
                                 found.push((patch.clone(), i, format!("/{j}/value")));
                             }
@@ -1002,14 +1162,14 @@ impl Mapper<'_> {
                                 .and_then(Value::as_str)
                                 .is_some_and(|o| o == "add" || o == "replace")
                                 && op.get("path").and_then(Value::as_str) == Some(pointer)
-                                && op.get("value") == Some(value)
+                                && op.get("value").is_some_and(|v| same_value(v, value))
                         }),
                         Value::Object(_) => {
                             let k2 = pd.value.get("kind").and_then(Value::as_str);
                             let n = pd.value.pointer("/metadata/name").and_then(Value::as_str);
                             k2.is_none_or(|x| x == kind)
                                 && n.is_none_or(|n| n == name || name.contains(n))
-                                && pd.value.pointer(pointer) == Some(value)
+                                && pd.value.pointer(pointer).is_some_and(|v| same_value(v, value))
                         }
                         _ => false,
                     };
@@ -1026,13 +1186,13 @@ impl Mapper<'_> {
         let d = loaded.documents.get(*doc)?;
         let source = &self.run_sources[loaded.source_index];
         let inline = at.starts_with("/patches/");
-        let span = place_in(
-            &d.spans,
-            source,
-            at,
-            at_key,
-            if inline { None } else { scalar_range },
-        )
+        let range = match (d.value.pointer(at), scalar_range) {
+            (Some(Value::String(to)), Some(r)) if !inline => {
+                value.as_str().and_then(|from| align(from, to, r))
+            }
+            _ => None,
+        };
+        let span = place_in(&d.spans, source, at, at_key, range.as_ref())
         .unwrap_or(Span::point(d.start));
         Some((
             Place {
@@ -1117,6 +1277,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ranges_carry_over_white_space() {
+        let from = "sum(\n\n  rate(x{a=\"b\"}[1m]))";
+        let to = "sum(\n  rate(x{a=\"b\"}[1m]))";
+        let r = from.find("a=").expect("a")..from.find("}").expect("}");
+        let got = align(from, to, &r).expect("aligned");
+        assert_eq!(&to[got], "a=\"b\"");
+        assert!(same_but_space(from, to));
+        assert!(!same_but_space("a b", "ab"));
+        assert_eq!(
+            split_documents("a: 1\n---\nb: 2\n---\nc: |\n  ---x\n"),
+            vec!["a: 1\n", "b: 2\n", "c: |\n  ---x\n"]
+        );
+    }
+
+    #[test]
     fn relative_paths() {
         assert_eq!(
             relative(Path::new("/tmp/r-1"), Path::new("/work/x/prod")),
@@ -1131,7 +1306,15 @@ mod tests {
     #[test]
     fn kubectl_failure_message() {
         let e = r#"E1206 07:12:36.430862    5439 run.go:72] "command failed" err="accumulating resources: accumulation err='accumulating resources from '../x': must resolve to a file'""#;
-        assert!(failure_text(e).starts_with("accumulating resources: accumulation err='"));
+        assert_eq!(
+            failure_text(e),
+            "accumulating resources: accumulation err='accumulating resources from '../x': must resolve to a file"
+        );
+        let e = r#"E1 run.go:72] "command failed" err="accumulating resources: accumulation err='accumulating resources from '../kx/a/ex': '/tmp/kx/a/ex' must resolve to a file': recursed accumulation of path '/tmp/kx/a/ex': security; file '/tmp/kx/a/r.yaml' is not in or below '/tmp/kx/a/ex'""#;
+        assert_eq!(
+            failure_text(e),
+            "security; file '/tmp/kx/a/r.yaml' is not in or below '/tmp/kx/a/ex"
+        );
         assert_eq!(failure_text("Error: boom\n"), "boom");
         assert_eq!(failure_text(""), "no message");
     }
