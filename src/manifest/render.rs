@@ -180,11 +180,17 @@ fn lexical(path: &Path) -> PathBuf {
 /// The message of a failed build: kubectl logs `… "command failed" err="…"`, kustomize prints
 /// `Error: …`; the last meaningful line, at most 400 characters.
 fn failure_text(stderr: &str) -> String {
-    let line = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .find_map(|l| {
+    // klog writes a multi-line value as `err=<` + indented lines + ` >`.
+    let block: Option<String> = stderr.split_once("err=<\n").map(|(_, rest)| {
+        rest.lines()
+            .map(str::trim)
+            .take_while(|l| *l != ">")
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    let quoted = || {
+        stderr.lines().map(str::trim).find_map(|l| {
             l.split_once("err=\"")
                 .map(|(_, e)| {
                     e.trim_end_matches('"')
@@ -193,14 +199,20 @@ fn failure_text(stderr: &str) -> String {
                 })
                 .or_else(|| l.strip_prefix("Error: ").map(str::to_owned))
         })
-        .or_else(|| {
-            stderr
-                .lines()
-                .map(str::trim)
-                .rfind(|l| !l.is_empty())
-                .map(str::to_owned)
-        })
+    };
+    let last = || {
+        stderr
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .map(str::to_owned)
+    };
+    let line = block
+        .filter(|b| !b.is_empty())
+        .or_else(quoted)
+        .or_else(last)
         .unwrap_or_else(|| "no message".to_owned());
+    let line = line.replace("' : exit status", "': exit status");
     // The wrapper's own layer ("accumulating resources from '<the root>': … must resolve to a
     // file': recursed accumulation of path '<the root>': …") says nothing about the user's files.
     let mut line = line;
@@ -446,10 +458,7 @@ pub fn prepare(
     let mut patches_of: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
     for (path, scope) in &scopes.files {
         if let Some(k) = &scope.patch_of {
-            patches_of
-                .entry(k.clone())
-                .or_default()
-                .push(path.clone());
+            patches_of.entry(k.clone()).or_default().push(path.clone());
         }
     }
     let named: HashSet<PathBuf> = inputs
@@ -1122,7 +1131,11 @@ impl Mapper<'_> {
                         let n = d.value.pointer("/metadata/name").and_then(Value::as_str);
                         let same = k.is_none_or(|k| k == kind)
                             && n.is_none_or(|n| n == name || name.contains(n));
-                        if same && d.value.pointer(pointer).is_some_and(|v| same_value(v, value)) {
+                        if same
+                            && d.value
+                                .pointer(pointer)
+                                .is_some_and(|v| same_value(v, value))
+                        {
                             found.push((patch.clone(), i, pointer.to_owned()));
                         }
                     }
@@ -1169,7 +1182,10 @@ impl Mapper<'_> {
                             let n = pd.value.pointer("/metadata/name").and_then(Value::as_str);
                             k2.is_none_or(|x| x == kind)
                                 && n.is_none_or(|n| n == name || name.contains(n))
-                                && pd.value.pointer(pointer).is_some_and(|v| same_value(v, value))
+                                && pd
+                                    .value
+                                    .pointer(pointer)
+                                    .is_some_and(|v| same_value(v, value))
                         }
                         _ => false,
                     };
@@ -1192,8 +1208,8 @@ impl Mapper<'_> {
             }
             _ => None,
         };
-        let span = place_in(&d.spans, source, at, at_key, range.as_ref())
-        .unwrap_or(Span::point(d.start));
+        let span =
+            place_in(&d.spans, source, at, at_key, range.as_ref()).unwrap_or(Span::point(d.start));
         Some((
             Place {
                 source: loaded.source_index,
@@ -1317,6 +1333,11 @@ mod tests {
         );
         assert_eq!(failure_text("Error: boom\n"), "boom");
         assert_eq!(failure_text(""), "no message");
+        let e = "# Warning: x\nE1 run.go:72] \"command failed\" err=<\n\taccumulating resources: no such host\n\t: exit status 128\n >\n";
+        assert_eq!(
+            failure_text(e),
+            "accumulating resources: no such host : exit status 128"
+        );
     }
 
     #[test]
