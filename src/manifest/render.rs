@@ -323,17 +323,11 @@ pub fn render(binary: &Binary, root: &Path, bounds: Bounds) -> Result<Build, Str
     }
     let text =
         String::from_utf8(out).map_err(|_| format!("{} wrote invalid UTF-8", binary.label))?;
-    let loaded = load(&text, Limits::default());
-    if let Some(p) = loaded.problems.first() {
-        return Err(format!(
-            "the output of {} does not parse at line {}: {}",
-            binary.label, p.span.start.line, p.message
-        ));
-    }
-    let origins = loaded
-        .documents
+    // The origins are read from the text (a full parse of a build with large CRDs costs
+    // seconds in a debug build; the lint parses it once anyway).
+    let origins = split_documents(&text)
         .iter()
-        .map(|d| origin_of(&d.value, &tmp.0))
+        .map(|d| origin_in_text(d, &tmp.0))
         .collect();
     Ok(Build {
         root: root.to_path_buf(),
@@ -343,15 +337,64 @@ pub fn render(binary: &Binary, root: &Path, bounds: Bounds) -> Result<Build, Str
     })
 }
 
+/// The origin annotation of one document of kustomize's output, read from its text: kustomize
+/// writes keys sorted with two-space indentation, so the annotation is the block scalar
+/// `    config.kubernetes.io/origin: |` under `  annotations:` under `metadata:`.
+fn origin_in_text(doc: &str, wrapper: &Path) -> DocOrigin {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let (mut in_metadata, mut in_annotations) = (false, false);
+    let mut lines = doc.lines();
+    while let Some(line) = lines.next() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let i = indent(line);
+        if i == 0 {
+            in_metadata = line == "metadata:";
+            in_annotations = false;
+            continue;
+        }
+        if in_metadata && i == 2 {
+            in_annotations = line == "  annotations:";
+            continue;
+        }
+        let key = format!("{ORIGIN_ANNOTATION}: |");
+        if in_annotations && i == 4 && line.trim_start() == key {
+            let block: Vec<&str> = lines
+                .by_ref()
+                .take_while(|l| l.trim().is_empty() || indent(l) > 4)
+                .collect();
+            let depth = block
+                .iter()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| indent(l))
+                .min()
+                .unwrap_or(0);
+            let text: String = block
+                .iter()
+                .map(|l| format!("{}\n", l.get(depth..).unwrap_or("")))
+                .collect();
+            return origin_from_annotation(&text, wrapper);
+        }
+    }
+    DocOrigin::Unknown
+}
+
 /// The origin annotation of a rendered object, its paths resolved against the wrapper folder.
+#[cfg(test)]
 fn origin_of(value: &Value, wrapper: &Path) -> DocOrigin {
-    let Some(text) = value
+    match value
         .pointer("/metadata/annotations")
         .and_then(|a| a.get(ORIGIN_ANNOTATION))
         .and_then(Value::as_str)
-    else {
-        return DocOrigin::Unknown;
-    };
+    {
+        Some(text) => origin_from_annotation(text, wrapper),
+        None => DocOrigin::Unknown,
+    }
+}
+
+/// The origin annotation's value (YAML), its paths resolved against the wrapper folder.
+fn origin_from_annotation(text: &str, wrapper: &Path) -> DocOrigin {
     let doc = load(text, Limits::default())
         .documents
         .into_iter()
@@ -782,9 +825,17 @@ pub fn map_back(run: &mut LintRun, prepared: &Prepared) {
     if build_of.is_empty() {
         return;
     }
-    let rendered: HashMap<usize, Vec<Document>> = build_of
-        .keys()
-        .map(|&i| (i, load(&run.sources[i].text, Limits::default()).documents))
+    // Only the parts that hold a finding (or related information) are parsed again.
+    let used: HashSet<usize> = run
+        .diagnostics
+        .iter()
+        .flat_map(|d| std::iter::once(d.source).chain(d.related.iter().map(|r| r.source)))
+        .flatten()
+        .filter(|s| build_of.contains_key(s))
+        .collect();
+    let rendered: HashMap<usize, Vec<Document>> = used
+        .into_iter()
+        .map(|i| (i, load(&run.sources[i].text, Limits::default()).documents))
         .collect();
     let mut files: HashMap<PathBuf, Option<Loaded>> = HashMap::new();
     let mut mapper = Mapper {
@@ -1038,7 +1089,7 @@ impl Mapper<'_> {
             }
             _ => (false, None),
         };
-        let changed = !(pointer.is_empty() || pointer.starts_with("/metadata")) && !same;
+        let changed = !(pointer.is_empty() || pointer.starts_with("/metadata") || same);
         if changed && rendered_value.is_some() {
             // Exactly one patch of the build writes this value here.
             if let Some((p, reported)) = self.patch_place(
@@ -1108,6 +1159,7 @@ impl Mapper<'_> {
     /// The place in the one patch file of `build` that writes `value` at `pointer` of the
     /// object `kind`/`name` (a strategic-merge patch naming the object, or a JSON 6902 `add` /
     /// `replace` of that path), and whether that file is reported.
+    #[allow(clippy::too_many_arguments)]
     fn patch_place(
         &mut self,
         build: &PreparedBuild,
@@ -1370,5 +1422,15 @@ mod tests {
             DocOrigin::Generated { .. }
         ));
         assert_eq!(origin_of(&serde_json::json!({}), w), DocOrigin::Unknown);
+        // From kustomize's text.
+        let doc = "apiVersion: v1\nkind: ConfigMap\ndata:\n  x: |\n    config.kubernetes.io/origin: |\n      path: no\nmetadata:\n  annotations:\n    a: b\n    config.kubernetes.io/origin: |\n      path: ../nowhere/c.yaml\n      ref: x\n  name: c\n";
+        assert_eq!(
+            origin_in_text(doc, w),
+            DocOrigin::Local(PathBuf::from("/tmp/nowhere/c.yaml"))
+        );
+        assert_eq!(
+            origin_in_text("kind: X\nmetadata:\n  name: a\n", w),
+            DocOrigin::Unknown
+        );
     }
 }

@@ -251,7 +251,7 @@ fn misnamed_services<'a>(object: &'a Object, cx: &Context<'a>, out: &mut Vec<Fin
                 };
                 if !matches!(m.op, promql_parser::label::MatchOp::Equal)
                     || m.value.is_empty()
-                    || known.iter().any(|k| *k == m.value)
+                    || known.contains(&m.value)
                 {
                     continue;
                 }
