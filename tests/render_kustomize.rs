@@ -232,6 +232,39 @@ fn an_inline_patch_is_reported_in_its_kustomization_and_each_finding_once() {
 }
 
 #[test]
+fn a_value_two_patches_write_is_placed_at_the_object_with_a_note() {
+    if !kustomize_installed() {
+        return;
+    }
+    let t = Tmp::fixture("dual");
+    let patch = std::fs::read_to_string(t.0.join("prod/canary-patch.yaml")).expect("patch");
+    t.write("dual/a.yaml", &patch);
+    t.write("dual/b.yaml", &patch);
+    t.write(
+        "dual/kustomization.yaml",
+        "namespace: dual\nresources:\n- ../base\npatches:\n- path: a.yaml\n- path: b.yaml\n",
+    );
+    let o = lint(&t.0, &["dual", "--render-kustomize"], &[]);
+    let f = o.json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["rule"] == "gate-cannot-measure")
+        .unwrap_or_else(|| panic!("{:?}\n{}", rows(&o), o.stderr));
+    // Neither patch alone: the metric in the base object, saying the build sets the query.
+    assert_eq!(
+        f["file"].as_str().map(|s| s.trim_start_matches("./")),
+        Some("base/canary.yaml"),
+        "{f}"
+    );
+    assert_eq!(f["line"], 23, "{f}");
+    assert!(
+        f["related"].to_string().contains("is not the one written here"),
+        "{f}"
+    );
+}
+
+#[test]
 fn a_failing_build_is_a_note_and_falls_back_to_the_binaryless_reading() {
     if !kustomize_installed() {
         return;
