@@ -457,6 +457,7 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
             &mut world.loaded.scopes,
             binary.as_ref(),
             crate::manifest::render::Bounds::default(),
+            stdin_path.as_deref(),
         );
         for f in &prepared.failures {
             eprintln!("rollgate: note: {f}");

@@ -259,7 +259,9 @@ fn a_value_two_patches_write_is_placed_at_the_object_with_a_note() {
     );
     assert_eq!(f["line"], 23, "{f}");
     assert!(
-        f["related"].to_string().contains("is not the one written here"),
+        f["related"]
+            .to_string()
+            .contains("is not the one written here"),
         "{f}"
     );
 }
@@ -353,5 +355,41 @@ fn no_binary_and_a_hung_binary_fall_back_with_a_note() {
         o.json["summary"]["files"].as_u64().unwrap_or(0) >= 2,
         "{}",
         o.json
+    );
+}
+
+#[test]
+fn an_unsaved_buffer_is_not_rendered_from_disk() {
+    use std::io::Write;
+    let t = Tmp::fixture("stdin");
+    let text = std::fs::read_to_string(t.0.join("prod/canary-patch.yaml")).expect("patch");
+    let mut child = Command::new(BIN)
+        .current_dir(&t.0)
+        .args([
+            "lint",
+            "--no-config",
+            "--format",
+            "json",
+            "--render-kustomize",
+            "--stdin-filename",
+            "prod/canary-patch.yaml",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("prod/kustomization.yaml:1: --render-kustomize: standard input stands for prod/canary-patch.yaml"),
+        "{stderr}"
     );
 }

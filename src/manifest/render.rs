@@ -483,11 +483,14 @@ impl Prepared {
 /// Render the kustomization roots that named files belong to (their resources or patches, or
 /// the kustomization file itself), and replace the files each successful build covers by the
 /// build's output, a named source of its own. `inputs` are the named and context files.
+/// `unsaved`: the file standard input stands for (an editor's buffer): kustomize would read the
+/// file from disk, so the builds that include it are not rendered.
 pub fn prepare(
     inputs: &mut Vec<Input>,
     scopes: &mut Scopes,
     binary: Option<&Binary>,
     bounds: Bounds,
+    unsaved: Option<&Path>,
 ) -> Prepared {
     let mut prepared = Prepared {
         named_files: inputs.iter().filter(|i| !i.context).count(),
@@ -530,6 +533,31 @@ pub fn prepare(
     for p in &named {
         if let Some(s) = scopes.of(p.as_path()) {
             wanted.extend(s.builds.iter().copied());
+        }
+    }
+    if let Some(u) = unsaved {
+        let kustomization = super::kustomize::is_kustomization(u);
+        let of_buffer: Vec<u32> = wanted
+            .iter()
+            .copied()
+            .filter(|&id| {
+                let members = scopes
+                    .members
+                    .get(id as usize)
+                    .map_or(&[][..], Vec::as_slice);
+                scopes.of(u).is_some_and(|s| {
+                    s.builds.contains(&id)
+                        || s.patch_of.as_ref().is_some_and(|k| members.contains(k))
+                }) || (kustomization && members.iter().any(|k| k == u))
+            })
+            .collect();
+        for id in of_buffer {
+            wanted.remove(&id);
+            prepared.failures.push(format!(
+                "{}:1: --render-kustomize: standard input stands for {}, which kustomize would read from disk instead; this build is checked without rendering",
+                shown(&scopes.roots[id as usize]),
+                shown(u)
+            ));
         }
     }
     if wanted.is_empty() {
