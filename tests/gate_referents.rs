@@ -157,4 +157,18 @@ fn without_evidence_it_is_an_info_and_a_present_or_generated_name_is_nothing() {
     );
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(f[0].1.contains("namespace \"web\""), "{f:?}");
+    assert_eq!(f[0].0, "warning", "{f:?}");
+    // `service` is also an application's own label: without a similar name, an info.
+    let f = gate_findings(
+        "applabel",
+        &[(
+            "app.yaml",
+            format!(
+                "{SERVICE}---\n{}",
+                canary_and_template(r#"service="checkout-api""#)
+            ),
+        )],
+    );
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].0, "info", "{f:?}");
 }

@@ -14,7 +14,7 @@
 use promql_parser::parser::Expr;
 
 use crate::engine::rule::finding;
-use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
+use crate::engine::{Absence, Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::promql::condition::{Eval, Input, argo_metrics, eval, first_all, guards_len, parse};
 use crate::promql::gates::push_unique;
 use crate::promql::lex::Op;
@@ -306,6 +306,24 @@ fn misnamed_services<'a>(object: &'a Object, cx: &Context<'a>, out: &mut Vec<Fin
                         binder.reference()
                     ),
                 );
+                // `service` is also a label applications set themselves (an app-level name,
+                // not a Kubernetes Service): other Services nearby are evidence only with a
+                // similar name. In the webhook (the cluster cache, `Absence::Unknown`) a
+                // selection is judged only when the namespace holds Services.
+                let severity = match cx
+                    .world
+                    .absence(binder, groups[0], kind, Some(&ns), &m.value)
+                {
+                    Absence::Suspect { similar, .. }
+                        if *label == "service" && similar.is_empty() =>
+                    {
+                        Severity::Info
+                    }
+                    Absence::Unknown if cx.world.list(groups[0], kind, Some(&ns)).is_empty() => {
+                        continue;
+                    }
+                    _ => severity,
+                };
                 let mut f = gate.finding(&META, &loc.span, message);
                 f.severity = severity;
                 f.outside = outside;
