@@ -239,6 +239,20 @@ fn read_bounded(mut r: impl Read, limit: usize) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Kill `child` and its process group, and reap it.
+fn stop(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals the process group the child leads (made
+        // with `process_group(0)`); no memory is involved.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Build the kustomization `root` (a kustomization file, canonical) with `binary`, with origin
 /// annotations, bounded by `bounds`.
 pub fn render(binary: &Binary, root: &Path, bounds: Bounds) -> Result<Build, String> {
@@ -256,44 +270,67 @@ pub fn render(binary: &Binary, root: &Path, bounds: Bounds) -> Result<Build, Str
     );
     std::fs::write(tmp.0.join("kustomization.yaml"), wrapper)
         .map_err(|e| format!("cannot write the wrapper kustomization: {e}"))?;
-    let mut child = Command::new(&binary.program)
+    let mut command = Command::new(&binary.program);
+    command
         .args(&binary.args)
         .arg(&tmp.0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    // A group of its own, so that a timeout also stops what kustomize started (`git` for a
+    // remote base).
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", binary.label))?;
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        let _ = child.kill();
-        let _ = child.wait();
+        stop(&mut child);
         return Err(format!("cannot read the output of {}", binary.label));
     };
     let limit = bounds.max_output;
-    let out = std::thread::spawn(move || read_bounded(stdout, limit));
-    let err = std::thread::spawn(move || read_bounded(stderr, 64 * 1024));
+    let over = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let out = {
+        let over = over.clone();
+        std::thread::spawn(move || {
+            let r = read_bounded(stdout, limit);
+            if r.as_ref().is_ok_and(|o| o.len() > limit) {
+                over.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            r
+        })
+    };
+    // Standard error: the first 64 KiB kept, the rest drained (a full pipe would block it).
+    let err = std::thread::spawn(move || {
+        let mut stderr = stderr;
+        let kept = read_bounded(&mut stderr, 64 * 1024);
+        let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+        kept
+    });
     let status = loop {
         match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
+            Ok(Some(status)) => break status,
             Ok(None) if started.elapsed() >= bounds.timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
+                stop(&mut child);
+                // The readers end when the pipes close; they are not waited for.
+                return Err(format!(
+                    "{} did not finish within {} s; stopped",
+                    binary.label,
+                    bounds.timeout.as_secs_f64()
+                ));
             }
-            Ok(None) => {
-                // Output over the bound: the reader stopped; stop the build too.
-                if out.is_finished() {
-                    std::thread::sleep(Duration::from_millis(5));
-                    if let Ok(None) = child.try_wait() {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break None;
-                    }
-                    continue;
-                }
-                std::thread::sleep(Duration::from_millis(5));
+            Ok(None) if over.load(std::sync::atomic::Ordering::Relaxed) => {
+                stop(&mut child);
+                return Err(format!(
+                    "{} wrote more than {limit} bytes; stopped",
+                    binary.label
+                ));
             }
-            Err(e) => return Err(format!("waiting for {}: {e}", binary.label)),
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => {
+                stop(&mut child);
+                return Err(format!("waiting for {}: {e}", binary.label));
+            }
         }
     };
     let out = out
@@ -307,13 +344,6 @@ pub fn render(binary: &Binary, root: &Path, bounds: Bounds) -> Result<Build, Str
             binary.label
         ));
     }
-    let Some(status) = status else {
-        return Err(format!(
-            "{} did not finish within {} s; stopped",
-            binary.label,
-            bounds.timeout.as_secs_f64()
-        ));
-    };
     if !status.success() {
         return Err(format!(
             "{} failed: {}",
@@ -1384,6 +1414,46 @@ mod tests {
         assert_eq!(
             split_documents("a: 1\n---\nb: 2\n---\nc: |\n  ---x\n"),
             vec!["a: 1\n", "b: 2\n", "c: |\n  ---x\n"]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn endless_output_and_a_hung_child_are_stopped() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir().expect("tmp");
+        let root = dir.0.join("app/kustomization.yaml");
+        std::fs::create_dir_all(root.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&root, "resources: []\n").expect("write");
+        let script = |name: &str, body: &str| {
+            let p = dir.0.join(name);
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("script");
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            Binary {
+                program: p,
+                args: vec![],
+                label: "kustomize build",
+            }
+        };
+        let bounds = Bounds {
+            timeout: Duration::from_secs(20),
+            max_output: 4096,
+            max_builds: 1,
+        };
+        let started = Instant::now();
+        let e = render(&script("yes", "exec yes"), &root, bounds).expect_err("over");
+        assert!(e.contains("wrote more than 4096 bytes"), "{e}");
+        // A grandchild holding the pipes open does not keep rollgate waiting.
+        let bounds = Bounds {
+            timeout: Duration::from_millis(300),
+            ..bounds
+        };
+        let e = render(&script("hang", "sleep 30 &\nsleep 30"), &root, bounds).expect_err("hung");
+        assert!(e.contains("did not finish within 0.3 s"), "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
         );
     }
 
