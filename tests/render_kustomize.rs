@@ -165,10 +165,10 @@ fn a_patch_file_that_breaks_a_gate_is_reported_at_the_patch() {
         "{}",
         o.stderr
     );
-    // A value the patch did not touch stays at the base line (naming the overlay reports its
-    // build, the base included).
+    // The patch replaces the whole metrics list (a custom resource has no merge keys): the
+    // builtin metric it repeats is its own, at its line.
     assert!(
-        has(&o, "base/canary.yaml", 19, "rate-window-too-short"),
+        has(&o, "prod/canary-patch.yaml", 8, "rate-window-too-short"),
         "{:?}",
         rows(&o)
     );
@@ -216,6 +216,12 @@ fn an_inline_patch_is_reported_in_its_kustomization_and_each_finding_once() {
         "{:?}",
         rows(&o)
     );
+    // The staging patch touches one query only: the base's first metric stays at its line.
+    assert!(
+        has(&o, "base/canary.yaml", 19, "rate-window-too-short"),
+        "{:?}",
+        rows(&o)
+    );
     // The base's builtin success-rate metric is the same in both builds, but the namespace in
     // the finding differs: one per build, never more.
     let mut r = rows(&o);
@@ -228,6 +234,54 @@ fn an_inline_patch_is_reported_in_its_kustomization_and_each_finding_once() {
         rows(&o).iter().all(|r| !r.0.contains("kustomize build")),
         "{:?}",
         rows(&o)
+    );
+}
+
+#[test]
+fn an_overlay_patch_that_makes_a_threshold_unreachable_is_reported_at_its_line() {
+    if !kustomize_installed() {
+        return;
+    }
+    let t = Tmp::new("threshold");
+    std::fs::create_dir_all(t.0.join(".git")).expect("git");
+    let query = "      query: |\n        histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{app=\"podinfo\"}[1m])))\n";
+    t.write("base/kustomization.yaml", "resources:\n- canary.yaml\n");
+    t.write(
+        "base/canary.yaml",
+        &format!(
+            "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: podinfo\n  namespace: test\n  annotations:\n    rollgate.dev/histogram-buckets: \"http_request_duration_seconds=0.1,0.5,1,2.5\"\nspec:\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: podinfo}}\n  service: {{port: 9898}}\n  analysis:\n    interval: 1m\n    threshold: 5\n    stepWeight: 10\n    maxWeight: 50\n    metrics:\n    - name: p99\n      interval: 1m\n      thresholdRange:\n        max: 1\n{query}"
+        ),
+    );
+    t.write(
+        "prod/kustomization.yaml",
+        "resources:\n- ../base\npatches:\n- path: slo.yaml\n",
+    );
+    t.write(
+        "prod/slo.yaml",
+        &format!(
+            "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: podinfo\n  namespace: test\nspec:\n  analysis:\n    metrics:\n    - name: p99\n      interval: 1m\n      thresholdRange:\n        max: 2.5\n{query}"
+        ),
+    );
+    let plain = lint(&t.0, &["prod"], &[]);
+    assert!(
+        !rows(&plain).iter().any(|r| r.2 == "threshold-unreachable"),
+        "{:?}",
+        rows(&plain)
+    );
+    let o = lint(&t.0, &["prod", "--render-kustomize"], &[]);
+    // `max: 2.5`, line 12 of the patch: the top bucket bound, a gate that can never fail.
+    assert!(
+        has(&o, "prod/slo.yaml", 12, "threshold-unreachable"),
+        "{:?}\n{}",
+        rows(&o),
+        o.stderr
+    );
+    // The base alone is fine.
+    let base = lint(&t.0, &["base", "--render-kustomize"], &[]);
+    assert!(
+        !rows(&base).iter().any(|r| r.2 == "threshold-unreachable"),
+        "{:?}",
+        rows(&base)
     );
 }
 

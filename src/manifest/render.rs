@@ -1148,8 +1148,12 @@ impl Mapper<'_> {
             _ => (false, None),
         };
         let changed = !(pointer.is_empty() || pointer.starts_with("/metadata") || same);
-        if changed && rendered_value.is_some() {
-            // Exactly one patch of the build writes this value here.
+        let metadata = pointer.is_empty() || pointer.starts_with("/metadata");
+        if !metadata && rendered_value.is_some() {
+            // Exactly one patch of the build writes this value here: patches apply after the
+            // resources, so the value is the patch's even when the base holds the same (a
+            // strategic-merge patch of a custom resource replaces whole lists, repeating the
+            // base's entries).
             if let Some((p, reported)) = self.patch_place(
                 build,
                 kind,
