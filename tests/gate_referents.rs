@@ -172,3 +172,78 @@ fn without_evidence_it_is_an_info_and_a_present_or_generated_name_is_nothing() {
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0].0, "info", "{f:?}");
 }
+
+/// rollouts-demo `examples/istio`: the Rollout passes `service: canary`, the template selects
+/// Istio's `destination_service=~"{{args.service}}.{{args.namespace}}.svc.cluster.local"`, and
+/// the Services of the namespace are `web-canary` and `web-stable`.
+fn argo_fqdn(service: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Service
+metadata: {{name: web-canary, namespace: shop}}
+spec:
+  selector: {{app: web}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web-stable, namespace: shop}}
+spec:
+  selector: {{app: web}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: success-rate, namespace: shop}}
+spec:
+  args:
+  - name: service
+  - name: namespace
+  metrics:
+  - name: success-rate
+    interval: 1m
+    successCondition: len(result) > 0 && result[0] >= 0.99
+    provider:
+      prometheus:
+        address: http://prometheus:9090
+        query: sum(rate(istio_requests_total{{destination_service=~"{{{{args.service}}}}.{{{{args.namespace}}}}.svc.cluster.local",response_code!~"5.*"}}[2m])) / sum(rate(istio_requests_total{{destination_service=~"{{{{args.service}}}}.{{{{args.namespace}}}}.svc.cluster.local"}}[2m]))
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {{name: web, namespace: shop}}
+spec:
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+  strategy:
+    canary:
+      canaryService: web-canary
+      stableService: web-stable
+      analysis:
+        templates: [{{templateName: success-rate}}]
+        args:
+        - name: service
+          value: {service}
+        - name: namespace
+          valueFrom:
+            fieldRef: {{fieldPath: metadata.namespace}}
+      steps:
+      - setWeight: 20
+"#
+    )
+}
+
+#[test]
+fn an_istio_host_naming_no_service_of_the_namespace_is_a_warning() {
+    let f = gate_findings("fqdn", &[("app.yaml", argo_fqdn("canary"))]);
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert!(
+        f.iter().all(|(s, m)| s == "warning"
+            && m.contains("Service \"canary\"")
+            && m.contains("namespace \"shop\"")),
+        "{f:?}"
+    );
+    // The Rollout's own canary Service: nothing.
+    let f = gate_findings("fqdn-ok", &[("app.yaml", argo_fqdn("web-canary"))]);
+    assert!(f.is_empty(), "{f:?}");
+}

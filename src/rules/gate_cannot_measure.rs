@@ -244,33 +244,84 @@ fn misnamed_services<'a>(object: &'a Object, cx: &Context<'a>, out: &mut Vec<Fin
             }
             let Some(ns) = ns else { continue };
             for m in matchers {
-                let Some((label, kind, groups)) =
-                    SELECTED.iter().find(|(l, _, _)| *l == m.name.as_str())
-                else {
-                    continue;
-                };
-                if !matches!(m.op, promql_parser::label::MatchOp::Equal)
-                    || m.value.is_empty()
-                    || known.contains(&m.value)
-                {
-                    continue;
-                }
                 let Some(loc) = sel.matcher_loc(m) else {
                     continue;
                 };
                 let r = gate.analysis.to_rendered(&loc.value_span);
+                // What the matcher names: (label, kind, groups, name, its range in the
+                // rendered text, namespace).
+                // The value's range without its quotes (when written without escapes).
+                let quoted = rendered.text.get(r.clone()).is_some_and(|t| {
+                    t.len() == m.value.len() + 2 && t.get(1..t.len() - 1) == Some(m.value.as_str())
+                });
+                if !quoted {
+                    continue;
+                }
+                let r = r.start + 1..r.end - 1;
+                let named = if m.name == "destination_service" {
+                    // Istio's `destination_service` is the Service's host,
+                    // `<name>.<namespace>.svc.cluster.local`; the dots of a regex matcher
+                    // match themselves too.
+                    let dns = |x: &str| {
+                        !x.is_empty()
+                            && x.len() <= 63
+                            && x.bytes()
+                                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    };
+                    match m.value.split('.').collect::<Vec<_>>().as_slice() {
+                        [name, ns_here, "svc", "cluster", "local"]
+                            if dns(name)
+                                && dns(ns_here)
+                                && rendered.text.get(r.clone()) == Some(m.value.as_str()) =>
+                        {
+                            let ns_range =
+                                r.start + name.len() + 1..r.start + name.len() + 1 + ns_here.len();
+                            // The namespace part must be a value, not a placeholder.
+                            let ns_exact = rendered
+                                .substitutions
+                                .iter()
+                                .filter(|s| {
+                                    s.out.start < ns_range.end && ns_range.start < s.out.end
+                                })
+                                .all(|s| s.exact);
+                            ns_exact.then(|| {
+                                (
+                                    "destination_service",
+                                    "Service",
+                                    &[""][..],
+                                    (*name).to_owned(),
+                                    r.start..r.start + name.len(),
+                                    (*ns_here).to_owned(),
+                                )
+                            })
+                        }
+                        _ => None,
+                    }
+                } else {
+                    SELECTED
+                        .iter()
+                        .find(|(l, _, _)| *l == m.name.as_str())
+                        .filter(|_| matches!(m.op, promql_parser::label::MatchOp::Equal))
+                        .map(|(l, k, g)| (*l, *k, *g, m.value.clone(), r.clone(), ns.clone()))
+                };
+                let Some((label, kind, groups, name, name_range, ns)) = named else {
+                    continue;
+                };
+                if name.is_empty() || known.contains(&name) {
+                    continue;
+                }
                 // Written literally, or one argument/variable passed whole.
                 let subs: Vec<_> = rendered
                     .substitutions
                     .iter()
-                    .filter(|s| s.out.start < r.end && r.start < s.out.end)
+                    .filter(|s| s.out.start < name_range.end && name_range.start < s.out.end)
                     .collect();
                 let judged = match subs.as_slice() {
                     [] => true,
                     [s] => {
                         s.exact
                             && matches!(s.source, ValueSource::ArgValue | ValueSource::Variable(_))
-                            && rendered.text.get(s.out.clone()) == Some(m.value.as_str())
+                            && s.out == name_range
                     }
                     _ => false,
                 };
@@ -279,7 +330,7 @@ fn misnamed_services<'a>(object: &'a Object, cx: &Context<'a>, out: &mut Vec<Fin
                 }
                 let present = groups.iter().any(|g| {
                     let k = if *g == "argoproj.io" { "Rollout" } else { kind };
-                    !cx.world.get(g, k, Some(&ns), &m.value).is_empty()
+                    !cx.world.get(g, k, Some(&ns), &name).is_empty()
                 });
                 if present {
                     continue;
@@ -289,14 +340,18 @@ fn misnamed_services<'a>(object: &'a Object, cx: &Context<'a>, out: &mut Vec<Fin
                     groups: &groups[..1],
                     kind,
                     namespace: Some(&ns),
-                    name: &m.value,
+                    name: &name,
                 };
                 let (severity, message, outside) = crate::rules::common::absent(
                     cx,
                     referent,
                     &format!(
-                        "{kind} \"{}\" (selected by `{label}=\"{}\"` in {})",
-                        m.value,
+                        "{kind} \"{name}\" (selected by `{label}{}\"{}\"` in {})",
+                        if matches!(m.op, promql_parser::label::MatchOp::Equal) {
+                            "="
+                        } else {
+                            "=~"
+                        },
                         m.value,
                         gate.describe()
                     ),
@@ -310,12 +365,9 @@ fn misnamed_services<'a>(object: &'a Object, cx: &Context<'a>, out: &mut Vec<Fin
                 // not a Kubernetes Service): other Services nearby are evidence only with a
                 // similar name. In the webhook (the cluster cache, `Absence::Unknown`) a
                 // selection is judged only when the namespace holds Services.
-                let severity = match cx
-                    .world
-                    .absence(binder, groups[0], kind, Some(&ns), &m.value)
-                {
+                let severity = match cx.world.absence(binder, groups[0], kind, Some(&ns), &name) {
                     Absence::Suspect { similar, .. }
-                        if *label == "service" && similar.is_empty() =>
+                        if label == "service" && similar.is_empty() =>
                     {
                         Severity::Info
                     }
@@ -327,7 +379,7 @@ fn misnamed_services<'a>(object: &'a Object, cx: &Context<'a>, out: &mut Vec<Fin
                 let mut f = gate.finding(&META, &loc.span, message);
                 f.severity = severity;
                 f.outside = outside;
-                let f = f.with_help(if *kind == "Service" {
+                let f = f.with_help(if kind == "Service" {
                     "select the Service the canary's traffic goes to (for Argo, the Rollout's canaryService; pass its full name in the analysis args)"
                 } else {
                     "select the canary's workload (Flagger: `{{ target }}`)"
