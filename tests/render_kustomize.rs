@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
+#[path = "common/skip.rs"]
+mod skip;
+
 const BIN: &str = env!("CARGO_BIN_EXE_rollgate");
 
 struct Tmp(PathBuf);
@@ -106,7 +109,8 @@ fn has(o: &Out, file: &str, line: u64, rule: &str) -> bool {
         .any(|(f, l, r)| f == file && *l == line && r == rule)
 }
 
-/// Whether a kustomize binary is installed; prints SKIPPED (or fails when required) otherwise.
+/// Whether a kustomize binary is installed; says SKIPPED (or fails when
+/// `ROLLGATE_REQUIRE_KUSTOMIZE=1`) otherwise.
 fn kustomize_installed() -> bool {
     let ok = |cmd: &str, args: &[&str]| {
         Command::new(cmd)
@@ -116,15 +120,12 @@ fn kustomize_installed() -> bool {
             .status()
             .is_ok_and(|s| s.success())
     };
-    if ok("kustomize", &["version"]) || ok("kubectl", &["kustomize", "--help"]) {
-        return true;
-    }
-    assert!(
-        std::env::var_os("ROLLGATE_REQUIRE_KUSTOMIZE").is_none(),
-        "ROLLGATE_REQUIRE_KUSTOMIZE is set but neither kustomize nor kubectl is installed"
-    );
-    println!("SKIPPED: neither kustomize nor kubectl is installed");
-    false
+    ok("kustomize", &["version"])
+        || ok("kubectl", &["kustomize", "--help"])
+        || !skip::skip(
+            "ROLLGATE_REQUIRE_KUSTOMIZE",
+            "neither kustomize nor kubectl is installed",
+        )
 }
 
 #[test]

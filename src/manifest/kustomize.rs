@@ -196,7 +196,7 @@ fn is_remote(entry: &str) -> bool {
 
 /// `path` without `.` and `..` components, without touching the file system (for paths that do
 /// not exist, so cannot be canonicalised).
-fn lexical(path: &Path) -> PathBuf {
+pub(crate) fn lexical(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::input::Input;
-use super::kustomize::Scopes;
+use super::kustomize::{Scopes, lexical};
 use super::{Document, Limits, Pos, Source, Span, SpanIndex, load};
 use crate::engine::Origin;
 use crate::engine::lint::{LintRun, Located, LocatedRelated};
@@ -158,21 +158,6 @@ fn relative(from: &Path, to: &Path) -> PathBuf {
     }
     if out.as_os_str().is_empty() {
         out.push(".");
-    }
-    out
-}
-
-/// `path` without `.` and `..` components.
-fn lexical(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
     }
     out
 }
