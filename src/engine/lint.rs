@@ -451,6 +451,7 @@ pub fn lint_in_project(
                         unusable: input.unusable.clone(),
                         path: None,
                         context: true,
+                        skipped: None,
                     });
                     copied.push(place(ns, builds));
                 }
@@ -468,7 +469,7 @@ pub fn lint_in_project(
     let indexed: Vec<(usize, &Input)> = inputs.iter().enumerate().collect();
     let mut parsed = par_map(&indexed, parse_threads, |&(si, input)| {
         let p = &placed[si];
-        (input.unusable.is_none() && p.patch_of.is_none())
+        (input.unusable.is_none() && p.patch_of.is_none() && input.skipped.is_none())
             .then(|| load_file(si, &input.source.text, limits, &p.namespace))
     })
     .into_iter();
@@ -503,6 +504,16 @@ pub fn lint_in_project(
                     "kustomize patch of {} (a partial object, merged into the build's objects): not checked as a complete object, and not part of the world; skipped",
                     of.display()
                 ),
+            ));
+            sources.push(input.source);
+            continue;
+        }
+        if let Some(why) = &input.skipped {
+            findings.push(text_finding(
+                &builtin::NOT_KUBERNETES_OBJECT,
+                si,
+                Span::point(crate::manifest::Pos::new(1, 1)),
+                why.clone(),
             ));
             sources.push(input.source);
             continue;
