@@ -436,7 +436,11 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
                 not_reported.configured += 1;
                 continue;
             }
-            if defaults_apply && excludes.default(canonical.as_deref(), &project) {
+            // A folder named inside a test tree is linted; a file named with --force-exclude
+            // is checked against the defaults like any other.
+            if (defaults_apply || under.is_none())
+                && excludes.default(canonical.as_deref(), &project)
+            {
                 not_reported.fixtures += 1;
                 continue;
             }

@@ -449,3 +449,294 @@ fn huge_context_folder_is_bounded() {
     assert!(o.stderr.contains("the rest is not read"), "{}", o.stderr);
     assert!(took.as_secs() < 60, "{took:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// What a folder walk reports (docs/configuration.md "Excludes", measured in docs/precision.md)
+
+/// A Rollout whose `setWeight` one replica cannot give: a true warning, the kind upstream test
+/// fixtures hold on purpose.
+const FIXTURE_ROLLOUT: &str = "apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: fixture
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: fixture}
+  template:
+    metadata:
+      labels: {app: fixture}
+    spec:
+      containers:
+      - name: c
+        image: x
+  strategy:
+    canary:
+      steps:
+      - setWeight: 10
+      - pause: {duration: 10s}
+";
+
+#[test]
+fn test_trees_and_fixture_folders_are_not_reported_from_a_walk() {
+    let t = project();
+    t.write("test/e2e/rollout.yaml", FIXTURE_ROLLOUT);
+    t.write("pkg/lint/testdata/rollout.yaml", FIXTURE_ROLLOUT);
+    t.write("clusters/test/rollout.yaml", FIXTURE_ROLLOUT);
+    let all = lint(&t.0, &["."], None);
+    // The fixtures are not reported, and one line says so; an environment named `test`
+    // deeper in the project is linted.
+    assert!(!rows(&all).iter().any(|(f, ..)| f.contains("test/e2e")));
+    assert!(!rows(&all).iter().any(|(f, ..)| f.contains("testdata")));
+    assert!(has(
+        &all,
+        "clusters/test/rollout.yaml",
+        "argo-setweight-unachievable",
+        "warning"
+    ));
+    assert!(
+        all.stderr
+            .contains("2 file(s) not reported: 2 in test trees and fixture folders"),
+        "{}",
+        all.stderr
+    );
+    // A file named on the command line is linted (pre-commit, editors), unless
+    // --force-exclude (the pre-commit hook passes it) says otherwise, and then it is counted.
+    let named = lint(&t.0, &["test/e2e/rollout.yaml"], None);
+    assert!(has(
+        &named,
+        "test/e2e/rollout.yaml",
+        "argo-setweight-unachievable",
+        "warning"
+    ));
+    let forced = lint(&t.0, &["--force-exclude", "test/e2e/rollout.yaml"], None);
+    assert!(rows(&forced).is_empty(), "{:?}", rows(&forced));
+    assert!(
+        forced.stderr.contains("1 file(s) not reported"),
+        "{}",
+        forced.stderr
+    );
+    // A folder named inside a test tree is linted.
+    let inside = lint(&t.0, &["test/e2e"], None);
+    assert!(has(
+        &inside,
+        "rollout.yaml",
+        "argo-setweight-unachievable",
+        "warning"
+    ));
+}
+
+#[test]
+fn exclude_replaces_the_defaults_and_extend_exclude_adds() {
+    let t = project();
+    t.write("test/e2e/rollout.yaml", FIXTURE_ROLLOUT);
+    t.write("generated/rollout.yaml", FIXTURE_ROLLOUT);
+    let run = |config: &str| {
+        t.write(".rollgate.yaml", config);
+        let mut c = Command::new(BIN);
+        let out = c
+            .current_dir(&t.0)
+            .args(["lint", "--format", "json", "."])
+            .output()
+            .expect("run");
+        let json: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let files: Vec<String> = json["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| f["file"].as_str().unwrap_or("").to_owned())
+            .collect();
+        (files, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (files, _) = run("exclude: []\n");
+    assert!(files.iter().any(|f| f.contains("test/e2e")), "{files:?}");
+    assert!(files.iter().any(|f| f.contains("generated")), "{files:?}");
+    let (files, err) = run("extend-exclude: [\"generated/**\"]\n");
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.contains("test/e2e") || f.contains("generated")),
+        "{files:?}"
+    );
+    assert!(
+        err.contains("1 matching `exclude`/`extend-exclude`"),
+        "{err}"
+    );
+    let (files, _) = run("exclude: [\"generated/**\"]\n");
+    assert!(files.iter().any(|f| f.contains("test/e2e")), "{files:?}");
+    assert!(!files.iter().any(|f| f.contains("generated")), "{files:?}");
+    // force-exclude in the file applies the excludes to a named file.
+    let (files, _) = {
+        t.write(".rollgate.yaml", "force-exclude: true\n");
+        let out = Command::new(BIN)
+            .current_dir(&t.0)
+            .args(["lint", "--format", "json", "test/e2e/rollout.yaml"])
+            .output()
+            .expect("run");
+        let json: Value = serde_json::from_slice(&out.stdout).expect("json");
+        (json["findings"].as_array().expect("findings").len(), ())
+    };
+    assert_eq!(files, 0);
+}
+
+#[test]
+fn helm_chart_templates_are_not_linted_as_manifests() {
+    let t = project();
+    t.write(
+        "charts/app/Chart.yaml",
+        "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+    );
+    t.write(
+        "charts/app/templates/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  replicas: {{ .Values.replicas }}\n",
+    );
+    // A chart file without a template action renders to itself: linted.
+    t.write("charts/app/templates/rollout.yaml", FIXTURE_ROLLOUT);
+    // Outside a chart, an unquoted `{{ … }}` is a real mistake (kubectl fails on it).
+    t.write(
+        "examples/job.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  annotations:\n    a: {{args.x}}\n",
+    );
+    let all = lint(&t.0, &["."], None);
+    assert!(
+        !rows(&all)
+            .iter()
+            .any(|(f, ..)| f.ends_with("deployment.yaml")),
+        "{:?}",
+        rows(&all)
+    );
+    assert!(has(
+        &all,
+        "templates/rollout.yaml",
+        "argo-setweight-unachievable",
+        "warning"
+    ));
+    assert!(has(&all, "examples/job.yaml", "parse-error", "error"));
+    assert!(
+        all.stderr.contains("1 Helm chart template(s)"),
+        "{}",
+        all.stderr
+    );
+    // Named: one info says why it is not linted; no parse error.
+    let named = lint(&t.0, &["charts/app/templates/deployment.yaml"], None);
+    assert_eq!(
+        rules_of(&named, "deployment.yaml"),
+        vec![(1, "not-kubernetes-object".to_owned(), "info".to_owned())]
+    );
+}
+
+const PATCH: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+  namespace: test
+spec:
+  template:
+    spec:
+      containers:
+      - name: c
+        args: [--x]
+";
+
+#[test]
+fn unlisted_and_bare_string_patches_are_patches() {
+    let t = project();
+    // kubebuilder's scaffold: the patch entry is commented out.
+    t.write(
+        "config/default/kustomization.yaml",
+        "resources:\n- ../app\n#patches:\n#- path: manager_auth_proxy_patch.yaml\n",
+    );
+    t.write(
+        "config/app/kustomization.yaml",
+        "resources:\n- deploy.yaml\n",
+    );
+    t.write("config/app/deploy.yaml", DEPLOY);
+    t.write("config/default/manager_auth_proxy_patch.yaml", PATCH);
+    // argocd-example-apps: a bare string under `patches`.
+    t.write(
+        "plugin/kustomization.yaml",
+        "resources:\n- deploy.yaml\npatches:\n- overlays/deploy.yaml\n",
+    );
+    t.write("plugin/deploy.yaml", DEPLOY);
+    t.write("plugin/overlays/deploy.yaml", PATCH);
+    let all = lint(&t.0, &["."], None);
+    for f in ["manager_auth_proxy_patch.yaml", "overlays/deploy.yaml"] {
+        assert!(!has(&all, f, "schema", "error"), "{f}: {:?}", rows(&all));
+        assert!(
+            has(&all, f, "not-kubernetes-object", "info"),
+            "{f}: {:?}",
+            rows(&all)
+        );
+    }
+    // Named alone, the same.
+    let one = lint(
+        &t.0,
+        &["config/default/manager_auth_proxy_patch.yaml"],
+        None,
+    );
+    assert!(
+        !has(&one, "patch.yaml", "schema", "error"),
+        "{:?}",
+        rows(&one)
+    );
+}
+
+/// A CRD of kind Widget (group example.test) whose spec has one field, `field`.
+fn widget_crd(field: &str) -> String {
+    format!(
+        "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.test
+spec:
+  group: example.test
+  names: {{kind: Widget, plural: widgets}}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              {field}: {{type: string}}
+"
+    )
+}
+
+#[test]
+fn objects_are_checked_against_the_nearest_copy_of_their_crd() {
+    let t = project();
+    // Two adapters, each with its own version of one CRD and a sample beside it.
+    t.write("old/crd/widget.yaml", &widget_crd("result"));
+    t.write(
+        "old/samples/w.yaml",
+        "apiVersion: example.test/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: test\nspec:\n  result: ok\n",
+    );
+    t.write("new/crd/widget.yaml", &widget_crd("status"));
+    t.write(
+        "new/samples/w.yaml",
+        "apiVersion: example.test/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: test\nspec:\n  status: ok\n",
+    );
+    let all = lint(&t.0, &["."], None);
+    assert!(
+        !rows(&all).iter().any(|(_, _, r, _)| r == "schema"),
+        "{:?}",
+        rows(&all)
+    );
+    // A sample beside the new CRD that uses the old field is still an error.
+    t.write(
+        "new/samples/stale.yaml",
+        "apiVersion: example.test/v1\nkind: Widget\nmetadata:\n  name: s\n  namespace: test\nspec:\n  result: ok\n",
+    );
+    let all = lint(&t.0, &["."], None);
+    assert!(
+        has(&all, "new/samples/stale.yaml", "schema", "error"),
+        "{:?}",
+        rows(&all)
+    );
+}

@@ -85,11 +85,17 @@ impl Excludes {
 
     /// Why `file` is not reported, if it is not: `given` is the path as found (under a named
     /// folder), `project` the folder the defaults are relative to.
-    pub fn check(&self, given: &Path, canonical: Option<&Path>, project: &Path) -> Option<Excluded> {
+    pub fn check(
+        &self,
+        given: &Path,
+        canonical: Option<&Path>,
+        project: &Path,
+    ) -> Option<Excluded> {
         if self.configured(given, canonical) {
             return Some(Excluded::Configured);
         }
-        self.default(canonical, project).then_some(Excluded::Fixture)
+        self.default(canonical, project)
+            .then_some(Excluded::Fixture)
     }
 
     /// Whether a configured glob matches `given` (relative to the config's folder, or as

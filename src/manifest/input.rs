@@ -46,7 +46,10 @@ pub fn expand_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, std::io::
 /// under (`None`: the file itself was named): the excludes apply to found files only.
 pub fn expand_paths_found(
     paths: &[PathBuf],
-) -> (Vec<(PathBuf, Option<PathBuf>)>, Vec<(PathBuf, std::io::Error)>) {
+) -> (
+    Vec<(PathBuf, Option<PathBuf>)>,
+    Vec<(PathBuf, std::io::Error)>,
+) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for p in paths {

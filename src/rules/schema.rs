@@ -25,6 +25,34 @@ static META: RuleMeta = RuleMeta {
 /// Findings listed per object; the rest are counted in one last finding.
 const MAX_PER_OBJECT: usize = 50;
 
+/// The world's CustomResourceDefinitions of `object`'s kind that define its version and are
+/// nearest to it (`Inventory::distance`): a repository holding several copies of one CRD (one
+/// per version of an adapter, an old and a new one; wg-policy-prototypes holds eight
+/// PolicyReport CRDs) checks each object against the copy beside it, as references resolve to
+/// the nearest alternative (docs/worlds.md). Last defined first among equals, as before.
+fn nearest_crds(object: &Object, cx: &Context<'_>) -> Vec<std::sync::Arc<schema::Arena>> {
+    let mut best: Option<u32> = None;
+    let mut out = Vec::new();
+    for crd in schema::crd::world_crds_for(cx.world, &object.group, &object.kind) {
+        let Some(arena) = schema::crd::world_crd(crd) else {
+            continue;
+        };
+        if arena.root(&object.version).is_none() {
+            continue;
+        }
+        let d = cx.world.distance(object, crd);
+        match best {
+            Some(b) if d > b => {}
+            Some(b) if d == b => out.push(arena),
+            _ => {
+                best = Some(d);
+                out = vec![arena];
+            }
+        }
+    }
+    out
+}
+
 impl Rule for Schema {
     fn meta(&self) -> &'static RuleMeta {
         &META
@@ -37,12 +65,39 @@ impl Rule for Schema {
         if matches!(object.origin, Origin::Admission | Origin::Cluster) {
             return;
         }
-        let Some((found, report)) = schema::check(
-            object,
-            &cx.world_schemas(&object.group, &object.kind),
-            &cx.settings.crds,
-            MAX_PER_OBJECT,
-        ) else {
+        let all = cx.world_schemas(&object.group, &object.kind);
+        let defining = all
+            .iter()
+            .filter(|a| a.root(&object.version).is_some())
+            .count();
+        let nearest;
+        let world: &[std::sync::Arc<schema::Arena>] = if defining > 1 {
+            nearest = nearest_crds(object, cx);
+            &nearest
+        } else {
+            &all
+        };
+        // Alternatives at the same distance: the object is checked against each, and reported
+        // only when none accepts it (against the first).
+        let mut checked = None;
+        for i in 0..world.len().max(1) {
+            let Some((found, report)) = schema::check(
+                object,
+                world.get(i..).unwrap_or_default(),
+                &cx.settings.crds,
+                MAX_PER_OBJECT,
+            ) else {
+                break;
+            };
+            let clean = report.violations.is_empty() && report.more == 0;
+            if checked.is_none() || clean {
+                checked = Some((found, report));
+            }
+            if clean || defining <= 1 || i + 1 >= world.len() {
+                break;
+            }
+        }
+        let Some((found, report)) = checked else {
             return;
         };
         let source = match found.origin {
