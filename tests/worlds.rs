@@ -740,3 +740,117 @@ fn objects_are_checked_against_the_nearest_copy_of_their_crd() {
         rows(&all)
     );
 }
+
+#[test]
+fn setweight_rounding_is_an_info_and_a_larger_exposure_a_warning() {
+    let t = project();
+    // 1 replica: setWeight 10 gives the canary half the traffic.
+    t.write("app/one.yaml", FIXTURE_ROLLOUT);
+    // 3 replicas: setWeight 20 gives 25%, a rounding.
+    t.write(
+        "app/three.yaml",
+        &FIXTURE_ROLLOUT
+            .replace("name: fixture", "name: three")
+            .replace("replicas: 1", "replicas: 3")
+            .replace("setWeight: 10", "setWeight: 20"),
+    );
+    let all = lint(&t.0, &["app"], None);
+    assert!(has(
+        &all,
+        "one.yaml",
+        "argo-setweight-unachievable",
+        "warning"
+    ));
+    assert!(has(
+        &all,
+        "three.yaml",
+        "argo-setweight-unachievable",
+        "info"
+    ));
+    assert!(!has(
+        &all,
+        "three.yaml",
+        "argo-setweight-unachievable",
+        "warning"
+    ));
+    let msg = all.json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| {
+            f["file"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("three.yaml"))
+        })
+        .and_then(|f| f["message"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(msg.contains("a rounding of the weight"), "{msg}");
+}
+
+#[test]
+fn monitors_of_installer_services_are_infos() {
+    let t = project();
+    let bundle = "apiVersion: v1
+kind: Service
+metadata:
+  name: metrics-server
+  namespace: kube-system
+  labels: {k8s-app: metrics-server}
+spec:
+  selector: {k8s-app: metrics-server}
+  ports: [{name: https, port: 443}]
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: kubelet
+  namespace: monitoring
+spec:
+  namespaceSelector: {matchNames: [kube-system]}
+  selector:
+    matchLabels: {k8s-app: kubelet}
+  endpoints: [{port: https-metrics}]
+";
+    t.write("monitoring/bundle.yaml", bundle);
+    let all = lint(&t.0, &["monitoring"], None);
+    assert!(
+        has(
+            &all,
+            "bundle.yaml",
+            "servicemonitor-no-matching-service",
+            "info"
+        ),
+        "{:?}",
+        rows(&all)
+    );
+    assert!(!has(
+        &all,
+        "bundle.yaml",
+        "servicemonitor-no-matching-service",
+        "warning"
+    ));
+    // The same monitor of an application namespace with other Services there: a warning.
+    let app = bundle.replace("kube-system", "apps");
+    t.write("monitoring/bundle.yaml", &app);
+    let all = lint(&t.0, &["monitoring"], None);
+    assert!(
+        has(
+            &all,
+            "bundle.yaml",
+            "servicemonitor-no-matching-service",
+            "warning"
+        ),
+        "{:?}",
+        rows(&all)
+    );
+    // Strict: an error in any namespace.
+    t.write("monitoring/bundle.yaml", bundle);
+    let strict = lint(&t.0, &["--strict-references", "monitoring"], None);
+    assert!(has(
+        &strict,
+        "bundle.yaml",
+        "servicemonitor-no-matching-service",
+        "error"
+    ));
+}
