@@ -447,22 +447,43 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         }
         match input::read_file(&f, args.max_file_size) {
             Ok(mut i) => {
-                let chart = match (&canonical, &i.unusable) {
-                    (Some(c), None) => {
-                        crate::manifest::exclude::helm_chart_of(c, &i.source.text, Some(&project))
-                    }
+                use crate::manifest::exclude::{
+                    ansible_role_of, helm_chart_of, json_may_be_manifest,
+                };
+                if under.is_some()
+                    && i.unusable.is_none()
+                    && f.extension().is_some_and(|e| e == "json")
+                    && !json_may_be_manifest(&i.source.text)
+                {
+                    // Not a manifest (package.json, a dashboard, JSON lines): a walk reads
+                    // manifests only, as it reads no `.txt`.
+                    continue;
+                }
+                let template = match (&canonical, &i.unusable) {
+                    (Some(c), None) => helm_chart_of(c, &i.source.text, Some(&project))
+                        .map(|chart| {
+                            format!(
+                                "Helm chart template (chart {}): Helm renders it with Go templates before it is YAML, so it is not a manifest as written; not linted (`helm template {} | rollgate lint -` checks the rendered objects)",
+                                chart.display(),
+                                chart.display()
+                            )
+                        })
+                        .or_else(|| {
+                            ansible_role_of(c, &i.source.text).map(|role| {
+                                format!(
+                                    "Ansible role template (role {}): Ansible renders it with Jinja before it is YAML, so it is not a manifest as written; not linted",
+                                    role.display()
+                                )
+                            })
+                        }),
                     _ => None,
                 };
-                if let Some(chart) = chart {
+                if let Some(why) = template {
                     if under.is_some() {
                         not_reported.charts += 1;
                         continue;
                     }
-                    i.skipped = Some(format!(
-                        "Helm chart template (chart {}): Helm renders it with Go templates before it is YAML, so it is not a manifest as written; not linted (`helm template {} | rollgate lint -` checks the rendered objects)",
-                        chart.display(),
-                        chart.display()
-                    ));
+                    i.skipped = Some(why);
                 }
                 inputs.push(i)
             }
@@ -720,7 +741,7 @@ impl NotReported {
         }
         if self.charts > 0 {
             parts.push(format!(
-                "{} Helm chart template(s), not manifests until rendered (`helm template CHART | rollgate lint -`)",
+                "{} Helm chart or Ansible role template(s), not manifests until rendered (`helm template CHART | rollgate lint -`)",
                 self.charts
             ));
         }

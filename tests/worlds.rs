@@ -613,7 +613,8 @@ fn helm_chart_templates_are_not_linted_as_manifests() {
     ));
     assert!(has(&all, "examples/job.yaml", "parse-error", "error"));
     assert!(
-        all.stderr.contains("1 Helm chart template(s)"),
+        all.stderr
+            .contains("1 Helm chart or Ansible role template(s)"),
         "{}",
         all.stderr
     );

@@ -160,6 +160,28 @@ pub fn helm_chart_of(path: &Path, text: &str, stop: Option<&Path>) -> Option<Pat
     None
 }
 
+/// The Ansible role a file belongs to, when it is a role template: a file under
+/// `roles/<role>/templates/` whose text holds a Jinja action (`{{`); Ansible's `template`
+/// module renders it before anything reads it as YAML. `path` is canonical.
+pub fn ansible_role_of(path: &Path, text: &str) -> Option<PathBuf> {
+    if !text.contains("{{") {
+        return None;
+    }
+    let parts: Vec<_> = path.components().collect();
+    let n = parts.len();
+    (0..n.saturating_sub(3)).rev().find_map(|i| {
+        (parts[i].as_os_str() == "roles" && parts[i + 2].as_os_str() == "templates")
+            .then(|| parts[..i + 2].iter().collect())
+    })
+}
+
+/// Whether a `.json` file found in a folder walk can be a manifest: Kubernetes objects in
+/// JSON name their `kind`; other JSON (package.json, dashboards, CNI configs, data files,
+/// JSON lines) is not read as YAML.
+pub fn json_may_be_manifest(text: &str) -> bool {
+    text.contains("\"kind\"")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +223,26 @@ mod tests {
         let extended = Excludes::new(None, &["gen/**".to_owned()], PathBuf::new(), false);
         assert_eq!(check(&extended, "gen/a.yaml"), Some(Excluded::Configured));
         assert_eq!(check(&extended, "test/a.yaml"), Some(Excluded::Fixture));
+    }
+
+    #[test]
+    fn ansible_role_templates_and_json_data() {
+        let p = Path::new("/r/playbooks/roles/mesh/templates/deployment.yml");
+        assert_eq!(
+            ansible_role_of(p, "name: {{ name }}\n"),
+            Some(PathBuf::from("/r/playbooks/roles/mesh"))
+        );
+        assert_eq!(ansible_role_of(p, "name: plain\n"), None);
+        assert_eq!(
+            ansible_role_of(Path::new("/r/templates/x.yml"), "a: {{ b }}"),
+            None
+        );
+        assert!(json_may_be_manifest(
+            "{\"apiVersion\": \"v1\", \"kind\": \"List\"}"
+        ));
+        assert!(!json_may_be_manifest(
+            "{\"cniVersion\": \"0.3.0\"}\n{\"a\": 1}\n"
+        ));
     }
 
     #[test]

@@ -53,6 +53,17 @@ fn nearest_crds(object: &Object, cx: &Context<'_>) -> Vec<std::sync::Arc<schema:
     out
 }
 
+/// A value written for the reader to replace: `<namespace>`, `<your-bucket>`, `${NAMESPACE}`.
+fn is_placeholder(s: &str) -> bool {
+    let inner = |t: &str| !t.is_empty() && !t.contains(['<', '>', '{', '}', '$']);
+    s.strip_prefix('<')
+        .and_then(|t| t.strip_suffix('>'))
+        .is_some_and(inner)
+        || s.strip_prefix("${")
+            .and_then(|t| t.strip_suffix('}'))
+            .is_some_and(inner)
+}
+
 impl Rule for Schema {
     fn meta(&self) -> &'static RuleMeta {
         &META
@@ -106,7 +117,23 @@ impl Rule for Schema {
             SchemaOrigin::Builtin => format!("rollgate's built-in {}", found.arena.source.label),
         };
         for v in report.violations {
-            let mut f = finding(&META, object, v.pointer, v.message);
+            // A documentation placeholder (`namespace: <namespace>`): the reader is told to
+            // replace it, so the value is wrong on purpose (docs/precision.md: kserve's
+            // docs/samples). Said, at info.
+            let placeholder = matches!(v.kind, Kind::Pattern | Kind::Enum | Kind::Type)
+                && object
+                    .at(&v.pointer)
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(is_placeholder);
+            let message = if placeholder {
+                format!("{} (a placeholder to replace before applying)", v.message)
+            } else {
+                v.message
+            };
+            let mut f = finding(&META, object, v.pointer, message);
+            if placeholder {
+                f = f.with_severity(Severity::Info);
+            }
             if v.kind == Kind::UnknownField {
                 f = f.at_key();
             }
@@ -134,5 +161,17 @@ impl Rule for Schema {
                 ),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders() {
+        assert!(super::is_placeholder("<namespace>"));
+        assert!(super::is_placeholder("${NAMESPACE}"));
+        assert!(!super::is_placeholder("<a><b>"));
+        assert!(!super::is_placeholder("tcp"));
+        assert!(!super::is_placeholder("<>"));
     }
 }
