@@ -88,27 +88,11 @@ impl Rule for Schema {
         } else {
             &all
         };
-        // Alternatives at the same distance: the object is checked against each, and reported
-        // only when none accepts it (against the first).
-        let mut checked = None;
-        for i in 0..world.len().max(1) {
-            let Some((found, report)) = schema::check(
-                object,
-                world.get(i..).unwrap_or_default(),
-                &cx.settings.crds,
-                MAX_PER_OBJECT,
-            ) else {
-                break;
-            };
-            let clean = report.violations.is_empty() && report.more == 0;
-            if checked.is_none() || clean {
-                checked = Some((found, report));
-            }
-            if clean || defining <= 1 || i + 1 >= world.len() {
-                break;
-            }
-        }
-        let Some((found, report)) = checked else {
+        // Alternatives at the same distance: the last defined, as before (a permissive copy,
+        // such as kserve's "minimal" CRDs without schemas, must not hide the findings the full
+        // copy gives).
+        let Some((found, report)) = schema::check(object, world, &cx.settings.crds, MAX_PER_OBJECT)
+        else {
             return;
         };
         let source = match found.origin {
