@@ -855,3 +855,49 @@ spec:
         "error"
     ));
 }
+
+#[test]
+fn a_dead_fallback_to_the_same_destinations_is_an_info() {
+    let t = project();
+    let vs = "apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: details
+  namespace: test
+spec:
+  hosts: [details]
+  http:
+  - fault:
+      abort: {httpStatus: 555, percentage: {value: 100}}
+    route:
+    - destination: {host: details}
+  - route:
+    - destination: {host: details}
+";
+    t.write("mesh/fault.yaml", vs);
+    t.write(
+        "mesh/lost.yaml",
+        &vs.replace("name: details", "name: other").replacen(
+            "  - route:\n    - destination: {host: details}\n",
+            "  - route:\n    - destination: {host: reviews}\n",
+            1,
+        ),
+    );
+    let all = lint(&t.0, &["mesh"], None);
+    assert!(
+        has(&all, "fault.yaml", "istio-route-unreachable", "info"),
+        "{:?}",
+        rows(&all)
+    );
+    assert!(!has(
+        &all,
+        "fault.yaml",
+        "istio-route-unreachable",
+        "warning"
+    ));
+    assert!(
+        has(&all, "lost.yaml", "istio-route-unreachable", "warning"),
+        "{:?}",
+        rows(&all)
+    );
+}

@@ -171,6 +171,48 @@ def verdict_of(verdicts, repo, f):
     )
 
 
+def totals_of(findings, verdicts):
+    t = collections.Counter()
+    for f in findings:
+        v = verdict_of(verdicts, f["repo"], f)
+        t[(f["severity"], v[0] if v else "?")] += 1
+    return t
+
+
+def tables(before_dir: Path, after_dir: Path) -> str:
+    """Markdown: totals before/after, the after findings one per row, the before findings
+    grouped by repository, rule, verdict and reason."""
+    verdicts = read_verdicts()
+    before = json.loads((before_dir / "findings.json").read_text())
+    after = json.loads((after_dir / "findings.json").read_text())
+    tb, ta = totals_of(before, verdicts), totals_of(after, verdicts)
+    out = [
+        "| | before: errors | after: errors | before: warnings | after: warnings |",
+        "|---|---|---|---|---|",
+    ]
+    for v, label in (("act", "true, worth acting on"), ("useless", "true, nobody acts"), ("false", "false"), ("?", "not judged")):
+        out.append(
+            f"| {label} | {tb[('error', v)]} | {ta[('error', v)]} | {tb[('warning', v)]} | {ta[('warning', v)]} |"
+        )
+    out.append(
+        f"| **total** | {sum(n for (s, _), n in tb.items() if s == 'error')} | {sum(n for (s, _), n in ta.items() if s == 'error')} "
+        f"| {sum(n for (s, _), n in tb.items() if s == 'warning')} | {sum(n for (s, _), n in ta.items() if s == 'warning')} |"
+    )
+    out += ["", "### After: every error and warning", "", "| repo | file | line | rule | severity | verdict | reason |", "|---|---|---|---|---|---|---|"]
+    for f in sorted(after, key=lambda f: (f["repo"], f["file"], f["line"], f["rule"])):
+        v = verdict_of(verdicts, f["repo"], f) or ("?", "")
+        out.append(f"| {f['repo']} | `{f['file']}` | {f['line']} | `{f['rule']}` | {f['severity']} | {v[0]} | {v[1]} |")
+    out += ["", "### Before: every error and warning, grouped", "", "| repo | rule | severity | verdict | reason | count | example file |", "|---|---|---|---|---|---|---|"]
+    groups = collections.OrderedDict()
+    for f in sorted(before, key=lambda f: (f["repo"], f["rule"], f["severity"], f["file"], f["line"])):
+        v = verdict_of(verdicts, f["repo"], f) or ("?", "")
+        k = (f["repo"], f["rule"], f["severity"], v[0], v[1])
+        groups.setdefault(k, []).append(f)
+    for (repo, rule, sev, verdict, reason), fs in groups.items():
+        out.append(f"| {repo} | `{rule}` | {sev} | {verdict} | {reason} | {len(fs)} | `{fs[0]['file']}` |")
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -180,8 +222,17 @@ def main():
     ap.add_argument("--extract", action="store_true")
     ap.add_argument("--per-file", action="store_true")
     ap.add_argument("--only", help="comma-separated repo names (owner/name)")
+    ap.add_argument(
+        "--tables",
+        nargs=2,
+        metavar=("BEFORE_DIR", "AFTER_DIR"),
+        help="write the tables of docs/precision.md from two earlier runs' findings.json and exit",
+    )
     ap.add_argument("extra", nargs="*")
     a = ap.parse_args()
+    if a.tables:
+        print(tables(Path(a.tables[0]), Path(a.tables[1])))
+        return
     binary = Path(a.bin).resolve()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
