@@ -558,8 +558,9 @@ fn exclude_replaces_the_defaults_and_extend_exclude_adds() {
             .any(|f| f.contains("test/e2e") || f.contains("generated")),
         "{files:?}"
     );
+    // The note counts what the defaults leave out; the configured globs are the user's own.
     assert!(
-        err.contains("1 matching `exclude`/`extend-exclude`"),
+        err.contains("1 file(s) not reported: 1 in test trees"),
         "{err}"
     );
     let (files, _) = run("exclude: [\"generated/**\"]\n");
@@ -899,5 +900,35 @@ spec:
         has(&all, "lost.yaml", "istio-route-unreachable", "warning"),
         "{:?}",
         rows(&all)
+    );
+}
+
+#[test]
+fn a_file_in_a_kustomization_folder_sees_the_whole_project() {
+    // stefanprodan/gitops-istio: apps/backend is a kustomization; the MetricTemplates its
+    // Canary names live in another folder of the repository.
+    let t = Tmp::new("gitops");
+    std::fs::create_dir_all(t.0.join(".git")).expect("git");
+    t.write(
+        "apps/backend/kustomization.yaml",
+        "resources:\n- canary.yaml\n- deploy.yaml\n",
+    );
+    t.write("apps/backend/canary.yaml", CANARY);
+    t.write("apps/backend/deploy.yaml", DEPLOY);
+    t.write("infrastructure/templates/latency.yaml", TEMPLATE);
+    let folder = lint(&t.0, &["."], None);
+    let one = lint(&t.0, &["apps/backend/canary.yaml"], None);
+    assert_eq!(
+        rules_of(&folder, "canary.yaml"),
+        rules_of(&one, "canary.yaml"),
+        "{}",
+        one.stderr
+    );
+    assert!(!has(&one, "canary.yaml", "template-not-found", "info"));
+    assert!(has(&one, "canary.yaml", "unit-mismatch", "warning"));
+    assert!(
+        one.stderr.contains("nearest folder holding .git"),
+        "{}",
+        one.stderr
     );
 }
