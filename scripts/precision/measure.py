@@ -270,6 +270,17 @@ def main():
                     perfile.append({"repo": repo, "file": rel, "failed": err[:300]})
                     continue
                 mine = [f for f in alone["findings"] if norm(f["file"]) == rel]
+                # By design, not a difference: a named template gets one info saying it is not
+                # linted, where the walk leaves it out (docs/configuration.md, "Excludes").
+                mine = [
+                    f
+                    for f in mine
+                    if not (
+                        f["rule"] == "not-kubernetes-object"
+                        and f["message"].startswith(("Helm chart template", "Ansible role template"))
+                        and not by_file.get(rel)
+                    )
+                ]
                 folder = by_file.get(rel, [])
                 a_keys = collections.Counter(key(f) for f in mine)
                 b_keys = collections.Counter(key(f) for f in folder)

@@ -42,14 +42,13 @@ pub fn expand_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, std::io::
     (files, errors)
 }
 
+/// A file to read and the folder named on the command line it was found under (`None`: the
+/// file itself was named).
+pub type Found = (PathBuf, Option<PathBuf>);
+
 /// [`expand_paths`], saying for each file the folder named on the command line it was found
 /// under (`None`: the file itself was named): the excludes apply to found files only.
-pub fn expand_paths_found(
-    paths: &[PathBuf],
-) -> (
-    Vec<(PathBuf, Option<PathBuf>)>,
-    Vec<(PathBuf, std::io::Error)>,
-) {
+pub fn expand_paths_found(paths: &[PathBuf]) -> (Vec<Found>, Vec<(PathBuf, std::io::Error)>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for p in paths {
