@@ -846,6 +846,25 @@ spec:
         "{:?}",
         rows(&all)
     );
+    // Every namespace (`any: true`), beside Services of istio-system only: an info.
+    let any = bundle
+        .replace("namespace: kube-system", "namespace: istio-system")
+        .replace(
+            "namespaceSelector: {matchNames: [kube-system]}",
+            "namespaceSelector: {any: true}",
+        );
+    t.write("monitoring/bundle.yaml", &any);
+    let all = lint(&t.0, &["monitoring"], None);
+    assert!(
+        has(
+            &all,
+            "bundle.yaml",
+            "servicemonitor-no-matching-service",
+            "info"
+        ),
+        "{:?}",
+        rows(&all)
+    );
     // Strict: an error in any namespace.
     t.write("monitoring/bundle.yaml", bundle);
     let strict = lint(&t.0, &["--strict-references", "monitoring"], None);

@@ -82,6 +82,18 @@ impl Rule for ServicemonitorNoMatchingService {
                     installer = true;
                     Absence::Outside
                 }
+                // Every namespace (`any: true`): the Services near it are evidence only when
+                // some of them are in a namespace no installer fills (Istio's monitoring addon
+                // selects istiod from beside its own grafana and kiali Services).
+                Absence::Suspect { others: o, .. }
+                    if ns.is_none()
+                        && cx.world.list("", "Service", None).iter().all(|s| {
+                            !o.contains(&s.name) || INSTALLER_NAMESPACES.contains(&s.ns())
+                        }) =>
+                {
+                    installer = true;
+                    Absence::Outside
+                }
                 a => a,
             };
             match absence {
@@ -118,7 +130,7 @@ impl Rule for ServicemonitorNoMatchingService {
             ),
             Absence::Outside if installer => (
                 Severity::Info,
-                " (a namespace the cluster's and the mesh's installers fill: the Service is most likely theirs, defined outside the input)"
+                " (the Services near it are in namespaces the cluster's and the mesh's installers fill, kube-system and istio-system: the Service is most likely an installer's, defined outside the input)"
                     .to_owned(),
             ),
             Absence::Outside => (
