@@ -30,8 +30,8 @@ const TOLERANCE: f64 = 5.0;
 /// Whether a pod share is a larger exposure than the weight asked for, and not a rounding: at
 /// least 1.5 times the weight and 10 points above it (1 replica: `setWeight: 10` gives 50%).
 /// Smaller gaps (3 replicas: `setWeight: 20` gives 25%) are what pod-share canaries always do
-/// and nobody acts on them (docs/precision.md: 33 such warnings on 25 repositories, none
-/// worth a change); they are infos that say so.
+/// and nobody acts on them (docs/precision.md: 15 such warnings outside test fixtures on 25
+/// repositories, none worth a change); they are infos that say so.
 fn over_exposed(share: f64, weight: f64) -> bool {
     share >= weight * 1.5 && share - weight >= 10.0
 }
