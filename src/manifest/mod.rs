@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod edit;
+pub mod exclude;
 pub mod helm;
 pub mod input;
 pub mod kustomize;
