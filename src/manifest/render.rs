@@ -765,6 +765,7 @@ pub fn prepare(
                 unusable: None,
                 path: Some(place),
                 context: false,
+                skipped: None,
             });
         }
     }
