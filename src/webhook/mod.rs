@@ -8,10 +8,12 @@
 //! - [`server`], [`tls`], [`metrics`]: axum over rustls (ring), certificate reload, `/metrics`.
 
 pub mod args;
+pub mod background;
 pub mod budget;
 pub mod cache;
 pub mod conn;
 pub mod decode;
+pub mod deps;
 pub mod logs;
 pub mod metrics;
 pub mod review;
