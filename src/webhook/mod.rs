@@ -13,6 +13,7 @@ pub mod budget;
 pub mod cache;
 pub mod conn;
 pub mod decode;
+pub mod lease;
 pub mod deps;
 pub mod logs;
 pub mod metrics;
