@@ -17,7 +17,7 @@ use crate::manifest::Limits;
 use crate::manifest::input::{self, DEFAULT_MAX_FILE_SIZE, Input};
 use crate::report::{self, Format};
 
-const VERSION: &str = concat!(
+pub(crate) const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (",
     env!("ROLLGATE_GIT_COMMIT"),
@@ -64,6 +64,9 @@ pub enum Command {
     },
     /// Serve the rules as a validating admission webhook (HTTPS, AdmissionReview v1).
     Serve(crate::webhook::args::ServeArgs),
+    /// Audit the objects already in a cluster (read-only paged LISTs) with the lint rules;
+    /// with --write-reports, keep rollgate's PolicyReports in line with the findings.
+    Audit(crate::webhook::audit_cli::AuditArgs),
     /// Print a shell completion script (e.g. `rollgate completions bash > /etc/bash_completion.d/rollgate`).
     Completions {
         /// The shell to complete in.
@@ -196,6 +199,7 @@ pub fn run() -> ExitCode {
             crate::timeline::run(&paths, format, &mut out)
         }
         Command::Serve(args) => crate::webhook::args::run(args),
+        Command::Audit(args) => crate::webhook::audit_cli::run(args, &mut out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "rollgate", &mut out);
             Ok(0)
@@ -757,7 +761,7 @@ fn load_context(args: &LintArgs, cfg: &Config, inputs: &[Input], stdin: &Option<
     }
 }
 
-fn exit_code(run: &LintRun, level: FailLevel) -> u8 {
+pub(crate) fn exit_code(run: &LintRun, level: FailLevel) -> u8 {
     let threshold = match level {
         FailLevel::Error => Severity::Error,
         FailLevel::Warning => Severity::Warning,

@@ -1,34 +1,35 @@
-//! The background audit of `rollgate serve --audit-interval`: the objects the cluster cache
-//! already holds, checked with the same engine, on the webhook's own watch data (no LIST):
+//! The background audit of `rollgate serve --audit-interval`: the audit pass of
+//! src/webhook/audit.rs over the cluster cache the webhook already holds (its watches: no LIST),
 //!
-//! - a full pass every `--audit-interval` (and at start, once the cache is synced);
+//! - a full pass every `--audit-interval` (the first once the cache has settled);
 //! - between passes, event-driven re-checks: each watch event that changes what rules read
-//!   (src/webhook/cache.rs `Changes`) makes dirty the object and every object whose check looked
-//!   it up (src/webhook/deps.rs); after `--audit-debounce` without a new event (at most 10
-//!   debounce periods), only those are checked again.
+//!   (`ClusterCache::take_changes`) makes dirty the object and every object whose last check
+//!   looked it up (src/webhook/deps.rs); when no event came for `--audit-debounce` (at most ten
+//!   periods into a burst), only those are checked again, namespace by namespace.
 //!
-//! Results: the `rollgate_audit_*` metrics on every replica; PolicyReports written by the
-//! replica that holds the audit Lease (src/webhook/lease.rs), on change only.
+//! Results: the `rollgate_audit_*` metrics on every replica; PolicyReports written only by the
+//! replica that holds the audit Lease (src/webhook/lease.rs), and only where they changed
+//! (`policyreport::reconcile`).
 //!
-//! Admission comes first. The audit runs on its own thread (never on the runtime's workers),
-//! at a lower CPU priority (nice +10), and holds the cache's read lock for one chunk of at most
-//! [`CHUNK`] objects of one kind in one namespace, never for a pass: readers do not block
-//! admissions, and before each chunk it lets a waiting watch event write first
-//! (`ClusterCache::yield_to_writers`) so that a queued writer never holds admissions behind
-//! an audit read.
+//! Admission comes first. The audit runs on a thread of its own (never on the runtime's
+//! workers) at a lower CPU priority (nice +10). A full pass copies the cache namespace by
+//! namespace (one short read lock each) and checks the copy with no lock held; a re-check reads
+//! the live cache, one namespace per read lock, and first lets any watch event waiting for the
+//! write lock in (`ClusterCache::yield_to_writers`), so a queued writer never holds admissions
+//! behind an audit read.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::cache::{ClusterCache, Store, WATCHED};
-use super::deps::{Dep, DepIndex, KindId, ObjKey, Recorder};
+use super::audit::{self, Audit, AuditOptions as PassOptions, Observer, Row};
+use super::cache::{ClusterCache, Key};
+use super::deps::{Dep, DepIndex};
+use super::lease::Leadership;
 use super::metrics::{AuditFindingLabels, Metrics, PassLabels};
-use crate::engine::{Absence, Context, Engine, Finding, Inventory, Object, Settings};
-
-/// Most objects checked under one read lock (one `Context`).
-pub const CHUNK: usize = 256;
+use super::policyreport::{self, Flavor, ReportMeta, WriteSummary};
+use crate::engine::{Engine, Settings, Severity};
 
 /// `--audit-*` settings of `rollgate serve`.
 #[derive(Debug, Clone)]
@@ -45,80 +46,73 @@ impl AuditOptions {
     pub fn new(interval: Duration) -> AuditOptions {
         AuditOptions {
             interval,
-            debounce: Duration::from_millis(500),
+            debounce: DEFAULT_DEBOUNCE,
             reports: true,
         }
     }
 }
 
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(500);
+
 /// What one pass did.
 #[derive(Debug, Clone, Default)]
 pub struct PassStats {
     pub full: bool,
+    /// Objects checked.
     pub checked: usize,
-    /// Objects whose findings changed.
+    /// Objects whose rows changed (appeared, went, differ).
     pub changed: usize,
     pub duration: Duration,
-    /// Namespaces whose findings changed ("" for cluster-scoped objects).
+    /// Namespaces whose rows or counts changed ("" for cluster-scoped objects).
     pub namespaces: BTreeSet<String>,
+    /// Longest time a read lock of the cache was held.
+    pub longest_read: Duration,
 }
 
-/// The world an audited object sees: the cached cluster, every object in it reported (the
-/// audit reports on each), and referents of a kind the cache does not hold in full (CRD not
-/// installed, not listed yet) not called missing.
-pub struct AuditWorld<'a> {
-    pub inner: &'a dyn Inventory,
-    pub unsynced: &'a [(&'static str, &'static str)],
+/// What the audit knows of one checked object.
+#[derive(Debug, Clone, PartialEq)]
+struct Checked {
+    rows: Vec<Row>,
+    /// No row at warning or above.
+    passed: bool,
 }
 
-impl Inventory for AuditWorld<'_> {
-    fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<&Object> {
-        self.inner.list(group, kind, namespace)
-    }
-    fn get(&self, group: &str, kind: &str, namespace: Option<&str>, name: &str) -> Vec<&Object> {
-        self.inner.get(group, kind, namespace, name)
-    }
-    fn describe(&self) -> &str {
-        "the cluster"
-    }
-    fn complete(&self) -> bool {
-        true
-    }
-    fn reported(&self, _: &Object) -> bool {
-        true
-    }
-    fn absence(
-        &self,
-        _: &Object,
-        group: &str,
-        kind: &str,
-        _: Option<&str>,
-        _: &str,
-    ) -> Absence {
-        let watched = WATCHED.iter().any(|(g, k)| *g == group && *k == kind);
-        if !watched || self.unsynced.iter().any(|(g, k)| *g == group && *k == kind) {
-            Absence::Unknown
-        } else {
-            Absence::Missing
-        }
-    }
-}
-
-/// The audit's state: findings and recorded lookups of every cached object it checks.
+/// The background audit's state: the rows and recorded lookups of every checked object.
 pub struct Auditor {
     cache: Arc<ClusterCache>,
     engine: Engine,
     settings: Settings,
     metrics: Arc<Metrics>,
     deps: DepIndex,
-    results: BTreeMap<ObjKey, Vec<Finding>>,
+    objects: HashMap<Key, Checked>,
     counts: HashMap<AuditFindingLabels, i64>,
-    /// Kinds some enabled rule checks.
-    kinds: Vec<KindId>,
+    /// Notes of the last full pass (kinds the cache cannot vouch for).
+    notes: Vec<audit::Note>,
 }
 
-/// An object's check: its findings and the lookups it made (`None`: the object is gone).
-type Checked = (ObjKey, Option<(Vec<Finding>, Vec<Dep>)>);
+/// Collects a pass's per-object results.
+#[derive(Default)]
+struct Collect {
+    checked: Vec<(Key, Vec<Dep>, Checked)>,
+    gone: Vec<Key>,
+}
+
+impl Observer for Collect {
+    fn checked(&mut self, key: &Key, deps: Vec<Dep>, rows: &[Row], passed: bool) {
+        self.checked.push((
+            key.clone(),
+            deps,
+            Checked {
+                rows: rows.to_vec(),
+                passed,
+            },
+        ));
+    }
+
+    fn gone(&mut self, key: &Key) {
+        self.gone.push(key.clone());
+    }
+}
 
 impl Auditor {
     pub fn new(
@@ -128,118 +122,96 @@ impl Auditor {
         metrics: Arc<Metrics>,
     ) -> Auditor {
         cache.track_changes();
-        let kinds = WATCHED
-            .iter()
-            .enumerate()
-            .filter(|(_, (g, k))| engine.wants(g, k))
-            .filter_map(|(i, _)| KindId::try_from(i).ok())
-            .collect();
         Auditor {
             cache,
             engine,
             settings,
             metrics,
             deps: DepIndex::default(),
-            results: BTreeMap::new(),
+            objects: HashMap::new(),
             counts: HashMap::new(),
-            kinds,
+            notes: Vec::new(),
         }
     }
 
-    /// Every finding of the last passes, by object.
-    pub fn results(&self) -> &BTreeMap<ObjKey, Vec<Finding>> {
-        &self.results
+    pub fn cache(&self) -> &Arc<ClusterCache> {
+        &self.cache
     }
 
-    /// The findings of one namespace's objects ("" for cluster-scoped), in object order.
-    pub fn namespace_findings(&self, namespace: &str) -> Vec<&Finding> {
-        self.results
-            .iter()
-            .filter(|(k, _)| &*k.namespace == namespace)
-            .flat_map(|(_, f)| f)
-            .collect()
-    }
-
-    /// Namespaces with findings now.
-    pub fn namespaces(&self) -> BTreeSet<String> {
-        self.results
-            .iter()
-            .filter(|(_, f)| !f.is_empty())
-            .map(|(k, _)| k.namespace.to_string())
-            .collect()
-    }
-
-    /// Objects with recorded lookups (for tests and figures).
+    /// Objects with recorded lookups.
     pub fn tracked(&self) -> usize {
         self.deps.len()
     }
 
-    /// Check `names` (objects of one kind in one namespace) under one read lock.
-    fn check_chunk(&self, kind: KindId, namespace: &str, names: &[String], out: &mut Vec<Checked>) {
-        let (group, kind_name) = WATCHED[usize::from(kind)];
-        let unsynced = self.cache.unsynced_kinds();
-        self.cache.yield_to_writers();
-        self.cache.read(|store: &Store| {
-            let view = store.view();
-            let world = AuditWorld {
-                inner: &view,
-                unsynced: &unsynced,
-            };
-            let recorder = Recorder::new(&world);
-            let cx = Context::new(&recorder, &self.settings);
-            for name in names {
-                let key = ObjKey::new(kind, namespace, name);
-                let found = view.get(group, kind_name, Some(namespace), name);
-                let Some(object) = found.first() else {
-                    out.push((key, None));
-                    continue;
-                };
-                recorder.take();
-                let mut findings = Vec::new();
-                self.engine.check(object, &cx, &mut findings);
-                findings.sort_by(|a, b| {
-                    (a.rule, &a.pointer, &a.message).cmp(&(b.rule, &b.pointer, &b.message))
-                });
-                out.push((key, Some((findings, recorder.take()))));
+    /// The audit as one pass would give it now: rows by namespace, counts, notes of the last
+    /// full pass.
+    pub fn audit(&self) -> Audit {
+        let mut out = Audit {
+            notes: self.notes.clone(),
+            ..Audit::default()
+        };
+        let mut keys: Vec<&Key> = self.objects.keys().collect();
+        keys.sort();
+        for k in keys {
+            let c = &self.objects[k];
+            let ns = (!k.namespace.is_empty()).then(|| k.namespace.clone());
+            let counts = out.checked.entry(ns).or_default();
+            counts.objects += 1;
+            counts.passed += usize::from(c.passed);
+            out.objects += 1;
+            for r in &c.rows {
+                out.rows
+                    .entry(r.object.namespace.clone())
+                    .or_default()
+                    .push(r.clone());
             }
-        });
-    }
-
-    /// Check these objects of one kind and namespace, in chunks.
-    fn check_names(&self, kind: KindId, namespace: &str, names: &[String], out: &mut Vec<Checked>) {
-        for chunk in names.chunks(CHUNK) {
-            self.check_chunk(kind, namespace, chunk, out);
         }
+        for list in out.rows.values_mut() {
+            list.sort_by(|a, b| {
+                (&a.object.kind, &a.object.name, &a.pointer, a.rule, &a.message).cmp(&(
+                    &b.object.kind,
+                    &b.object.name,
+                    &b.pointer,
+                    b.rule,
+                    &b.message,
+                ))
+            });
+            list.dedup();
+        }
+        out
     }
 
-    /// Check every cached object of the kinds rules look at; replaces all results.
+    /// Check every cached object; replaces all results.
     pub fn full_pass(&mut self) -> PassStats {
         let start = Instant::now();
-        let namespaces = self.cache.read(Store::namespaces);
-        let mut checked = Vec::new();
-        for ns in &namespaces {
-            for &kind in &self.kinds {
-                let (g, k) = WATCHED[usize::from(kind)];
-                let names = self.cache.read(|s| s.names(g, k, ns));
-                self.check_names(kind, ns, &names, &mut checked);
-            }
-        }
+        // Changes noted until now are covered by this pass.
+        let _ = self.cache.take_changes();
+        let mut collect = Collect::default();
+        let pass = audit::audit_observed(
+            &self.cache,
+            &self.engine,
+            &self.settings,
+            &PassOptions::default(),
+            Some(&mut collect),
+        );
+        self.notes = pass.notes;
         // Objects not seen in this pass are gone.
-        let seen: HashSet<&ObjKey> = checked.iter().map(|(k, _)| k).collect();
-        let gone: Vec<Checked> = self
-            .results
+        let seen: HashSet<&Key> = collect.checked.iter().map(|(k, _, _)| k).collect();
+        let gone: Vec<Key> = self
+            .objects
             .keys()
             .filter(|k| !seen.contains(k))
-            .map(|k| (k.clone(), None))
+            .cloned()
             .collect();
-        checked.extend(gone);
-        let stats = self.apply(checked, true, start);
-        self.publish_pass(&stats);
+        collect.gone.extend(gone);
+        let mut stats = self.apply(collect, true, start);
+        stats.longest_read = pass.longest_read;
+        self.publish(&stats);
         stats
     }
 
-    /// Re-check what the watch events noted since the last pass made dirty. A full pass when
-    /// too many piled up.
+    /// Re-check what the watch events noted since the last pass made dirty (a full pass when
+    /// too many piled up).
     pub fn incremental(&mut self) -> PassStats {
         let changes = self.cache.take_changes();
         if changes.overflow {
@@ -247,68 +219,83 @@ impl Auditor {
         }
         let start = Instant::now();
         let mut dirty = HashSet::new();
-        for c in &changes.objects {
-            if let Some(kind) = super::deps::kind_id(c.group, c.kind) {
-                self.deps
-                    .dirty(&ObjKey::new(kind, &c.namespace, &c.name), &mut dirty);
-            }
+        for c in changes.objects {
+            let key = Key {
+                namespace: c.namespace,
+                group: c.group,
+                kind: c.kind,
+                name: c.name,
+            };
+            self.deps.dirty(&key, &mut dirty);
         }
-        // By (namespace, kind), so each group shares a read lock and a Context.
-        let mut groups: BTreeMap<(Box<str>, KindId), Vec<String>> = BTreeMap::new();
+        let mut by_ns: BTreeMap<String, Vec<Key>> = BTreeMap::new();
         for k in dirty {
-            if self.kinds.contains(&k.kind) {
-                groups
-                    .entry((k.namespace.clone(), k.kind))
-                    .or_default()
-                    .push(k.name.to_string());
+            if self.engine.wants(k.group, k.kind) {
+                by_ns.entry(k.namespace.clone()).or_default().push(k);
             }
         }
-        let mut checked = Vec::new();
-        for ((ns, kind), mut names) in groups {
-            names.sort();
-            self.check_names(kind, &ns, &names, &mut checked);
+        let availability = self.cache.availability();
+        let options = PassOptions::default();
+        let mut collect = Collect::default();
+        let mut longest = Duration::ZERO;
+        for (_, mut keys) in by_ns {
+            keys.sort();
+            self.cache.yield_to_writers();
+            let t = Instant::now();
+            self.cache.read(|store| {
+                audit::audit_keys(
+                    store,
+                    &availability,
+                    &self.engine,
+                    &self.settings,
+                    &options,
+                    &keys,
+                    Some(&mut collect),
+                )
+            });
+            longest = longest.max(t.elapsed());
         }
-        let stats = self.apply(checked, false, start);
-        self.publish_pass(&stats);
+        let mut stats = self.apply(collect, false, start);
+        stats.longest_read = longest;
+        self.publish(&stats);
         stats
     }
 
-    /// Store the checks' results; the findings gauges follow.
-    fn apply(&mut self, checked: Vec<Checked>, full: bool, start: Instant) -> PassStats {
+    /// Store a pass's results; the findings gauges follow.
+    fn apply(&mut self, collect: Collect, full: bool, start: Instant) -> PassStats {
         let mut stats = PassStats {
             full,
-            checked: checked.iter().filter(|(_, c)| c.is_some()).count(),
+            checked: collect.checked.len(),
             ..PassStats::default()
         };
         let mut touched: BTreeSet<AuditFindingLabels> = BTreeSet::new();
-        for (key, c) in checked {
-            let (findings, deps) = match c {
-                Some((f, d)) => (Some(f), Some(d)),
-                None => (None, None),
-            };
-            match deps {
-                Some(d) => self.deps.set(&key, d),
-                None => self.deps.remove(&key),
-            }
-            let old = match findings {
-                Some(f) => {
-                    let same = self.results.get(&key).is_some_and(|o| same_findings(o, &f));
-                    if same {
-                        continue;
-                    }
-                    self.count(&key, &f, 1, &mut touched);
-                    self.results.insert(key.clone(), f)
-                }
-                None => self.results.remove(&key),
-            };
-            if let Some(old) = &old {
-                self.count(&key, old, -1, &mut touched);
-            }
-            let was_empty = old.as_ref().is_none_or(Vec::is_empty);
-            let is_empty = self.results.get(&key).is_none_or(Vec::is_empty);
-            if !(was_empty && is_empty) {
+        for key in collect.gone {
+            self.deps.remove(&key);
+            if let Some(old) = self.objects.remove(&key) {
+                count(&mut self.counts, &old.rows, -1, &mut touched);
                 stats.changed += 1;
-                stats.namespaces.insert(key.namespace.to_string());
+                stats.namespaces.insert(key.namespace.clone());
+                stats
+                    .namespaces
+                    .extend(old.rows.iter().map(|r| row_ns(r).to_owned()));
+            }
+        }
+        for (key, deps, checked) in collect.checked {
+            self.deps.set(&key, deps);
+            if self.objects.get(&key) == Some(&checked) {
+                continue;
+            }
+            stats.changed += 1;
+            stats.namespaces.insert(key.namespace.clone());
+            stats
+                .namespaces
+                .extend(checked.rows.iter().map(|r| row_ns(r).to_owned()));
+            count(&mut self.counts, &checked.rows, 1, &mut touched);
+            if let Some(old) = self.objects.insert(key, checked) {
+                stats
+                    .namespaces
+                    .extend(old.rows.iter().map(|r| row_ns(r).to_owned()));
+                count(&mut self.counts, &old.rows, -1, &mut touched);
             }
         }
         for labels in touched {
@@ -324,26 +311,7 @@ impl Auditor {
         stats
     }
 
-    fn count(
-        &mut self,
-        key: &ObjKey,
-        findings: &[Finding],
-        sign: i64,
-        touched: &mut BTreeSet<AuditFindingLabels>,
-    ) {
-        for f in findings {
-            let labels = AuditFindingLabels {
-                rule: f.rule,
-                severity: f.severity.as_str(),
-                namespace: key.namespace.to_string(),
-                kind: key.group_kind().1,
-            };
-            *self.counts.entry(labels.clone()).or_insert(0) += sign;
-            touched.insert(labels);
-        }
-    }
-
-    fn publish_pass(&self, stats: &PassStats) {
+    fn publish(&self, stats: &PassStats) {
         let pass = PassLabels {
             pass: if stats.full { "full" } else { "incremental" },
         };
@@ -362,57 +330,160 @@ impl Auditor {
     }
 }
 
-/// Findings equal for a report: same rules, severities, places and messages.
-fn same_findings(a: &[Finding], b: &[Finding]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| {
-            x.rule == y.rule
-                && x.severity == y.severity
-                && x.pointer == y.pointer
-                && x.message == y.message
-        })
+fn row_ns(r: &Row) -> &str {
+    r.object.namespace.as_deref().unwrap_or("")
 }
 
-/// Lower the calling thread's CPU priority (Linux: per thread), so the audit takes what the
-/// admissions leave.
+fn count(
+    counts: &mut HashMap<AuditFindingLabels, i64>,
+    rows: &[Row],
+    sign: i64,
+    touched: &mut BTreeSet<AuditFindingLabels>,
+) {
+    for r in rows {
+        let labels = AuditFindingLabels {
+            rule: r.rule,
+            severity: r.severity.as_str(),
+            namespace: row_ns(r).to_owned(),
+            kind: r.object.kind.clone(),
+        };
+        *counts.entry(labels.clone()).or_insert(0) += sign;
+        touched.insert(labels);
+    }
+}
+
+/// Writes the PolicyReports after each pass, while this replica holds the Lease.
+pub struct ReportWriter {
+    pub client: kube::Client,
+    pub runtime: tokio::runtime::Handle,
+    pub leadership: Leadership,
+    pub meta: ReportMeta,
+    /// Whether every namespace's report must be reconciled on the next write (start, a
+    /// newly won Lease, a failed write).
+    stale: bool,
+    flavors: Vec<Flavor>,
+    metrics: Arc<Metrics>,
+}
+
+impl ReportWriter {
+    pub fn new(
+        client: kube::Client,
+        runtime: tokio::runtime::Handle,
+        leadership: Leadership,
+        meta: ReportMeta,
+        metrics: Arc<Metrics>,
+    ) -> ReportWriter {
+        ReportWriter {
+            client,
+            runtime,
+            leadership,
+            meta,
+            stale: true,
+            flavors: Vec::new(),
+            metrics,
+        }
+    }
+
+    /// Bring the reports in line with the auditor's rows: every namespace after a full pass (or
+    /// when stale), else the namespaces the pass changed. Nothing when another replica holds
+    /// the Lease.
+    pub fn write(&mut self, auditor: &Auditor, stats: &PassStats) -> Option<WriteSummary> {
+        if !self.leadership.is_leader() {
+            // Whoever holds the Lease writes; when this replica wins it, it starts over.
+            self.stale = true;
+            return None;
+        }
+        let all = stats.full || self.stale || stats.namespaces.contains("");
+        if !all && stats.namespaces.is_empty() {
+            return None;
+        }
+        let scope: Option<BTreeSet<String>> = (!all).then(|| stats.namespaces.clone());
+        if all || self.flavors.is_empty() {
+            self.flavors = self
+                .runtime
+                .block_on(policyreport::served_flavors(&self.client));
+        }
+        let mut summary = WriteSummary::default();
+        if self.flavors.is_empty() {
+            // The PolicyReport CRD is not installed: metrics only.
+            return Some(summary);
+        }
+        let audit = auditor.audit();
+        for f in self.flavors.clone() {
+            let desired = policyreport::desired(f, &audit, &self.meta);
+            self.runtime.block_on(policyreport::write_reports(
+                &self.client,
+                f,
+                &desired,
+                scope.as_ref(),
+                &mut summary,
+            ));
+        }
+        for (result, n) in [
+            ("created", summary.created),
+            ("updated", summary.updated),
+            ("deleted", summary.deleted),
+            ("error", summary.errors.len()),
+        ] {
+            if n > 0 {
+                self.metrics
+                    .audit_report_writes
+                    .get_or_create(&super::metrics::ResultLabels { result })
+                    .inc_by(n as u64);
+            }
+        }
+        for e in &summary.errors {
+            tracing::warn!(error = e.as_str(), "audit report not written");
+        }
+        self.stale = !summary.errors.is_empty();
+        Some(summary)
+    }
+}
+
+/// Lower the calling thread's CPU priority (Linux: per thread), so that the audit takes what
+/// the admissions leave on a busy node.
 fn lower_priority() {
-    // SAFETY: plain syscalls on the calling thread; failure only leaves the priority as is.
+    // SAFETY: plain syscalls on the calling thread; a failure leaves the priority as it was.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
         let _ = libc::setpriority(libc::PRIO_PROCESS, tid, 10);
     }
 }
 
-/// What the loop does after each pass with the namespaces whose findings changed (report
-/// writing; `all` after a full pass).
-pub trait AfterPass: Send {
-    fn after(&mut self, auditor: &Auditor, stats: &PassStats);
-}
-
-impl AfterPass for () {
-    fn after(&mut self, _: &Auditor, _: &PassStats) {}
+/// Write the reports after a pass, if this replica writes them.
+fn after(writer: &mut Option<ReportWriter>, auditor: &Auditor, stats: &PassStats) {
+    let Some(s) = writer.as_mut().and_then(|w| w.write(auditor, stats)) else {
+        return;
+    };
+    if s.created + s.updated + s.deleted > 0 {
+        tracing::info!(
+            created = s.created,
+            updated = s.updated,
+            deleted = s.deleted,
+            unchanged = s.unchanged,
+            "audit reports written"
+        );
+    }
 }
 
 /// Run the background audit on its own thread until `stop`.
 pub fn spawn(
     mut auditor: Auditor,
     opts: AuditOptions,
-    mut after: Box<dyn AfterPass>,
+    mut writer: Option<ReportWriter>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("rollgate-audit".into())
         .spawn(move || {
             lower_priority();
-            // Wait for the cache: auditing a half-listed cluster reports false absences.
-            while !stop.load(Ordering::SeqCst) && !super::world::World::synced(&*auditor.cache) {
+            // A half-listed cluster would give false absences: wait for every kind.
+            while !stop.load(Ordering::SeqCst) && !auditor.cache.settled() {
                 std::thread::sleep(Duration::from_millis(200));
             }
             let mut next_full = Instant::now();
             while !stop.load(Ordering::SeqCst) {
                 if Instant::now() >= next_full {
-                    // Changes noted before a full pass are covered by it.
-                    let _ = auditor.cache.take_changes();
                     let stats = auditor.full_pass();
                     tracing::info!(
                         objects = stats.checked,
@@ -421,7 +492,7 @@ pub fn spawn(
                         millis = stats.duration.as_millis() as u64,
                         "audit pass"
                     );
-                    after.after(&auditor, &stats);
+                    after(&mut writer, &auditor, &stats);
                     next_full = Instant::now() + opts.interval;
                     continue;
                 }
@@ -429,6 +500,10 @@ pub fn spawn(
                     .saturating_duration_since(Instant::now())
                     .min(Duration::from_secs(1));
                 if !auditor.cache.wait_changes(wait) {
+                    // A newly won Lease writes without waiting for a change.
+                    if writer.as_ref().is_some_and(|w| w.stale && w.leadership.is_leader()) {
+                        after(&mut writer, &auditor, &PassStats::default());
+                    }
                     continue;
                 }
                 // Debounce: a burst (kubectl apply -f dir/, a rollout) is checked once, when
@@ -453,7 +528,12 @@ pub fn spawn(
                     micros = stats.duration.as_micros() as u64,
                     "audit re-check"
                 );
-                after.after(&auditor, &stats);
+                after(&mut writer, &auditor, &stats);
             }
         })
+}
+
+/// Findings at warning or above in `audit`, for logs.
+pub fn failing(audit: &Audit) -> usize {
+    audit.count_at_least(Severity::Warning)
 }

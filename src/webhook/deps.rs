@@ -25,7 +25,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use super::cache::WATCHED;
+use super::cache::{Key, WATCHED};
 use crate::engine::{Absence, Inventory, LabelSelector, Object};
 
 /// Index of a kind in [`WATCHED`] (only watched kinds change; lookups of others, e.g. CRDs,
@@ -37,29 +37,6 @@ pub fn kind_id(group: &str, kind: &str) -> Option<KindId> {
         .iter()
         .position(|(g, k)| *g == group && *k == kind)
         .and_then(|i| u8::try_from(i).ok())
-}
-
-/// One object of the cache: kind, namespace ("" for cluster-scoped), name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ObjKey {
-    pub kind: KindId,
-    pub namespace: Box<str>,
-    pub name: Box<str>,
-}
-
-impl ObjKey {
-    pub fn new(kind: KindId, namespace: &str, name: &str) -> ObjKey {
-        ObjKey {
-            kind,
-            namespace: namespace.into(),
-            name: name.into(),
-        }
-    }
-
-    /// `(group, kind)` of the key.
-    pub fn group_kind(&self) -> (&'static str, &'static str) {
-        WATCHED[usize::from(self.kind)]
-    }
 }
 
 /// One lookup a check made.
@@ -80,6 +57,8 @@ pub enum Dep {
 /// An inventory that notes the lookups made through it (see the module comment).
 pub struct Recorder<'a> {
     inner: &'a dyn Inventory,
+    /// Off: a plain pass-through (`rollgate audit`, which re-checks nothing).
+    enabled: bool,
     log: Mutex<Log>,
 }
 
@@ -92,14 +71,18 @@ struct Log {
 }
 
 impl<'a> Recorder<'a> {
-    pub fn new(inner: &'a dyn Inventory) -> Recorder<'a> {
+    pub fn new(inner: &'a dyn Inventory, enabled: bool) -> Recorder<'a> {
         Recorder {
             inner,
+            enabled,
             log: Mutex::new(Log::default()),
         }
     }
 
     fn note(&self, dep: Dep) {
+        if !self.enabled {
+            return;
+        }
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         if matches!(dep, Dep::All { .. }) && !log.sticky.contains(&dep) {
             log.sticky.push(dep.clone());
@@ -224,13 +207,13 @@ impl Inventory for Recorder<'_> {
 /// Who depends on what, both ways.
 #[derive(Default)]
 pub struct DepIndex {
-    forward: HashMap<ObjKey, Vec<Dep>>,
-    reverse: HashMap<Dep, HashSet<ObjKey>>,
+    forward: HashMap<Key, Vec<Dep>>,
+    reverse: HashMap<Dep, HashSet<Key>>,
 }
 
 impl DepIndex {
     /// Replace what `key` depends on.
-    pub fn set(&mut self, key: &ObjKey, deps: Vec<Dep>) {
+    pub fn set(&mut self, key: &Key, deps: Vec<Dep>) {
         self.remove(key);
         for d in &deps {
             self.reverse.entry(d.clone()).or_default().insert(key.clone());
@@ -239,7 +222,7 @@ impl DepIndex {
     }
 
     /// Forget `key` (the object is gone).
-    pub fn remove(&mut self, key: &ObjKey) {
+    pub fn remove(&mut self, key: &Key) {
         let Some(old) = self.forward.remove(key) else {
             return;
         };
@@ -255,24 +238,25 @@ impl DepIndex {
 
     /// Objects whose findings may change when `changed` was added, edited or removed: itself
     /// and every object that looked it up.
-    pub fn dirty(&self, changed: &ObjKey, out: &mut HashSet<ObjKey>) {
+    pub fn dirty(&self, changed: &Key, out: &mut HashSet<Key>) {
         out.insert(changed.clone());
-        let kind = changed.kind;
+        let Some(kind) = kind_id(changed.group, changed.kind) else {
+            return;
+        };
+        let namespace: Box<str> = changed.namespace.as_str().into();
+        let name: Box<str> = changed.name.as_str().into();
         let keys = [
             Dep::Name {
                 kind,
-                namespace: Some(changed.namespace.clone()),
-                name: changed.name.clone(),
+                namespace: Some(namespace.clone()),
+                name: name.clone(),
             },
             Dep::Name {
                 kind,
                 namespace: None,
-                name: changed.name.clone(),
+                name,
             },
-            Dep::Namespace {
-                kind,
-                namespace: changed.namespace.clone(),
-            },
+            Dep::Namespace { kind, namespace },
             Dep::All { kind },
         ];
         for k in &keys {
@@ -310,7 +294,7 @@ mod tests {
             "the cluster",
             true,
         );
-        let r = Recorder::new(&world);
+        let r = Recorder::new(&world, true);
         assert_eq!(r.get("", "Service", Some("a"), "web").len(), 1);
         let svc = kind_id("", "Service").expect("watched");
         assert_eq!(
@@ -332,11 +316,16 @@ mod tests {
     #[test]
     fn dirty_follows_the_lookups_both_ways() {
         let svc = kind_id("", "Service").expect("watched");
-        let sm = kind_id("monitoring.coreos.com", "ServiceMonitor").expect("watched");
         let mt = kind_id("flagger.app", "MetricTemplate").expect("watched");
         let canary = kind_id("flagger.app", "Canary").expect("watched");
+        let key = |group: &'static str, kind: &'static str, ns: &str, name: &str| Key {
+            namespace: ns.into(),
+            group,
+            kind,
+            name: name.into(),
+        };
         let mut idx = DepIndex::default();
-        let monitor = ObjKey::new(sm, "a", "web");
+        let monitor = key("monitoring.coreos.com", "ServiceMonitor", "a", "web");
         idx.set(
             &monitor,
             vec![Dep::Namespace {
@@ -344,7 +333,7 @@ mod tests {
                 namespace: "a".into(),
             }],
         );
-        let c = ObjKey::new(canary, "a", "podinfo");
+        let c = key("flagger.app", "Canary", "a", "podinfo");
         idx.set(
             &c,
             vec![Dep::Name {
@@ -353,14 +342,14 @@ mod tests {
                 name: "latency".into(),
             }],
         );
-        let t = ObjKey::new(mt, "a", "latency");
+        let t = key("flagger.app", "MetricTemplate", "a", "latency");
         idx.set(&t, vec![Dep::All { kind: canary }]);
 
         let mut d = HashSet::new();
-        idx.dirty(&ObjKey::new(svc, "a", "web"), &mut d);
+        idx.dirty(&key("", "Service", "a", "web"), &mut d);
         assert!(d.contains(&monitor) && d.len() == 2, "{d:?}");
         let mut d = HashSet::new();
-        idx.dirty(&ObjKey::new(svc, "b", "web"), &mut d);
+        idx.dirty(&key("", "Service", "b", "web"), &mut d);
         assert_eq!(d.len(), 1, "another namespace: only the Service itself");
         let mut d = HashSet::new();
         idx.dirty(&t, &mut d);
@@ -370,7 +359,7 @@ mod tests {
         assert!(d.contains(&t), "the template listed the Canaries");
         idx.remove(&monitor);
         let mut d = HashSet::new();
-        idx.dirty(&ObjKey::new(svc, "a", "web"), &mut d);
+        idx.dirty(&key("", "Service", "a", "web"), &mut d);
         assert_eq!(d.len(), 1);
         assert_eq!(idx.len(), 2);
     }

@@ -56,7 +56,7 @@ pub struct AuditFindingLabels {
     pub rule: &'static str,
     pub severity: &'static str,
     pub namespace: String,
-    pub kind: &'static str,
+    pub kind: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
