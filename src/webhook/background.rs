@@ -442,7 +442,7 @@ impl ReportWriter {
 
 /// Lower the calling thread's CPU priority (Linux: per thread), so that the audit takes what
 /// the admissions leave on a busy node.
-fn lower_priority() {
+pub fn lower_priority() {
     // SAFETY: plain syscalls on the calling thread; a failure leaves the priority as it was.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
