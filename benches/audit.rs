@@ -29,6 +29,10 @@ use rollgate::webhook::metrics::Metrics;
 use serde_json::{Value, json};
 use support::{cpu_time, env_usize, ms};
 
+/// The allocator of the `rollgate` binary (src/main.rs), which runs the audit.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()

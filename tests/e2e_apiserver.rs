@@ -953,6 +953,62 @@ fn real_apiserver_audit() {
     };
     let c = Cluster::start(&bins);
     install_crds_from(&c, &["testdata/crds", "testdata/crds-audit"]);
+    // openreports.io/v1alpha1 Report and ClusterReport: the same result schema under the new
+    // group and kinds (kyverno's config/crds/policyreport/openreports.io_*.yaml), made here from
+    // the PolicyReport CRD so rollgate's second flavor is written to a real apiserver too.
+    for (file, plural, kind, short) in [
+        (
+            "wgpolicyk8s.io_policyreports.yaml",
+            "reports",
+            "Report",
+            "reps",
+        ),
+        (
+            "wgpolicyk8s.io_clusterpolicyreports.yaml",
+            "clusterreports",
+            "ClusterReport",
+            "creps",
+        ),
+    ] {
+        let text =
+            std::fs::read_to_string(format!("{ROOT}/testdata/crds-audit/{file}")).expect("CRD");
+        let (old_plural, old_kind) = if kind == "Report" {
+            ("policyreports", "PolicyReport")
+        } else {
+            ("clusterpolicyreports", "ClusterPolicyReport")
+        };
+        let text = text
+            .replace(
+                &format!("name: {old_plural}.wgpolicyk8s.io"),
+                &format!("name: {plural}.openreports.io"),
+            )
+            .replace("group: wgpolicyk8s.io", "group: openreports.io")
+            .replace(
+                &format!("plural: {old_plural}"),
+                &format!("plural: {plural}"),
+            )
+            .replace(
+                &format!("singular: {}", old_kind.to_lowercase()),
+                &format!("singular: {}", kind.to_lowercase()),
+            )
+            .replace(&format!("kind: {old_kind}\n"), &format!("kind: {kind}\n"))
+            .replace(
+                &format!("listKind: {old_kind}List"),
+                &format!("listKind: {kind}List"),
+            )
+            .replace("- polr\n", &format!("- {short}\n"))
+            .replace("- cpolr\n", &format!("- {short}\n"))
+            .replace("name: v1alpha2", "name: v1alpha1");
+        let path = c.file(&format!("openreports-{plural}.yaml"), &text);
+        c.ok(&["create", "-f", &path]);
+    }
+    c.ok(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=60s",
+        "crd",
+        "--all",
+    ]);
     let manifest = format!("{ROOT}/testdata/audit/cluster.yaml");
     step("applying testdata/audit/cluster.yaml (no webhook registered)");
     c.ok(&["apply", "-f", &manifest]);
@@ -1070,7 +1126,11 @@ fn real_apiserver_audit() {
     step("rollgate audit --write-reports");
     let (code, v, stderr) = audit(&c.kubeconfig, &["--write-reports"]);
     assert_eq!(code, 1, "{stderr}");
-    assert_eq!(v["reports"]["created"], 2, "{}", v["reports"]);
+    assert_eq!(
+        v["reports"]["created"], 4,
+        "two namespaces, two flavors: {}",
+        v["reports"]
+    );
     let written = reports(&c);
     assert_eq!(
         written.keys().cloned().collect::<Vec<_>>(),
@@ -1100,10 +1160,29 @@ fn real_apiserver_audit() {
         .filter(|(_, _, ns, ..)| ns == "shop")
         .count();
     assert_eq!(shop["summary"]["fail"], shop_errors);
+    assert_eq!(
+        v["reports"]["kinds"],
+        serde_json::json!(["PolicyReport.wgpolicyk8s.io", "Report.openreports.io"])
+    );
+    let (json, _) = c.ok(&[
+        "get",
+        "reports.openreports.io",
+        "-n",
+        "shop",
+        "rollgate",
+        "-o",
+        "json",
+    ]);
+    let open: Value = serde_json::from_str(&json).expect("Report");
+    assert_eq!(open["apiVersion"], "openreports.io/v1alpha1");
+    assert_eq!(
+        open["results"], shop["results"],
+        "the same results in both flavors"
+    );
 
     step("a second pass changes nothing");
     let (_, v, _) = audit(&c.kubeconfig, &["--write-reports"]);
-    assert_eq!(v["reports"]["unchanged"], 2, "{}", v["reports"]);
+    assert_eq!(v["reports"]["unchanged"], 4, "{}", v["reports"]);
     assert_eq!(v["reports"]["updated"], 0, "{}", v["reports"]);
     let rv = |r: &Value| r["metadata"]["resourceVersion"].clone();
     assert_eq!(rv(&reports(&c)["shop"]), rv(shop), "not rewritten");
@@ -1121,8 +1200,8 @@ fn real_apiserver_audit() {
     c.ok(&["delete", "canary", "api", "-n", "payments"]);
     c.ok(&["delete", "rollout", "checkout", "-n", "payments"]);
     let (_, v, stderr) = audit(&c.kubeconfig, &["--write-reports"]);
-    assert_eq!(v["reports"]["deleted"], 1, "{}\n{stderr}", v["reports"]);
-    assert_eq!(v["reports"]["updated"], 1, "{}", v["reports"]);
+    assert_eq!(v["reports"]["deleted"], 2, "{}\n{stderr}", v["reports"]);
+    assert_eq!(v["reports"]["updated"], 2, "{}", v["reports"]);
     let after = reports(&c);
     assert!(
         !after.contains_key("payments"),

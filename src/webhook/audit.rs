@@ -168,6 +168,69 @@ struct AuditWorld<'v, 's> {
     partial: &'v HashMap<(String, String), BTreeSet<String>>,
     /// References not reported as missing, per kind.
     skipped: Mutex<HashMap<(String, String), usize>>,
+    /// Cluster-wide label indexes by (group, kind), built on the first cluster-wide `select` of
+    /// the kind: the view answers `select` by listing, and a rule that searches every namespace
+    /// once per object (a ServiceMonitor that selects nothing looks for Services elsewhere)
+    /// would make the pass quadratic.
+    selects: Mutex<HashMap<(String, String), Arc<LabelIndex<'v>>>>,
+}
+
+/// Objects of one kind by label `key=value`.
+struct LabelIndex<'v> {
+    all: Vec<&'v Object>,
+    by_label: HashMap<(String, String), Vec<usize>>,
+}
+
+impl<'v> LabelIndex<'v> {
+    fn new(all: Vec<&'v Object>) -> Self {
+        let mut by_label: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        for (i, o) in all.iter().enumerate() {
+            for (k, v) in labels_of(o).into_iter().flatten() {
+                if let Some(v) = crate::engine::selector::label_text(v) {
+                    by_label
+                        .entry((k.clone(), v.into_owned()))
+                        .or_default()
+                        .push(i);
+                }
+            }
+        }
+        LabelIndex { all, by_label }
+    }
+
+    /// Objects the selector selects: the smallest posting list of its `=` / `In` requirements
+    /// (an `In` is the union of its values' lists), filtered; in list order.
+    fn select(&self, selector: &LabelSelector) -> Vec<&'v Object> {
+        use crate::engine::selector::Operator;
+        let mut best: Option<Vec<usize>> = None;
+        for r in &selector.requirements {
+            if !matches!(r.operator, Operator::Equals | Operator::In) {
+                continue;
+            }
+            let mut c: Vec<usize> = r
+                .values
+                .iter()
+                .flat_map(|v| {
+                    self.by_label
+                        .get(&(r.key.clone(), v.clone()))
+                        .into_iter()
+                        .flatten()
+                        .copied()
+                })
+                .collect();
+            if best.as_ref().is_none_or(|b| c.len() < b.len()) {
+                c.sort_unstable();
+                c.dedup();
+                best = Some(c);
+            }
+        }
+        let candidates: Box<dyn Iterator<Item = &'v Object> + '_> = match best {
+            Some(c) => Box::new(c.into_iter().map(|i| self.all[i])),
+            None => Box::new(self.all.iter().copied()),
+        };
+        candidates
+            .filter(|o| selector.matches(labels_of(o)))
+            .collect()
+    }
 }
 
 impl AuditWorld<'_, '_> {
@@ -193,6 +256,31 @@ impl Inventory for AuditWorld<'_, '_> {
 
     fn get(&self, group: &str, kind: &str, namespace: Option<&str>, name: &str) -> Vec<&Object> {
         self.view.get(group, kind, namespace, name)
+    }
+
+    fn select(
+        &self,
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Vec<&Object> {
+        if namespace.is_some() {
+            return self
+                .view
+                .list(group, kind, namespace)
+                .into_iter()
+                .filter(|o| selector.matches(labels_of(o)))
+                .collect();
+        }
+        let index = {
+            let mut selects = self.selects.lock().unwrap_or_else(|p| p.into_inner());
+            selects
+                .entry((group.to_owned(), kind.to_owned()))
+                .or_insert_with(|| Arc::new(LabelIndex::new(self.view.list(group, kind, None))))
+                .clone()
+        };
+        index.select(selector)
     }
 
     fn select_pods(
@@ -409,6 +497,7 @@ pub fn audit_keys(
             unavailable: &unavailable,
             partial: &options.partial,
             skipped: Mutex::new(HashMap::new()),
+            selects: Mutex::new(HashMap::new()),
         };
         // One recorder (and context) per watched kind when observed, else one for all.
         let recorders: Vec<Recorder<'_>> = (0..if per_kind { WATCHED.len() } else { 1 })

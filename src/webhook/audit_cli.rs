@@ -21,9 +21,9 @@ use kube::api::{Api, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::ApiResource;
 use kube::{Client, discovery};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::audit::{Audit, AuditOptions, Note, audit_store};
+use super::audit::{Audit, AuditOptions, audit_store};
 use super::cache::{Availability, ClusterCache, Store, WATCHED, to_object};
 use super::metrics::Metrics;
 use super::policyreport::{self, ReportMeta, WriteSummary};
@@ -297,8 +297,22 @@ pub fn run(args: AuditArgs, out: &mut dyn Write) -> io::Result<u8> {
             .retain(|d| d.finding.severity > Severity::Info);
         run.summary.infos = 0;
     }
+    // A CRD that is not installed is normal (a cluster without Argo Rollouts): listed with
+    // --show-info, counted otherwise. What could not be read is always shown.
+    let not_installed = result
+        .notes
+        .iter()
+        .filter(|n| n.reason == super::audit::NoteReason::NotInstalled)
+        .count();
     for n in &result.notes {
-        eprintln!("rollgate: note: {}", n.message);
+        if args.show_info || n.reason != super::audit::NoteReason::NotInstalled {
+            eprintln!("rollgate: note: {}", n.message);
+        }
+    }
+    if !args.show_info && not_installed > 0 {
+        eprintln!(
+            "rollgate: note: {not_installed} watched kind(s) not installed in this cluster (--show-info lists them)"
+        );
     }
     if let Some(w) = &writes {
         for e in &w.errors {
@@ -613,11 +627,6 @@ pub fn to_lint_run(audit: &Audit) -> LintRun {
         summary,
         world: Default::default(),
     }
-}
-
-/// The notes as JSON (for callers that print them elsewhere).
-pub fn notes_value(notes: &[Note]) -> Value {
-    json!(notes)
 }
 
 #[cfg(test)]
