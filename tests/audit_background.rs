@@ -36,10 +36,12 @@ fn service(ns: &str, name: &str, app: &str) -> Object {
 }
 
 fn monitor(ns: &str, name: &str, app: &str) -> Object {
-    obj(json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+    obj(
+        json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
         "metadata": {"name": name, "namespace": ns},
         "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": app}},
-                 "endpoints": [{"port": "metrics", "interval": "30s"}]}}))
+                 "endpoints": [{"port": "metrics", "interval": "30s"}]}}),
+    )
 }
 
 fn deployment(ns: &str, name: &str, app: &str, version: &str) -> Object {
@@ -60,26 +62,32 @@ fn relabelled(ns: &str, name: &str, app: &str) -> Object {
 }
 
 fn destination_rule(ns: &str, host: &str) -> Object {
-    obj(json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+    obj(
+        json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
         "metadata": {"name": host, "namespace": ns},
-        "spec": {"host": host, "subsets": [{"name": "v1", "labels": {"version": "v1"}}]}}))
+        "spec": {"host": host, "subsets": [{"name": "v1", "labels": {"version": "v1"}}]}}),
+    )
 }
 
 fn template(ns: &str, name: &str) -> Object {
-    obj(json!({"apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate",
+    obj(
+        json!({"apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate",
         "metadata": {"name": name, "namespace": ns},
         "spec": {"provider": {"type": "prometheus", "address": "http://prometheus.monitoring:9090"},
-                 "query": "sum(rate(http_requests_total{status=~\"5..\", namespace=\"{{ namespace }}\"}[{{ interval }}]))"}}))
+                 "query": "sum(rate(http_requests_total{status=~\"5..\", namespace=\"{{ namespace }}\"}[{{ interval }}]))"}}),
+    )
 }
 
 fn canary(ns: &str, name: &str, template: &str) -> Object {
-    obj(json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+    obj(
+        json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
         "metadata": {"name": name, "namespace": ns},
         "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
                  "service": {"port": 80},
                  "analysis": {"interval": "1m", "threshold": 5, "maxWeight": 50, "stepWeight": 10,
                               "metrics": [{"name": "errors", "templateRef": {"name": template},
-                                           "thresholdRange": {"max": 1}, "interval": "1m"}]}}}))
+                                           "thresholdRange": {"max": 1}, "interval": "1m"}]}}}),
+    )
 }
 
 /// One namespace of objects that are right together.
@@ -177,7 +185,10 @@ fn events_recheck_only_what_they_touch() {
     let text = metrics.encode();
     let line = metric_line(&text, "servicemonitor-no-matching-service", "shop")
         .unwrap_or_else(|| panic!("no audit metric:\n{text}"));
-    assert!(line.contains("kind=\"ServiceMonitor\"") && line.ends_with(" 1"), "{line}");
+    assert!(
+        line.contains("kind=\"ServiceMonitor\"") && line.ends_with(" 1"),
+        "{line}"
+    );
     assert!(text.contains("rollgate_audit_last_run_timestamp_seconds "));
     assert!(text.contains("rollgate_audit_duration_seconds_bucket{"));
 
@@ -185,7 +196,14 @@ fn events_recheck_only_what_they_touch() {
     cache.apply_object(service("shop", "cart", "cart"));
     a.incremental();
     assert!(rules_on(&a, "ServiceMonitor", "shop", "cart").is_empty());
-    assert!(metric_line(&metrics.encode(), "servicemonitor-no-matching-service", "shop").is_none());
+    assert!(
+        metric_line(
+            &metrics.encode(),
+            "servicemonitor-no-matching-service",
+            "shop"
+        )
+        .is_none()
+    );
 
     // 2. A Deployment relabelled under a DestinationRule subset.
     cache.apply_object(relabelled("shop", "reviews-v1", "reviews"));
@@ -257,11 +275,20 @@ fn incremental_recheck_at_scale() {
     let mut a = auditor(&cache, &metrics);
     let t = Instant::now();
     let full = a.full_pass();
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.trim_start_matches("VmHWM:").trim().to_owned())
+        })
+        .unwrap_or_default();
     println!(
-        "full pass: {} objects in cache, {} checked, {:.2} s",
+        "full pass: {} objects in cache, {} checked, {:.2} s; {} objects with recorded lookups; peak RSS {rss}",
         n,
         full.checked,
-        t.elapsed().as_secs_f64()
+        t.elapsed().as_secs_f64(),
+        a.tracked()
     );
     let mut times = Vec::new();
     for (what, change) in [
@@ -276,7 +303,9 @@ fn incremental_recheck_at_scale() {
             _ => {
                 let mut t = template(ns, "errors");
                 if let Some(q) = t.value.pointer_mut("/spec/query") {
-                    *q = json!("sum(rate(http_requests_total{status=~\"5..\"}[{{ interval }}])) / 2");
+                    *q = json!(
+                        "sum(rate(http_requests_total{status=~\"5..\"}[{{ interval }}])) / 2"
+                    );
                 }
                 cache.apply_object(t);
             }
@@ -387,15 +416,17 @@ fn webhook_p99_during_full_audit() {
         key_p,
     );
     let world: Arc<dyn rollgate::webhook::World> = cache.clone();
-    let running = server_rt
-        .block_on(start(opts, Some(world)))
-        .expect("serve");
+    let running = server_rt.block_on(start(opts, Some(world))).expect("serve");
     let addr = running.addr;
     // Reviews that read the cache: a Canary (its target, template, Services), a
     // VirtualService, a ServiceMonitor.
     let review = |o: &Object, i: usize| {
-        serde_json::to_vec(&support::admission_review(&format!("u{i}"), "CREATE", &o.value))
-            .expect("json")
+        serde_json::to_vec(&support::admission_review(
+            &format!("u{i}"),
+            "CREATE",
+            &o.value,
+        ))
+        .expect("json")
     };
     let bodies = vec![
         review(&canary("team-7", "podinfo", "errors"), 1),
@@ -422,10 +453,7 @@ fn webhook_p99_during_full_audit() {
     println!("cache: {n} objects; {rate} reviews/s for {secs} s per phase, 8 connections");
     println!("| phase | answered | errors | p50 ms | p99 ms | max ms |");
     println!("|---|---|---|---|---|---|");
-    let quiet = report(
-        "no audit",
-        load(addr, &pki.ca_pem, &bodies, rate, secs, 8),
-    );
+    let quiet = report("no audit", load(addr, &pki.ca_pem, &bodies, rate, secs, 8));
     // Full passes back to back on a thread of their own, as `serve --audit-interval` runs them.
     let stop = Arc::new(AtomicBool::new(false));
     let passes = {

@@ -1223,7 +1223,11 @@ fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
@@ -1306,7 +1310,9 @@ fn real_apiserver_background_audit() {
         ("create", "policyreports.wgpolicyk8s.io"),
         ("update", "leases.coordination.k8s.io/rollgate-audit"),
     ] {
-        let (can, _) = c.ok(&["auth", "can-i", verb, what, "-n", "rollgate", "--as", SA_USER]);
+        let (can, _) = c.ok(&[
+            "auth", "can-i", verb, what, "-n", "rollgate", "--as", SA_USER,
+        ]);
         assert_eq!(can.trim(), "yes", "{verb} {what}");
     }
     let manifest = format!("{ROOT}/testdata/audit/cluster.yaml");
@@ -1335,9 +1341,20 @@ fn real_apiserver_background_audit() {
         last_run(a_metrics) > 0.0 && last_run(b_metrics) > 0.0
     });
     let holder = || -> String {
-        let (json, _) = c.ok(&["get", "lease", "rollgate-audit", "-n", "rollgate", "-o", "json"]);
+        let (json, _) = c.ok(&[
+            "get",
+            "lease",
+            "rollgate-audit",
+            "-n",
+            "rollgate",
+            "-o",
+            "json",
+        ]);
         let v: Value = serde_json::from_str(&json).expect("lease");
-        v["spec"]["holderIdentity"].as_str().unwrap_or("").to_owned()
+        v["spec"]["holderIdentity"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     };
     let leader_gauge = |m: SocketAddr| {
         http_get(m, "/metrics").and_then(|t| sample(&t, "rollgate_audit_leader", &[]))
@@ -1368,8 +1385,12 @@ fn real_apiserver_background_audit() {
     assert_eq!(writes(follower_m), 0.0, "only the Lease holder writes");
     let before = http_get(a_metrics, "/metrics").unwrap_or_default();
     assert!(
-        sample(&before, "rollgate_audit_findings{", &[rule, "namespace=\"shop\"", "kind=\"ServiceMonitor\""])
-            .is_some_and(|n| n == 1.0),
+        sample(
+            &before,
+            "rollgate_audit_findings{",
+            &[rule, "namespace=\"shop\"", "kind=\"ServiceMonitor\""]
+        )
+        .is_some_and(|n| n == 1.0),
         "the testdata monitor `web` selects nothing: one finding\n{before}"
     );
 
@@ -1379,7 +1400,11 @@ fn real_apiserver_background_audit() {
     for m in [a_metrics, b_metrics] {
         wait_until("the metric counts the new finding", 20, || {
             let text = http_get(m, "/metrics").unwrap_or_default();
-            sample(&text, "rollgate_audit_findings{", &[rule, "namespace=\"shop\""]) == Some(2.0)
+            sample(
+                &text,
+                "rollgate_audit_findings{",
+                &[rule, "namespace=\"shop\""],
+            ) == Some(2.0)
         });
     }
     let metrics_after = t.elapsed();
@@ -1388,7 +1413,10 @@ fn real_apiserver_background_audit() {
             .as_array()
             .into_iter()
             .flatten()
-            .any(|r| r["policy"] == "servicemonitor-no-matching-service" && r["resources"][0]["name"] == "cart")
+            .any(|r| {
+                r["policy"] == "servicemonitor-no-matching-service"
+                    && r["resources"][0]["name"] == "cart"
+            })
     });
     println!(
         "Service deleted → metrics on both replicas after {:.1} s, report after {:.1} s (audit interval 60 m)",
@@ -1408,19 +1436,29 @@ fn real_apiserver_background_audit() {
         let h = holder();
         !h.is_empty() && h != first
     });
-    println!("Lease taken over {:.1} s after SIGTERM to the holder", t.elapsed().as_secs_f64());
+    println!(
+        "Lease taken over {:.1} s after SIGTERM to the holder",
+        t.elapsed().as_secs_f64()
+    );
     let _ = leader_proc.child.wait();
     wait_until("the new holder reports being the leader", 15, || {
         leader_gauge(follower_m) == Some(1.0)
     });
     // It reconciles every report on winning: nothing to change, so no write.
     c.ok(&["apply", "-f", &monitored]);
-    wait_until("the new holder removes the fixed finding from the report", 20, || {
-        !reports(&c)["shop"]["results"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|r| r["policy"] == "servicemonitor-no-matching-service" && r["resources"][0]["name"] == "cart")
-    });
+    wait_until(
+        "the new holder removes the fixed finding from the report",
+        20,
+        || {
+            !reports(&c)["shop"]["results"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| {
+                    r["policy"] == "servicemonitor-no-matching-service"
+                        && r["resources"][0]["name"] == "cart"
+                })
+        },
+    );
     follower_proc.assert_running();
 }

@@ -86,7 +86,14 @@ fn rbac_writes_only_reports_and_the_audit_lease() {
             .filter_map(|v| v.as_str().map(str::to_owned))
             .collect()
     };
-    let writes = ["create", "update", "patch", "delete", "deletecollection", "*"];
+    let writes = [
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+        "*",
+    ];
     for d in &docs {
         let kind = d["kind"].as_str().unwrap_or("");
         if kind != "ClusterRole" && kind != "Role" {
@@ -99,14 +106,20 @@ fn rbac_writes_only_reports_and_the_audit_lease() {
             let g = grants(&serde_json::json!([r]));
             for (group, res) in &g {
                 let ok = match (kind, group.as_str(), res.as_str()) {
-                    ("ClusterRole", "wgpolicyk8s.io", "policyreports" | "clusterpolicyreports") => true,
+                    ("ClusterRole", "wgpolicyk8s.io", "policyreports" | "clusterpolicyreports") => {
+                        true
+                    }
                     ("ClusterRole", "openreports.io", "reports" | "clusterreports") => true,
                     ("Role", "coordination.k8s.io", "leases") => {
                         d["metadata"]["namespace"] == "rollgate"
                     }
                     _ => false,
                 };
-                assert!(ok, "{kind} {} may write {group}/{res}", d["metadata"]["name"]);
+                assert!(
+                    ok,
+                    "{kind} {} may write {group}/{res}",
+                    d["metadata"]["name"]
+                );
                 assert!(!verbs_of(r).contains(&"*".to_owned()), "{r}");
             }
         }

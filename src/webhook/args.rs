@@ -9,8 +9,8 @@ use clap::Args;
 
 use super::background::AuditOptions;
 use super::budget::{self, OverBudget};
-use super::lease::{LeaseConfig, LeaseTimes};
 use super::conn;
+use super::lease::{LeaseConfig, LeaseTimes};
 use super::server::{self, MAX_BODY_BYTES, ServeOptions};
 use crate::engine::config::{Config, parse_duration_ms};
 

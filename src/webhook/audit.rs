@@ -401,7 +401,15 @@ pub fn audit_observed(
                         .is_none_or(|set| set.contains(&k.namespace))
                 })
                 .collect();
-            audit_keys(&snapshot, &availability, engine, settings, options, &keys, Some(o))
+            audit_keys(
+                &snapshot,
+                &availability,
+                engine,
+                settings,
+                options,
+                &keys,
+                Some(o),
+            )
         }
     };
     out.reads = reads;
@@ -503,8 +511,10 @@ pub fn audit_keys(
         let recorders: Vec<Recorder<'_>> = (0..if per_kind { WATCHED.len() } else { 1 })
             .map(|_| Recorder::new(&world, per_kind))
             .collect();
-        let contexts: Vec<std::cell::OnceCell<Context<'_>>> =
-            recorders.iter().map(|_| std::cell::OnceCell::new()).collect();
+        let contexts: Vec<std::cell::OnceCell<Context<'_>>> = recorders
+            .iter()
+            .map(|_| std::cell::OnceCell::new())
+            .collect();
         let mut found: Vec<Finding> = Vec::new();
         for key in chunk {
             let ns = (!key.namespace.is_empty()).then_some(key.namespace.as_str());

@@ -168,13 +168,20 @@ impl Auditor {
         }
         for list in out.rows.values_mut() {
             list.sort_by(|a, b| {
-                (&a.object.kind, &a.object.name, &a.pointer, a.rule, &a.message).cmp(&(
-                    &b.object.kind,
-                    &b.object.name,
-                    &b.pointer,
-                    b.rule,
-                    &b.message,
-                ))
+                (
+                    &a.object.kind,
+                    &a.object.name,
+                    &a.pointer,
+                    a.rule,
+                    &a.message,
+                )
+                    .cmp(&(
+                        &b.object.kind,
+                        &b.object.name,
+                        &b.pointer,
+                        b.rule,
+                        &b.message,
+                    ))
             });
             list.dedup();
         }
@@ -501,7 +508,10 @@ pub fn spawn(
                     .min(Duration::from_secs(1));
                 if !auditor.cache.wait_changes(wait) {
                     // A newly won Lease writes without waiting for a change.
-                    if writer.as_ref().is_some_and(|w| w.stale && w.leadership.is_leader()) {
+                    if writer
+                        .as_ref()
+                        .is_some_and(|w| w.stale && w.leadership.is_leader())
+                    {
                         after(&mut writer, &auditor, &PassStats::default());
                     }
                     continue;

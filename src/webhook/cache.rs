@@ -263,7 +263,10 @@ fn same_object(old: &Entry, new: &serde_json::Value) -> bool {
         return false;
     };
     fn strip(v: &mut serde_json::Value) {
-        if let Some(m) = v.get_mut("metadata").and_then(serde_json::Value::as_object_mut) {
+        if let Some(m) = v
+            .get_mut("metadata")
+            .and_then(serde_json::Value::as_object_mut)
+        {
             m.remove("resourceVersion");
         }
     }
@@ -526,7 +529,12 @@ impl ClusterCache {
     }
 
     /// Note changed objects (and wake the background audit).
-    pub fn note_changes(&self, group: &'static str, kind: &'static str, objects: Vec<(String, String)>) {
+    pub fn note_changes(
+        &self,
+        group: &'static str,
+        kind: &'static str,
+        objects: Vec<(String, String)>,
+    ) {
         if objects.is_empty() {
             return;
         }
@@ -601,7 +609,11 @@ impl ClusterCache {
     /// How many changes are pending (overflow counts as `usize::MAX`).
     pub fn pending_changes(&self) -> usize {
         let c = self.changes.lock().unwrap_or_else(|p| p.into_inner());
-        if c.overflow { usize::MAX } else { c.objects.len() }
+        if c.overflow {
+            usize::MAX
+        } else {
+            c.objects.len()
+        }
     }
 
     /// The changes noted since the last call.

@@ -216,7 +216,10 @@ impl DepIndex {
     pub fn set(&mut self, key: &Key, deps: Vec<Dep>) {
         self.remove(key);
         for d in &deps {
-            self.reverse.entry(d.clone()).or_default().insert(key.clone());
+            self.reverse
+                .entry(d.clone())
+                .or_default()
+                .insert(key.clone());
         }
         self.forward.insert(key.clone(), deps);
     }

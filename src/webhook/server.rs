@@ -34,9 +34,9 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::background::{self, AuditOptions, Auditor, ReportWriter};
 use super::budget::{self, OverBudget, ReviewPool};
-use super::lease::{Elector, LeaseConfig, LeaseTimes, Leadership};
 use super::cache::ClusterCache;
 use super::conn;
+use super::lease::{Elector, Leadership, LeaseConfig, LeaseTimes};
 use super::logs::{self, RateLimited, cap};
 use super::metrics::Metrics;
 use super::review::{self, Verdict, review};
@@ -743,7 +743,9 @@ pub async fn start(opts: ServeOptions, world: Option<Arc<dyn World>>) -> anyhow:
         Some(w) => w,
         None if opts.no_cluster => {
             if opts.audit.is_some() {
-                tracing::warn!("--audit-interval needs a cluster; no background audit with --no-cluster");
+                tracing::warn!(
+                    "--audit-interval needs a cluster; no background audit with --no-cluster"
+                );
             }
             Arc::new(NoCluster)
         }
@@ -932,7 +934,10 @@ async fn report_owner(client: &kube::Client, name: &str) -> Option<serde_json::V
             })
         }),
         Ok(None) => {
-            tracing::warn!(name, "ValidatingWebhookConfiguration not found; audit reports get no owner");
+            tracing::warn!(
+                name,
+                "ValidatingWebhookConfiguration not found; audit reports get no owner"
+            );
             None
         }
         Err(e) => {
