@@ -335,21 +335,23 @@ fn excluder(cfg: &Config) -> Option<(globset::GlobSet, PathBuf)> {
     b.build().ok().map(|set| (set, base))
 }
 
-pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
-    let mut cfg = match load_config(&args) {
-        Ok(c) => c,
-        Err(e) => return usage_error(e),
-    };
+/// `--select` and `--ignore`: every id must be a rule (with a "did you mean"); ignored rules
+/// are turned off in `cfg`.
+pub(crate) fn rule_flags(
+    cfg: &mut Config,
+    select: Option<&[String]>,
+    ignore: &[String],
+) -> Result<(), String> {
     let known: Vec<&str> = all_metas().iter().map(|m| m.id).collect();
-    for id in args.select.iter().flatten().chain(&args.ignore) {
+    for id in select.into_iter().flatten().chain(ignore) {
         if !known.contains(&id.as_str()) {
             let hint = config::suggest(id, &known)
                 .map(|s| format!("; did you mean \"{s}\"?"))
                 .unwrap_or_default();
-            return usage_error(format!("unknown rule \"{id}\"{hint}"));
+            return Err(format!("unknown rule \"{id}\"{hint}"));
         }
     }
-    for id in &args.ignore {
+    for id in ignore {
         cfg.rules.insert(
             id.clone(),
             config::RuleConfig {
@@ -357,6 +359,28 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
                 options: Default::default(),
             },
         );
+    }
+    Ok(())
+}
+
+/// Whether to colour standard output (`--color`; `auto`: a terminal, and `NO_COLOR` unset).
+pub(crate) fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
+}
+
+pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
+    let mut cfg = match load_config(&args) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    if let Err(e) = rule_flags(&mut cfg, args.select.as_deref(), &args.ignore) {
+        return usage_error(e);
     }
     if let Some(ns) = &args.namespace {
         cfg.settings.default_namespace = ns.clone();
@@ -582,13 +606,7 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         // The summary describes what is reported.
         run.summary.infos = 0;
     }
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    };
+    let color = use_color(args.color);
     if args.fix && from_stdin {
         let mut err = io::stderr().lock();
         report::write(

@@ -153,6 +153,10 @@ fn every_format_names_the_object_and_the_field() {
         human.contains("VirtualService shop/web at /spec/http/0/route"),
         "{human}"
     );
+    assert!(
+        human.contains("1 error, 1 warning in the cluster (2 objects checked)"),
+        "{human}"
+    );
     let github = render(Format::Github, &a);
     assert!(
         github.contains("::error file=networking.istio.io/v1/VirtualService/shop/web,title=istio-weights-not-100::"),

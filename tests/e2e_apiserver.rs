@@ -36,6 +36,21 @@ fn binaries() -> Result<Binaries, String> {
     support::kube_binaries()
 }
 
+/// The binaries, or `None` after printing why the test is skipped (a failure instead with
+/// `ROLLGATE_REQUIRE_E2E=1`).
+fn binaries_or_skip(test: &str) -> Option<Binaries> {
+    match binaries() {
+        Ok(b) => Some(b),
+        Err(reason) => {
+            if std::env::var("ROLLGATE_REQUIRE_E2E").is_ok_and(|v| v == "1") {
+                panic!("ROLLGATE_REQUIRE_E2E=1 but the e2e test cannot run: {reason}");
+            }
+            println!("SKIPPED {test}: {reason}");
+            None
+        }
+    }
+}
+
 /// Child processes killed on drop (also when the test fails half-way).
 struct Proc {
     name: &'static str,
@@ -270,6 +285,10 @@ fn install_crds_from(c: &Cluster, folders: &[&str]) {
     }
     // `create`, not `apply`: no last-applied annotation copy of a 150 KB CRD.
     c.ok(&["create", "-f", &dir.display().to_string()]);
+    wait_established(c);
+}
+
+fn wait_established(c: &Cluster) {
     c.ok(&[
         "wait",
         "--for=condition=established",
@@ -463,15 +482,8 @@ const DENIED: &str = "admission webhook \"validate.rollgate.dev\" denied the req
 
 #[test]
 fn real_apiserver_end_to_end() {
-    let bins = match binaries() {
-        Ok(b) => b,
-        Err(reason) => {
-            if std::env::var("ROLLGATE_REQUIRE_E2E").is_ok_and(|v| v == "1") {
-                panic!("ROLLGATE_REQUIRE_E2E=1 but the e2e test cannot run: {reason}");
-            }
-            println!("SKIPPED real_apiserver_end_to_end: {reason}");
-            return;
-        }
+    let Some(bins) = binaries_or_skip("real_apiserver_end_to_end") else {
+        return;
     };
     rollgate::webhook::tls::install_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -941,15 +953,8 @@ fn reports(c: &Cluster) -> std::collections::BTreeMap<String, Value> {
 /// when objects are fixed. A kind RBAC forbids gets one note and no false "does not exist".
 #[test]
 fn real_apiserver_audit() {
-    let bins = match binaries() {
-        Ok(b) => b,
-        Err(reason) => {
-            if std::env::var("ROLLGATE_REQUIRE_E2E").is_ok_and(|v| v == "1") {
-                panic!("ROLLGATE_REQUIRE_E2E=1 but the e2e test cannot run: {reason}");
-            }
-            println!("SKIPPED real_apiserver_audit: {reason}");
-            return;
-        }
+    let Some(bins) = binaries_or_skip("real_apiserver_audit") else {
+        return;
     };
     let c = Cluster::start(&bins);
     install_crds_from(&c, &["testdata/crds", "testdata/crds-audit"]);
@@ -1002,13 +1007,7 @@ fn real_apiserver_audit() {
         let path = c.file(&format!("openreports-{plural}.yaml"), &text);
         c.ok(&["create", "-f", &path]);
     }
-    c.ok(&[
-        "wait",
-        "--for=condition=established",
-        "--timeout=60s",
-        "crd",
-        "--all",
-    ]);
+    wait_established(&c);
     let manifest = format!("{ROOT}/testdata/audit/cluster.yaml");
     step("applying testdata/audit/cluster.yaml (no webhook registered)");
     c.ok(&["apply", "-f", &manifest]);
@@ -1121,6 +1120,46 @@ fn real_apiserver_audit() {
     assert!(
         errors.iter().any(|(r, ..)| r == "istio-weights-not-100"),
         "the readable kinds are still audited: {errors:?}"
+    );
+
+    step("the same user, allowed to list Deployments in namespace shop only, audits -n shop");
+    let role = c.file(
+        "limited-shop.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: audit-limited, namespace: shop}\n\
+         rules:\n- apiGroups: [apps]\n  resources: [deployments, statefulsets, daemonsets]\n  verbs: [get, list]\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: audit-limited, namespace: shop}\n\
+         roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: audit-limited}\n\
+         subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: audit-limited}]\n",
+    );
+    c.ok(&["apply", "-f", &role]);
+    let (code, v, stderr) = audit(Path::new(&limited_kc), &["-n", "shop"]);
+    assert_eq!(
+        code, 1,
+        "every kind read (Deployments in shop only): exit 1\n{stderr}"
+    );
+    let notes = v["notes"].as_array().cloned().unwrap_or_default();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["kind"] == "Deployment" && n["reason"] == "partial"),
+        "{notes:?}"
+    );
+    let errors = identities(&v, "error");
+    assert!(
+        errors.iter().all(|(_, _, ns, ..)| ns == "shop"),
+        "only namespace shop is reported: {errors:?}"
+    );
+    assert!(
+        errors.iter().any(|(r, ..)| r == "istio-weights-not-100"),
+        "{errors:?}"
+    );
+    // The DestinationRule's subset check needs the pods of Deployment shop/web: read.
+    assert!(
+        identities(&v, "warning")
+            .iter()
+            .any(|(r, ..)| r == "istio-subset-no-pods"),
+        "{}",
+        v["findings"]
     );
 
     step("rollgate audit --write-reports");

@@ -10,7 +10,7 @@
 //! LIST fails gets one note; the other kinds are still audited.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -201,23 +201,8 @@ pub fn run(args: AuditArgs, out: &mut dyn Write) -> io::Result<u8> {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
-    let known: Vec<&str> = all_metas().iter().map(|m| m.id).collect();
-    for id in args.select.iter().flatten().chain(&args.ignore) {
-        if !known.contains(&id.as_str()) {
-            let hint = config::suggest(id, &known)
-                .map(|s| format!("; did you mean \"{s}\"?"))
-                .unwrap_or_default();
-            return usage_error(format!("unknown rule \"{id}\"{hint}"));
-        }
-    }
-    for id in &args.ignore {
-        cfg.rules.insert(
-            id.clone(),
-            config::RuleConfig {
-                severity: None,
-                options: Default::default(),
-            },
-        );
+    if let Err(e) = crate::cli::rule_flags(&mut cfg, args.select.as_deref(), &args.ignore) {
+        return usage_error(e);
     }
     let selector = match args.selector.as_deref().map(parse_selector).transpose() {
         Ok(s) => s,
@@ -239,13 +224,7 @@ pub fn run(args: AuditArgs, out: &mut dyn Write) -> io::Result<u8> {
         Err(e) => return usage_error(e),
     };
     let cache = ClusterCache::new(Arc::new(Metrics::new()));
-    let read = rt.block_on(fill(
-        &client,
-        &cache,
-        &engine,
-        namespaces.as_ref(),
-        args.page_size,
-    ));
+    let read = rt.block_on(fill(&client, &cache, namespaces.as_ref(), args.page_size));
     if read.listed == 0 && read.failed > 0 {
         for n in &read.errors {
             eprintln!("rollgate: error: {n}");
@@ -268,7 +247,15 @@ pub fn run(args: AuditArgs, out: &mut dyn Write) -> io::Result<u8> {
     let mut writes: Option<WriteSummary> = None;
     if args.write_reports {
         let meta = ReportMeta {
-            config_hash: policyreport::config_hash(crate::cli::VERSION, &cfg_bytes),
+            // The flags that change findings count as configuration too.
+            config_hash: policyreport::config_hash(
+                crate::cli::VERSION,
+                &[
+                    cfg_bytes.as_slice(),
+                    format!("\0{:?}\0{:?}", args.select, args.ignore).as_bytes(),
+                ]
+                .concat(),
+            ),
             owner: None,
         };
         let summary = rt.block_on(async {
@@ -331,13 +318,7 @@ pub fn run(args: AuditArgs, out: &mut dyn Write) -> io::Result<u8> {
             w.unchanged
         );
     }
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    };
+    let color = crate::cli::use_color(args.color);
     if args.format == Format::Json {
         let mut v = report::json::to_value(&run);
         v["source"] = json!("cluster");
@@ -403,16 +384,14 @@ pub struct Read {
     pub errors: Vec<String>,
 }
 
-/// Fill `cache` with every watched kind the engine wants (and the kinds rules look up) with
-/// paged LISTs, marking each kind's availability.
+/// Fill `cache` with every watched kind (rules look referents up in all of them) with paged
+/// LISTs, marking each kind's availability.
 pub async fn fill(
     client: &Client,
     cache: &ClusterCache,
-    engine: &Engine,
     namespaces: Option<&BTreeSet<String>>,
     page_size: u32,
 ) -> Read {
-    let _ = engine; // Every watched kind is read: rules look referents up in all of them.
     let store = Mutex::new(Store::default());
     let mut read = Read::default();
     let mut groups: Vec<&'static str> = WATCHED.iter().map(|(g, _)| *g).collect();
