@@ -172,6 +172,12 @@ pub struct LintArgs {
     /// Print the fixes as a unified diff and write nothing; exit 1 when there would be changes.
     #[arg(long, conflicts_with = "fix")]
     pub diff: bool,
+    /// Check what kustomize builds: run `kustomize build` (or `kubectl kustomize`) on each
+    /// kustomization the named files belong to and lint the rendered objects, findings mapped
+    /// back to the source files and patches (docs/worlds.md). A build that fails is read
+    /// without the binary, with a note.
+    #[arg(long, conflicts_with_all = ["fix", "diff"])]
+    pub render_kustomize: bool,
 }
 
 /// Parse arguments, run, and map the outcome to an exit code.
@@ -462,7 +468,7 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         }
     }
 
-    let world = load_context(&args, &cfg, &inputs, &stdin_path);
+    let mut world = load_context(&args, &cfg, &inputs, &stdin_path);
     if let Some(root) = world.roots.first() {
         cfg.settings.context_root = Some(root.dir.clone());
     }
@@ -471,7 +477,23 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
     let engine = Engine::new(rules, &cfg, args.select.as_deref());
     let from_stdin = !stdin.is_empty();
     // The same file named twice is one input (`lint X X` = `lint X`).
-    let inputs = crate::engine::lint::dedupe(inputs);
+    let mut inputs = crate::engine::lint::dedupe(inputs);
+    let rendered = if args.render_kustomize {
+        let binary = crate::manifest::render::find_binary();
+        let prepared = crate::manifest::render::prepare(
+            &mut inputs,
+            &mut world.loaded.scopes,
+            binary.as_ref(),
+            crate::manifest::render::Bounds::default(),
+            stdin_path.as_deref(),
+        );
+        for f in &prepared.failures {
+            eprintln!("rollgate: note: {f}");
+        }
+        Some(prepared)
+    } else {
+        None
+    };
     let mut fixed_stdin: Option<String> = None;
     let mut run = if args.fix || args.diff {
         let required = if args.unsafe_fixes {
@@ -566,6 +588,9 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
             default_threads(),
         )
     };
+    if let Some(prepared) = &rendered {
+        crate::manifest::render::map_back(&mut run, prepared);
+    }
     if args.fix && from_stdin {
         // The fixed text (or the text unchanged) goes to standard output, findings to stderr.
         // A failed read of standard input has no text to print.
@@ -593,6 +618,9 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         }
         for n in &world.loaded.notes {
             eprintln!("rollgate: note: {n}");
+        }
+        for n in rendered.iter().flat_map(|p| &p.infos) {
+            eprintln!("rollgate: note: kustomize: {n}");
         }
     } else if !world.loaded.notes.is_empty() {
         eprintln!(

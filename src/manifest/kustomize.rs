@@ -73,6 +73,9 @@ pub struct Scopes {
     pub roots: Vec<PathBuf>,
     pub files: HashMap<PathBuf, FileScope>,
     pub notes: Vec<Note>,
+    /// Per root (same index as `roots`): the kustomizations its build reads, sorted (for
+    /// `--render-kustomize`: which patches belong to a build).
+    pub members: Vec<Vec<PathBuf>>,
 }
 
 impl Scopes {
@@ -193,7 +196,7 @@ fn is_remote(entry: &str) -> bool {
 
 /// `path` without `.` and `..` components, without touching the file system (for paths that do
 /// not exist, so cannot be canonicalised).
-fn lexical(path: &Path) -> PathBuf {
+pub(crate) fn lexical(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
@@ -451,6 +454,9 @@ pub fn analyse(kustomizations: &[PathBuf], project: Option<&Path>) -> Scopes {
                 }
             }
         }
+        let mut members: Vec<PathBuf> = visited.into_iter().collect();
+        members.sort();
+        scopes.members.push(members);
     }
     for (path, by_build) in namespaces {
         let Some(e) = scopes.files.get_mut(&path) else {

@@ -7,6 +7,7 @@ pub mod helm;
 pub mod input;
 pub mod kustomize;
 pub mod locate;
+pub mod render;
 pub mod scalar;
 pub mod source;
 pub mod yaml;
