@@ -63,7 +63,7 @@ pub enum Command {
         format: RulesFormat,
     },
     /// Serve the rules as a validating admission webhook (HTTPS, AdmissionReview v1).
-    Serve(crate::webhook::args::ServeArgs),
+    Serve(Box<crate::webhook::args::ServeArgs>),
     /// Audit the objects already in a cluster (read-only paged LISTs) with the lint rules;
     /// with --write-reports, keep rollgate's PolicyReports in line with the findings.
     Audit(crate::webhook::audit_cli::AuditArgs),
@@ -208,7 +208,7 @@ pub fn run() -> ExitCode {
             };
             crate::timeline::run(&paths, format, &mut out)
         }
-        Command::Serve(args) => crate::webhook::args::run(args),
+        Command::Serve(args) => crate::webhook::args::run(*args),
         Command::Audit(args) => crate::webhook::audit_cli::run(args, &mut out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "rollgate", &mut out);
