@@ -731,13 +731,14 @@ fn load_context(args: &LintArgs, cfg: &Config, inputs: &[Input], stdin: &Option<
             }
         }
         Some(ContextSetting::Discover) | None => {
+            let mut finder = context::RootFinder::default();
             for p in &named {
                 let start = if p.is_dir() {
                     p.as_path()
                 } else {
                     p.parent().unwrap_or(p)
                 };
-                if let Some(r) = context::find_root(start) {
+                if let Some(r) = finder.find(start) {
                     if !roots.iter().any(|x| x.dir == r.dir) {
                         roots.push(r);
                     }

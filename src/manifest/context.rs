@@ -8,7 +8,7 @@
 //! bytes, directory entries); what is skipped is said in a note, never a failure of the named
 //! files.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::input::{self, Input};
@@ -53,33 +53,55 @@ const SKIP_DIRS: &[&str] = &["node_modules", "vendor", "target", "__pycache__"];
 /// The nearest ancestor of `start` (a folder, canonical) that holds a `.rollgate.yaml`, a
 /// kustomization or `.git`.
 pub fn find_root(start: &Path) -> Option<Root> {
-    let mut d = Some(start);
-    while let Some(cur) = d {
-        for name in crate::engine::config::CONFIG_NAMES {
-            if cur.join(name).is_file() {
-                return Some(Root {
-                    dir: cur.to_path_buf(),
-                    marker: (*name).to_owned(),
-                });
-            }
+    RootFinder::default().find(start)
+}
+
+/// The marker `dir` itself holds, if any (in [`find_root`]'s order).
+fn marker_at(dir: &Path) -> Option<Root> {
+    let root = |name: &str| Root {
+        dir: dir.to_path_buf(),
+        marker: name.to_owned(),
+    };
+    for name in crate::engine::config::CONFIG_NAMES {
+        if dir.join(name).is_file() {
+            return Some(root(name));
         }
-        for name in kustomize::FILE_NAMES {
-            if cur.join(name).is_file() {
-                return Some(Root {
-                    dir: cur.to_path_buf(),
-                    marker: (*name).to_owned(),
-                });
-            }
-        }
-        if cur.join(".git").exists() {
-            return Some(Root {
-                dir: cur.to_path_buf(),
-                marker: ".git".to_owned(),
-            });
-        }
-        d = cur.parent();
     }
-    None
+    for name in kustomize::FILE_NAMES {
+        if dir.join(name).is_file() {
+            return Some(root(name));
+        }
+    }
+    dir.join(".git").exists().then(|| root(".git"))
+}
+
+/// [`find_root`] for the many files of one run: each folder is looked at once (a walk up
+/// tests five names per level; the upstream corpus names 689 files in far fewer folders).
+#[derive(Debug, Default)]
+pub struct RootFinder {
+    known: HashMap<PathBuf, Option<Root>>,
+}
+
+impl RootFinder {
+    pub fn find(&mut self, start: &Path) -> Option<Root> {
+        let mut walked: Vec<&Path> = Vec::new();
+        let mut d = Some(start);
+        let found = loop {
+            let Some(cur) = d else { break None };
+            if let Some(known) = self.known.get(cur) {
+                break known.clone();
+            }
+            walked.push(cur);
+            if let Some(root) = marker_at(cur) {
+                break Some(root);
+            }
+            d = cur.parent();
+        };
+        for dir in walked {
+            self.known.insert(dir.to_path_buf(), found.clone());
+        }
+        found
+    }
 }
 
 /// The project a path belongs to: the nearest ancestor holding `.git` or a `.rollgate.yaml`.
