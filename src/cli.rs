@@ -438,6 +438,13 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
     if let Some(root) = world.roots.first() {
         cfg.settings.context_root = Some(root.dir.clone());
     }
+    // Context files parse from the cache of the project's last run (`manifest::cache`).
+    let context_cache = (!world.loaded.inputs.is_empty())
+        .then(|| world.roots.first())
+        .flatten()
+        .and_then(|r| crate::manifest::cache::ContextCache::open(&r.dir, Limits::default()))
+        .map(std::sync::Arc::new);
+    cfg.settings.context_cache = context_cache.clone();
     inputs.extend(world.loaded.inputs);
     let rules = crate::rules::REGISTRY;
     let engine = Engine::new(rules, &cfg, args.select.as_deref());
@@ -538,6 +545,9 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
             default_threads(),
         )
     };
+    if let Some(cache) = &context_cache {
+        cache.save();
+    }
     if args.fix && from_stdin {
         // The fixed text (or the text unchanged) goes to standard output, findings to stderr.
         // A failed read of standard input has no text to print.

@@ -69,6 +69,9 @@ pub struct Settings {
     /// The folder whose files are the run's context (`manifest::context`), when there is one:
     /// where discovery of other project files (instrumentation sources) should look.
     pub context_root: Option<PathBuf>,
+    /// Values of context files kept between runs (`manifest::cache`), when the run has a
+    /// context and the cache is on.
+    pub context_cache: Option<std::sync::Arc<crate::manifest::cache::ContextCache>>,
 }
 
 impl Default for Settings {
@@ -86,6 +89,7 @@ impl Default for Settings {
             rule_options: BTreeMap::new(),
             crds: crate::schema::CrdSet::default(),
             context_root: None,
+            context_cache: None,
         }
     }
 }

@@ -228,6 +228,15 @@ fn walk(
     (files, notes)
 }
 
+/// Whether a text may hold a Kubernetes object: a document with `apiVersion` and `kind` keys
+/// (`engine::lint::objects_of`). A key spells its name in the text unless an escape sequence
+/// of a double-quoted scalar (or of JSON) writes it: a text without a backslash that lacks
+/// either name holds no object, and its context file need not be parsed (Helm values, CI
+/// workflows, compose files, other YAML of a project).
+fn may_hold_objects(text: &str) -> bool {
+    text.contains('\\') || (text.contains("kind") && text.contains("apiVersion"))
+}
+
 /// Load the context of the named files: every manifest under `roots` that is not named, plus
 /// what the kustomizations among them include from elsewhere in the project. `named` are the
 /// canonical paths of the named files (and of standard input's `--stdin-filename`).
@@ -283,6 +292,10 @@ pub fn load(named: &[PathBuf], roots: &[PathBuf], bounds: Bounds, max_file_size:
             Ok(mut i) if i.unusable.is_none() => {
                 i.context = true;
                 i.path.get_or_insert(f);
+                if !may_hold_objects(&i.source.text) {
+                    // Not parsed: it adds nothing to the world (still counted as context).
+                    i.unusable = Some((super::Pos::new(1, 1), "no Kubernetes object".into()));
+                }
                 loaded.inputs.push(i);
             }
             // Binary, not UTF-8, too large: context is best effort.
