@@ -493,7 +493,13 @@ fn editor_bench(runs: usize) {
     let worlds: [(&str, PathBuf, &[&str], &str, usize); 5] = [
         ("no context", root(), &["--no-context"], "off", runs),
         ("context of 20 manifests", small.clone(), &[], &cached, runs),
-        ("context of 20 manifests, cache off", small.clone(), &[], "off", runs),
+        (
+            "context of 20 manifests, cache off",
+            small.clone(),
+            &[],
+            "off",
+            runs,
+        ),
         (
             "context of 1,000 manifests",
             large.clone(),
@@ -517,14 +523,7 @@ fn editor_bench(runs: usize) {
     let _ = std::fs::remove_dir_all(cache);
 }
 
-fn editor_case(
-    text: &[u8],
-    label: &str,
-    dir: &Path,
-    extra: &[&str],
-    cache_dir: &str,
-    runs: usize,
-) {
+fn editor_case(text: &[u8], label: &str, dir: &Path, extra: &[&str], cache_dir: &str, runs: usize) {
     let lines = text.iter().filter(|&&b| b == b'\n').count();
     let bin = rollgate_bin();
     let mut args = vec!["lint", "--format", "gcc", "--stdin-filename", "apps/x.yaml"];

@@ -488,14 +488,21 @@ fn context_cache_gives_the_same_report() {
         .expect("findings")
         .iter()
         .flat_map(|f| f["related"].as_array().into_iter().flatten())
-        .filter(|r| r["file"].as_str().is_some_and(|f| f.ends_with("template.yaml")))
+        .filter(|r| {
+            r["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("template.yaml"))
+        })
         .filter_map(|r| r["line"].as_u64())
         .collect();
     assert!(!related_lines.is_empty(), "{warm}");
     // A changed context file is a miss: the template without the finding's cause.
     t.write(
         "app/template.yaml",
-        &TEMPLATE.replace("[{{ interval }}])) by (le))", "[{{ interval }}])) by (le)) * 1000"),
+        &TEMPLATE.replace(
+            "[{{ interval }}])) by (le))",
+            "[{{ interval }}])) by (le)) * 1000",
+        ),
     );
     let changed_off = lint_cached(&t.0, Path::new("off"), &args);
     assert_ne!(changed_off, off, "the change matters");

@@ -685,9 +685,27 @@ mod tests {
     #[test]
     fn levenshtein_within_agrees_with_the_full_measure() {
         let words = [
-            "", "a", "ab", "podinfo", "podinfo-canary", "podinf", "pdoinfo", "frontend",
-            "front-end", "backend", "bäckend", "ünïcode", "unicode", "x-y-z", "xyz", "kitten",
-            "sitting", "flagger-loadtester", "flagger-loadtest", "aaaaaaaaaa", "aaaaaaaaab",
+            "",
+            "a",
+            "ab",
+            "podinfo",
+            "podinfo-canary",
+            "podinf",
+            "pdoinfo",
+            "frontend",
+            "front-end",
+            "backend",
+            "bäckend",
+            "ünïcode",
+            "unicode",
+            "x-y-z",
+            "xyz",
+            "kitten",
+            "sitting",
+            "flagger-loadtester",
+            "flagger-loadtest",
+            "aaaaaaaaaa",
+            "aaaaaaaaab",
         ];
         for a in words {
             for b in words {

@@ -478,11 +478,10 @@ pub fn lint_in_project(
     let indexed: Vec<(usize, &Input)> = inputs.iter().enumerate().collect();
     let mut parsed = par_map(&indexed, parse_threads, |&(si, input)| {
         let p = &placed[si];
-        (input.unusable.is_none() && p.patch_of.is_none())
-            .then(|| {
-                let cache = settings.context_cache.as_deref().filter(|_| input.context);
-                load_file(si, &input.source.text, limits, &p.namespace, cache)
-            })
+        (input.unusable.is_none() && p.patch_of.is_none()).then(|| {
+            let cache = settings.context_cache.as_deref().filter(|_| input.context);
+            load_file(si, &input.source.text, limits, &p.namespace, cache)
+        })
     })
     .into_iter();
     for (si, (input, place)) in inputs.into_iter().zip(placed).enumerate() {
@@ -530,8 +529,8 @@ pub fn lint_in_project(
             sources.push(input.source);
             continue;
         }
-        let loaded =
-            loaded.unwrap_or_else(|| load_file(si, &input.source.text, limits, &place.namespace, None));
+        let loaded = loaded
+            .unwrap_or_else(|| load_file(si, &input.source.text, limits, &place.namespace, None));
         if loaded.empty {
             findings.push(text_finding(
                 &builtin::NOT_KUBERNETES_OBJECT,

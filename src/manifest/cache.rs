@@ -452,9 +452,7 @@ mod tests {
         assert!(cached.documents[0].spans.is_empty(), "values only");
         assert_eq!(cached.documents[0].value, parsed.documents[0].value);
         assert!(
-            !second
-                .load("kind: Other\n", limits)
-                .documents[0]
+            !second.load("kind: Other\n", limits).documents[0]
                 .spans
                 .is_empty()
         );
