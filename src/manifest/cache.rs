@@ -42,8 +42,15 @@ pub struct ContextCache {
     build: u128,
     /// Entries read from the file: text hash → encoded documents.
     stored: HashMap<u128, Vec<u8>>,
-    /// Entries of this run: text hashes looked up (kept on writing), encoded documents parsed.
-    this_run: Mutex<(HashSet<u128>, Vec<(u128, Vec<u8>)>)>,
+    /// Entries of this run.
+    this_run: Mutex<ThisRun>,
+}
+
+/// The entries of one run: text hashes looked up (kept on writing), documents parsed (encoded).
+#[derive(Default)]
+struct ThisRun {
+    used: HashSet<u128>,
+    parsed: Vec<(u128, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for ContextCache {
@@ -123,7 +130,7 @@ impl ContextCache {
             file,
             build,
             stored,
-            this_run: Mutex::new((HashSet::new(), Vec::new())),
+            this_run: Mutex::new(ThisRun::default()),
         })
     }
 
@@ -134,7 +141,7 @@ impl ContextCache {
         let key = hash128(&[text.as_bytes()]);
         if let Some(docs) = self.stored.get(&key).and_then(|b| decode(b, limits)) {
             if let Ok(mut run) = self.this_run.lock() {
-                run.0.insert(key);
+                run.used.insert(key);
             }
             return Loaded {
                 documents: docs
@@ -152,8 +159,8 @@ impl ContextCache {
         let loaded = load(text, limits);
         let encoded = encode(&loaded.documents);
         if let Ok(mut run) = self.this_run.lock() {
-            run.0.insert(key);
-            run.1.push((key, encoded));
+            run.used.insert(key);
+            run.parsed.push((key, encoded));
         }
         loaded
     }
@@ -165,7 +172,7 @@ impl ContextCache {
         let Ok(run) = self.this_run.lock() else {
             return;
         };
-        let (used, parsed) = &*run;
+        let ThisRun { used, parsed } = &*run;
         if parsed.is_empty() && used.len() == self.stored.len() {
             return;
         }
@@ -385,11 +392,13 @@ fn decode_value(r: &mut Reader<'_>, depth: usize) -> Option<Value> {
         OBJECT => {
             let depth = depth.checked_sub(1)?;
             let n = r.u32()? as usize;
-            // Keys come in the map's own order: collected, they are built at once.
-            let entries = (0..n)
-                .map(|_| Some((r.str()?, decode_value(r, depth)?)))
-                .collect::<Option<Vec<(String, Value)>>>()?;
-            Value::Object(entries.into_iter().collect::<Map<String, Value>>())
+            let mut map = Map::new();
+            for _ in 0..n {
+                let k = r.str()?;
+                let v = decode_value(r, depth)?;
+                map.insert(k, v);
+            }
+            Value::Object(map)
         }
         _ => return None,
     })
@@ -439,7 +448,7 @@ mod tests {
             file: file.clone(),
             build: 7,
             stored: read(&file, 7).unwrap_or_default(),
-            this_run: Mutex::new((HashSet::new(), Vec::new())),
+            this_run: Mutex::new(ThisRun::default()),
         };
         let text = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n";
         let first = open();
