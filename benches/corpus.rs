@@ -28,7 +28,9 @@
 //!    its CPU time (less sensitive to a loaded machine). Three worlds (docs/worlds.md): no
 //!    context (`--no-context`); the buffer named inside a project folder of 20 manifests (the
 //!    context is loaded, target median <= 5 ms); inside a project of 1,000 manifests (what a large
-//!    context costs; `ROLLGATE_BENCH_EDITOR_RUNS / 10` runs).
+//!    context costs; `ROLLGATE_BENCH_EDITOR_RUNS / 10` runs). Each context case runs with the
+//!    context cache of the previous run (`manifest::cache`, as an editor linting one project
+//!    again and again), and with the cache off (every context file parsed).
 //!
 //! `ROLLGATE_BENCH_PROFILE=parse|lint|norules` repeats one step of part 1 and prints nothing,
 //! for a profiler.
@@ -484,24 +486,44 @@ fn editor_bench(runs: usize) {
     let text = std::fs::read(&file).expect("testdata/bench/vs-200-lines.yaml");
     let small = project_of(20);
     let large = project_of(1000);
-    let worlds: [(&str, PathBuf, &[&str], usize); 3] = [
-        ("no context", root(), &["--no-context"], runs),
-        ("context of 20 manifests", small.clone(), &[], runs),
+    // The context cache of the runs (manifest/cache.rs), filled by each case's warm-up run as
+    // an editor's first lint of the project fills it; `off` parses every context file.
+    let cache = std::env::temp_dir().join(format!("rollgate-bench-cache-{}", std::process::id()));
+    let cached = cache.to_string_lossy().into_owned();
+    let worlds: [(&str, PathBuf, &[&str], &str, usize); 5] = [
+        ("no context", root(), &["--no-context"], "off", runs),
+        ("context of 20 manifests", small.clone(), &[], &cached, runs),
+        (
+            "context of 20 manifests, cache off",
+            small.clone(),
+            &[],
+            "off",
+            runs,
+        ),
         (
             "context of 1,000 manifests",
             large.clone(),
             &[],
+            &cached,
+            (runs / 10).max(5),
+        ),
+        (
+            "context of 1,000 manifests, cache off",
+            large.clone(),
+            &[],
+            "off",
             (runs / 10).max(5),
         ),
     ];
-    for (label, dir, extra, runs) in worlds {
-        editor_case(&text, label, &dir, extra, runs);
+    for (label, dir, extra, cache_dir, runs) in worlds {
+        editor_case(&text, label, &dir, extra, cache_dir, runs);
     }
     let _ = std::fs::remove_dir_all(small);
     let _ = std::fs::remove_dir_all(large);
+    let _ = std::fs::remove_dir_all(cache);
 }
 
-fn editor_case(text: &[u8], label: &str, dir: &Path, extra: &[&str], runs: usize) {
+fn editor_case(text: &[u8], label: &str, dir: &Path, extra: &[&str], cache_dir: &str, runs: usize) {
     let lines = text.iter().filter(|&&b| b == b'\n').count();
     let bin = rollgate_bin();
     let mut args = vec!["lint", "--format", "gcc", "--stdin-filename", "apps/x.yaml"];
@@ -514,6 +536,7 @@ fn editor_case(text: &[u8], label: &str, dir: &Path, extra: &[&str], runs: usize
         let start = Instant::now();
         let mut child = Command::new(&bin)
             .args(&args)
+            .env("ROLLGATE_CACHE_DIR", cache_dir)
             .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

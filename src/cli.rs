@@ -531,6 +531,13 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
     if let Some(root) = world.roots.first() {
         cfg.settings.context_root = Some(root.dir.clone());
     }
+    // Context files parse from the cache of the project's last run (`manifest::cache`).
+    let context_cache = (!world.loaded.inputs.is_empty())
+        .then(|| world.roots.first())
+        .flatten()
+        .and_then(|r| crate::manifest::cache::ContextCache::open(&r.dir, Limits::default()))
+        .map(std::sync::Arc::new);
+    cfg.settings.context_cache = context_cache.clone();
     inputs.extend(world.loaded.inputs);
     let rules = crate::rules::REGISTRY;
     let engine = Engine::new(rules, &cfg, args.select.as_deref());
@@ -649,6 +656,9 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
     };
     if let Some(prepared) = &rendered {
         crate::manifest::render::map_back(&mut run, prepared);
+    }
+    if let Some(cache) = &context_cache {
+        cache.save();
     }
     if args.fix && from_stdin {
         // The fixed text (or the text unchanged) goes to standard output, findings to stderr.
@@ -875,13 +885,14 @@ fn load_context(args: &LintArgs, cfg: &Config, inputs: &[Input], stdin: &Option<
             }
         }
         Some(ContextSetting::Discover) | None => {
+            let mut finder = context::RootFinder::default();
             for p in &named {
                 let start = if p.is_dir() {
                     p.as_path()
                 } else {
                     p.parent().unwrap_or(p)
                 };
-                if let Some(r) = context::find_root(start) {
+                if let Some(r) = finder.find(start) {
                     if !roots.iter().any(|x| x.dir == r.dir) {
                         roots.push(r);
                     }

@@ -951,3 +951,67 @@ fn a_file_in_a_kustomization_folder_sees_the_whole_project() {
         one.stderr
     );
 }
+
+/// The standard output of `rollgate lint --format json ARGS` in `dir` with the context cache in
+/// `cache` (`off`: none).
+fn lint_cached(dir: &Path, cache: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .env("ROLLGATE_CACHE_DIR", cache)
+        .args(["lint", "--no-config", "--format", "json", "--show-info"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Context files read from the cache of the last run (manifest/cache.rs) give the very same
+/// report as parsing them, related places in context files included; a context file whose
+/// text changed is parsed again.
+#[test]
+fn context_cache_gives_the_same_report() {
+    let t = project();
+    let cache = Tmp::new("cache");
+    let args = ["app/canary.yaml"];
+    let off = lint_cached(&t.0, Path::new("off"), &args);
+    let cold = lint_cached(&t.0, &cache.0, &args);
+    let files: Vec<_> = std::fs::read_dir(&cache.0).expect("cache dir").collect();
+    assert_eq!(files.len(), 1, "one cache file per project");
+    let warm = lint_cached(&t.0, &cache.0, &args);
+    assert_eq!(off, cold);
+    assert_eq!(off, warm);
+    // The finding relates to the template, a context file: its place is found again.
+    let json: Value = serde_json::from_str(&warm).expect("json");
+    let related_lines: Vec<u64> = json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .flat_map(|f| f["related"].as_array().into_iter().flatten())
+        .filter(|r| {
+            r["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("template.yaml"))
+        })
+        .filter_map(|r| r["line"].as_u64())
+        .collect();
+    assert!(!related_lines.is_empty(), "{warm}");
+    // A changed context file is a miss: the template without the finding's cause.
+    t.write(
+        "app/template.yaml",
+        &TEMPLATE.replace(
+            "[{{ interval }}])) by (le))",
+            "[{{ interval }}])) by (le)) * 1000",
+        ),
+    );
+    let changed_off = lint_cached(&t.0, Path::new("off"), &args);
+    assert_ne!(changed_off, off, "the change matters");
+    assert_eq!(changed_off, lint_cached(&t.0, &cache.0, &args));
+    // A corrupt cache file is a miss, never an error.
+    for f in std::fs::read_dir(&cache.0).expect("cache dir").flatten() {
+        std::fs::write(f.path(), b"rollgate-ctx-v1\n garbage").expect("write");
+    }
+    assert_eq!(changed_off, lint_cached(&t.0, &cache.0, &args));
+}

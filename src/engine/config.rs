@@ -72,6 +72,9 @@ pub struct Settings {
     /// The folder whose files are the run's context (`manifest::context`), when there is one:
     /// where discovery of other project files (instrumentation sources) should look.
     pub context_root: Option<PathBuf>,
+    /// Values of context files kept between runs (`manifest::cache`), when the run has a
+    /// context and the cache is on.
+    pub context_cache: Option<std::sync::Arc<crate::manifest::cache::ContextCache>>,
 }
 
 impl Default for Settings {
@@ -89,6 +92,7 @@ impl Default for Settings {
             rule_options: BTreeMap::new(),
             crds: crate::schema::CrdSet::default(),
             context_root: None,
+            context_cache: None,
         }
     }
 }
@@ -638,10 +642,37 @@ pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 /// `levenshtein(a, b)` when it is at most `bound`; the pairs whose difference in length alone
 /// puts them further apart are not measured.
 pub fn levenshtein_within(a: &str, b: &str, bound: usize) -> Option<usize> {
-    if a.chars().count().abs_diff(b.chars().count()) > bound {
+    if a.is_ascii() && b.is_ascii() {
+        return within(a.as_bytes(), b.as_bytes(), bound);
+    }
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    within(&a, &b, bound)
+}
+
+/// [`levenshtein_within`] over characters (bytes of ASCII text, else `char`s). A row's minimum
+/// never decreases down the table, so once it is over `bound` the distance is too: the
+/// measure stops there (a missing referent is compared with every name of its kind).
+fn within<T: PartialEq>(a: &[T], b: &[T], bound: usize) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > bound {
         return None;
     }
-    Some(levenshtein(a, b)).filter(|&d| d <= bound)
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        let mut least = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            least = least.min(cur[j]);
+        }
+        if least > bound {
+            return None;
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    Some(prev[b.len()]).filter(|&d| d <= bound)
 }
 
 pub fn levenshtein(a: &str, b: &str) -> usize {
@@ -672,6 +703,45 @@ mod tests {
         options: &[],
         builtin: false,
     };
+
+    #[test]
+    fn levenshtein_within_agrees_with_the_full_measure() {
+        let words = [
+            "",
+            "a",
+            "ab",
+            "podinfo",
+            "podinfo-canary",
+            "podinf",
+            "pdoinfo",
+            "frontend",
+            "front-end",
+            "backend",
+            "bäckend",
+            "ünïcode",
+            "unicode",
+            "x-y-z",
+            "xyz",
+            "kitten",
+            "sitting",
+            "flagger-loadtester",
+            "flagger-loadtest",
+            "aaaaaaaaaa",
+            "aaaaaaaaab",
+        ];
+        for a in words {
+            for b in words {
+                let d = levenshtein(a, b);
+                for bound in 0..=6 {
+                    assert_eq!(
+                        levenshtein_within(a, b, bound),
+                        (d <= bound).then_some(d),
+                        "{a:?} {b:?} within {bound}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn unknown_keys_are_located() {

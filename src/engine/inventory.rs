@@ -391,6 +391,11 @@ pub struct MemoryInventory {
     /// Per source number (`Origin::File::source`): where its objects sit. Empty: every source
     /// is reported, unrelated to the others (no paths known).
     sources: Vec<SourceScope>,
+    /// Per source number: its folder as numbered prefixes, one per path component (`/`,
+    /// `/repo`, `/repo/apps`, …; equal prefixes get equal numbers). [`Inventory::distance`] is
+    /// asked for every copy of every reference and every name a missing referent is compared
+    /// with: comparing numbers finds the common folder without walking path components.
+    dir_prefixes: Vec<Box<[u32]>>,
 }
 
 impl MemoryInventory {
@@ -432,6 +437,30 @@ impl MemoryInventory {
 
     /// Say where each source's objects sit (index: source number).
     pub fn set_sources(&mut self, sources: Vec<SourceScope>) {
+        let mut prefixes: HashMap<std::path::PathBuf, u32> = HashMap::default();
+        let mut dirs: HashMap<&std::path::Path, Box<[u32]>> = HashMap::default();
+        self.dir_prefixes = sources
+            .iter()
+            .map(|s| {
+                let Some(dir) = s.dir.as_deref() else {
+                    return Box::default();
+                };
+                if let Some(ids) = dirs.get(dir) {
+                    return ids.clone();
+                }
+                let mut prefix = std::path::PathBuf::new();
+                let ids: Box<[u32]> = dir
+                    .components()
+                    .map(|c| {
+                        prefix.push(c);
+                        let next = prefixes.len() as u32;
+                        *prefixes.entry(prefix.clone()).or_insert(next)
+                    })
+                    .collect();
+                dirs.insert(dir, ids.clone());
+                ids
+            })
+            .collect();
         self.sources = sources;
     }
 
@@ -441,8 +470,12 @@ impl MemoryInventory {
     }
 
     fn source_of(&self, o: &Object) -> Option<&SourceScope> {
+        self.sources.get(Self::source_number(o)?)
+    }
+
+    fn source_number(o: &Object) -> Option<usize> {
         match o.origin {
-            Origin::File { source, .. } | Origin::Text { source, .. } => self.sources.get(source),
+            Origin::File { source, .. } | Origin::Text { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -552,16 +585,19 @@ impl Inventory for MemoryInventory {
         if r.builds.iter().any(|b| c.builds.contains(b)) {
             return 1;
         }
-        let (Some(rd), Some(cd)) = (&r.dir, &c.dir) else {
+        if r.dir.is_none() || c.dir.is_none() {
             return unplaced;
+        }
+        // Both have a folder, so both are sources with numbered prefixes (`set_sources`).
+        let prefixes = |o: &Object| {
+            Self::source_number(o)
+                .and_then(|i| self.dir_prefixes.get(i))
+                .map_or(&[][..], |p| &p[..])
         };
-        let common = rd
-            .components()
-            .zip(cd.components())
-            .take_while(|(x, y)| x == y)
-            .count();
-        let up = (rd.components().count() - common) as u32;
-        let down = (cd.components().count() - common) as u32;
+        let (rd, cd) = (prefixes(referrer), prefixes(candidate));
+        let common = rd.iter().zip(cd).take_while(|(x, y)| x == y).count();
+        let up = (rd.len() - common) as u32;
+        let down = (cd.len() - common) as u32;
         if down == 0 {
             2 + up
         } else if up == 0 {

@@ -307,8 +307,18 @@ struct LoadedDocument {
 /// Load source `si` and make its objects. A CustomResourceDefinition is compiled here
 /// ([`crate::schema::crd::compile_in_place`]): its schema trees are freed while still in cache
 /// instead of being held by the world for the whole run.
-fn load_file(si: usize, text: &str, limits: Limits, default_namespace: &str) -> LoadedFile {
-    let loaded = load(text, limits);
+/// A context file is read from `cache` when it holds its text.
+fn load_file(
+    si: usize,
+    text: &str,
+    limits: Limits,
+    default_namespace: &str,
+    cache: Option<&crate::manifest::cache::ContextCache>,
+) -> LoadedFile {
+    let loaded = match cache {
+        Some(cache) => cache.load(text, limits),
+        None => load(text, limits),
+    };
     let empty = loaded.problems.is_empty() && loaded.documents.iter().all(|d| d.value.is_null());
     let documents = loaded
         .documents
@@ -472,8 +482,10 @@ pub fn lint_in_project(
     let indexed: Vec<(usize, &Input)> = inputs.iter().enumerate().collect();
     let mut parsed = par_map(&indexed, parse_threads, |&(si, input)| {
         let p = &placed[si];
-        (input.unusable.is_none() && p.patch_of.is_none() && input.skipped.is_none())
-            .then(|| load_file(si, &input.source.text, limits, &p.namespace))
+        (input.unusable.is_none() && p.patch_of.is_none() && input.skipped.is_none()).then(|| {
+            let cache = settings.context_cache.as_deref().filter(|_| input.context);
+            load_file(si, &input.source.text, limits, &p.namespace, cache)
+        })
     })
     .into_iter();
     for (si, (input, place)) in inputs.into_iter().zip(placed).enumerate() {
@@ -539,8 +551,8 @@ pub fn lint_in_project(
             sources.push(input.source);
             continue;
         }
-        let loaded =
-            loaded.unwrap_or_else(|| load_file(si, &input.source.text, limits, &place.namespace));
+        let loaded = loaded
+            .unwrap_or_else(|| load_file(si, &input.source.text, limits, &place.namespace, None));
         if loaded.empty {
             findings.push(text_finding(
                 &builtin::NOT_KUBERNETES_OBJECT,
@@ -631,6 +643,33 @@ pub fn lint_in_project(
         _ => true,
     });
     let outside = findings.iter().filter(|f| f.outside).count();
+    // Context files read from the cache have no positions: parse again those a finding points
+    // into, so their places are the loader's own.
+    let unplaced: std::collections::BTreeSet<usize> = findings
+        .iter()
+        .flat_map(|f| f.related.iter().map(|r| &r.origin))
+        .filter_map(|o| match o {
+            Origin::File {
+                source, document, ..
+            } if placement
+                .spans
+                .get(&(*source, *document))
+                .is_some_and(SpanIndex::is_empty) =>
+            {
+                Some(*source)
+            }
+            _ => None,
+        })
+        .collect();
+    for si in unplaced {
+        for doc in load(&sources[si].text, limits).documents {
+            if let Some(spans) = placement.spans.get_mut(&(si, doc.index)) {
+                if spans.is_empty() {
+                    *spans = doc.spans;
+                }
+            }
+        }
+    }
 
     let mut diagnostics: Vec<Located> = findings
         .into_iter()

@@ -8,7 +8,7 @@
 //! bytes, directory entries); what is skipped is said in a note, never a failure of the named
 //! files.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::input::{self, Input};
@@ -60,37 +60,81 @@ const SKIP_DIRS: &[&str] = &["node_modules", "vendor", "target", "__pycache__"];
 /// of stefanprodan/gitops-istio miss its templates, and kubebuilder's `config/prometheus`
 /// monitor miss the namespace `config/default` gives it, where the folder lint found both.
 pub fn find_root(start: &Path) -> Option<Root> {
-    let mut kustomization: Option<Root> = None;
-    let mut d = Some(start);
-    while let Some(cur) = d {
-        for name in crate::engine::config::CONFIG_NAMES {
-            if cur.join(name).is_file() {
-                return Some(Root {
-                    dir: cur.to_path_buf(),
-                    marker: (*name).to_owned(),
-                });
-            }
+    RootFinder::default().find(start)
+}
+
+/// The project marker `dir` itself holds, if any: a `.rollgate.yaml` (or its other names), else
+/// `.git`.
+fn project_marker(dir: &Path) -> Option<Root> {
+    let root = |name: &str| Root {
+        dir: dir.to_path_buf(),
+        marker: name.to_owned(),
+    };
+    for name in crate::engine::config::CONFIG_NAMES {
+        if dir.join(name).is_file() {
+            return Some(root(name));
         }
-        if cur.join(".git").exists() {
-            return Some(Root {
-                dir: cur.to_path_buf(),
-                marker: ".git".to_owned(),
-            });
-        }
-        if kustomization.is_none() {
-            for name in kustomize::FILE_NAMES {
-                if cur.join(name).is_file() {
-                    kustomization = Some(Root {
-                        dir: cur.to_path_buf(),
-                        marker: (*name).to_owned(),
-                    });
-                    break;
-                }
-            }
-        }
-        d = cur.parent();
     }
-    kustomization
+    dir.join(".git").exists().then(|| root(".git"))
+}
+
+/// The kustomization `dir` itself holds, if any.
+fn kustomization_marker(dir: &Path) -> Option<Root> {
+    kustomize::FILE_NAMES
+        .iter()
+        .find(|name| dir.join(name).is_file())
+        .map(|name| Root {
+            dir: dir.to_path_buf(),
+            marker: (*name).to_owned(),
+        })
+}
+
+impl Root {
+    /// Whether this root is a project (`.rollgate.yaml` or `.git`), not a kustomization.
+    fn is_project(&self) -> bool {
+        !kustomize::FILE_NAMES.contains(&self.marker.as_str())
+    }
+}
+
+/// [`find_root`] for the many files of one run: each folder is looked at once (a walk up
+/// tests five names per level; the upstream corpus names 689 files in far fewer folders).
+///
+/// What is remembered per folder is its answer. A folder walked below a known one has no
+/// project marker (the walk stops at the first), so its answer is the known one when that is
+/// a project, else the nearest kustomization between it and the known folder, else the known
+/// answer.
+#[derive(Debug, Default)]
+pub struct RootFinder {
+    known: HashMap<PathBuf, Option<Root>>,
+}
+
+impl RootFinder {
+    pub fn find(&mut self, start: &Path) -> Option<Root> {
+        // The folders walked, nearest first, each with the kustomization it holds.
+        let mut walked: Vec<(&Path, Option<Root>)> = Vec::new();
+        let mut d = Some(start);
+        let above = loop {
+            let Some(cur) = d else { break None };
+            if let Some(known) = self.known.get(cur) {
+                break known.clone();
+            }
+            if let Some(project) = project_marker(cur) {
+                self.known.insert(cur.to_path_buf(), Some(project.clone()));
+                break Some(project);
+            }
+            walked.push((cur, kustomization_marker(cur)));
+            d = cur.parent();
+        };
+        let project_above = above.as_ref().is_some_and(Root::is_project);
+        let mut found = above;
+        for (dir, kustomization) in walked.into_iter().rev() {
+            if !project_above && kustomization.is_some() {
+                found = kustomization;
+            }
+            self.known.insert(dir.to_path_buf(), found.clone());
+        }
+        self.known.get(start).cloned().flatten()
+    }
 }
 
 /// The project a path belongs to: the nearest ancestor holding `.git` or a `.rollgate.yaml`.
@@ -217,6 +261,15 @@ fn walk(
     (files, notes)
 }
 
+/// Whether a text may hold a Kubernetes object: a document with `apiVersion` and `kind` keys
+/// (`engine::lint::objects_of`). A key spells its name in the text unless an escape sequence
+/// of a double-quoted scalar (or of JSON) writes it: a text without a backslash that lacks
+/// either name holds no object, and its context file need not be parsed (Helm values, CI
+/// workflows, compose files, other YAML of a project).
+fn may_hold_objects(text: &str) -> bool {
+    text.contains('\\') || (text.contains("kind") && text.contains("apiVersion"))
+}
+
 /// Load the context of the named files: every manifest under `roots` that is not named, plus
 /// what the kustomizations among them include from elsewhere in the project. `named` are the
 /// canonical paths of the named files (and of standard input's `--stdin-filename`).
@@ -272,6 +325,10 @@ pub fn load(named: &[PathBuf], roots: &[PathBuf], bounds: Bounds, max_file_size:
             Ok(mut i) if i.unusable.is_none() => {
                 i.context = true;
                 i.path.get_or_insert(f);
+                if !may_hold_objects(&i.source.text) {
+                    // Not parsed: it adds nothing to the world (still counted as context).
+                    i.unusable = Some((super::Pos::new(1, 1), "no Kubernetes object".into()));
+                }
                 loaded.inputs.push(i);
             }
             // Binary, not UTF-8, too large: context is best effort.

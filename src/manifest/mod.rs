@@ -1,6 +1,7 @@
 //! Located manifests: inputs become `serde_json::Value` documents plus an index from JSON pointer
 //! to source span. Everything about positions lives here; rules only name JSON pointers.
 
+pub mod cache;
 pub mod context;
 pub mod edit;
 pub mod exclude;

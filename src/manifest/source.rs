@@ -44,9 +44,39 @@ impl Span {
 /// fuzz target manifest_load: positions after one were a line off).
 pub fn line_breaks(text: &str) -> impl Iterator<Item = usize> + '_ {
     let b = text.as_bytes();
-    b.iter().enumerate().filter_map(move |(i, &c)| {
-        (c == b'\n' || (c == b'\r' && b.get(i + 1) != Some(&b'\n'))).then_some(i + 1)
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        loop {
+            let i = at + find_cr_or_lf(&b[at..])?;
+            at = i + 1;
+            if b[i] == b'\n' || b.get(i + 1) != Some(&b'\n') {
+                return Some(i + 1);
+            }
+        }
     })
+}
+
+/// Offset of the first `\r` or `\n` in `b`, eight bytes at a time (every file's text is read
+/// through for its lines, twice: `Source::new` and the loader).
+fn find_cr_or_lf(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Whether some byte of `x` is zero (exact: the first zero byte always sets its high bit).
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        if has_zero(x ^ (ONES * u64::from(b'\n'))) || has_zero(x ^ (ONES * u64::from(b'\r'))) {
+            break;
+        }
+        i += 8;
+    }
+    b[i..]
+        .iter()
+        .position(|&c| c == b'\n' || c == b'\r')
+        .map(|k| i + k)
 }
 
 /// One input (a file, or standard input under the name given by `--stdin-filename`).
@@ -71,11 +101,15 @@ impl Source {
         let mut line_starts = vec![0];
         line_starts.extend(line_breaks(&text));
         let bytes = text.as_bytes();
+        let all_ascii = bytes.is_ascii();
         let ascii_until = line_starts
             .iter()
             .enumerate()
             .map(|(i, &start)| {
                 let end = line_starts.get(i + 1).copied().unwrap_or(bytes.len());
+                if all_ascii {
+                    return end;
+                }
                 bytes[start..end]
                     .iter()
                     .position(|b| !b.is_ascii())
@@ -161,6 +195,22 @@ impl Source {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The word-at-a-time search for line breaks finds every one a byte scan finds.
+    #[test]
+    fn line_breaks_scan_words_exactly() {
+        for sep in ["\n", "\r", "\r\n", "\n\r", "\r\r\n"] {
+            for len in 0..20 {
+                let text = format!("{}{sep}{}{sep}", "x".repeat(len), "é".repeat(len / 3));
+                let b = text.as_bytes();
+                let want: Vec<usize> = (0..b.len())
+                    .filter(|&i| b[i] == b'\n' || (b[i] == b'\r' && b.get(i + 1) != Some(&b'\n')))
+                    .map(|i| i + 1)
+                    .collect();
+                assert_eq!(line_breaks(&text).collect::<Vec<_>>(), want, "{text:?}");
+            }
+        }
+    }
 
     #[test]
     fn bom_is_not_counted_and_crlf_lines_are_split() {

@@ -397,20 +397,45 @@ fn go_key_number(n: &serde_json::Number) -> String {
 /// are not allowed", `yaml_parser_update_buffer`): C0 controls but tab, line feed and carriage
 /// return; DEL; C1 controls but NEL; U+FFFE and U+FFFF.
 fn disallowed_char(text: &str, from: usize) -> Option<(usize, char)> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let bytes = text.as_bytes();
     let mut i = from;
     while i < bytes.len() {
-        let b = bytes[i];
-        let suspicious =
-            b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') || b == 0x7f || b == 0xc2 || b == 0xef;
-        if suspicious {
-            let c = text[i..].chars().next()?;
-            let bad = matches!(c as u32, 0x00..=0x08 | 0x0b | 0x0c | 0x0e..=0x1f | 0x7f | 0x80..=0x84 | 0x86..=0x9f | 0xfffe | 0xffff);
-            if bad {
-                return Some((i, c));
+        // Eight bytes at a time while none is below 0x20 or from 0x7f up (printable ASCII is
+        // nearly all of a manifest; each word holding a line break is looked at byte by byte).
+        let end = match bytes.get(i..i + 8) {
+            Some(chunk) => {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(chunk);
+                let x = u64::from_le_bytes(word);
+                // A byte below 0x20 (exact as a test of "any"), or with its high bit set after
+                // adding 1 (0x7f and up; a carry out of 0xff only flags more).
+                let low = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+                let high = (x | x.wrapping_add(ONES)) & HIGHS;
+                if low | high == 0 {
+                    i += 8;
+                    continue;
+                }
+                i + 8
             }
+            None => bytes.len(),
+        };
+        while i < end {
+            let b = bytes[i];
+            let suspicious = b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')
+                || b == 0x7f
+                || b == 0xc2
+                || b == 0xef;
+            if suspicious {
+                let c = text[i..].chars().next()?;
+                let bad = matches!(c as u32, 0x00..=0x08 | 0x0b | 0x0c | 0x0e..=0x1f | 0x7f | 0x80..=0x84 | 0x86..=0x9f | 0xfffe | 0xffff);
+                if bad {
+                    return Some((i, c));
+                }
+            }
+            i += 1;
         }
-        i += 1;
     }
     None
 }
@@ -1119,6 +1144,35 @@ mod tests {
         assert!(l.problems.is_empty(), "{:?}", l.problems);
         assert_eq!(l.documents.len(), 1);
         l.documents.into_iter().next().unwrap()
+    }
+
+    /// The word-at-a-time scan finds what a scan of every byte finds, wherever the character
+    /// sits in its word.
+    #[test]
+    fn disallowed_char_scans_words_exactly() {
+        fn every_byte(text: &str, from: usize) -> Option<(usize, char)> {
+            text.char_indices().filter(|(i, _)| *i >= from).find(|(_, c)| {
+                matches!(*c as u32, 0x00..=0x08 | 0x0b | 0x0c | 0x0e..=0x1f | 0x7f | 0x80..=0x84 | 0x86..=0x9f | 0xfffe | 0xffff)
+            })
+        }
+        let specials = [
+            "\u{1}", "\u{7f}", "\u{80}", "\u{85}", "\u{9f}", "\u{a0}", "\u{fffe}", "\u{ffff}",
+            "\u{fffd}", "é", "\t", "\n", "\r", " ", "~", "\u{1f}", "\u{e000}",
+        ];
+        for special in specials {
+            for before in 0..20 {
+                for after in [0, 1, 7, 8, 9] {
+                    let text = format!("{}{special}{}", "a".repeat(before), "b: c".repeat(after));
+                    for from in [0, before.min(3)] {
+                        assert_eq!(
+                            disallowed_char(&text, from),
+                            every_byte(&text, from),
+                            "{text:?} from {from}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
