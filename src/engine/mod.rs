@@ -13,6 +13,8 @@ pub mod lint;
 pub mod object;
 pub mod rule;
 pub mod selector;
+pub mod suppress;
+pub mod workspace;
 
 use std::collections::HashMap;
 
