@@ -646,3 +646,131 @@ fn requests_before_initialize_are_refused() {
     c.initialize(&dir, json!({}));
     assert_eq!(c.shutdown(), Some(0));
 }
+
+/// Apply LSP text edits (UTF-16 positions) to `text`, as a client does.
+fn apply_edits(text: &str, edits: &[Value]) -> String {
+    let offset = |p: &Value| -> usize {
+        let line = p["line"].as_u64().unwrap() as usize;
+        let character = p["character"].as_u64().unwrap() as usize;
+        let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+        let mut units = 0;
+        for (i, c) in text[start..].char_indices() {
+            if units >= character || c == '\n' {
+                return start + i;
+            }
+            units += c.len_utf16();
+        }
+        text.len()
+    };
+    let mut ranges: Vec<(usize, usize, &str)> = edits
+        .iter()
+        .map(|e| {
+            (
+                offset(&e["range"]["start"]),
+                offset(&e["range"]["end"]),
+                e["newText"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    ranges.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let mut out = text.to_owned();
+    for (s, e, t) in ranges {
+        out.replace_range(s..e, t);
+    }
+    out
+}
+
+/// The code actions offered for the first diagnostic of `rule` in `path` (as a client asks:
+/// the diagnostic's range and the diagnostic).
+fn actions_for(c: &mut Client, path: &Path, d: &Value, rule: &str) -> Vec<Value> {
+    let diag = d["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == rule)
+        .unwrap_or_else(|| panic!("no {rule}: {d:#}"))
+        .clone();
+    let r = c.call(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": {"uri": uri(path)},
+            "range": diag["range"],
+            "context": {"diagnostics": [diag]},
+        }),
+    );
+    r["result"].as_array().unwrap().clone()
+}
+
+#[test]
+fn quick_fix_from_the_fix_engine_in_utf16_positions() {
+    let (mut c, dir) = start("fix");
+    let path = dir.join("template.yaml");
+    let text = read(&dir, "template.yaml");
+    c.open(&path, 1, &text);
+    let d = c.diagnostics(&uri(&path));
+    let actions = actions_for(&mut c, &path, &d, "canary-query-includes-primary");
+    // The rule's fix is unsafe (it changes what the gate measures): offered, labelled, not
+    // preferred; the suppression is offered too.
+    let fix = actions
+        .iter()
+        .find(|a| a["title"].as_str().unwrap().starts_with("Fix (unsafe"))
+        .unwrap_or_else(|| panic!("{actions:#?}"));
+    assert_eq!(fix["kind"], "quickfix");
+    assert_eq!(fix["isPreferred"], Value::Null, "{fix:#}");
+    assert_eq!(fix["diagnostics"][0]["code"], "canary-query-includes-primary");
+    assert!(
+        actions
+            .iter()
+            .any(|a| a["title"].as_str().unwrap().starts_with("Suppress canary-query-includes-primary"))
+    );
+    let edits = fix["edit"]["changes"][uri(&path)].as_array().unwrap().clone();
+    // The edit starts after "😀é" on its line, so its UTF-16 column is neither its byte nor
+    // its character column (the application below is by UTF-16 units).
+    let start = &edits[0]["range"]["start"];
+    let line = text.lines().nth(start["line"].as_u64().unwrap() as usize).unwrap();
+    let after_emoji = line[..line.find('é').unwrap()].encode_utf16().count() as u64;
+    assert!(start["character"].as_u64().unwrap() > after_emoji, "{edits:#?}");
+    let fixed = apply_edits(&text, &edits);
+    // What `rollgate lint --unsafe-fixes --fix` writes.
+    assert_eq!(
+        fixed,
+        text.replace(
+            r#"destination_workload=~"{{ target }}.*""#,
+            r#"destination_workload="{{ target }}""#
+        )
+    );
+    c.change_full(&path, 2, &fixed);
+    let d = c.diagnostics(&uri(&path));
+    assert_eq!(d["version"], 2);
+    assert!(
+        !rules(&d).contains(&"canary-query-includes-primary".into()),
+        "{d:#}"
+    );
+    assert_eq!(c.shutdown(), Some(0));
+}
+
+#[test]
+fn a_safe_fix_is_the_preferred_action() {
+    let dir = copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/examples/bookinfo"),
+        "safe-fix",
+    );
+    let mut c = Client::spawn(&bin());
+    c.initialize(&dir, json!({}));
+    let path = dir.join("reviews.yaml");
+    let text = read(&dir, "reviews.yaml");
+    c.open(&path, 1, &text);
+    let d = c.diagnostics(&uri(&path));
+    let actions = actions_for(&mut c, &path, &d, "istio-weights-not-100");
+    let fix = actions
+        .iter()
+        .find(|a| a["title"].as_str().unwrap().starts_with("Fix: "))
+        .unwrap_or_else(|| panic!("{actions:#?}"));
+    assert_eq!(fix["isPreferred"], true, "{fix:#}");
+    let fixed = apply_edits(&text, fix["edit"]["changes"][uri(&path)].as_array().unwrap());
+    assert!(fixed.contains("        subset: v3\n      weight: 0\n"), "{fixed}");
+    c.change_full(&path, 2, &fixed);
+    let d = c.diagnostics(&uri(&path));
+    assert!(!rules(&d).contains(&"istio-weights-not-100".into()), "{d:#}");
+    assert_eq!(c.shutdown(), Some(0));
+}

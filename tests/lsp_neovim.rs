@@ -1,6 +1,6 @@
 //! A real LSP client: Neovim (`vim.lsp`, headless) opens a file of a workspace, receives the
 //! cross-file diagnostics at the right positions (Neovim turns UTF-16 columns into byte columns
-//! of its buffer), applies the suppress code action and jumps to a definition
+//! of its buffer), applies the rule's fix and the suppress code action, and jumps to a definition
 //! (tests/lsp_neovim/client.lua). Skipped without `nvim` unless `ROLLGATE_REQUIRE_NVIM=1`
 //! (`.ci/run` sets it and installs Debian's `neovim`).
 
@@ -88,19 +88,36 @@ fn neovim_diagnostics_code_action_definition() {
     assert_eq!(d["col"], col, "{r:#}");
     assert_eq!(d["severity"], 1);
 
-    // The code action suppressed it, with a reason to fill in.
+    // The rule's fix, applied by Neovim: the isolating matcher (after "😀é" on the line, so
+    // its UTF-16 range differs from the byte range) removes the finding.
+    assert!(
+        r["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("Fix (unsafe: changes what runs, review it): use `destination_workload=\"{{ target }}\"`"),
+        "{r:#}"
+    );
+    assert_eq!(r["fix_preferred"], false, "{r:#}");
+    let fixed = template
+        .lines()
+        .nth(line)
+        .unwrap()
+        .replace(r#"destination_workload=~"{{ target }}.*""#, r#"destination_workload="{{ target }}""#);
+    assert_eq!(r["fixed_line"], fixed, "{r:#}");
+
+    // The suppress code action, with a reason to fill in.
     assert!(
         r["action"]
             .as_str()
             .unwrap()
-            .starts_with("Suppress canary-query-includes-primary on MetricTemplate latency"),
+            .starts_with("Suppress rate-window-too-short on MetricTemplate latency"),
         "{r:#}"
     );
     assert!(
         r["suppression"]
             .as_str()
             .unwrap()
-            .contains("ignore-check.rollgate.dev/canary-query-includes-primary: \"TODO"),
+            .contains("ignore-check.rollgate.dev/rate-window-too-short: \"TODO"),
         "{r:#}"
     );
     let after: Vec<&str> = r["after_action"]
@@ -117,13 +134,10 @@ fn neovim_diagnostics_code_action_definition() {
         def["file"].as_str().unwrap().ends_with("template.yaml"),
         "{r:#}"
     );
-    let name_line = template
-        .lines()
-        .position(|l| l == "  name: latency")
-        .unwrap()
-        + 1;
-    // The unsaved buffer wins over the file: the code action put two lines (`annotations:` and
-    // the suppression) before `name`, and the jump lands on the name in the buffer.
-    assert_eq!(def["line"], name_line + 2, "{r:#}");
+    // The unsaved buffer wins over the file: the jump lands on the name in the buffer (an
+    // unsaved line was added above it), not in the file.
+    let on_disk = template.lines().position(|l| l == "  name: latency").unwrap() + 1;
+    assert_eq!(def["line"], r["name_line"], "{r:#}");
+    assert_eq!(r["name_line"], on_disk + 1, "{r:#}");
     let _ = std::fs::remove_dir_all(&ws);
 }

@@ -13,7 +13,6 @@ pub mod lint;
 pub mod object;
 pub mod rule;
 pub mod selector;
-pub mod suppress;
 pub mod workspace;
 
 use std::collections::HashMap;

@@ -637,6 +637,16 @@ impl Workspace {
         located
     }
 
+    /// Lower `fix` of an object from `origin` to text edits of the current text.
+    pub fn lower_fix(&self, origin: &Origin, fix: &super::fix::Fix) -> super::fix::TextFix {
+        super::lint::lower_fix_with(
+            |s, d| self.slots.get(s)?.as_ref()?.docs.get(&d),
+            |s| Some(&self.slots.get(s)?.as_ref()?.source),
+            origin,
+            fix,
+        )
+    }
+
     /// Place a finding against the current texts.
     pub fn locate(&self, f: Finding) -> Located {
         locate(

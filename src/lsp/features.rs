@@ -5,10 +5,13 @@ use serde_json::{Value, json};
 
 use super::range;
 use crate::engine::inventory::Inventory as _;
-use crate::engine::suppress::{REASON_PLACEHOLDER, suppression_edit};
+use crate::engine::fix::{Applicability, TextFix};
 use crate::engine::workspace::{FileId, Workspace};
 use crate::engine::{LabelSelector, Object, Origin};
 use crate::manifest::{Pos, Span};
+
+/// The reason a suppression code action writes, for the user to replace.
+pub const REASON_PLACEHOLDER: &str = "TODO: say why this finding does not apply";
 
 fn contains(span: Span, pos: Pos) -> bool {
     span.start <= pos && pos <= span.end
@@ -401,47 +404,91 @@ pub fn code_actions(
         if in_context.is_none() && (ours || !overlaps) {
             continue;
         }
+        // The TextEdits of a lowered fix, in UTF-16 positions of this file.
+        let edits = |fix: &TextFix| -> Vec<Value> {
+            fix.edits
+                .iter()
+                .map(|e| {
+                    let at = |offset: usize| {
+                        super::convert::to_lsp(&slot.source, slot.source.pos(offset))
+                    };
+                    json!({
+                        "range": { "start": at(e.range.start), "end": at(e.range.end) },
+                        "newText": e.content,
+                    })
+                })
+                .collect()
+        };
+        let mut push = |title: String, fix: &TextFix, preferred: bool| {
+            let mut action = json!({
+                "title": title,
+                "kind": "quickfix",
+                "edit": { "changes": { uri.as_str(): edits(fix) } },
+            });
+            if preferred {
+                action["isPreferred"] = json!(true);
+            }
+            if let Some(c) = in_context {
+                action["diagnostics"] = json!([c]);
+            }
+            actions.push(action);
+        };
         let Origin::File { document, base, .. } = &d.finding.origin else {
             continue;
         };
+        // The rule's own fix (`engine::fix`, lowered as `rollgate lint --fix` lowers it): a
+        // safe one is preferred (one key applies it), an unsafe one says so.
+        if let Some(fix) = d
+            .fix
+            .as_ref()
+            .filter(|f| f.refused.is_none() && !f.edits.is_empty())
+        {
+            let (title, preferred) = match fix.applicability {
+                Applicability::Safe => (format!("Fix: {}", fix.message), true),
+                Applicability::Unsafe => (
+                    format!(
+                        "Fix (unsafe: changes what runs, review it): {}",
+                        fix.message
+                    ),
+                    false,
+                ),
+                Applicability::DisplayOnly => {
+                    (format!("Fix (review before applying): {}", fix.message), false)
+                }
+            };
+            push(title, fix, preferred);
+        }
         let Some(object) = d.finding.object.as_ref() else {
             continue;
         };
         if !seen.insert((d.finding.rule, *document, base.clone())) {
             continue;
         }
-        let Some(idx) = slot.spans(*document) else {
-            continue;
-        };
-        let metadata = slot
+        // Suppress with a reason (`engine::suppression_fix`: the annotation, in the file's
+        // style), the reason a placeholder to replace.
+        let Some(target) = slot
             .objects()
             .iter()
             .find(|o| o.origin == d.finding.origin)
-            .and_then(|o| o.value.get("metadata"));
-        let Some(edit) = suppression_edit(
-            &slot.source,
-            idx,
-            base,
-            metadata,
-            d.finding.rule,
-            REASON_PLACEHOLDER,
-        ) else {
+        else {
             continue;
         };
-        let at = |offset: usize| super::convert::to_lsp(&slot.source, slot.source.pos(offset));
-        let text_edit = json!({
-            "range": { "start": at(edit.range.start), "end": at(edit.range.end) },
-            "newText": edit.content,
-        });
-        let mut action = json!({
-            "title": format!("Suppress {} on {} {} (with a reason)", d.finding.rule, object.kind, object.name),
-            "kind": "quickfix",
-            "edit": { "changes": { uri.as_str(): [text_edit] } },
-        });
-        if let Some(c) = in_context {
-            action["diagnostics"] = json!([c]);
+        let Some(fix) = crate::engine::suppression_fix(&d.finding, target, REASON_PLACEHOLDER)
+        else {
+            continue;
+        };
+        let lowered = ws.lower_fix(&d.finding.origin, &fix);
+        if lowered.refused.is_some() || lowered.edits.is_empty() {
+            continue;
         }
-        actions.push(action);
+        push(
+            format!(
+                "Suppress {} on {} {} (with a reason)",
+                d.finding.rule, object.kind, object.name
+            ),
+            &lowered,
+            false,
+        );
     }
     Value::Array(actions)
 }

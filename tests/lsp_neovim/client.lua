@@ -1,5 +1,5 @@
 -- Driven by tests/lsp_neovim.rs: Neovim's own LSP client (vim.lsp, 0.7+) against `rollgate lsp`.
--- Opens a file of the workspace, waits for diagnostics, applies the suppress code action, jumps
+-- Opens a file of the workspace, waits for diagnostics, applies a fix and a suppress code action, jumps
 -- to a definition; writes what it saw as JSON to $ROLLGATE_OUT and quits.
 local bin = os.getenv('ROLLGATE_BIN')
 local root = os.getenv('ROLLGATE_WS')
@@ -45,43 +45,77 @@ local ok, err = pcall(function()
     'no diagnostics'
   )
   local rule = 'canary-query-includes-primary'
-  local target
   results.diagnostics = {}
   for _, d in ipairs(vim.diagnostic.get(buf)) do
     local code = d.code or d.user_data.lsp.code
     table.insert(results.diagnostics, { code = code, lnum = d.lnum, col = d.col, severity = d.severity })
-    if code == rule then
-      target = d
-    end
   end
 
-  -- The code action, applied as `vim.lsp.buf.code_action` applies it.
-  -- As `vim.lsp.buf.code_action()` asks: the cursor's range and the line's diagnostics.
-  vim.api.nvim_win_set_cursor(0, { target.lnum + 1, target.col })
-  local params = vim.lsp.util.make_range_params()
-  params.context = { diagnostics = vim.lsp.diagnostic.get_line_diagnostics(buf) }
-  local resp = vim.lsp.buf_request_sync(buf, 'textDocument/codeAction', params, 10000)
-  local action
-  for _, r in pairs(resp or {}) do
-    for _, a in ipairs(r.result or {}) do
-      if a.title:find('Suppress ' .. rule, 1, true) then
-        action = a
+  -- A code action for the diagnostic `code`, asked as `vim.lsp.buf.code_action()` asks (the
+  -- cursor's range and the line's diagnostics), whose title starts with `prefix`.
+  local function action_for(code, prefix)
+    local target
+    for _, d in ipairs(vim.diagnostic.get(buf)) do
+      if (d.code or d.user_data.lsp.code) == code then
+        target = d
+      end
+    end
+    assert(target, 'no diagnostic ' .. code)
+    vim.api.nvim_win_set_cursor(0, { target.lnum + 1, target.col })
+    local params = vim.lsp.util.make_range_params()
+    params.context = { diagnostics = vim.lsp.diagnostic.get_line_diagnostics(buf) }
+    local resp = vim.lsp.buf_request_sync(buf, 'textDocument/codeAction', params, 10000)
+    for _, r in pairs(resp or {}) do
+      for _, a in ipairs(r.result or {}) do
+        if a.title:sub(1, #prefix) == prefix then
+          return a
+        end
+      end
+    end
+    error('no code action "' .. prefix .. '" for ' .. code)
+  end
+
+  local function line_with(needle)
+    for _, l in ipairs(vim.api.nvim_buf_get_lines(buf, 0, -1, false)) do
+      if l:find(needle, 1, true) then
+        return l
       end
     end
   end
-  assert(action, 'no code action')
-  results.action = action.title
-  vim.lsp.util.apply_workspace_edit(action.edit, 'utf-16')
+
+  -- The rule's fix (the fix engine's edit, in UTF-16 positions after an emoji on the line),
+  -- applied as `vim.lsp.buf.code_action` applies it.
+  local fix = action_for(rule, 'Fix (unsafe')
+  results.fix = fix.title
+  results.fix_preferred = fix.isPreferred or false
+  vim.lsp.util.apply_workspace_edit(fix.edit, 'utf-16')
   assert(
     vim.wait(20000, function()
       return not has(codes(buf), rule)
     end, 20),
+    'the finding stayed after the fix'
+  )
+  results.fixed_line = line_with('destination_workload')
+  results.after_fix = codes(buf)
+
+  -- Suppress another finding of the template, with a reason.
+  local other = 'rate-window-too-short'
+  local action = action_for(other, 'Suppress ' .. other)
+  results.action = action.title
+  vim.lsp.util.apply_workspace_edit(action.edit, 'utf-16')
+  assert(
+    vim.wait(20000, function()
+      return not has(codes(buf), other)
+    end, 20),
     'the finding stayed after the code action'
   )
   results.after_action = codes(buf)
-  for _, l in ipairs(vim.api.nvim_buf_get_lines(buf, 0, -1, false)) do
-    if l:find('ignore-check', 1, true) then
-      results.suppression = l
+  results.suppression = line_with('ignore-check')
+  -- An unsaved line at the top: the definition must come from the buffer, not the file.
+  vim.api.nvim_buf_set_lines(buf, 0, 0, false, { '# unsaved' })
+  for i, l in ipairs(vim.api.nvim_buf_get_lines(buf, 0, -1, false)) do
+    if l == '  name: latency' then
+      results.name_line = i
     end
   end
 
@@ -104,7 +138,8 @@ local ok, err = pcall(function()
     vim.wait(20000, function()
       local r = vim.lsp.buf_request_sync(b2, 'textDocument/definition', pos, 5000)
       for _, x in pairs(r or {}) do
-        if x.result and #x.result > 0 then
+        -- The buffer's text reaches the server after Neovim's change debounce.
+        if x.result and #x.result > 0 and x.result[1].range.start.line + 1 == results.name_line then
           defs = x.result
         end
       end
