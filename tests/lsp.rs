@@ -774,3 +774,123 @@ fn a_safe_fix_is_the_preferred_action() {
     assert!(!rules(&d).contains(&"istio-weights-not-100".into()), "{d:#}");
     assert_eq!(c.shutdown(), Some(0));
 }
+
+/// (rule, 1-based line, 1-based column, message) of each finding `rollgate lint <file>` reports
+/// (with infos), run in `root`.
+fn cli_rows(root: &Path, file: &str) -> std::collections::BTreeSet<(String, u64, u64, String)> {
+    let o = std::process::Command::new(bin())
+        .args(["lint", file, "--format", "json", "--show-info"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["file"].as_str().is_some_and(|n| n.ends_with(file)))
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_owned(),
+                f["line"].as_u64().unwrap(),
+                f["column"].as_u64().unwrap(),
+                f["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The same rows from the server's diagnostics (ASCII files: UTF-16 columns are characters).
+fn lsp_rows(d: &Value) -> std::collections::BTreeSet<(String, u64, u64, String)> {
+    d["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let message = d["message"].as_str().unwrap();
+            (
+                d["code"].as_str().unwrap().to_owned(),
+                d["range"]["start"]["line"].as_u64().unwrap() + 1,
+                d["range"]["start"]["character"].as_u64().unwrap() + 1,
+                message.split("\nhelp: ").next().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Opening each file of a kustomize project (a base in two overlays of other namespaces,
+/// patches, a duplicate inside one build, a Canary and its template in separate files) shows
+/// exactly what `rollgate lint <that file>` shows.
+#[test]
+fn each_open_file_shows_what_lint_of_that_file_shows() {
+    let dir = copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/lsp/workspace"),
+        "same-as-lint",
+    );
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    let write = |rel: &str, text: &str| {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: podinfo\nspec:\n  selector:\n    matchLabels: {app: podinfo}\n  template:\n    metadata:\n      labels: {app: podinfo}\n    spec:\n      containers:\n      - name: c\n        image: x\n";
+    write("base/kustomization.yaml", "resources:\n- deploy.yaml\n");
+    write("base/deploy.yaml", deploy);
+    for env in ["prod", "staging"] {
+        let extra = if env == "prod" { "- again.yaml\n" } else { "" };
+        write(
+            &format!("overlays/{env}/kustomization.yaml"),
+            &format!("namespace: {env}\nresources:\n- ../../base\n- canary.yaml\n{extra}patches:\n- path: patch.yaml\n"),
+        );
+        write(
+            &format!("overlays/{env}/canary.yaml"),
+            "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: podinfo\nspec:\n  targetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: podinfo\n  service:\n    port: 80\n  analysis:\n    interval: 1m\n    threshold: 5\n    maxWeight: 50\n    stepWeight: 10\n",
+        );
+        write(
+            &format!("overlays/{env}/patch.yaml"),
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: podinfo\nspec:\n  replicas: 3\n",
+        );
+    }
+    write("overlays/prod/again.yaml", deploy);
+    let files = [
+        "canary.yaml",
+        "argo.yaml",
+        "base/deploy.yaml",
+        "base/kustomization.yaml",
+        "overlays/prod/canary.yaml",
+        "overlays/prod/patch.yaml",
+        "overlays/prod/again.yaml",
+        "overlays/prod/kustomization.yaml",
+        "overlays/staging/canary.yaml",
+    ];
+    let mut c = Client::spawn(&bin());
+    c.initialize(&dir, json!({}));
+    let mut compared = 0;
+    for f in files {
+        let path = dir.join(f);
+        c.open(&path, 1, &std::fs::read_to_string(&path).unwrap());
+        let got = lsp_rows(&c.diagnostics(&uri(&path)));
+        let want = cli_rows(&dir, f);
+        assert_eq!(got, want, "{f}");
+        compared += want.len();
+    }
+    // The comparison is not of empty sets: the duplicate, the patch, the kustomization.
+    assert!(compared >= 4, "{compared}");
+    // The template's finding, bound to the Canary of the other file, as lint shows it.
+    let template = dir.join("template.yaml");
+    c.open(&template, 1, &read(&dir, "template.yaml"));
+    let d = c.diagnostics(&uri(&template));
+    assert!(bound_dilution(&d), "{d:#}");
+    // (Columns differ by the astral character before the finding: UTF-16 against characters.)
+    let no_column = |rows: std::collections::BTreeSet<(String, u64, u64, String)>| {
+        rows.into_iter()
+            .map(|(r, l, _, m)| (r, l, m))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        no_column(lsp_rows(&d)),
+        no_column(cli_rows(&dir, "template.yaml"))
+    );
+    assert_eq!(c.shutdown(), Some(0));
+}

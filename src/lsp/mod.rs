@@ -45,6 +45,8 @@ pub fn run_stdio() -> io::Result<u8> {
 
 /// A document the client has open.
 struct Doc {
+    /// The world the document is reported in (its context root's).
+    world: usize,
     file: FileId,
     path: PathBuf,
     version: i32,
@@ -55,9 +57,21 @@ struct Doc {
     ignored: bool,
 }
 
+/// The world of one context root: what `rollgate lint <file>` loads for a file whose nearest
+/// folder holding `.rollgate.yaml`, a kustomization or `.git` is `root` (`manifest::context`).
+struct World {
+    root: PathBuf,
+    ws: Workspace,
+}
+
 struct Session<'c> {
     conn: &'c Connection,
-    ws: Workspace,
+    /// One per context root of an open document, made when the first such document opens.
+    worlds: Vec<World>,
+    /// The configuration every world is checked with.
+    config: Config,
+    settings: crate::engine::Settings,
+    max_file_size: u64,
     roots: Vec<PathBuf>,
     config_path: Option<PathBuf>,
     exclude: Option<(globset::GlobSet, PathBuf)>,
@@ -139,11 +153,10 @@ fn serve(conn: &Connection) -> u8 {
     }
     let mut s = Session {
         conn,
-        ws: Workspace::new(
-            Engine::new(crate::rules::REGISTRY, &Config::default(), None),
-            Default::default(),
-            Limits::default(),
-        ),
+        worlds: Vec::new(),
+        config: Config::default(),
+        settings: Default::default(),
+        max_file_size: input::DEFAULT_MAX_FILE_SIZE,
         roots,
         config_path: None,
         exclude: None,
@@ -157,7 +170,12 @@ fn serve(conn: &Connection) -> u8 {
         next_request: 0,
     };
     s.load_config();
-    s.scan();
+    // The workspace folder's world is loaded at once (requests may name its files before any
+    // is opened); other context roots load when a document of theirs opens.
+    if let Some(r) = s.roots.first().cloned() {
+        let root = s.root_of_dir(&r);
+        s.world_at(root);
+    }
     if watch {
         s.register_watchers();
     }
@@ -292,9 +310,12 @@ impl Session<'_> {
 
     /// Check what changed and publish the open documents whose diagnostics changed.
     fn sync(&mut self) {
-        let checked = self.ws.needs_check();
-        if checked {
-            self.ws.check();
+        let mut checked = false;
+        for w in &mut self.worlds {
+            if w.ws.needs_check() {
+                w.ws.check();
+                checked = true;
+            }
         }
         let fresh = std::mem::take(&mut self.fresh);
         if self.pull {
@@ -321,7 +342,7 @@ impl Session<'_> {
         let diags = if doc.ignored {
             Vec::new()
         } else {
-            self.diagnostics(doc.file)
+            self.diagnostics(doc.world, doc.file)
         };
         if self.published.get(uri) == Some(&diags) {
             return;
@@ -337,12 +358,14 @@ impl Session<'_> {
         self.published.insert(uri.clone(), diags);
     }
 
-    fn diagnostics(&self, file: FileId) -> Vec<Diagnostic> {
-        let Some(slot) = self.ws.slot(file) else {
+    fn diagnostics(&self, world: usize, file: FileId) -> Vec<Diagnostic> {
+        let Some(ws) = self.worlds.get(world).map(|w| &w.ws) else {
             return Vec::new();
         };
-        self.ws
-            .diagnostics(file)
+        let Some(slot) = ws.slot(file) else {
+            return Vec::new();
+        };
+        ws.diagnostics(file)
             .into_iter()
             .map(|d| {
                 let f = &d.finding;
@@ -355,7 +378,7 @@ impl Session<'_> {
                     .related
                     .iter()
                     .filter_map(|r| {
-                        let slot = self.ws.slot(FileId(r.source? as u32))?;
+                        let slot = ws.slot(FileId(r.source? as u32))?;
                         Some(DiagnosticRelatedInformation {
                             location: Location {
                                 uri: self.uri_of(&slot.path)?,
@@ -461,17 +484,20 @@ impl Session<'_> {
         };
         self.config_path = path;
         self.exclude = crate::cli::excluder(&cfg);
-        let engine = Engine::new(crate::rules::REGISTRY, &cfg, None);
         // The linter's settings for a file of the workspace: the context root, and the
         // instrumentation's histograms around the workspace (`cli::run_lint`).
         let mut scanned = crate::buckets::source::Scanned::default();
         crate::cli::discover_sources(&cfg, &self.roots, &mut scanned);
-        let mut settings = cfg.settings;
+        let mut settings = cfg.settings.clone();
         settings.source_histograms = scanned;
-        settings.context_root = self.roots.first().cloned();
         // No network on the typing path: bucket layouts come from the config and the sources.
         settings.prometheus_url = None;
-        self.ws.set_config(engine, settings);
+        self.config = cfg;
+        self.settings = settings;
+        for i in 0..self.worlds.len() {
+            let (engine, settings) = self.configured(&self.worlds[i].root.clone());
+            self.worlds[i].ws.set_config(engine, settings);
+        }
     }
 
     fn excluded(&self, path: &Path) -> bool {
@@ -489,50 +515,158 @@ impl Session<'_> {
         set.is_match(rel) || set.is_match(path)
     }
 
-    /// Load every manifest under the workspace folders (open buffers keep their text), as the
-    /// linter loads a file's context (`manifest::context::load`: the same walk, bounds and
-    /// kustomize scopes), so that a file shows what `rollgate lint <file>` shows.
-    fn scan(&mut self) {
+    /// The engine and settings of the world of `root` (the context root is a setting).
+    fn configured(&self, root: &Path) -> (Engine, crate::engine::Settings) {
+        let engine = Engine::new(crate::rules::REGISTRY, &self.config, None);
+        let mut settings = self.settings.clone();
+        settings.context_root = Some(root.to_path_buf());
+        (engine, settings)
+    }
+
+    /// The context root of `path`, as `rollgate lint <path>` finds it: the nearest folder above
+    /// it holding `.rollgate.yaml`, a kustomization or `.git`. Where there is none (the linter
+    /// then has no context) and for untitled buffers: the workspace folder holding it, else the
+    /// first one (a folder opened in an editor is a project).
+    fn context_root(&self, path: &Path) -> PathBuf {
+        let inside = || {
+            self.roots
+                .iter()
+                .find(|r| path.starts_with(r))
+                .or(self.roots.first())
+                .cloned()
+        };
+        if !path.is_absolute() {
+            return inside().unwrap_or_default();
+        }
+        let dir = path.parent().unwrap_or(path);
+        crate::manifest::context::find_root(dir)
+            .map(|r| r.dir)
+            .or_else(inside)
+            .unwrap_or_else(|| dir.to_path_buf())
+    }
+
+    /// [`Session::context_root`] of the files of folder `dir`.
+    fn root_of_dir(&self, dir: &Path) -> PathBuf {
+        crate::manifest::context::find_root(dir)
+            .map(|r| r.dir)
+            .unwrap_or_else(|| dir.to_path_buf())
+    }
+
+    /// The world `path` is reported in: its context root's, loaded now if no open document
+    /// needed it before.
+    fn world_for(&mut self, path: &Path) -> usize {
+        let root = self.context_root(path);
+        self.world_at(root)
+    }
+
+    /// The world of context root `root`, loaded now if it was not.
+    fn world_at(&mut self, root: PathBuf) -> usize {
+        if let Some(i) = self.worlds.iter().position(|w| w.root == root) {
+            return i;
+        }
+        let (engine, settings) = self.configured(&root);
+        let mut ws = Workspace::new(engine, settings, Limits::default());
+        ws.max_file_size = self.max_file_size;
+        self.worlds.push(World { root, ws });
+        let i = self.worlds.len() - 1;
+        self.scan(i);
+        i
+    }
+
+    /// The worlds holding `path` (under their root, or included by a kustomization).
+    fn worlds_with(&self, path: &Path) -> Vec<usize> {
+        (0..self.worlds.len())
+            .filter(|&i| {
+                let w = &self.worlds[i];
+                path.starts_with(&w.root) || w.ws.file_id(path).is_some_and(|f| w.ws.slot(f).is_some())
+            })
+            .collect()
+    }
+
+    /// Load world `i` as the linter loads a file's context (`manifest::context::load` of its
+    /// root: the same walk, bounds and kustomize scopes); open buffers keep their text.
+    fn scan(&mut self, i: usize) {
         use crate::manifest::context;
         let start = Instant::now();
+        let root = self.worlds[i].root.clone();
         let loaded = context::load(
             &[],
-            &self.roots,
+            std::slice::from_ref(&root),
             context::Bounds::default(),
-            self.ws.max_file_size,
+            self.max_file_size,
         );
         for note in &loaded.notes {
             self.log(lsp_types::MessageType::INFO, format!("rollgate: {note}"));
         }
-        let open: HashSet<&Path> = self.docs.values().map(|d| d.path.as_path()).collect();
+        let open: HashMap<&Path, &Doc> = self.docs.values().map(|d| (d.path.as_path(), d)).collect();
         let mut inputs = Vec::new();
+        let mut buffers = Vec::new();
         for mut i in loaded.inputs {
             let Some(f) = i.path.clone() else { continue };
-            if open.contains(f.as_path()) {
-                continue;
+            match open.get(f.as_path()) {
+                Some(d) if !d.ignored => buffers.push((f, d.text.clone())),
+                _ => {
+                    i.context = false;
+                    inputs.push((f, i));
+                }
             }
-            i.context = false;
-            inputs.push((f, i));
         }
-        let project = self
-            .roots
-            .first()
-            .and_then(|r| context::project_of(r))
-            .or_else(|| self.roots.first().cloned());
-        self.ws.set_scopes(loaded.scopes, project);
+        let project = context::project_of(&root).or_else(|| Some(root.clone()));
+        let ws = &mut self.worlds[i].ws;
+        ws.set_scopes(loaded.scopes, project);
         let n = inputs.len();
-        self.ws.set_inputs(inputs);
+        ws.set_inputs(inputs);
+        for (f, text) in buffers {
+            match text {
+                Some(t) => {
+                    ws.set_text(&f, t);
+                }
+                None => {
+                    let limit = ws.max_file_size;
+                    ws.set_input(&f, input::too_large(f.display().to_string(), None, limit));
+                }
+            }
+        }
         let loaded = start.elapsed();
-        let stats = self.ws.check();
+        let stats = ws.check();
         self.log(
             lsp_types::MessageType::INFO,
             format!(
-                "rollgate: {n} files loaded in {} ms, {} objects checked in {} ms",
+                "rollgate: {}: {n} files loaded in {} ms, {} objects checked in {} ms",
+                root.display(),
                 loaded.as_millis(),
                 stats.objects,
                 (start.elapsed() - loaded).as_millis()
             ),
         );
+    }
+
+    /// Set the text of `path` in every world that holds it (`None`: over the size limit).
+    fn set_text(&mut self, path: &Path, text: Option<String>, also: Option<usize>) -> Option<FileId> {
+        let mut worlds = self.worlds_with(path);
+        worlds.extend(also.filter(|a| !worlds.contains(a)));
+        let mut id = None;
+        for i in worlds {
+            let ws = &mut self.worlds[i].ws;
+            let f = match &text {
+                Some(t) => ws.set_text(path, t.clone()),
+                None => {
+                    let limit = ws.max_file_size;
+                    ws.set_input(path, input::too_large(path.display().to_string(), None, limit))
+                }
+            };
+            if Some(i) == also {
+                id = Some(f);
+            }
+        }
+        id
+    }
+
+    /// `path` is gone (deleted, or an untitled buffer closed): out of every world.
+    fn remove(&mut self, path: &Path) {
+        for w in &mut self.worlds {
+            w.ws.remove(path);
+        }
     }
 
     /// Read a file from disk into the workspace (a watched change of a file not open).
@@ -543,14 +677,16 @@ impl Session<'_> {
         }
         let manifest = input::is_manifest_name(path)
             || crate::manifest::kustomize::is_kustomization(path);
-        if !manifest || !self.roots.iter().any(|r| path.starts_with(r)) {
+        if !manifest {
             return;
         }
-        match input::read_file(path, self.ws.max_file_size) {
+        match input::read_file(path, self.max_file_size) {
             Ok(i) => {
-                self.ws.set_input(path, i);
+                for w in self.worlds_with(path) {
+                    self.worlds[w].ws.set_input(path, i.clone());
+                }
             }
-            Err(_) => self.ws.remove(path),
+            Err(_) => self.remove(path),
         }
     }
 
@@ -603,7 +739,7 @@ impl Session<'_> {
                             config = true;
                         } else if c.typ == lsp_types::FileChangeType::DELETED {
                             if !self.docs.values().any(|d| d.path == path) {
-                                self.ws.remove(&path);
+                                self.remove(&path);
                             }
                         } else {
                             self.reload_from_disk(&path);
@@ -621,7 +757,9 @@ impl Session<'_> {
     /// The config changed: configure again, re-scan (`exclude` may have changed), re-publish.
     fn reload_config(&mut self) {
         self.load_config();
-        self.scan();
+        for i in 0..self.worlds.len() {
+            self.scan(i);
+        }
         // Every open document again (the scan already checked: nothing is pending).
         self.fresh.extend(self.docs.keys().cloned());
     }
@@ -640,17 +778,21 @@ impl Session<'_> {
         let path = self.path_of(&uri);
         let ignored = self.excluded(&path);
         // A text over the limit is not kept (nor copied): the file is reported as too large.
-        let keep = (text.len() as u64 <= self.ws.max_file_size).then(|| text.clone());
+        let keep = (text.len() as u64 <= self.max_file_size).then(|| text.clone());
+        let world = self.world_for(&path);
         let file = if ignored {
             FileId(u32::MAX)
         } else {
-            self.ws.set_text(&path, text)
+            // Every world holding the file sees the buffer (it is context there).
+            self.set_text(&path, Some(text), Some(world))
+                .unwrap_or(FileId(u32::MAX))
         };
         self.published.remove(&uri);
         self.fresh.insert(uri.clone());
         self.docs.insert(
             uri,
             Doc {
+                world,
                 file,
                 path,
                 version,
@@ -704,7 +846,7 @@ impl Session<'_> {
             if doc
                 .text
                 .as_ref()
-                .is_some_and(|t| t.len() as u64 > self.ws.max_file_size)
+                .is_some_and(|t| t.len() as u64 > self.max_file_size)
             {
                 doc.text = None;
             }
@@ -712,20 +854,9 @@ impl Session<'_> {
         if doc.ignored {
             return;
         }
-        let (path, text) = (doc.path.clone(), doc.text.clone());
-        match text {
-            Some(t) => {
-                self.ws.set_text(&path, t);
-            }
-            None => {
-                // Over the limit: the file is reported as such, its text not kept.
-                let limit = self.ws.max_file_size;
-                self.ws.set_input(
-                    &path,
-                    input::too_large(path.display().to_string(), None, limit),
-                );
-            }
-        }
+        let (path, text, world) = (doc.path.clone(), doc.text.clone(), doc.world);
+        // `None`: over the limit, the file is reported as such, its text not kept.
+        self.set_text(&path, text, Some(world));
     }
 
     fn close(&mut self, uri: &Url) {
@@ -746,15 +877,14 @@ impl Session<'_> {
         if doc.ignored {
             return;
         }
-        if doc.path.is_file() && self.roots.iter().any(|r| doc.path.starts_with(r)) {
-            match input::read_file(&doc.path, self.ws.max_file_size) {
-                Ok(i) => {
-                    self.ws.set_input(&doc.path, i);
+        // The file on disk (if any) is the world's again.
+        match input::read_file(&doc.path, self.max_file_size) {
+            Ok(i) if doc.path.is_file() => {
+                for w in self.worlds_with(&doc.path) {
+                    self.worlds[w].ws.set_input(&doc.path, i.clone());
                 }
-                Err(_) => self.ws.remove(&doc.path),
             }
-        } else {
-            self.ws.remove(&doc.path);
+            _ => self.remove(&doc.path),
         }
     }
 
@@ -783,10 +913,12 @@ impl Session<'_> {
                     let targets = s
                         .at(&pp.text_document.uri, pp.position, features::definition)
                         .unwrap_or_default();
+                    let (w, _) = s.file(&pp.text_document.uri)?;
+                    let ws = &s.worlds[w].ws;
                     let locations: Vec<Location> = targets
                         .into_iter()
                         .filter_map(|(file, span)| {
-                            let slot = s.ws.slot(file)?;
+                            let slot = ws.slot(file)?;
                             Some(Location {
                                 uri: s.uri_of(&slot.path)?,
                                 range: range(&slot.source, span),
@@ -798,15 +930,15 @@ impl Session<'_> {
             }
             req::DocumentSymbolRequest::METHOD => {
                 self.with_params(r, |s, p: lsp_types::DocumentSymbolParams| {
-                    let file = s.file(&p.text_document.uri)?;
-                    Some(features::symbols(&s.ws, file))
+                    let (w, file) = s.file(&p.text_document.uri)?;
+                    Some(features::symbols(&s.worlds[w].ws, file))
                 })
             }
             req::CodeActionRequest::METHOD => {
                 self.with_params(r, |s, p: lsp_types::CodeActionParams| {
-                    let file = s.file(&p.text_document.uri)?;
+                    let (w, file) = s.file(&p.text_document.uri)?;
                     Some(features::code_actions(
-                        &s.ws,
+                        &s.worlds[w].ws,
                         file,
                         &p.text_document.uri,
                         p.range,
@@ -816,13 +948,14 @@ impl Session<'_> {
             }
             req::DocumentDiagnosticRequest::METHOD => {
                 self.with_params(r, |s, p: lsp_types::DocumentDiagnosticParams| {
-                    let items = s
-                        .file(&p.text_document.uri)
-                        .map(|f| s.diagnostics(f))
+                    let found = s.file(&p.text_document.uri);
+                    let items = found
+                        .map(|(w, f)| s.diagnostics(w, f))
                         .unwrap_or_default();
+                    let revision = found.map_or(0, |(w, _)| s.worlds[w].ws.revision());
                     Some(json!({
                         "kind": "full",
-                        "resultId": s.ws.revision().to_string(),
+                        "resultId": revision.to_string(),
                         "items": items,
                     }))
                 })
@@ -849,11 +982,17 @@ impl Session<'_> {
     }
 
     /// The linted file of an open document (or of a workspace file named by URI).
-    fn file(&self, uri: &Url) -> Option<FileId> {
+    fn file(&self, uri: &Url) -> Option<(usize, FileId)> {
         match self.docs.get(uri) {
-            Some(d) if !d.ignored => Some(d.file),
+            Some(d) if !d.ignored => Some((d.world, d.file)),
             Some(_) => None,
-            None => self.ws.file_id(&uri.to_file_path().ok()?),
+            None => {
+                let path = canonical(uri.to_file_path().ok()?);
+                self.worlds
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, w)| Some((i, w.ws.file_id(&path)?)))
+            }
         }
     }
 
@@ -863,9 +1002,10 @@ impl Session<'_> {
         position: Position,
         f: impl FnOnce(&Workspace, FileId, crate::manifest::Pos) -> Option<R>,
     ) -> Option<R> {
-        let file = self.file(uri)?;
-        let slot = self.ws.slot(file)?;
-        f(&self.ws, file, convert::from_lsp(&slot.source, position))
+        let (w, file) = self.file(uri)?;
+        let ws = &self.worlds[w].ws;
+        let slot = ws.slot(file)?;
+        f(ws, file, convert::from_lsp(&slot.source, position))
     }
 }
 
