@@ -8,9 +8,11 @@
 //! whose findings can change, and keeps every other file's findings.
 //!
 //! Which objects can change is decided from what objects name: an object's *identity tokens*
-//! (its name and the name's `-` prefixes, Flagger deriving `podinfo-primary` from `podinfo`;
-//! the values of its label maps: a selector names values) and its *mentions* (every string value, whole and
-//! split into words: a host `podinfo.test.svc.cluster.local` mentions the Service `podinfo`).
+//! (its name, and the name it is derived from when a controller's suffix ends it: Flagger
+//! deriving `podinfo-primary` from `podinfo`; the values of its label maps: a selector names
+//! values) and its *mentions* (every string value, whole and split into words: a host
+//! `podinfo.test.svc.cluster.local` mentions the Service `podinfo`; a derived name mentions its
+//! base too).
 //! When file C changes, a file F is re-checked when C's old or new identities meet F's mentions
 //! or C's mentions meet F's identities (either may reference the other), or when F's findings
 //! point into C. A kind every object may read (a CRD's schema, a Prometheus' scrape interval,
@@ -688,20 +690,28 @@ fn same_objects(a: &[Object], b: &[Object]) -> bool {
 /// reference to anything).
 const MAX_MENTION_LEN: usize = 64 << 10;
 
+/// Suffixes the controllers append to a name to make the objects they own: Flagger's
+/// `<target>-primary` / `-canary` (workloads, Services, HPAs: `pkg/canary/*.go`), Argo Rollouts'
+/// `stable` / `canary` / `preview` / `active` Services by convention.
+const DERIVED_SUFFIXES: &[&str] = &["primary", "canary", "stable", "preview", "active"];
+
+/// The name `name` is derived from, when it ends in a controller's suffix
+/// (`podinfo-primary` → `podinfo`). Only these suffixes: every `-` prefix would make
+/// `latency` an identity of each `latency-<app>` template, and an edit of any Canary with a
+/// metric named `latency` re-check all of them.
+fn derived_from(name: &str) -> Option<&str> {
+    let (base, suffix) = name.rsplit_once('-')?;
+    (!base.is_empty() && DERIVED_SUFFIXES.contains(&suffix)).then_some(base)
+}
+
 fn tokens(objects: &[Object]) -> Tokens {
     let mut names = BTreeSet::new();
     let mut mentions = BTreeSet::new();
     let mut global = false;
     for o in objects {
         global |= GLOBAL_KINDS.contains(&o.kind.as_str()) || super::controllers::runs_flagger(o);
-        let mut n = o.name.as_str();
-        names.insert(n.to_owned());
-        while let Some(i) = n.rfind('-') {
-            n = &n[..i];
-            if !n.is_empty() {
-                names.insert(n.to_owned());
-            }
-        }
+        names.insert(o.name.clone());
+        names.extend(derived_from(&o.name).map(str::to_owned));
         walk_tokens(&o.value, false, &mut names, &mut mentions);
     }
     Tokens {
@@ -728,6 +738,12 @@ fn walk_tokens(
             }
             mentions.insert(s.clone());
             for w in s.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_')) {
+                // A name a controller derives (`podinfo-primary`, a pod regex's `podinfo-`)
+                // mentions the object it derives from.
+                let w = w.trim_end_matches('-');
+                if let Some(base) = derived_from(w) {
+                    mentions.insert(base.to_owned());
+                }
                 if !w.is_empty() && w.len() < s.len() {
                     mentions.insert(w.to_owned());
                 }
