@@ -757,7 +757,8 @@ fn walk_tokens(
                 // Label keys are not identities: `app` is on every object, and a selector
                 // naming only a key (`operator: Exists`) is rare enough to be left out.
                 let labels = matches!(k.as_str(), "labels" | "matchLabels") && x.is_object();
-                walk_tokens(x, labels, names, mentions);
+                // `label_map`: this is a label map, its string values are identities.
+                walk_tokens(x, labels || (label_map && x.is_string()), names, mentions);
             }
         }
         _ => {}
