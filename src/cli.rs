@@ -623,7 +623,11 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
 /// Histograms of the instrumentation around the linted files: the files matching the config's
 /// `sources:` globs (relative to its folder), or by default the source files of the linted
 /// folders (a named file's folder included). Bounded, never an error: nobody named these files.
-pub(crate) fn discover_sources(cfg: &Config, paths: &[PathBuf], out: &mut crate::buckets::source::Scanned) {
+pub(crate) fn discover_sources(
+    cfg: &Config,
+    paths: &[PathBuf],
+    out: &mut crate::buckets::source::Scanned,
+) {
     use crate::buckets::source::{DiscoverLimits, discover};
     match &cfg.sources {
         Some(globs) if globs.is_empty() => {}

@@ -101,9 +101,7 @@ fn edit_of_the_canary_republishes_the_template() {
     let template = dir.join("template.yaml");
     let canary = dir.join("canary.yaml");
     c.open(&template, 1, &read(&dir, "template.yaml"));
-    assert!(
-        bound_dilution(&c.diagnostics(&uri(&template)))
-    );
+    assert!(bound_dilution(&c.diagnostics(&uri(&template))));
     let ctext = read(&dir, "canary.yaml");
     c.open(&canary, 1, &ctext);
     // An incremental edit of the other file: the metric stops using the template.
@@ -117,10 +115,7 @@ fn edit_of_the_canary_republishes_the_template() {
         }),
     );
     let d = c.diagnostics(&uri(&template));
-    assert!(
-        !bound_dilution(&d),
-        "{d:#}"
-    );
+    assert!(!bound_dilution(&d), "{d:#}");
     // The template's version is still 1: it was not edited.
     assert_eq!(d["version"], 1);
     assert_eq!(c.shutdown(), Some(0));
@@ -393,9 +388,7 @@ fn watched_files_and_config_reload() {
     let (mut c, dir) = start("watched");
     let template = dir.join("template.yaml");
     c.open(&template, 1, &read(&dir, "template.yaml"));
-    assert!(
-        bound_dilution(&c.diagnostics(&uri(&template)))
-    );
+    assert!(bound_dilution(&c.diagnostics(&uri(&template))));
     // The Canary's file changes on disk (not open): the template's finding goes.
     let canary = dir.join("canary.yaml");
     std::fs::write(
@@ -408,10 +401,7 @@ fn watched_files_and_config_reload() {
         json!({"changes": [{"uri": uri(&canary), "type": 2}]}),
     );
     let d = c.diagnostics(&uri(&template));
-    assert!(
-        !bound_dilution(&d),
-        "{d:#}"
-    );
+    assert!(!bound_dilution(&d), "{d:#}");
     // A new file on disk brings it back.
     std::fs::write(
         dir.join("canary2.yaml"),
@@ -423,10 +413,7 @@ fn watched_files_and_config_reload() {
         json!({"changes": [{"uri": uri(&dir.join("canary2.yaml")), "type": 1}]}),
     );
     let d = c.diagnostics(&uri(&template));
-    assert!(
-        bound_dilution(&d),
-        "{d:#}"
-    );
+    assert!(bound_dilution(&d), "{d:#}");
     // `.rollgate.yaml` turns the rule off.
     let cfg = dir.join(".rollgate.yaml");
     std::fs::write(&cfg, "rules:\n  canary-query-includes-primary: off\n").unwrap();
@@ -717,19 +704,32 @@ fn quick_fix_from_the_fix_engine_in_utf16_positions() {
         .unwrap_or_else(|| panic!("{actions:#?}"));
     assert_eq!(fix["kind"], "quickfix");
     assert_eq!(fix["isPreferred"], Value::Null, "{fix:#}");
-    assert_eq!(fix["diagnostics"][0]["code"], "canary-query-includes-primary");
-    assert!(
-        actions
-            .iter()
-            .any(|a| a["title"].as_str().unwrap().starts_with("Suppress canary-query-includes-primary"))
+    assert_eq!(
+        fix["diagnostics"][0]["code"],
+        "canary-query-includes-primary"
     );
-    let edits = fix["edit"]["changes"][uri(&path)].as_array().unwrap().clone();
+    assert!(actions.iter().any(|a| {
+        a["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Suppress canary-query-includes-primary")
+    }));
+    let edits = fix["edit"]["changes"][uri(&path)]
+        .as_array()
+        .unwrap()
+        .clone();
     // The edit starts after "😀é" on its line, so its UTF-16 column is neither its byte nor
     // its character column (the application below is by UTF-16 units).
     let start = &edits[0]["range"]["start"];
-    let line = text.lines().nth(start["line"].as_u64().unwrap() as usize).unwrap();
+    let line = text
+        .lines()
+        .nth(start["line"].as_u64().unwrap() as usize)
+        .unwrap();
     let after_emoji = line[..line.find('é').unwrap()].encode_utf16().count() as u64;
-    assert!(start["character"].as_u64().unwrap() > after_emoji, "{edits:#?}");
+    assert!(
+        start["character"].as_u64().unwrap() > after_emoji,
+        "{edits:#?}"
+    );
     let fixed = apply_edits(&text, &edits);
     // What `rollgate lint --unsafe-fixes --fix` writes.
     assert_eq!(
@@ -767,11 +767,20 @@ fn a_safe_fix_is_the_preferred_action() {
         .find(|a| a["title"].as_str().unwrap().starts_with("Fix: "))
         .unwrap_or_else(|| panic!("{actions:#?}"));
     assert_eq!(fix["isPreferred"], true, "{fix:#}");
-    let fixed = apply_edits(&text, fix["edit"]["changes"][uri(&path)].as_array().unwrap());
-    assert!(fixed.contains("        subset: v3\n      weight: 0\n"), "{fixed}");
+    let fixed = apply_edits(
+        &text,
+        fix["edit"]["changes"][uri(&path)].as_array().unwrap(),
+    );
+    assert!(
+        fixed.contains("        subset: v3\n      weight: 0\n"),
+        "{fixed}"
+    );
     c.change_full(&path, 2, &fixed);
     let d = c.diagnostics(&uri(&path));
-    assert!(!rules(&d).contains(&"istio-weights-not-100".into()), "{d:#}");
+    assert!(
+        !rules(&d).contains(&"istio-weights-not-100".into()),
+        "{d:#}"
+    );
     assert_eq!(c.shutdown(), Some(0));
 }
 
@@ -841,7 +850,9 @@ fn each_open_file_shows_what_lint_of_that_file_shows() {
         let extra = if env == "prod" { "- again.yaml\n" } else { "" };
         write(
             &format!("overlays/{env}/kustomization.yaml"),
-            &format!("namespace: {env}\nresources:\n- ../../base\n- canary.yaml\n{extra}patches:\n- path: patch.yaml\n"),
+            &format!(
+                "namespace: {env}\nresources:\n- ../../base\n- canary.yaml\n{extra}patches:\n- path: patch.yaml\n"
+            ),
         );
         write(
             &format!("overlays/{env}/canary.yaml"),

@@ -98,11 +98,10 @@ fn neovim_diagnostics_code_action_definition() {
         "{r:#}"
     );
     assert_eq!(r["fix_preferred"], false, "{r:#}");
-    let fixed = template
-        .lines()
-        .nth(line)
-        .unwrap()
-        .replace(r#"destination_workload=~"{{ target }}.*""#, r#"destination_workload="{{ target }}""#);
+    let fixed = template.lines().nth(line).unwrap().replace(
+        r#"destination_workload=~"{{ target }}.*""#,
+        r#"destination_workload="{{ target }}""#,
+    );
     assert_eq!(r["fixed_line"], fixed, "{r:#}");
 
     // The suppress code action, with a reason to fill in.
@@ -136,7 +135,11 @@ fn neovim_diagnostics_code_action_definition() {
     );
     // The unsaved buffer wins over the file: the jump lands on the name in the buffer (an
     // unsaved line was added above it), not in the file.
-    let on_disk = template.lines().position(|l| l == "  name: latency").unwrap() + 1;
+    let on_disk = template
+        .lines()
+        .position(|l| l == "  name: latency")
+        .unwrap()
+        + 1;
     assert_eq!(def["line"], r["name_line"], "{r:#}");
     assert_eq!(r["name_line"], on_disk + 1, "{r:#}");
     let _ = std::fs::remove_dir_all(&ws);

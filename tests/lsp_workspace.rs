@@ -12,8 +12,8 @@ use rollgate::engine::lint::lint_in_project;
 use rollgate::engine::workspace::Workspace;
 use rollgate::engine::{Config, Engine};
 use rollgate::manifest::Limits;
-use rollgate::manifest::kustomize::Scopes;
 use rollgate::manifest::input::{Input, expand_paths, from_bytes};
+use rollgate::manifest::kustomize::Scopes;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

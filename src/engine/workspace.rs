@@ -130,6 +130,9 @@ pub struct Workspace {
     slots: Vec<Option<Slot>>,
     world: MemoryInventory,
     world_stale: bool,
+    /// Files whose objects changed since the world was built (the others' objects are moved
+    /// from the old world into the new one, not copied from their slot).
+    dirty: HashSet<FileId>,
     results: HashMap<FileId, Checked>,
     /// File → files whose findings point into it.
     pointed_from: HashMap<FileId, BTreeSet<FileId>>,
@@ -160,6 +163,7 @@ impl Workspace {
             slots: Vec::new(),
             world: MemoryInventory::default(),
             world_stale: false,
+            dirty: HashSet::new(),
             results: HashMap::new(),
             pointed_from: HashMap::new(),
             pending: BTreeSet::new(),
@@ -399,12 +403,7 @@ impl Workspace {
                 message.clone(),
             ));
         } else {
-            let loaded = load_file(
-                si,
-                &input.source.text,
-                self.limits,
-                &placed.namespace,
-            );
+            let loaded = load_file(si, &input.source.text, self.limits, &placed.namespace);
             found = load_findings(si, &loaded);
             for doc in loaded.documents {
                 if let Some(Ok(objs)) = doc.objects {
@@ -454,6 +453,7 @@ impl Workspace {
             return;
         }
         self.world_stale = true;
+        self.dirty.insert(id);
         if old_tokens.global || new_tokens.global {
             self.all_pending = true;
             return;
@@ -507,12 +507,23 @@ impl Workspace {
         let mut stats = CheckStats::default();
         self.moved.clear();
         if self.world_stale {
-            let objects: Vec<Object> = self
-                .slots
-                .iter()
-                .flatten()
-                .flat_map(|s| s.objects.iter().cloned())
-                .collect();
+            // Objects of files that did not change move from the old world (a deep copy of
+            // every object per edit is most of an edit's cost in a large workspace).
+            let mut old: HashMap<usize, Vec<Object>> = HashMap::new();
+            for o in std::mem::take(&mut self.world).into_objects() {
+                if let Origin::File { source, .. } = o.origin {
+                    old.entry(source).or_default().push(o);
+                }
+            }
+            let dirty = std::mem::take(&mut self.dirty);
+            let mut objects: Vec<Object> = Vec::new();
+            for (i, slot) in self.slots.iter().enumerate() {
+                let Some(slot) = slot else { continue };
+                match old.remove(&i) {
+                    Some(kept) if !dirty.contains(&FileId(i as u32)) => objects.extend(kept),
+                    _ => objects.extend(slot.objects.iter().cloned()),
+                }
+            }
             // As `lint_in_project` describes a run with context (opening a file is linting it
             // with the rest of the workspace as context).
             let description = if self.files().filter(|(_, s)| s.copy_of.is_none()).count() > 1 {

@@ -4,8 +4,8 @@ use lsp_types::{Diagnostic, NumberOrString, Url};
 use serde_json::{Value, json};
 
 use super::range;
-use crate::engine::inventory::Inventory as _;
 use crate::engine::fix::{Applicability, TextFix};
+use crate::engine::inventory::Inventory as _;
 use crate::engine::workspace::{FileId, Workspace};
 use crate::engine::{LabelSelector, Object, Origin};
 use crate::manifest::{Pos, Span};
@@ -452,9 +452,10 @@ pub fn code_actions(
                     ),
                     false,
                 ),
-                Applicability::DisplayOnly => {
-                    (format!("Fix (review before applying): {}", fix.message), false)
-                }
+                Applicability::DisplayOnly => (
+                    format!("Fix (review before applying): {}", fix.message),
+                    false,
+                ),
             };
             push(title, fix, preferred);
         }
@@ -466,11 +467,7 @@ pub fn code_actions(
         }
         // Suppress with a reason (`engine::suppression_fix`: the annotation, in the file's
         // style), the reason a placeholder to replace.
-        let Some(target) = slot
-            .objects()
-            .iter()
-            .find(|o| o.origin == d.finding.origin)
-        else {
+        let Some(target) = slot.objects().iter().find(|o| o.origin == d.finding.origin) else {
             continue;
         };
         let Some(fix) = crate::engine::suppression_fix(&d.finding, target, REASON_PLACEHOLDER)

@@ -578,7 +578,8 @@ impl Session<'_> {
         (0..self.worlds.len())
             .filter(|&i| {
                 let w = &self.worlds[i];
-                path.starts_with(&w.root) || w.ws.file_id(path).is_some_and(|f| w.ws.slot(f).is_some())
+                path.starts_with(&w.root)
+                    || w.ws.file_id(path).is_some_and(|f| w.ws.slot(f).is_some())
             })
             .collect()
     }
@@ -598,7 +599,8 @@ impl Session<'_> {
         for note in &loaded.notes {
             self.log(lsp_types::MessageType::INFO, format!("rollgate: {note}"));
         }
-        let open: HashMap<&Path, &Doc> = self.docs.values().map(|d| (d.path.as_path(), d)).collect();
+        let open: HashMap<&Path, &Doc> =
+            self.docs.values().map(|d| (d.path.as_path(), d)).collect();
         let mut inputs = Vec::new();
         let mut buffers = Vec::new();
         for mut i in loaded.inputs {
@@ -642,7 +644,12 @@ impl Session<'_> {
     }
 
     /// Set the text of `path` in every world that holds it (`None`: over the size limit).
-    fn set_text(&mut self, path: &Path, text: Option<String>, also: Option<usize>) -> Option<FileId> {
+    fn set_text(
+        &mut self,
+        path: &Path,
+        text: Option<String>,
+        also: Option<usize>,
+    ) -> Option<FileId> {
         let mut worlds = self.worlds_with(path);
         worlds.extend(also.filter(|a| !worlds.contains(a)));
         let mut id = None;
@@ -652,7 +659,10 @@ impl Session<'_> {
                 Some(t) => ws.set_text(path, t.clone()),
                 None => {
                     let limit = ws.max_file_size;
-                    ws.set_input(path, input::too_large(path.display().to_string(), None, limit))
+                    ws.set_input(
+                        path,
+                        input::too_large(path.display().to_string(), None, limit),
+                    )
                 }
             };
             if Some(i) == also {
@@ -675,8 +685,8 @@ impl Session<'_> {
         if self.docs.values().any(|d| d.path == path) || is_config(path) {
             return;
         }
-        let manifest = input::is_manifest_name(path)
-            || crate::manifest::kustomize::is_kustomization(path);
+        let manifest =
+            input::is_manifest_name(path) || crate::manifest::kustomize::is_kustomization(path);
         if !manifest {
             return;
         }
@@ -949,9 +959,7 @@ impl Session<'_> {
             req::DocumentDiagnosticRequest::METHOD => {
                 self.with_params(r, |s, p: lsp_types::DocumentDiagnosticParams| {
                     let found = s.file(&p.text_document.uri);
-                    let items = found
-                        .map(|(w, f)| s.diagnostics(w, f))
-                        .unwrap_or_default();
+                    let items = found.map(|(w, f)| s.diagnostics(w, f)).unwrap_or_default();
                     let revision = found.map_or(0, |(w, _)| s.worlds[w].ws.revision());
                     Some(json!({
                         "kind": "full",
@@ -1016,9 +1024,7 @@ fn canonical(path: PathBuf) -> PathBuf {
         return p;
     }
     match (path.parent(), path.file_name()) {
-        (Some(d), Some(n)) => std::fs::canonicalize(d)
-            .map(|d| d.join(n))
-            .unwrap_or(path),
+        (Some(d), Some(n)) => std::fs::canonicalize(d).map(|d| d.join(n)).unwrap_or(path),
         _ => path,
     }
 }
