@@ -17,7 +17,7 @@ use crate::manifest::Limits;
 use crate::manifest::input::{self, DEFAULT_MAX_FILE_SIZE, Input};
 use crate::report::{self, Format};
 
-const VERSION: &str = concat!(
+pub(crate) const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (",
     env!("ROLLGATE_GIT_COMMIT"),
@@ -67,6 +67,9 @@ pub enum Command {
     Lsp,
     /// Serve the rules as a validating admission webhook (HTTPS, AdmissionReview v1).
     Serve(crate::webhook::args::ServeArgs),
+    /// Audit the objects already in a cluster (read-only paged LISTs) with the lint rules;
+    /// with --write-reports, keep rollgate's PolicyReports in line with the findings.
+    Audit(crate::webhook::audit_cli::AuditArgs),
     /// Print a shell completion script (e.g. `rollgate completions bash > /etc/bash_completion.d/rollgate`).
     Completions {
         /// The shell to complete in.
@@ -210,6 +213,7 @@ pub fn run() -> ExitCode {
         }
         Command::Serve(args) => crate::webhook::args::run(args),
         Command::Lsp => unreachable!("handled above"),
+        Command::Audit(args) => crate::webhook::audit_cli::run(args, &mut out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "rollgate", &mut out);
             Ok(0)
@@ -345,21 +349,23 @@ pub(crate) fn excluder(cfg: &Config) -> Option<(globset::GlobSet, PathBuf)> {
     b.build().ok().map(|set| (set, base))
 }
 
-pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
-    let mut cfg = match load_config(&args) {
-        Ok(c) => c,
-        Err(e) => return usage_error(e),
-    };
+/// `--select` and `--ignore`: every id must be a rule (with a "did you mean"); ignored rules
+/// are turned off in `cfg`.
+pub(crate) fn rule_flags(
+    cfg: &mut Config,
+    select: Option<&[String]>,
+    ignore: &[String],
+) -> Result<(), String> {
     let known: Vec<&str> = all_metas().iter().map(|m| m.id).collect();
-    for id in args.select.iter().flatten().chain(&args.ignore) {
+    for id in select.into_iter().flatten().chain(ignore) {
         if !known.contains(&id.as_str()) {
             let hint = config::suggest(id, &known)
                 .map(|s| format!("; did you mean \"{s}\"?"))
                 .unwrap_or_default();
-            return usage_error(format!("unknown rule \"{id}\"{hint}"));
+            return Err(format!("unknown rule \"{id}\"{hint}"));
         }
     }
-    for id in &args.ignore {
+    for id in ignore {
         cfg.rules.insert(
             id.clone(),
             config::RuleConfig {
@@ -367,6 +373,28 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
                 options: Default::default(),
             },
         );
+    }
+    Ok(())
+}
+
+/// Whether to colour standard output (`--color`; `auto`: a terminal, and `NO_COLOR` unset).
+pub(crate) fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
+}
+
+pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
+    let mut cfg = match load_config(&args) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    if let Err(e) = rule_flags(&mut cfg, args.select.as_deref(), &args.ignore) {
+        return usage_error(e);
     }
     if let Some(ns) = &args.namespace {
         cfg.settings.default_namespace = ns.clone();
@@ -592,13 +620,7 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         // The summary describes what is reported.
         run.summary.infos = 0;
     }
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    };
+    let color = use_color(args.color);
     if args.fix && from_stdin {
         let mut err = io::stderr().lock();
         report::write(
@@ -775,7 +797,7 @@ fn load_context(args: &LintArgs, cfg: &Config, inputs: &[Input], stdin: &Option<
     }
 }
 
-fn exit_code(run: &LintRun, level: FailLevel) -> u8 {
+pub(crate) fn exit_code(run: &LintRun, level: FailLevel) -> u8 {
     let threshold = match level {
         FailLevel::Error => Severity::Error,
         FailLevel::Warning => Severity::Warning,

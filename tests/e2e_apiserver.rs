@@ -36,6 +36,21 @@ fn binaries() -> Result<Binaries, String> {
     support::kube_binaries()
 }
 
+/// The binaries, or `None` after printing why the test is skipped (a failure instead with
+/// `ROLLGATE_REQUIRE_E2E=1`).
+fn binaries_or_skip(test: &str) -> Option<Binaries> {
+    match binaries() {
+        Ok(b) => Some(b),
+        Err(reason) => {
+            if std::env::var("ROLLGATE_REQUIRE_E2E").is_ok_and(|v| v == "1") {
+                panic!("ROLLGATE_REQUIRE_E2E=1 but the e2e test cannot run: {reason}");
+            }
+            println!("SKIPPED {test}: {reason}");
+            None
+        }
+    }
+}
+
 /// Child processes killed on drop (also when the test fails half-way).
 struct Proc {
     name: &'static str,
@@ -244,10 +259,17 @@ fn texts(out: &Output) -> (String, String) {
 /// The CRDs of testdata/crds, without `default: ""` lines, which kube-apiserver 1.20 rejects
 /// (see testdata/crds/README.md).
 fn install_crds(c: &Cluster) {
+    install_crds_from(c, &["testdata/crds"]);
+}
+
+/// The CRDs of these folders of the repository (see [`install_crds`]).
+fn install_crds_from(c: &Cluster, folders: &[&str]) {
     let dir = c.dir.join("crds");
     std::fs::create_dir_all(&dir).expect("dir");
-    let src = Path::new(ROOT).join("testdata/crds");
-    for e in std::fs::read_dir(&src).expect("testdata/crds") {
+    for e in folders
+        .iter()
+        .flat_map(|f| std::fs::read_dir(Path::new(ROOT).join(f)).expect("CRD folder"))
+    {
         let p = e.expect("entry").path();
         if p.extension().is_some_and(|x| x == "yaml") {
             let text = std::fs::read_to_string(&p).expect("read");
@@ -263,6 +285,10 @@ fn install_crds(c: &Cluster) {
     }
     // `create`, not `apply`: no last-applied annotation copy of a 150 KB CRD.
     c.ok(&["create", "-f", &dir.display().to_string()]);
+    wait_established(c);
+}
+
+fn wait_established(c: &Cluster) {
     c.ok(&[
         "wait",
         "--for=condition=established",
@@ -456,15 +482,8 @@ const DENIED: &str = "admission webhook \"validate.rollgate.dev\" denied the req
 
 #[test]
 fn real_apiserver_end_to_end() {
-    let bins = match binaries() {
-        Ok(b) => b,
-        Err(reason) => {
-            if std::env::var("ROLLGATE_REQUIRE_E2E").is_ok_and(|v| v == "1") {
-                panic!("ROLLGATE_REQUIRE_E2E=1 but the e2e test cannot run: {reason}");
-            }
-            println!("SKIPPED real_apiserver_end_to_end: {reason}");
-            return;
-        }
+    let Some(bins) = binaries_or_skip("real_apiserver_end_to_end") else {
+        return;
     };
     rollgate::webhook::tls::install_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -868,4 +887,372 @@ async fn cache_sees_the_cluster(c: &Cluster) {
     })
     .await;
     task.abort();
+}
+
+/// `rollgate audit` on a kubeconfig: (exit code, JSON output, stderr).
+fn audit(kubeconfig: &Path, extra: &[&str]) -> (i32, Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rollgate"))
+        .arg("audit")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--no-config", "--format", "json"])
+        .args(extra)
+        .output()
+        .expect("rollgate audit runs");
+    let (so, se) = texts(&out);
+    let v: Value = serde_json::from_str(&so)
+        .unwrap_or_else(|e| panic!("audit output is not JSON ({e}): {so}\n{se}"));
+    (out.status.code().unwrap_or(-1), v, se)
+}
+
+/// (rule, kind, namespace, name, pointer) of each finding at `severity` in a JSON report.
+fn identities(
+    v: &Value,
+    severity: &str,
+) -> std::collections::BTreeSet<(String, String, String, String, String)> {
+    let s = |x: &Value| x.as_str().unwrap_or("").to_owned();
+    v["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["severity"] == severity)
+        .map(|f| {
+            (
+                s(&f["rule"]),
+                s(&f["object"]["kind"]),
+                s(&f["object"]["namespace"]),
+                s(&f["object"]["name"]),
+                s(&f["pointer"]),
+            )
+        })
+        .collect()
+}
+
+/// Reports rollgate wrote: namespace → the report (PolicyReports of every namespace).
+fn reports(c: &Cluster) -> std::collections::BTreeMap<String, Value> {
+    let (json, _) = c.ok(&["get", "policyreports.wgpolicyk8s.io", "-A", "-o", "json"]);
+    let v: Value = serde_json::from_str(&json).expect("list");
+    v["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["metadata"]["namespace"].as_str().unwrap_or("").to_owned(),
+                r.clone(),
+            )
+        })
+        .collect()
+}
+
+/// `rollgate audit` against the real apiserver, with no webhook registered: the objects of
+/// testdata/audit/cluster.yaml are stored as applied; the audit reports every error `rollgate
+/// lint` reports on that file (and more: the cluster is complete, so missing referents are
+/// errors), writes nothing without --write-reports, writes PolicyReports the apiserver accepts
+/// against the upstream CRD, leaves them alone when nothing changed, and deletes/updates them
+/// when objects are fixed. A kind RBAC forbids gets one note and no false "does not exist".
+#[test]
+fn real_apiserver_audit() {
+    let Some(bins) = binaries_or_skip("real_apiserver_audit") else {
+        return;
+    };
+    let c = Cluster::start(&bins);
+    install_crds_from(&c, &["testdata/crds", "testdata/crds-audit"]);
+    // openreports.io/v1alpha1 Report and ClusterReport: the same result schema under the new
+    // group and kinds (kyverno's config/crds/policyreport/openreports.io_*.yaml), made here from
+    // the PolicyReport CRD so rollgate's second flavor is written to a real apiserver too.
+    for (file, plural, kind, short) in [
+        (
+            "wgpolicyk8s.io_policyreports.yaml",
+            "reports",
+            "Report",
+            "reps",
+        ),
+        (
+            "wgpolicyk8s.io_clusterpolicyreports.yaml",
+            "clusterreports",
+            "ClusterReport",
+            "creps",
+        ),
+    ] {
+        let text =
+            std::fs::read_to_string(format!("{ROOT}/testdata/crds-audit/{file}")).expect("CRD");
+        let (old_plural, old_kind) = if kind == "Report" {
+            ("policyreports", "PolicyReport")
+        } else {
+            ("clusterpolicyreports", "ClusterPolicyReport")
+        };
+        let text = text
+            .replace(
+                &format!("name: {old_plural}.wgpolicyk8s.io"),
+                &format!("name: {plural}.openreports.io"),
+            )
+            .replace("group: wgpolicyk8s.io", "group: openreports.io")
+            .replace(
+                &format!("plural: {old_plural}"),
+                &format!("plural: {plural}"),
+            )
+            .replace(
+                &format!("singular: {}", old_kind.to_lowercase()),
+                &format!("singular: {}", kind.to_lowercase()),
+            )
+            .replace(&format!("kind: {old_kind}\n"), &format!("kind: {kind}\n"))
+            .replace(
+                &format!("listKind: {old_kind}List"),
+                &format!("listKind: {kind}List"),
+            )
+            .replace("- polr\n", &format!("- {short}\n"))
+            .replace("- cpolr\n", &format!("- {short}\n"))
+            .replace("name: v1alpha2", "name: v1alpha1");
+        let path = c.file(&format!("openreports-{plural}.yaml"), &text);
+        c.ok(&["create", "-f", &path]);
+    }
+    wait_established(&c);
+    let manifest = format!("{ROOT}/testdata/audit/cluster.yaml");
+    step("applying testdata/audit/cluster.yaml (no webhook registered)");
+    c.ok(&["apply", "-f", &manifest]);
+
+    // What lint says about the same file.
+    let out = Command::new(env!("CARGO_BIN_EXE_rollgate"))
+        .args(["lint", "--no-config", "--format", "json", &manifest])
+        .output()
+        .expect("rollgate lint runs");
+    let lint: Value = serde_json::from_slice(&out.stdout).expect("lint JSON");
+    let lint_errors = identities(&lint, "error");
+    assert!(lint_errors.len() >= 3, "{lint_errors:?}");
+
+    step("rollgate audit (read-only)");
+    let (code, v, stderr) = audit(&c.kubeconfig, &[]);
+    assert_eq!(code, 1, "errors found: exit 1\n{stderr}");
+    assert_eq!(v["source"], "cluster");
+    let audit_errors = identities(&v, "error");
+    let missing: Vec<_> = lint_errors.difference(&audit_errors).collect();
+    assert!(
+        missing.is_empty(),
+        "errors lint reports that the audit does not: {missing:?}\naudit: {audit_errors:?}"
+    );
+    // The cluster is the whole world: the Canary's missing Deployment is an error there.
+    assert!(
+        audit_errors
+            .iter()
+            .any(|(r, k, _, n, _)| r == "target-not-found" && k == "Canary" && n == "api"),
+        "{audit_errors:?}"
+    );
+    for f in v["findings"].as_array().into_iter().flatten() {
+        assert!(
+            f["line"].is_null(),
+            "no file lines for cluster objects: {f}"
+        );
+        assert!(f["object"]["name"].is_string(), "{f}");
+    }
+    assert!(
+        v["notes"].as_array().is_some_and(Vec::is_empty),
+        "{}",
+        v["notes"]
+    );
+    assert!(
+        reports(&c).is_empty(),
+        "nothing written without --write-reports"
+    );
+    let (gcc_out, _) = {
+        let o = Command::new(env!("CARGO_BIN_EXE_rollgate"))
+            .arg("audit")
+            .arg("--kubeconfig")
+            .arg(&c.kubeconfig)
+            .args([
+                "--no-config",
+                "--format",
+                "gcc",
+                "-n",
+                "shop",
+                "-l",
+                "app=web",
+            ])
+            .output()
+            .expect("runs");
+        texts(&o)
+    };
+    assert!(
+        gcc_out.contains("networking.istio.io/v1")
+            && gcc_out.contains("/VirtualService/shop/web:")
+            && !gcc_out.contains("payments"),
+        "{gcc_out}"
+    );
+
+    step("a user RBAC does not allow to list Deployments");
+    let limited = c.file(
+        "limited-rbac.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: audit-limited}\n\
+         rules:\n- apiGroups: ['', flagger.app, argoproj.io, monitoring.coreos.com, networking.istio.io]\n\
+         \x20 resources: ['*']\n  verbs: [get, list]\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: audit-limited}\n\
+         roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: audit-limited}\n\
+         subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: audit-limited}]\n",
+    );
+    c.ok(&["apply", "-f", &limited]);
+    let text = std::fs::read_to_string(&c.kubeconfig).expect("kubeconfig");
+    let limited_kc = c.file(
+        "kubeconfig-limited",
+        &text.replace(
+            "token: \"e2e-admin-token\"",
+            "token: \"e2e-admin-token\", as: \"audit-limited\"",
+        ),
+    );
+    let (code, v, stderr) = audit(Path::new(&limited_kc), &[]);
+    assert_eq!(code, 2, "a kind could not be read: exit 2\n{stderr}");
+    let notes = v["notes"].as_array().cloned().unwrap_or_default();
+    let deployments: Vec<&Value> = notes.iter().filter(|n| n["kind"] == "Deployment").collect();
+    assert_eq!(deployments.len(), 1, "one note for Deployments: {notes:?}");
+    assert_eq!(deployments[0]["reason"], "unreadable");
+    assert!(
+        deployments[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("forbidden")),
+        "{notes:?}"
+    );
+    let errors = identities(&v, "error");
+    assert!(
+        !errors
+            .iter()
+            .any(|(r, k, ..)| r == "target-not-found" && k == "Canary"),
+        "no false \"does not exist\" for an unreadable kind: {errors:?}"
+    );
+    assert!(
+        errors.iter().any(|(r, ..)| r == "istio-weights-not-100"),
+        "the readable kinds are still audited: {errors:?}"
+    );
+
+    step("the same user, allowed to list Deployments in namespace shop only, audits -n shop");
+    let role = c.file(
+        "limited-shop.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: audit-limited, namespace: shop}\n\
+         rules:\n- apiGroups: [apps]\n  resources: [deployments, statefulsets, daemonsets]\n  verbs: [get, list]\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: audit-limited, namespace: shop}\n\
+         roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: audit-limited}\n\
+         subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: audit-limited}]\n",
+    );
+    c.ok(&["apply", "-f", &role]);
+    let (code, v, stderr) = audit(Path::new(&limited_kc), &["-n", "shop"]);
+    assert_eq!(
+        code, 1,
+        "every kind read (Deployments in shop only): exit 1\n{stderr}"
+    );
+    let notes = v["notes"].as_array().cloned().unwrap_or_default();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["kind"] == "Deployment" && n["reason"] == "partial"),
+        "{notes:?}"
+    );
+    let errors = identities(&v, "error");
+    assert!(
+        errors.iter().all(|(_, _, ns, ..)| ns == "shop"),
+        "only namespace shop is reported: {errors:?}"
+    );
+    assert!(
+        errors.iter().any(|(r, ..)| r == "istio-weights-not-100"),
+        "{errors:?}"
+    );
+    // The DestinationRule's subset check needs the pods of Deployment shop/web: read.
+    assert!(
+        identities(&v, "warning")
+            .iter()
+            .any(|(r, ..)| r == "istio-subset-no-pods"),
+        "{}",
+        v["findings"]
+    );
+
+    step("rollgate audit --write-reports");
+    let (code, v, stderr) = audit(&c.kubeconfig, &["--write-reports"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        v["reports"]["created"], 4,
+        "two namespaces, two flavors: {}",
+        v["reports"]
+    );
+    let written = reports(&c);
+    assert_eq!(
+        written.keys().cloned().collect::<Vec<_>>(),
+        vec!["payments".to_owned(), "shop".to_owned()]
+    );
+    let shop = &written["shop"];
+    assert_eq!(shop["metadata"]["name"], "rollgate");
+    assert_eq!(
+        shop["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "rollgate"
+    );
+    let results = shop["results"].as_array().cloned().unwrap_or_default();
+    let weights = results
+        .iter()
+        .find(|r| r["policy"] == "istio-weights-not-100")
+        .expect("a result per finding");
+    // Kept by the apiserver as written (the CRD's schema prunes unknown fields).
+    assert_eq!(weights["result"], "fail");
+    assert_eq!(weights["severity"], "high");
+    assert_eq!(weights["source"], "rollgate");
+    assert_eq!(weights["properties"]["pointer"], "/spec/http/0/route");
+    assert_eq!(weights["resources"][0]["kind"], "VirtualService");
+    assert_eq!(weights["resources"][0]["name"], "web");
+    assert!(weights["resources"][0]["uid"].is_string(), "{weights}");
+    let shop_errors = identities(&v, "error")
+        .iter()
+        .filter(|(_, _, ns, ..)| ns == "shop")
+        .count();
+    assert_eq!(shop["summary"]["fail"], shop_errors);
+    assert_eq!(
+        v["reports"]["kinds"],
+        serde_json::json!(["PolicyReport.wgpolicyk8s.io", "Report.openreports.io"])
+    );
+    let (json, _) = c.ok(&[
+        "get",
+        "reports.openreports.io",
+        "-n",
+        "shop",
+        "rollgate",
+        "-o",
+        "json",
+    ]);
+    let open: Value = serde_json::from_str(&json).expect("Report");
+    assert_eq!(open["apiVersion"], "openreports.io/v1alpha1");
+    assert_eq!(
+        open["results"], shop["results"],
+        "the same results in both flavors"
+    );
+
+    step("a second pass changes nothing");
+    let (_, v, _) = audit(&c.kubeconfig, &["--write-reports"]);
+    assert_eq!(v["reports"]["unchanged"], 4, "{}", v["reports"]);
+    assert_eq!(v["reports"]["updated"], 0, "{}", v["reports"]);
+    let rv = |r: &Value| r["metadata"]["resourceVersion"].clone();
+    assert_eq!(rv(&reports(&c)["shop"]), rv(shop), "not rewritten");
+
+    step("fixing objects updates and deletes reports");
+    let fixed = c.file(
+        "fixed-vs.yaml",
+        "apiVersion: networking.istio.io/v1beta1\nkind: VirtualService\n\
+         metadata: {name: web, namespace: shop}\n\
+         spec:\n  hosts: [web]\n  http:\n  - route:\n\
+         \x20   - {destination: {host: web}, weight: 90}\n\
+         \x20   - {destination: {host: web-canary}, weight: 10}\n",
+    );
+    c.ok(&["apply", "-f", &fixed]);
+    c.ok(&["delete", "canary", "api", "-n", "payments"]);
+    c.ok(&["delete", "rollout", "checkout", "-n", "payments"]);
+    let (_, v, stderr) = audit(&c.kubeconfig, &["--write-reports"]);
+    assert_eq!(v["reports"]["deleted"], 2, "{}\n{stderr}", v["reports"]);
+    assert_eq!(v["reports"]["updated"], 2, "{}", v["reports"]);
+    let after = reports(&c);
+    assert!(
+        !after.contains_key("payments"),
+        "fixed namespace: report deleted"
+    );
+    assert!(
+        !after["shop"]["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["policy"] == "istio-weights-not-100"),
+        "the fixed finding is gone: {}",
+        after["shop"]
+    );
 }

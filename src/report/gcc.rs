@@ -9,7 +9,7 @@ use crate::engine::lint::LintRun;
 pub fn write(run: &LintRun, w: &mut dyn Write) -> io::Result<()> {
     for d in &run.diagnostics {
         let (line, col) = line_col(d);
-        let msg = d.finding.message.replace('\n', " ");
+        let msg = super::message_with_field(d).replace('\n', " ");
         writeln!(
             w,
             "{}:{line}:{col}: {}: {msg} [{}]",

@@ -26,7 +26,7 @@ pub fn write(run: &LintRun, w: &mut dyn Write) -> io::Result<()> {
             Severity::Warning => "warning",
             Severity::Info => "notice",
         };
-        let mut props = vec![format!("file={}", escape_property(file_name(run, d)))];
+        let mut props = vec![format!("file={}", escape_property(&file_name(run, d)))];
         if let Some(s) = d.span {
             props.push(format!("line={}", s.start.line));
             props.push(format!("col={}", s.start.column));

@@ -638,7 +638,12 @@ fn summary(run: &LintRun, p: Paint, w: &mut dyn Write) -> io::Result<()> {
     } else if unsafe_ > 0 {
         tail.push(format!("{unsafe_} fixable with --fix --unsafe-fixes"));
     }
-    let files = plural(s.files, "file", "files");
+    // `rollgate audit`: objects of a cluster, no files.
+    let files = if run.sources.is_empty() && s.files == 0 && s.objects > 0 {
+        "the cluster".to_owned()
+    } else {
+        plural(s.files, "file", "files")
+    };
     let mut counts = Vec::new();
     if errors > 0 {
         counts.push(p.paint(RED, &plural(errors, "error", "errors")));

@@ -30,7 +30,8 @@ struct Suite {
 }
 
 pub fn to_string(run: &LintRun) -> String {
-    // Suites in source order; findings with no source (cluster objects) go last.
+    // Suites in source order; findings with no source (cluster objects) go last, one suite per
+    // object (named by its path, `apiVersion/kind/namespace/name`).
     let mut suites: Vec<(Option<usize>, Suite)> = run
         .sources
         .iter()
@@ -49,13 +50,17 @@ pub fn to_string(run: &LintRun) -> String {
         .collect();
     for d in &run.diagnostics {
         let key = d.source.filter(|&i| i < run.sources.len());
-        let at = match suites.iter().position(|(k, _)| *k == key) {
+        let name = file_name(run, d);
+        let at = match suites
+            .iter()
+            .position(|(k, s)| *k == key && (key.is_some() || s.name == name))
+        {
             Some(at) => at,
             None => {
                 suites.push((
                     key,
                     Suite {
-                        name: file_name(run, d).to_owned(),
+                        name: name.into_owned(),
                         tests: 0,
                         failures: 0,
                         body: String::new(),
@@ -133,8 +138,8 @@ fn testcase(run: &LintRun, d: &Located, out: &mut String) {
         out,
         "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\"{line_attr}>",
         attr(&name),
-        attr(file),
-        attr(file)
+        attr(&file),
+        attr(&file)
     );
 
     // The body: the place, the object, the related places and the help, one per line.

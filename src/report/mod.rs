@@ -43,12 +43,40 @@ pub fn write(format: Format, run: &LintRun, opts: &Options, w: &mut dyn Write) -
     }
 }
 
-/// The file name a finding is shown under (`-` when it has no place, e.g. a cluster object).
-pub fn file_name<'r>(run: &'r LintRun, d: &Located) -> &'r str {
-    d.source
-        .and_then(|s| run.sources.get(s))
-        .map(|s| s.name.as_str())
-        .unwrap_or("-")
+/// The file name a finding is shown under: its source; for an object with no file (a cluster
+/// object, `rollgate audit`) the object's path `apiVersion/kind/namespace/name`
+/// (`apps/v1/Deployment/prod/web`, `v1/Service/prod/web`; no namespace segment for
+/// cluster-scoped objects); else `-`.
+pub fn file_name<'r>(run: &'r LintRun, d: &'r Located) -> std::borrow::Cow<'r, str> {
+    if let Some(s) = d.source.and_then(|s| run.sources.get(s)) {
+        return std::borrow::Cow::Borrowed(s.name.as_str());
+    }
+    match &d.finding.object {
+        Some(o) if !o.name.is_empty() => std::borrow::Cow::Owned(object_path(o)),
+        _ => std::borrow::Cow::Borrowed("-"),
+    }
+}
+
+/// `apiVersion/kind/namespace/name` (no namespace segment for cluster-scoped objects).
+pub fn object_path(o: &crate::engine::ObjectRef) -> String {
+    match &o.namespace {
+        Some(ns) => format!("{}/{}/{ns}/{}", o.api_version, o.kind, o.name),
+        None => format!("{}/{}/{}", o.api_version, o.kind, o.name),
+    }
+}
+
+/// The message, followed by the field it is about when the finding has no position (a cluster
+/// object: `… (at spec.http[0].route)`), for one-line formats.
+pub fn message_with_field(d: &Located) -> String {
+    if d.span.is_none() && d.source.is_none() && !d.finding.pointer.is_empty() {
+        format!(
+            "{} (at {})",
+            d.finding.message,
+            crate::webhook::review::dotted_path(&d.finding.pointer)
+        )
+    } else {
+        d.finding.message.clone()
+    }
 }
 
 /// 1-based line and column of a finding (1:1 when it has no position).
@@ -66,8 +94,8 @@ pub fn help_uri(rule: &str) -> String {
 /// The message with the object it is about, for one-line formats.
 pub fn message_with_object(d: &Located) -> String {
     match &d.finding.object {
-        Some(o) if !o.name.is_empty() => format!("{} ({o})", d.finding.message),
-        _ => d.finding.message.clone(),
+        Some(o) if !o.name.is_empty() => format!("{} ({o})", message_with_field(d)),
+        _ => message_with_field(d),
     }
 }
 

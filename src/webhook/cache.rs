@@ -55,6 +55,7 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// request's rules look at it (see `View`): a `serde_json::Value` costs about ten times its JSON
 /// size (every small map is a B-tree node of ~600 bytes), which for 10,000 Services and 2,000
 /// Deployments is ~110 MB as values against ~10 MB as bytes.
+#[derive(Clone)]
 pub struct Entry {
     json: Box<[u8]>,
 }
@@ -62,6 +63,16 @@ pub struct Entry {
 type ByName = BTreeMap<String, Entry>;
 /// namespace ("" for cluster-scoped) → name → object.
 type ByNamespace = BTreeMap<String, ByName>;
+
+/// The identity of a cached object (namespace first: the audit's order).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    /// "" for cluster-scoped objects.
+    pub namespace: String,
+    pub group: &'static str,
+    pub kind: &'static str,
+    pub name: String,
+}
 
 /// Objects by group, kind, namespace and name. Lookups borrow (no allocation per request).
 #[derive(Default)]
@@ -130,6 +141,51 @@ impl Store {
             .flat_map(BTreeMap::values)
             .map(|e| e.json.len())
             .sum()
+    }
+
+    /// Namespaces holding objects ("" for cluster-scoped ones), sorted.
+    pub fn namespaces(&self) -> std::collections::BTreeSet<String> {
+        self.kinds
+            .values()
+            .flat_map(HashMap::values)
+            .flat_map(BTreeMap::keys)
+            .cloned()
+            .collect()
+    }
+
+    /// Copy every object of namespace `ns` ("" for cluster-scoped) into `to` (the audit's
+    /// snapshot: compact JSON, copied under a short read lock per namespace).
+    pub fn copy_namespace(&self, ns: &str, to: &mut Store) {
+        for (group, kinds) in &self.kinds {
+            for (kind, by_ns) in kinds {
+                if let Some(by_name) = by_ns.get(ns) {
+                    to.kinds
+                        .entry(group.clone())
+                        .or_default()
+                        .entry(kind.clone())
+                        .or_default()
+                        .insert(ns.to_owned(), by_name.clone());
+                }
+            }
+        }
+    }
+
+    /// Identities of the objects of the watched kinds `wants` accepts, sorted by namespace
+    /// ("" for cluster-scoped), kind and name: the audit's work list.
+    pub fn keys(&self, wants: impl Fn(&str, &str) -> bool) -> Vec<Key> {
+        let mut out = Vec::new();
+        for (group, kind) in WATCHED.iter().copied().filter(|(g, k)| wants(g, k)) {
+            for (ns, by_name) in self.kind(group, kind).into_iter().flatten() {
+                out.extend(by_name.keys().map(|name| Key {
+                    namespace: ns.clone(),
+                    group,
+                    kind,
+                    name: name.clone(),
+                }));
+            }
+        }
+        out.sort();
+        out
     }
 
     /// One object, parsed (tests, tools).
@@ -247,7 +303,7 @@ pub fn to_object(ar: &ApiResource, mut d: DynamicObject) -> Option<Object> {
 /// The kind at the group's preferred version, else at the first other version serving it
 /// (`recommended_kind` looks at the preferred version only: Istio's DestinationRule CRD may
 /// serve v1beta1 while the group's preferred version, from the VirtualService CRD, is v1).
-fn find_kind(g: &discovery::ApiGroup, kind: &str) -> Option<ApiResource> {
+pub fn find_kind(g: &discovery::ApiGroup, kind: &str) -> Option<ApiResource> {
     if let Some((ar, _)) = g.recommended_kind(kind) {
         return Some(ar);
     }
@@ -320,6 +376,19 @@ enum KindState {
     Missing,
 }
 
+/// What the cache can say about one watched kind ([`ClusterCache::availability`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Availability {
+    /// Listed: the cache holds every object of the kind (as of the last event).
+    Synced,
+    /// Not served by the apiserver (CRD not installed).
+    Missing,
+    /// Never listed so far: why (RBAC forbids it, the apiserver fails).
+    Failing(String),
+    /// Not listed yet, no error so far.
+    Pending,
+}
+
 /// How long a watch event's write looks for a moment when no reader holds the store before it
 /// queues for the lock (see `ClusterCache::write`).
 const WRITER_PATIENCE: Duration = Duration::from_secs(2);
@@ -328,6 +397,9 @@ const WRITER_PATIENCE: Duration = Duration::from_secs(2);
 pub struct ClusterCache {
     store: RwLock<Store>,
     states: Mutex<HashMap<(&'static str, &'static str), KindState>>,
+    /// Why a kind's watch (or list) fails, until it next completes a list: RBAC forbids it, the
+    /// apiserver errs. The audit reports such kinds once instead of their absent referents.
+    errors: Mutex<HashMap<(&'static str, &'static str), String>>,
     discovered: AtomicBool,
     metrics: Arc<Metrics>,
 }
@@ -337,6 +409,7 @@ impl ClusterCache {
         Arc::new(ClusterCache {
             store: RwLock::new(Store::default()),
             states: Mutex::new(HashMap::new()),
+            errors: Mutex::new(HashMap::new()),
             discovered: AtomicBool::new(false),
             metrics,
         })
@@ -350,6 +423,13 @@ impl ClusterCache {
         }
         c.discovered.store(true, Ordering::SeqCst);
         c
+    }
+
+    /// Replace the whole store (a filler other than the watches: `rollgate audit`'s LISTs).
+    pub fn replace_store(&self, store: Store) {
+        let mut guard = self.store.write().unwrap_or_else(|p| p.into_inner());
+        *guard = store;
+        self.discovered.store(true, Ordering::SeqCst);
     }
 
     /// Run `f` on the store (read-locked).
@@ -430,6 +510,61 @@ impl ClusterCache {
                 kind: key.1.to_owned(),
             })
             .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    fn set_error(&self, key: (&'static str, &'static str), error: Option<String>) {
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        match error {
+            Some(e) => errors.insert(key, e),
+            None => errors.remove(&key),
+        };
+    }
+
+    /// What the cache holds of each watched kind (for the audit: which referents it can vouch
+    /// for), in `WATCHED` order.
+    pub fn availability(&self) -> Vec<(&'static str, &'static str, Availability)> {
+        let states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        let errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        WATCHED
+            .iter()
+            .map(|key| {
+                let a = match (states.get(key), errors.get(key)) {
+                    (Some(KindState::Missing), _) => Availability::Missing,
+                    // Listed once: a later watch failure leaves the objects stale, not absent.
+                    (Some(KindState::Synced), _) => Availability::Synced,
+                    (_, Some(e)) => Availability::Failing(e.clone()),
+                    _ => Availability::Pending,
+                };
+                (key.0, key.1, a)
+            })
+            .collect()
+    }
+
+    /// Every watched kind is listed, absent, or failing (none still waiting for its first
+    /// list): what the audit waits for. Unlike [`World::synced`], a kind RBAC forbids does not
+    /// hold it back for ever.
+    pub fn settled(&self) -> bool {
+        self.discovered.load(Ordering::SeqCst)
+            && self
+                .availability()
+                .iter()
+                .all(|(_, _, a)| *a != Availability::Pending)
+    }
+
+    /// Record what a filler other than the watches (the `rollgate audit` command's LISTs)
+    /// found for a watched kind. Unknown kinds are ignored.
+    pub fn mark(&self, group: &str, kind: &str, availability: Availability) {
+        let Some(key) = WATCHED.iter().find(|(g, k)| *g == group && *k == kind) else {
+            return;
+        };
+        let (state, error) = match availability {
+            Availability::Synced => (KindState::Synced, None),
+            Availability::Missing => (KindState::Missing, None),
+            Availability::Pending => (KindState::Pending, None),
+            Availability::Failing(e) => (KindState::Pending, Some(e)),
+        };
+        self.set_error(*key, error);
+        self.set_state(*key, state);
     }
 
     /// Kinds synced / watched, for logs and tests: (synced, missing) names.
@@ -545,6 +680,7 @@ impl ClusterCache {
                     let n = objects.len();
                     self.write(move |s| s.replace_kind(key.0, key.1, objects))
                         .await;
+                    self.set_error(key, None);
                     let before = self.set_state(key, KindState::Synced);
                     if before != KindState::Synced || failing {
                         tracing::info!(kind = key.1, objects = n, "cache synced");
@@ -576,6 +712,7 @@ impl ClusterCache {
                             .await;
                         self.set_state(key, KindState::Missing);
                     }
+                    self.set_error(key, Some(e.to_string()));
                     if !failing {
                         tracing::warn!(kind = key.1, error = %e, "watch failed; retrying with backoff");
                     }

@@ -8,12 +8,15 @@
 //! - [`server`], [`tls`], [`metrics`]: axum over rustls (ring), certificate reload, `/metrics`.
 
 pub mod args;
+pub mod audit;
+pub mod audit_cli;
 pub mod budget;
 pub mod cache;
 pub mod conn;
 pub mod decode;
 pub mod logs;
 pub mod metrics;
+pub mod policyreport;
 pub mod review;
 pub mod server;
 pub mod tls;
