@@ -62,6 +62,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = RulesFormat::Text)]
         format: RulesFormat,
     },
+    /// Serve the rules as a language server over standard input and output (diagnostics as
+    /// you type with the workspace folder as context, hover, quick fixes, go to definition).
+    Lsp,
     /// Serve the rules as a validating admission webhook (HTTPS, AdmissionReview v1).
     Serve(Box<crate::webhook::args::ServeArgs>),
     /// Audit the objects already in a cluster (read-only paged LISTs) with the lint rules;
@@ -194,6 +197,16 @@ pub fn run() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if let Command::Lsp = cli.command {
+        // The server's writer thread owns standard output: no lock held here.
+        return match crate::lsp::run_stdio() {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("rollgate: error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let mut out = io::stdout().lock();
     let result = match cli.command {
         Command::Lint(args) => run_lint(args, &mut out),
@@ -209,6 +222,7 @@ pub fn run() -> ExitCode {
             crate::timeline::run(&paths, format, &mut out)
         }
         Command::Serve(args) => crate::webhook::args::run(*args),
+        Command::Lsp => unreachable!("handled above"),
         Command::Audit(args) => crate::webhook::audit_cli::run(args, &mut out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "rollgate", &mut out);
@@ -729,7 +743,11 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
 /// Histograms of the instrumentation around the linted files: the files matching the config's
 /// `sources:` globs (relative to its folder), or by default the source files of the linted
 /// folders (a named file's folder included). Bounded, never an error: nobody named these files.
-fn discover_sources(cfg: &Config, paths: &[PathBuf], out: &mut crate::buckets::source::Scanned) {
+pub(crate) fn discover_sources(
+    cfg: &Config,
+    paths: &[PathBuf],
+    out: &mut crate::buckets::source::Scanned,
+) {
     use crate::buckets::source::{DiscoverLimits, discover};
     match &cfg.sources {
         Some(globs) if globs.is_empty() => {}

@@ -77,6 +77,7 @@ pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomS
 pub mod buckets;
 pub mod cli;
 pub mod engine;
+pub mod lsp;
 pub mod manifest;
 pub mod promql;
 pub mod regexlang;

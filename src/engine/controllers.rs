@@ -86,6 +86,12 @@ impl<'w> Controllers<'w> {
     }
 }
 
+/// Whether `object` is a Deployment running Flagger (its flags are settings of every Canary:
+/// the language server's workspace re-checks everything when one changes).
+pub fn runs_flagger(object: &Object) -> bool {
+    object.is("apps", "Deployment") && containers(object).any(is_flagger)
+}
+
 /// Whether a container runs Flagger: its image's repository is `…/flagger` (not
 /// `flagger-loadtester`), or it is named `flagger` and passes Flagger's `-mesh-provider` flag
 /// (a kustomize patch or a Deployment without an image).

@@ -435,6 +435,12 @@ impl MemoryInventory {
         &self.objects
     }
 
+    /// The objects, the indexes dropped (the language server's workspace moves an unchanged
+    /// file's objects into the next world instead of copying them).
+    pub fn into_objects(self) -> Vec<Object> {
+        self.objects
+    }
+
     /// Say where each source's objects sit (index: source number).
     pub fn set_sources(&mut self, sources: Vec<SourceScope>) {
         let mut prefixes: HashMap<std::path::PathBuf, u32> = HashMap::default();

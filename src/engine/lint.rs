@@ -94,77 +94,115 @@ struct Placement {
     spans: HashMap<(usize, usize), SpanIndex>,
 }
 
-impl Placement {
-    fn place(
-        &self,
-        sources: &[Source],
-        origin: &Origin,
-        pointer: &str,
-        at_key: bool,
-    ) -> (Option<usize>, Option<Span>) {
-        match origin {
-            Origin::Text { source, span } => (Some(*source), Some(*span)),
-            Origin::File {
-                source,
-                document,
-                base,
-            } => {
-                let full = format!("{base}{pointer}");
-                let span = self
-                    .spans
-                    .get(&(*source, *document))
-                    .and_then(|idx| idx.locate(&full))
-                    .map(|(matched, s)| match (at_key && matched == full, s.key) {
-                        (true, Some(key)) => key,
-                        _ => s.primary(),
-                    });
-                let _ = sources;
-                (Some(*source), span)
-            }
-            Origin::Admission | Origin::Cluster => (None, None),
+/// Where a finding at `pointer` of an object from `origin` is: the source and the span, found
+/// through `spans(source, document)` (the linter's one-run placement, the language server's
+/// workspace slots).
+pub(crate) fn place_origin<'s>(
+    spans: impl Fn(usize, usize) -> Option<&'s SpanIndex>,
+    origin: &Origin,
+    pointer: &str,
+    at_key: bool,
+) -> (Option<usize>, Option<Span>) {
+    match origin {
+        Origin::Text { source, span } => (Some(*source), Some(*span)),
+        Origin::File {
+            source,
+            document,
+            base,
+        } => {
+            let full = format!("{base}{pointer}");
+            let span = spans(*source, *document)
+                .and_then(|idx| idx.locate(&full))
+                .map(|(matched, s)| match (at_key && matched == full, s.key) {
+                    (true, Some(key)) => key,
+                    _ => s.primary(),
+                });
+            (Some(*source), span)
+        }
+        Origin::Admission | Origin::Cluster => (None, None),
+    }
+}
+
+/// The span of byte range `range` of the string at `pointer` (a matcher inside a query).
+pub(crate) fn place_in_scalar_with<'s>(
+    spans: impl Fn(usize, usize) -> Option<&'s SpanIndex>,
+    sources: impl Fn(usize) -> Option<&'s Source>,
+    origin: &Origin,
+    pointer: &str,
+    range: &std::ops::Range<usize>,
+) -> Option<Span> {
+    let Origin::File {
+        source,
+        document,
+        base,
+    } = origin
+    else {
+        return None;
+    };
+    let full = format!("{base}{pointer}");
+    let node = spans(*source, *document)?.get(&full)?;
+    crate::manifest::locate::in_scalar(sources(*source)?, node, range)
+}
+
+/// Place a finding and its related locations (spans found through `spans(source, document)`).
+pub(crate) fn locate<'s>(
+    f: Finding,
+    spans: impl Fn(usize, usize) -> Option<&'s SpanIndex> + Copy,
+    sources: impl Fn(usize) -> Option<&'s Source> + Copy,
+) -> Located {
+    let (source, mut span) = place_origin(spans, &f.origin, &f.pointer, f.at_key);
+    if let Some(r) = &f.scalar_range {
+        if let Some(s) = place_in_scalar_with(spans, sources, &f.origin, &f.pointer, r) {
+            span = Some(s);
         }
     }
-
-    /// Lower a finding's fix to text edits of its source.
-    fn lower_fix(&self, sources: &[Source], origin: &Origin, fix: &super::fix::Fix) -> TextFix {
-        let Origin::File {
-            source,
-            document,
-            base,
-        } = origin
-        else {
-            return crate::manifest::edit::refused(
-                fix,
-                "the finding has no place in a file".into(),
-            );
-        };
-        let (Some(src), Some(spans)) =
-            (sources.get(*source), self.spans.get(&(*source, *document)))
-        else {
-            return crate::manifest::edit::refused(fix, "the document is not indexed".into());
-        };
-        crate::manifest::edit::lower_fix(src, spans, base, fix)
+    let related = f
+        .related
+        .iter()
+        .map(|r| {
+            let (source, span) = place_origin(spans, &r.origin, &r.pointer, false);
+            LocatedRelated {
+                message: r.message.clone(),
+                object: r.object.clone(),
+                pointer: r.pointer.clone(),
+                source,
+                span,
+            }
+        })
+        .collect();
+    let fix = f
+        .fix
+        .as_ref()
+        .map(|x| lower_fix_with(spans, sources, &f.origin, x));
+    Located {
+        finding: f,
+        source,
+        span,
+        related,
+        fix,
     }
+}
 
-    fn place_in_scalar(
-        &self,
-        sources: &[Source],
-        origin: &Origin,
-        pointer: &str,
-        range: &std::ops::Range<usize>,
-    ) -> Option<Span> {
-        let Origin::File {
-            source,
-            document,
-            base,
-        } = origin
-        else {
-            return None;
-        };
-        let full = format!("{base}{pointer}");
-        let node = self.spans.get(&(*source, *document))?.get(&full)?;
-        crate::manifest::locate::in_scalar(&sources[*source], node, range)
-    }
+/// Lower a finding's fix to text edits of its source (spans and sources found as in
+/// [`locate`]).
+pub(crate) fn lower_fix_with<'s>(
+    spans: impl Fn(usize, usize) -> Option<&'s SpanIndex>,
+    sources: impl Fn(usize) -> Option<&'s Source>,
+    origin: &Origin,
+    fix: &super::fix::Fix,
+) -> TextFix {
+    let Origin::File {
+        source,
+        document,
+        base,
+    } = origin
+    else {
+        return crate::manifest::edit::refused(fix, "the finding has no place in a file".into());
+    };
+    let (Some(src), Some(idx)) = (sources(*source), spans(*source, *document)) else {
+        return crate::manifest::edit::refused(fix, "the document is not indexed".into());
+    };
+    crate::manifest::edit::lower_fix(src, idx, base, fix)
 }
 
 /// Threads for a run: one per core (at most 8); `ROLLGATE_THREADS` overrides the count (`1`:
@@ -184,7 +222,7 @@ pub fn default_threads() -> usize {
 
 /// Threads for `items` independent pieces of work: none of their own for small runs (one file
 /// in an editor starts no thread).
-fn workers(threads: usize, items: usize) -> usize {
+pub(crate) fn workers(threads: usize, items: usize) -> usize {
     if items < 16 {
         1
     } else {
@@ -194,13 +232,17 @@ fn workers(threads: usize, items: usize) -> usize {
 
 /// `items.iter().map(f)` on `threads` threads that take the next item as they finish the last
 /// (files differ in size by orders of magnitude); results in item order.
-fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
     par_map_with(items, threads, || (), |(), item| f(item))
 }
 
 /// [`par_map`] where each thread first makes its own state with `init` (for example a rule
 /// context, whose memos are not `Send`) and hands it to `f` with every item it takes.
-fn par_map_with<T: Sync, R: Send, S>(
+pub(crate) fn par_map_with<T: Sync, R: Send, S>(
     items: &[T],
     threads: usize,
     init: impl Fn() -> S + Sync,
@@ -290,25 +332,25 @@ pub fn objects_of(
 }
 
 /// One file loaded and made into objects, on a worker thread.
-struct LoadedFile {
-    problems: Vec<LoadProblem>,
+pub(crate) struct LoadedFile {
+    pub(crate) problems: Vec<LoadProblem>,
     /// No document (empty, or only comments) and no problem.
-    empty: bool,
-    documents: Vec<LoadedDocument>,
+    pub(crate) empty: bool,
+    pub(crate) documents: Vec<LoadedDocument>,
 }
 
-struct LoadedDocument {
-    index: usize,
-    spans: SpanIndex,
+pub(crate) struct LoadedDocument {
+    pub(crate) index: usize,
+    pub(crate) spans: SpanIndex,
     /// `None` for an empty document; `Err`: not a Kubernetes object (why, and where).
-    objects: Option<Result<Vec<Object>, (&'static str, Pos)>>,
+    pub(crate) objects: Option<Result<Vec<Object>, (&'static str, Pos)>>,
 }
 
 /// Load source `si` and make its objects. A CustomResourceDefinition is compiled here
 /// ([`crate::schema::crd::compile_in_place`]): its schema trees are freed while still in cache
 /// instead of being held by the world for the whole run.
 /// A context file is read from `cache` when it holds its text.
-fn load_file(
+pub(crate) fn load_file(
     si: usize,
     text: &str,
     limits: Limits,
@@ -347,6 +389,73 @@ fn load_file(
     }
 }
 
+/// A finding about a place in source `source`'s text (no object).
+pub(crate) fn text_finding(
+    meta: &'static super::RuleMeta,
+    source: usize,
+    span: Span,
+    message: String,
+) -> Finding {
+    Finding {
+        rule: meta.id,
+        severity: meta.severity,
+        message,
+        object: None,
+        origin: Origin::Text { source, span },
+        pointer: String::new(),
+        scalar_range: None,
+        at_key: false,
+        related: Vec::new(),
+        help: None,
+        fix: None,
+        outside: false,
+    }
+}
+
+/// The engine's own findings about loading source `si` (before configured severities): an
+/// empty file, syntax errors and duplicate keys, documents that are not Kubernetes objects.
+pub(crate) fn load_findings(si: usize, loaded: &LoadedFile) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if loaded.empty {
+        findings.push(text_finding(
+            &builtin::NOT_KUBERNETES_OBJECT,
+            si,
+            Span::point(crate::manifest::Pos::new(1, 1)),
+            "file has no YAML documents (empty, or only comments); nothing to lint".into(),
+        ));
+    }
+    for p in &loaded.problems {
+        let meta = match p.kind {
+            crate::manifest::ProblemKind::Syntax => &builtin::PARSE_ERROR,
+            crate::manifest::ProblemKind::DuplicateKey => &builtin::DUPLICATE_KEY,
+        };
+        let mut f = text_finding(meta, si, p.span, p.message.clone());
+        if let Some((span, msg)) = &p.related {
+            f.related.push(super::Related {
+                origin: Origin::Text {
+                    source: si,
+                    span: *span,
+                },
+                object: None,
+                pointer: String::new(),
+                message: msg.clone(),
+            });
+        }
+        findings.push(f);
+    }
+    for doc in &loaded.documents {
+        if let Some(Err((why, start))) = &doc.objects {
+            findings.push(text_finding(
+                &builtin::NOT_KUBERNETES_OBJECT,
+                si,
+                Span::point(*start),
+                format!("{why}; skipped"),
+            ));
+        }
+    }
+    findings
+}
+
 /// Lint a set of inputs with `engine`, on [`default_threads`] threads.
 pub fn lint(inputs: Vec<Input>, engine: &Engine, settings: &Settings, limits: Limits) -> LintRun {
     lint_with_threads(inputs, engine, settings, limits, default_threads())
@@ -371,14 +480,66 @@ pub fn lint_with_threads(
 }
 
 /// Where an input's objects go: their default namespace, kustomization builds, folder.
-struct Placed {
-    namespace: String,
-    builds: Vec<u32>,
-    dir: Option<std::path::PathBuf>,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Placed {
+    pub(crate) namespace: String,
+    pub(crate) builds: Vec<u32>,
+    pub(crate) dir: Option<std::path::PathBuf>,
     /// The kustomization that names the file as a patch.
-    patch_of: Option<std::path::PathBuf>,
+    pub(crate) patch_of: Option<std::path::PathBuf>,
     /// The file is named like a patch and that kustomization (its folder's) does not list it.
-    unlisted_patch: bool,
+    pub(crate) unlisted_patch: bool,
+}
+
+/// What the kustomizations say about the file at `path`: where its objects go, first; then,
+/// when builds put it in several namespaces, one more placement per further namespace (the
+/// linter loads those copies as context).
+pub(crate) fn placements(
+    path: Option<&std::path::Path>,
+    scopes: &Scopes,
+    settings: &Settings,
+) -> Vec<Placed> {
+    let scope = path.and_then(|p| scopes.of(p));
+    let dir = path
+        .and_then(std::path::Path::parent)
+        .map(std::path::Path::to_path_buf);
+    let place = |ns: &Option<String>, builds: &[u32]| Placed {
+        namespace: ns
+            .clone()
+            .unwrap_or_else(|| settings.default_namespace.clone()),
+        builds: builds.to_vec(),
+        dir: dir.clone(),
+        patch_of: scope.and_then(|s| s.patch_of.clone()),
+        unlisted_patch: scope.is_some_and(|s| s.unlisted_patch),
+    };
+    match scope.map(|s| s.by_namespace.as_slice()) {
+        Some(all @ [_, ..]) => all.iter().map(|(ns, b)| place(ns, b)).collect(),
+        _ => vec![place(
+            &None,
+            &scope.map(|s| s.builds.clone()).unwrap_or_default(),
+        )],
+    }
+}
+
+/// The finding that says a file placed at `place` is a kustomize patch of `of` (never loaded).
+pub(crate) fn patch_finding(si: usize, of: &std::path::Path, place: &Placed) -> Finding {
+    let message = if place.unlisted_patch {
+        format!(
+            "named like a kustomize patch, in the folder of {}, which does not list it (an entry commented out, as kubebuilder scaffolds leave them): a partial object applied by nothing as it is; not checked as a complete object, and not part of the world; skipped",
+            of.display()
+        )
+    } else {
+        format!(
+            "kustomize patch of {} (a partial object, merged into the build's objects): not checked as a complete object, and not part of the world; skipped",
+            of.display()
+        )
+    };
+    text_finding(
+        &builtin::NOT_KUBERNETES_OBJECT,
+        si,
+        Span::point(crate::manifest::Pos::new(1, 1)),
+        message,
+    )
 }
 
 /// Drop inputs that are a file given before (the same canonical path: `lint X X`, a file and
@@ -416,22 +577,6 @@ pub fn lint_in_project(
         files: inputs.iter().filter(|i| !i.context).count(),
         ..Summary::default()
     };
-    let text_finding =
-        |meta: &'static super::RuleMeta, source: usize, span: Span, msg: String| Finding {
-            rule: meta.id,
-            severity: meta.severity,
-            message: msg,
-            object: None,
-            origin: Origin::Text { source, span },
-            pointer: String::new(),
-            scalar_range: None,
-            at_key: false,
-            related: Vec::new(),
-            help: None,
-            fix: None,
-            outside: false,
-        };
-
     // What the kustomizations say about each file: a patch is skipped, a build's namespace is
     // the default of its objects, and a file that builds put in several namespaces is there
     // once per namespace (the copies beyond the first are context).
@@ -440,39 +585,17 @@ pub fn lint_in_project(
     let mut copies: Vec<Input> = Vec::new();
     let mut copied: Vec<Placed> = Vec::new();
     for input in &inputs {
-        let scope = input.path.as_deref().and_then(|p| scopes.of(p));
-        let dir = input
-            .path
-            .as_deref()
-            .and_then(std::path::Path::parent)
-            .map(std::path::Path::to_path_buf);
-        let place = |ns: &Option<String>, builds: &[u32]| Placed {
-            namespace: ns
-                .clone()
-                .unwrap_or_else(|| settings.default_namespace.clone()),
-            builds: builds.to_vec(),
-            dir: dir.clone(),
-            patch_of: scope.and_then(|s| s.patch_of.clone()),
-            unlisted_patch: scope.is_some_and(|s| s.unlisted_patch),
-        };
-        match scope.map(|s| s.by_namespace.as_slice()) {
-            Some([(ns, builds), rest @ ..]) => {
-                placed.push(place(ns, builds));
-                for (ns, builds) in rest {
-                    copies.push(Input {
-                        source: input.source.clone(),
-                        unusable: input.unusable.clone(),
-                        path: None,
-                        context: true,
-                        skipped: None,
-                    });
-                    copied.push(place(ns, builds));
-                }
-            }
-            _ => placed.push(place(
-                &None,
-                &scope.map(|s| s.builds.clone()).unwrap_or_default(),
-            )),
+        let mut places = placements(input.path.as_deref(), scopes, settings).into_iter();
+        placed.extend(places.next());
+        for place in places {
+            copies.push(Input {
+                source: input.source.clone(),
+                unusable: input.unusable.clone(),
+                path: None,
+                context: true,
+                skipped: None,
+            });
+            copied.push(place);
         }
     }
     inputs.extend(copies);
@@ -511,23 +634,7 @@ pub fn lint_in_project(
             continue;
         }
         if let Some(of) = &place.patch_of {
-            let message = if place.unlisted_patch {
-                format!(
-                    "named like a kustomize patch, in the folder of {}, which does not list it (an entry commented out, as kubebuilder scaffolds leave them): a partial object applied by nothing as it is; not checked as a complete object, and not part of the world; skipped",
-                    of.display()
-                )
-            } else {
-                format!(
-                    "kustomize patch of {} (a partial object, merged into the build's objects): not checked as a complete object, and not part of the world; skipped",
-                    of.display()
-                )
-            };
-            findings.push(text_finding(
-                &builtin::NOT_KUBERNETES_OBJECT,
-                si,
-                Span::point(crate::manifest::Pos::new(1, 1)),
-                message,
-            ));
+            findings.push(patch_finding(si, of, &place));
             sources.push(input.source);
             continue;
         }
@@ -553,41 +660,13 @@ pub fn lint_in_project(
         }
         let loaded = loaded
             .unwrap_or_else(|| load_file(si, &input.source.text, limits, &place.namespace, None));
-        if loaded.empty {
-            findings.push(text_finding(
-                &builtin::NOT_KUBERNETES_OBJECT,
-                si,
-                Span::point(crate::manifest::Pos::new(1, 1)),
-                "file has no YAML documents (empty, or only comments); nothing to lint".into(),
-            ));
-        }
-        for p in loaded.problems {
-            let meta = match p.kind {
-                crate::manifest::ProblemKind::Syntax => &builtin::PARSE_ERROR,
-                crate::manifest::ProblemKind::DuplicateKey => &builtin::DUPLICATE_KEY,
-            };
-            let mut f = text_finding(meta, si, p.span, p.message);
-            if let Some((span, msg)) = p.related {
-                f.related.push(super::Related {
-                    origin: Origin::Text { source: si, span },
-                    object: None,
-                    pointer: String::new(),
-                    message: msg,
-                });
-            }
-            findings.push(f);
-        }
+        findings.extend(load_findings(si, &loaded));
         for doc in loaded.documents {
             summary.documents += 1;
             match doc.objects {
                 None => continue,
                 Some(Ok(objs)) => objects.extend(objs),
-                Some(Err((why, start))) => findings.push(text_finding(
-                    &builtin::NOT_KUBERNETES_OBJECT,
-                    si,
-                    Span::point(start),
-                    format!("{why}; skipped"),
-                )),
+                Some(Err(_)) => {}
             }
             placement.spans.insert((si, doc.index), doc.spans);
         }
@@ -673,39 +752,7 @@ pub fn lint_in_project(
 
     let mut diagnostics: Vec<Located> = findings
         .into_iter()
-        .map(|f| {
-            let (source, mut span) = placement.place(&sources, &f.origin, &f.pointer, f.at_key);
-            if let Some(r) = &f.scalar_range {
-                if let Some(s) = placement.place_in_scalar(&sources, &f.origin, &f.pointer, r) {
-                    span = Some(s);
-                }
-            }
-            let related = f
-                .related
-                .iter()
-                .map(|r| {
-                    let (source, span) = placement.place(&sources, &r.origin, &r.pointer, false);
-                    LocatedRelated {
-                        message: r.message.clone(),
-                        object: r.object.clone(),
-                        pointer: r.pointer.clone(),
-                        source,
-                        span,
-                    }
-                })
-                .collect();
-            let fix = f
-                .fix
-                .as_ref()
-                .map(|x| placement.lower_fix(&sources, &f.origin, x));
-            Located {
-                finding: f,
-                source,
-                span,
-                related,
-                fix,
-            }
-        })
+        .map(|f| locate(f, |s, d| placement.spans.get(&(s, d)), |s| sources.get(s)))
         .collect();
     map_helm_output(&mut sources, &mut diagnostics);
     diagnostics.sort_by(|a, b| {

@@ -13,6 +13,7 @@ pub mod lint;
 pub mod object;
 pub mod rule;
 pub mod selector;
+pub mod workspace;
 
 use std::collections::HashMap;
 

@@ -121,6 +121,10 @@ pub struct Context<'a> {
     run: Rc<RunMemo<'a>>,
     /// What rules derive from the object being checked.
     memo: Option<Memo<'a>>,
+    /// [`Context::reported`] means "in the file of the object being checked" (the language
+    /// server: opening a file is `rollgate lint` of that file, the rest of the workspace its
+    /// context).
+    by_file: bool,
 }
 
 /// The world's compiled CRD schemas for one kind, last CRD first.
@@ -159,6 +163,29 @@ impl<'a> Context<'a> {
                 mesh_hosts: OnceCell::new(),
             }),
             memo: None,
+            by_file: false,
+        }
+    }
+
+    /// This context, with [`Context::reported`] true only for objects in the file of the object
+    /// being checked.
+    pub(crate) fn reporting_by_file(mut self) -> Self {
+        self.by_file = true;
+        self
+    }
+
+    /// Whether findings about `object` are reported ([`Inventory::reported`]); with
+    /// [`Context::reporting_by_file`]: whether it is in the checked object's file.
+    pub fn reported(&self, object: &Object) -> bool {
+        match (&self.memo, self.by_file) {
+            (Some(m), true) => match (&m.object.origin, &object.origin) {
+                (
+                    crate::engine::object::Origin::File { source: a, .. },
+                    crate::engine::object::Origin::File { source: b, .. },
+                ) => a == b,
+                _ => self.world.reported(object),
+            },
+            _ => self.world.reported(object),
         }
     }
 
@@ -173,6 +200,7 @@ impl<'a> Context<'a> {
                 gates: OnceCell::new(),
                 services: OnceCell::new(),
             }),
+            by_file: self.by_file,
         }
     }
 

@@ -141,7 +141,7 @@ pub fn read_stdin(name: &str, max_size: u64) -> std::io::Result<Input> {
 
 /// `len` is the size when known (a file's metadata), `None` when reading stopped one byte past
 /// the limit (standard input, a growing file).
-fn too_large(name: String, len: Option<u64>, max: u64) -> Input {
+pub fn too_large(name: String, len: Option<u64>, max: u64) -> Input {
     let what = match len {
         Some(len) => format!("file is {len} bytes, over"),
         None => "input is over".to_owned(),

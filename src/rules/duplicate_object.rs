@@ -50,7 +50,7 @@ impl Rule for DuplicateObject {
         let first = if std::ptr::eq(head, object) {
             match together
                 .iter()
-                .find(|o| !std::ptr::eq(**o, object) && !cx.world.reported(o))
+                .find(|o| !std::ptr::eq(**o, object) && !cx.reported(o))
             {
                 Some(o) => *o,
                 None => return,
