@@ -63,7 +63,7 @@ pub enum Command {
         format: RulesFormat,
     },
     /// Serve the rules as a validating admission webhook (HTTPS, AdmissionReview v1).
-    Serve(crate::webhook::args::ServeArgs),
+    Serve(Box<crate::webhook::args::ServeArgs>),
     /// Audit the objects already in a cluster (read-only paged LISTs) with the lint rules;
     /// with --write-reports, keep rollgate's PolicyReports in line with the findings.
     Audit(crate::webhook::audit_cli::AuditArgs),
@@ -138,12 +138,16 @@ pub struct LintArgs {
     #[arg(long)]
     pub strict_references: bool,
     /// The folder whose manifests are the world the rules see besides the named files (never
-    /// reported). Default: the nearest folder holding .rollgate.yaml, a kustomization or .git.
+    /// reported). Default: the nearest folder holding .rollgate.yaml or .git, else a kustomization.
     #[arg(long, value_name = "DIR", conflicts_with = "no_context")]
     pub context: Option<PathBuf>,
     /// Only the named files are the world (no context).
     #[arg(long)]
     pub no_context: bool,
+    /// Apply the excludes (the defaults, `exclude`, `extend-exclude`) to the files named on the
+    /// command line too, as pre-commit needs (it names every changed file).
+    #[arg(long)]
+    pub force_exclude: bool,
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// Files larger than this many bytes are reported and not linted.
@@ -172,6 +176,12 @@ pub struct LintArgs {
     /// Print the fixes as a unified diff and write nothing; exit 1 when there would be changes.
     #[arg(long, conflicts_with = "fix")]
     pub diff: bool,
+    /// Check what kustomize builds: run `kustomize build` (or `kubectl kustomize`) on each
+    /// kustomization the named files belong to and lint the rendered objects, findings mapped
+    /// back to the source files and patches (docs/worlds.md). A build that fails is read
+    /// without the binary, with a note.
+    #[arg(long, conflicts_with_all = ["fix", "diff"])]
+    pub render_kustomize: bool,
 }
 
 /// Parse arguments, run, and map the outcome to an exit code.
@@ -198,7 +208,7 @@ pub fn run() -> ExitCode {
             };
             crate::timeline::run(&paths, format, &mut out)
         }
-        Command::Serve(args) => crate::webhook::args::run(args),
+        Command::Serve(args) => crate::webhook::args::run(*args),
         Command::Audit(args) => crate::webhook::audit_cli::run(args, &mut out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "rollgate", &mut out);
@@ -314,27 +324,6 @@ fn load_config(args: &LintArgs) -> Result<Config, String> {
     }
 }
 
-/// Files excluded by the config's globs (matched against the path relative to the config's
-/// folder, and against the path as given).
-fn excluder(cfg: &Config) -> Option<(globset::GlobSet, PathBuf)> {
-    if cfg.exclude.is_empty() {
-        return None;
-    }
-    let mut b = globset::GlobSetBuilder::new();
-    for g in &cfg.exclude {
-        if let Ok(glob) = globset::Glob::new(g) {
-            b.add(glob);
-        }
-    }
-    let base = cfg
-        .path
-        .as_deref()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    b.build().ok().map(|set| (set, base))
-}
-
 /// `--select` and `--ignore`: every id must be a rule (with a "did you mean"); ignored rules
 /// are turned off in `cfg`.
 pub(crate) fn rule_flags(
@@ -407,13 +396,14 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
     let paths_given = paths.clone();
     let (stdin, files): (Vec<PathBuf>, Vec<PathBuf>) =
         paths.into_iter().partition(|p| p.as_os_str() == "-");
-    let (files, errors) = input::expand_paths(&files);
+    let (files, errors) = input::expand_paths_found(&files);
     // Instrumentation (rollgate::buckets::source): `--source`, source files named among the
     // paths (read as sources, not YAML), then the `sources:` globs or, by default, the source
     // files of the linted folders (bounded discovery).
-    let (named_sources, files): (Vec<PathBuf>, Vec<PathBuf>) = files
+    let (named_sources, files): (Vec<_>, Vec<_>) = files
         .into_iter()
-        .partition(|f| crate::buckets::source::Lang::of(f).is_some());
+        .partition(|(f, _)| crate::buckets::source::Lang::of(f).is_some());
+    let named_sources: Vec<PathBuf> = named_sources.into_iter().map(|(f, _)| f).collect();
     let explicit: Vec<PathBuf> = args.sources.iter().chain(&named_sources).cloned().collect();
     let mut source_failed = false;
     let (mut scanned, source_errors) = crate::buckets::source::scan(&explicit);
@@ -428,7 +418,17 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         eprintln!("rollgate: error: {}: {e}", p.display());
         failed = true;
     }
-    let exclude = excluder(&cfg);
+    let excludes = crate::manifest::exclude::Excludes::new(
+        cfg.exclude.as_deref(),
+        &cfg.extend_exclude,
+        cfg.path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+        cfg.force_exclude || args.force_exclude,
+    );
+    let mut not_reported = NotReported::default();
     let mut inputs: Vec<Input> = Vec::new();
     let stdin_path = stdin_canonical(&args, &stdin);
     if !stdin.is_empty() {
@@ -445,16 +445,81 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
             }
         }
     }
-    for f in files {
-        if let Some((set, base)) = &exclude {
-            let rel = f.strip_prefix(base).unwrap_or(&f);
-            let rel = rel.strip_prefix("./").unwrap_or(rel);
-            if set.is_match(rel) || set.is_match(&f) {
+    // The project folder each named folder (or file) is in: the default excludes are relative
+    // to it. Computed once per named path.
+    let mut projects: Vec<(PathBuf, PathBuf, bool)> = Vec::new();
+    for (f, under) in files {
+        let named_dir = under.clone().unwrap_or_else(|| {
+            f.parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        });
+        let (project, defaults_apply) = match projects.iter().find(|(d, _, _)| *d == named_dir) {
+            Some((_, p, a)) => (p.clone(), *a),
+            None => {
+                let canon = std::fs::canonicalize(&named_dir).unwrap_or(named_dir.clone());
+                let project = crate::manifest::context::project_of(&canon).unwrap_or(canon.clone());
+                let apply = excludes.defaults_apply_under(&canon, &project);
+                projects.push((named_dir, project.clone(), apply));
+                (project, apply)
+            }
+        };
+        let canonical = std::fs::canonicalize(&f).ok();
+        if under.is_some() || excludes.force {
+            if excludes.configured(&f, canonical.as_deref()) {
+                continue;
+            }
+            // A folder named inside a test tree is linted; a file named with --force-exclude
+            // is checked against the defaults like any other.
+            if (defaults_apply || under.is_none())
+                && excludes.default(canonical.as_deref(), &project)
+            {
+                not_reported.fixtures += 1;
                 continue;
             }
         }
         match input::read_file(&f, args.max_file_size) {
-            Ok(i) => inputs.push(i),
+            Ok(mut i) => {
+                use crate::manifest::exclude::{
+                    ansible_role_of, helm_chart_of, json_may_be_manifest,
+                };
+                if under.is_some()
+                    && i.unusable.is_none()
+                    && f.extension().is_some_and(|e| e == "json")
+                    && !json_may_be_manifest(&i.source.text)
+                {
+                    // Not a manifest (package.json, a dashboard, JSON lines): a walk reads
+                    // manifests only, as it reads no `.txt`.
+                    continue;
+                }
+                let template = match (&canonical, &i.unusable) {
+                    (Some(c), None) => helm_chart_of(c, &i.source.text, Some(&project))
+                        .map(|chart| {
+                            format!(
+                                "Helm chart template (chart {}): Helm renders it with Go templates before it is YAML, so it is not a manifest as written; not linted (`helm template {} | rollgate lint -` checks the rendered objects)",
+                                chart.display(),
+                                chart.display()
+                            )
+                        })
+                        .or_else(|| {
+                            ansible_role_of(c, &i.source.text).map(|role| {
+                                format!(
+                                    "Ansible role template (role {}): Ansible renders it with Jinja before it is YAML, so it is not a manifest as written; not linted",
+                                    role.display()
+                                )
+                            })
+                        }),
+                    _ => None,
+                };
+                if let Some(why) = template {
+                    if under.is_some() {
+                        not_reported.charts += 1;
+                        continue;
+                    }
+                    i.skipped = Some(why);
+                }
+                inputs.push(i)
+            }
             Err(e) => {
                 eprintln!("rollgate: error: {}: {e}", f.display());
                 failed = true;
@@ -462,7 +527,7 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         }
     }
 
-    let world = load_context(&args, &cfg, &inputs, &stdin_path);
+    let mut world = load_context(&args, &cfg, &inputs, &stdin_path);
     if let Some(root) = world.roots.first() {
         cfg.settings.context_root = Some(root.dir.clone());
     }
@@ -471,7 +536,23 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
     let engine = Engine::new(rules, &cfg, args.select.as_deref());
     let from_stdin = !stdin.is_empty();
     // The same file named twice is one input (`lint X X` = `lint X`).
-    let inputs = crate::engine::lint::dedupe(inputs);
+    let mut inputs = crate::engine::lint::dedupe(inputs);
+    let rendered = if args.render_kustomize {
+        let binary = crate::manifest::render::find_binary();
+        let prepared = crate::manifest::render::prepare(
+            &mut inputs,
+            &mut world.loaded.scopes,
+            binary.as_ref(),
+            crate::manifest::render::Bounds::default(),
+            stdin_path.as_deref(),
+        );
+        for f in &prepared.failures {
+            eprintln!("rollgate: note: {f}");
+        }
+        Some(prepared)
+    } else {
+        None
+    };
     let mut fixed_stdin: Option<String> = None;
     let mut run = if args.fix || args.diff {
         let required = if args.unsafe_fixes {
@@ -566,6 +647,9 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
             default_threads(),
         )
     };
+    if let Some(prepared) = &rendered {
+        crate::manifest::render::map_back(&mut run, prepared);
+    }
     if args.fix && from_stdin {
         // The fixed text (or the text unchanged) goes to standard output, findings to stderr.
         // A failed read of standard input has no text to print.
@@ -594,12 +678,16 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         for n in &world.loaded.notes {
             eprintln!("rollgate: note: {n}");
         }
+        for n in rendered.iter().flat_map(|p| &p.infos) {
+            eprintln!("rollgate: note: kustomize: {n}");
+        }
     } else if !world.loaded.notes.is_empty() {
         eprintln!(
             "rollgate: note: {} note(s) about the context (--show-info shows them)",
             world.loaded.notes.len()
         );
     }
+    not_reported.print();
     if !args.show_info {
         run.diagnostics
             .retain(|d| d.finding.severity > Severity::Info);
@@ -673,6 +761,40 @@ fn discover_sources(cfg: &Config, paths: &[PathBuf], out: &mut crate::buckets::s
                 }
             }
             discover(&dirs, None, DiscoverLimits::default(), out);
+        }
+    }
+}
+
+/// Files a folder walk found and did not report, by reason: what the defaults leave out is said
+/// in one line, never silent (what `exclude`/`extend-exclude` leave out, the user wrote).
+#[derive(Debug, Default)]
+struct NotReported {
+    fixtures: usize,
+    charts: usize,
+}
+
+impl NotReported {
+    fn print(&self) {
+        let mut parts = Vec::new();
+        if self.fixtures > 0 {
+            parts.push(format!(
+                "{} in test trees and fixture folders (the default excludes: test/, tests/, e2e/ at the project's top, testdata/ and fixtures/ anywhere; `exclude: []` or naming the files lints them)",
+                self.fixtures
+            ));
+        }
+        if self.charts > 0 {
+            parts.push(format!(
+                "{} Helm chart or Ansible role template(s), not manifests until rendered (`helm template CHART | rollgate lint -`)",
+                self.charts
+            ));
+        }
+        if !parts.is_empty() {
+            // Files the configuration's own globs exclude are not counted: the user asked.
+            let n = self.fixtures + self.charts;
+            eprintln!(
+                "rollgate: note: {n} file(s) not reported: {} (docs/configuration.md, \"Excludes\")",
+                parts.join("; ")
+            );
         }
     }
 }

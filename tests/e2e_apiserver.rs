@@ -1256,3 +1256,248 @@ fn real_apiserver_audit() {
         after["shop"]
     );
 }
+
+/// GET `path` on the plain-HTTP metrics address.
+fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+}
+
+/// The value of the first sample of `metrics` whose line starts with `name` and holds every
+/// one of `labels`.
+fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .find(|l| labels.iter().all(|x| l.contains(x)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}: not within {secs} s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// One `rollgate serve --audit-interval` replica as deploy/'s ServiceAccount.
+fn audit_replica(c: &Cluster, name: &'static str) -> (Proc, SocketAddr) {
+    let (cert, key) = c.pki.leaf("rollgate", &["127.0.0.1"]);
+    let (cert_path, key_path) = (
+        c.dir.join(format!("{name}.crt")),
+        c.dir.join(format!("{name}.key")),
+    );
+    write(&cert_path, &cert);
+    write(&key_path, &key);
+    let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let proc = Proc::spawn(
+        name,
+        Command::new(env!("CARGO_BIN_EXE_rollgate"))
+            .env("KUBECONFIG", &c.sa_kubeconfig)
+            .env("POD_NAME", name)
+            .env("POD_NAMESPACE", "rollgate")
+            .args(["serve", "--addr", &format!("127.0.0.1:{}", free_port())])
+            .arg("--metrics-addr")
+            .arg(metrics.to_string())
+            .arg("--tls-cert")
+            .arg(&cert_path)
+            .arg("--tls-key")
+            .arg(&key_path)
+            // An hour: whatever happens below within the test comes from watch events.
+            .args(["--audit-interval", "60m", "--audit-debounce", "200ms"])
+            .args(["--audit-lease-duration", "4s"])
+            .args(["--rediscover-interval", "2s"]),
+        &c.dir,
+    );
+    (proc, metrics)
+}
+
+/// The background audit of `rollgate serve` against the real apiserver, as deploy/'s
+/// ServiceAccount (deploy/rbac.yaml applied with `kubectl apply -k`): two replicas audit the
+/// watch cache; exactly one holds the Lease and writes the PolicyReports; deleting a Service
+/// under a ServiceMonitor updates both replicas' metrics and the report within seconds (the
+/// full-pass interval is an hour); the holder's SIGTERM releases the Lease and the other
+/// replica takes over.
+#[test]
+fn real_apiserver_background_audit() {
+    let bins = match binaries() {
+        Ok(b) => b,
+        Err(reason) => {
+            if std::env::var("ROLLGATE_REQUIRE_E2E").is_ok_and(|v| v == "1") {
+                panic!("ROLLGATE_REQUIRE_E2E=1 but the e2e test cannot run: {reason}");
+            }
+            println!("SKIPPED real_apiserver_background_audit: {reason}");
+            return;
+        }
+    };
+    let c = Cluster::start(&bins);
+    install_crds_from(&c, &["testdata/crds", "testdata/crds-audit"]);
+    step("deploy/: kubectl apply -k, without webhook.yaml");
+    c.ok(&["apply", "-k", &deploy_copy(&c, false)]);
+    for (verb, what) in [
+        ("create", "policyreports.wgpolicyk8s.io"),
+        ("update", "leases.coordination.k8s.io/rollgate-audit"),
+    ] {
+        let (can, _) = c.ok(&[
+            "auth", "can-i", verb, what, "-n", "rollgate", "--as", SA_USER,
+        ]);
+        assert_eq!(can.trim(), "yes", "{verb} {what}");
+    }
+    let manifest = format!("{ROOT}/testdata/audit/cluster.yaml");
+    c.ok(&["apply", "-f", &manifest]);
+    let monitored = c.file(
+        "monitored.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: cart, namespace: shop, labels: {app.kubernetes.io/name: cart}}\n\
+         spec:\n  selector: {app: cart}\n  ports: [{name: metrics, port: 9090}]\n---\n\
+         apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: cart, namespace: shop}\n\
+         spec:\n  selector: {matchLabels: {app.kubernetes.io/name: cart}}\n  endpoints: [{port: metrics, interval: 30s}]\n",
+    );
+    c.ok(&["apply", "-f", &monitored]);
+
+    step("two replicas with --audit-interval");
+    let (mut a, a_metrics) = audit_replica(&c, "replica-a");
+    let (mut b, b_metrics) = audit_replica(&c, "replica-b");
+    let rule = "rule=\"servicemonitor-no-matching-service\"";
+    let last_run = |m: SocketAddr| {
+        http_get(m, "/metrics")
+            .and_then(|t| sample(&t, "rollgate_audit_last_run_timestamp_seconds", &[]))
+            .unwrap_or(0.0)
+    };
+    wait_until("a first audit pass on both replicas", 60, || {
+        a.assert_running();
+        b.assert_running();
+        last_run(a_metrics) > 0.0 && last_run(b_metrics) > 0.0
+    });
+    let holder = || -> String {
+        let (json, _) = c.ok(&[
+            "get",
+            "lease",
+            "rollgate-audit",
+            "-n",
+            "rollgate",
+            "-o",
+            "json",
+        ]);
+        let v: Value = serde_json::from_str(&json).expect("lease");
+        v["spec"]["holderIdentity"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    let leader_gauge = |m: SocketAddr| {
+        http_get(m, "/metrics").and_then(|t| sample(&t, "rollgate_audit_leader", &[]))
+    };
+    wait_until("one replica holds the Lease", 30, || {
+        !holder().is_empty()
+            && leader_gauge(a_metrics).unwrap_or(0.0) + leader_gauge(b_metrics).unwrap_or(0.0)
+                == 1.0
+    });
+    let first = holder();
+    let (leader_m, follower_m) = if first == "replica-a" {
+        (a_metrics, b_metrics)
+    } else {
+        (b_metrics, a_metrics)
+    };
+    assert_eq!(leader_gauge(leader_m), Some(1.0), "holder {first}");
+    wait_until("the holder writes the reports", 30, || {
+        reports(&c).contains_key("shop")
+    });
+    let writes = |m: SocketAddr| {
+        let t = http_get(m, "/metrics").unwrap_or_default();
+        t.lines()
+            .filter(|l| l.starts_with("rollgate_audit_report_writes_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    assert!(writes(leader_m) >= 1.0);
+    assert_eq!(writes(follower_m), 0.0, "only the Lease holder writes");
+    let before = http_get(a_metrics, "/metrics").unwrap_or_default();
+    assert!(
+        sample(
+            &before,
+            "rollgate_audit_findings{",
+            &[rule, "namespace=\"shop\"", "kind=\"ServiceMonitor\""]
+        )
+        .is_some_and(|n| n == 1.0),
+        "the testdata monitor `web` selects nothing: one finding\n{before}"
+    );
+
+    step("deleting the Service under ServiceMonitor shop/cart");
+    let t = Instant::now();
+    c.ok(&["delete", "service", "cart", "-n", "shop"]);
+    for m in [a_metrics, b_metrics] {
+        wait_until("the metric counts the new finding", 20, || {
+            let text = http_get(m, "/metrics").unwrap_or_default();
+            sample(
+                &text,
+                "rollgate_audit_findings{",
+                &[rule, "namespace=\"shop\""],
+            ) == Some(2.0)
+        });
+    }
+    let metrics_after = t.elapsed();
+    wait_until("the report gains the finding", 20, || {
+        reports(&c)["shop"]["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| {
+                r["policy"] == "servicemonitor-no-matching-service"
+                    && r["resources"][0]["name"] == "cart"
+            })
+    });
+    println!(
+        "Service deleted → metrics on both replicas after {:.1} s, report after {:.1} s (audit interval 60 m)",
+        metrics_after.as_secs_f64(),
+        t.elapsed().as_secs_f64()
+    );
+    assert_eq!(writes(follower_m), 0.0, "only the Lease holder writes");
+
+    step("the holder stops: the other replica takes the Lease over");
+    let (mut leader_proc, mut follower_proc) = if first == "replica-a" { (a, b) } else { (b, a) };
+    let _ = Command::new("kill")
+        .args(["-TERM", &leader_proc.child.id().to_string()])
+        .status();
+    let t = Instant::now();
+    wait_until("the other replica holds the Lease", 30, || {
+        follower_proc.assert_running();
+        let h = holder();
+        !h.is_empty() && h != first
+    });
+    println!(
+        "Lease taken over {:.1} s after SIGTERM to the holder",
+        t.elapsed().as_secs_f64()
+    );
+    let _ = leader_proc.child.wait();
+    wait_until("the new holder reports being the leader", 15, || {
+        leader_gauge(follower_m) == Some(1.0)
+    });
+    // It reconciles every report on winning: nothing to change, so no write.
+    c.ok(&["apply", "-f", &monitored]);
+    wait_until(
+        "the new holder removes the fixed finding from the report",
+        20,
+        || {
+            !reports(&c)["shop"]["results"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| {
+                    r["policy"] == "servicemonitor-no-matching-service"
+                        && r["resources"][0]["name"] == "cart"
+                })
+        },
+    );
+    follower_proc.assert_running();
+}

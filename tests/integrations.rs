@@ -665,7 +665,9 @@ fn example_config_covers_every_option() {
     let path = root().join("examples/rollgate.yaml");
     let metas = rollgate::engine::all_metas();
     let cfg = Config::from_file(&path, &metas).unwrap_or_else(|e| panic!("{e}"));
-    assert!(!cfg.exclude.is_empty() && !cfg.settings.histograms.is_empty());
+    assert!(
+        cfg.exclude.as_ref().is_some_and(|e| !e.is_empty()) && !cfg.settings.histograms.is_empty()
+    );
     assert!(cfg.settings.prometheus_url.is_some());
 
     let text = std::fs::read_to_string(&path).unwrap();

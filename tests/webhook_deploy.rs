@@ -55,8 +55,8 @@ fn rbac_grants_exactly_the_watched_kinds_read_only() {
     let docs = documents("rbac.yaml");
     let role = docs
         .iter()
-        .find(|d| d["kind"] == "ClusterRole")
-        .expect("a ClusterRole");
+        .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "rollgate-reader")
+        .expect("the reader ClusterRole");
     let want: BTreeSet<(String, String)> = WATCHED
         .iter()
         .map(|(g, k)| ((*g).to_owned(), plural(k)))
@@ -71,6 +71,68 @@ fn rbac_grants_exactly_the_watched_kinds_read_only() {
     }
     let all = serde_json::to_string(&docs).expect("json");
     assert!(!all.contains("secrets"), "rollgate never reads Secrets");
+}
+
+/// The background audit's writes are its reports (and the report owner's read) and its Lease in
+/// rollgate's own namespace; nothing else is writable.
+#[test]
+fn rbac_writes_only_reports_and_the_audit_lease() {
+    let docs = documents("rbac.yaml");
+    let verbs_of = |r: &Value| -> Vec<String> {
+        r["verbs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let writes = [
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+        "*",
+    ];
+    for d in &docs {
+        let kind = d["kind"].as_str().unwrap_or("");
+        if kind != "ClusterRole" && kind != "Role" {
+            continue;
+        }
+        for r in d["rules"].as_array().into_iter().flatten() {
+            if !verbs_of(r).iter().any(|v| writes.contains(&v.as_str())) {
+                continue;
+            }
+            let g = grants(&serde_json::json!([r]));
+            for (group, res) in &g {
+                let ok = match (kind, group.as_str(), res.as_str()) {
+                    ("ClusterRole", "wgpolicyk8s.io", "policyreports" | "clusterpolicyreports") => {
+                        true
+                    }
+                    ("ClusterRole", "openreports.io", "reports" | "clusterreports") => true,
+                    ("Role", "coordination.k8s.io", "leases") => {
+                        d["metadata"]["namespace"] == "rollgate"
+                    }
+                    _ => false,
+                };
+                assert!(
+                    ok,
+                    "{kind} {} may write {group}/{res}",
+                    d["metadata"]["name"]
+                );
+                assert!(!verbs_of(r).contains(&"*".to_owned()), "{r}");
+            }
+        }
+    }
+    // The Lease the deployment names is the one the Role lets it update.
+    let deployment = documents("deployment.yaml");
+    let args = deployment[0]["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+    assert!(args.contains("--audit-interval=10m"), "{args}");
+    let lease_role = docs
+        .iter()
+        .find(|d| d["kind"] == "Role" && d["metadata"]["name"] == "rollgate-audit-lease")
+        .expect("the lease Role");
+    assert!(lease_role.to_string().contains("\"rollgate-audit\""));
 }
 
 #[test]

@@ -449,3 +449,505 @@ fn huge_context_folder_is_bounded() {
     assert!(o.stderr.contains("the rest is not read"), "{}", o.stderr);
     assert!(took.as_secs() < 60, "{took:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// What a folder walk reports (docs/configuration.md "Excludes", measured in docs/precision.md)
+
+/// A Rollout whose `setWeight` one replica cannot give: a true warning, the kind upstream test
+/// fixtures hold on purpose.
+const FIXTURE_ROLLOUT: &str = "apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: fixture
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: fixture}
+  template:
+    metadata:
+      labels: {app: fixture}
+    spec:
+      containers:
+      - name: c
+        image: x
+  strategy:
+    canary:
+      steps:
+      - setWeight: 10
+      - pause: {duration: 10s}
+";
+
+#[test]
+fn test_trees_and_fixture_folders_are_not_reported_from_a_walk() {
+    let t = project();
+    t.write("test/e2e/rollout.yaml", FIXTURE_ROLLOUT);
+    t.write("pkg/lint/testdata/rollout.yaml", FIXTURE_ROLLOUT);
+    t.write("clusters/test/rollout.yaml", FIXTURE_ROLLOUT);
+    let all = lint(&t.0, &["."], None);
+    // The fixtures are not reported, and one line says so; an environment named `test`
+    // deeper in the project is linted.
+    assert!(!rows(&all).iter().any(|(f, ..)| f.contains("test/e2e")));
+    assert!(!rows(&all).iter().any(|(f, ..)| f.contains("testdata")));
+    assert!(has(
+        &all,
+        "clusters/test/rollout.yaml",
+        "argo-setweight-unachievable",
+        "warning"
+    ));
+    assert!(
+        all.stderr
+            .contains("2 file(s) not reported: 2 in test trees and fixture folders"),
+        "{}",
+        all.stderr
+    );
+    // A file named on the command line is linted (pre-commit, editors), unless
+    // --force-exclude (the pre-commit hook passes it) says otherwise, and then it is counted.
+    let named = lint(&t.0, &["test/e2e/rollout.yaml"], None);
+    assert!(has(
+        &named,
+        "test/e2e/rollout.yaml",
+        "argo-setweight-unachievable",
+        "warning"
+    ));
+    let forced = lint(&t.0, &["--force-exclude", "test/e2e/rollout.yaml"], None);
+    assert!(rows(&forced).is_empty(), "{:?}", rows(&forced));
+    assert!(
+        forced.stderr.contains("1 file(s) not reported"),
+        "{}",
+        forced.stderr
+    );
+    // A folder named inside a test tree is linted.
+    let inside = lint(&t.0, &["test/e2e"], None);
+    assert!(has(
+        &inside,
+        "rollout.yaml",
+        "argo-setweight-unachievable",
+        "warning"
+    ));
+}
+
+#[test]
+fn exclude_replaces_the_defaults_and_extend_exclude_adds() {
+    let t = project();
+    t.write("test/e2e/rollout.yaml", FIXTURE_ROLLOUT);
+    t.write("generated/rollout.yaml", FIXTURE_ROLLOUT);
+    let run = |config: &str| {
+        t.write(".rollgate.yaml", config);
+        let mut c = Command::new(BIN);
+        let out = c
+            .current_dir(&t.0)
+            .args(["lint", "--format", "json", "."])
+            .output()
+            .expect("run");
+        let json: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let files: Vec<String> = json["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| f["file"].as_str().unwrap_or("").to_owned())
+            .collect();
+        (files, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (files, _) = run("exclude: []\n");
+    assert!(files.iter().any(|f| f.contains("test/e2e")), "{files:?}");
+    assert!(files.iter().any(|f| f.contains("generated")), "{files:?}");
+    let (files, err) = run("extend-exclude: [\"generated/**\"]\n");
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.contains("test/e2e") || f.contains("generated")),
+        "{files:?}"
+    );
+    // The note counts what the defaults leave out; the configured globs are the user's own.
+    assert!(
+        err.contains("1 file(s) not reported: 1 in test trees"),
+        "{err}"
+    );
+    let (files, _) = run("exclude: [\"generated/**\"]\n");
+    assert!(files.iter().any(|f| f.contains("test/e2e")), "{files:?}");
+    assert!(!files.iter().any(|f| f.contains("generated")), "{files:?}");
+    // force-exclude in the file applies the excludes to a named file.
+    let (files, _) = {
+        t.write(".rollgate.yaml", "force-exclude: true\n");
+        let out = Command::new(BIN)
+            .current_dir(&t.0)
+            .args(["lint", "--format", "json", "test/e2e/rollout.yaml"])
+            .output()
+            .expect("run");
+        let json: Value = serde_json::from_slice(&out.stdout).expect("json");
+        (json["findings"].as_array().expect("findings").len(), ())
+    };
+    assert_eq!(files, 0);
+}
+
+#[test]
+fn helm_chart_templates_are_not_linted_as_manifests() {
+    let t = project();
+    t.write(
+        "charts/app/Chart.yaml",
+        "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+    );
+    t.write(
+        "charts/app/templates/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  replicas: {{ .Values.replicas }}\n",
+    );
+    // A chart file without a template action renders to itself: linted.
+    t.write("charts/app/templates/rollout.yaml", FIXTURE_ROLLOUT);
+    // Outside a chart, an unquoted `{{ … }}` is a real mistake (kubectl fails on it).
+    t.write(
+        "examples/job.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  annotations:\n    a: {{args.x}}\n",
+    );
+    let all = lint(&t.0, &["."], None);
+    assert!(
+        !rows(&all)
+            .iter()
+            .any(|(f, ..)| f.ends_with("deployment.yaml")),
+        "{:?}",
+        rows(&all)
+    );
+    assert!(has(
+        &all,
+        "templates/rollout.yaml",
+        "argo-setweight-unachievable",
+        "warning"
+    ));
+    assert!(has(&all, "examples/job.yaml", "parse-error", "error"));
+    assert!(
+        all.stderr
+            .contains("1 Helm chart or Ansible role template(s)"),
+        "{}",
+        all.stderr
+    );
+    // Named: one info says why it is not linted; no parse error.
+    let named = lint(&t.0, &["charts/app/templates/deployment.yaml"], None);
+    assert_eq!(
+        rules_of(&named, "deployment.yaml"),
+        vec![(1, "not-kubernetes-object".to_owned(), "info".to_owned())]
+    );
+}
+
+const PATCH: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+  namespace: test
+spec:
+  template:
+    spec:
+      containers:
+      - name: c
+        args: [--x]
+";
+
+#[test]
+fn unlisted_and_bare_string_patches_are_patches() {
+    let t = project();
+    // kubebuilder's scaffold: the patch entry is commented out.
+    t.write(
+        "config/default/kustomization.yaml",
+        "resources:\n- ../app\n#patches:\n#- path: manager_auth_proxy_patch.yaml\n",
+    );
+    t.write(
+        "config/app/kustomization.yaml",
+        "resources:\n- deploy.yaml\n",
+    );
+    t.write("config/app/deploy.yaml", DEPLOY);
+    t.write("config/default/manager_auth_proxy_patch.yaml", PATCH);
+    // argocd-example-apps: a bare string under `patches`.
+    t.write(
+        "plugin/kustomization.yaml",
+        "resources:\n- deploy.yaml\npatches:\n- overlays/deploy.yaml\n",
+    );
+    t.write("plugin/deploy.yaml", DEPLOY);
+    t.write("plugin/overlays/deploy.yaml", PATCH);
+    let all = lint(&t.0, &["."], None);
+    for f in ["manager_auth_proxy_patch.yaml", "overlays/deploy.yaml"] {
+        assert!(!has(&all, f, "schema", "error"), "{f}: {:?}", rows(&all));
+        assert!(
+            has(&all, f, "not-kubernetes-object", "info"),
+            "{f}: {:?}",
+            rows(&all)
+        );
+    }
+    // Named alone, the same.
+    let one = lint(
+        &t.0,
+        &["config/default/manager_auth_proxy_patch.yaml"],
+        None,
+    );
+    assert!(
+        !has(&one, "patch.yaml", "schema", "error"),
+        "{:?}",
+        rows(&one)
+    );
+}
+
+/// A CRD of kind Widget (group example.test) whose spec has one field, `field`.
+fn widget_crd(field: &str) -> String {
+    format!(
+        "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.test
+spec:
+  group: example.test
+  names: {{kind: Widget, plural: widgets}}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              {field}: {{type: string}}
+"
+    )
+}
+
+#[test]
+fn objects_are_checked_against_the_nearest_copy_of_their_crd() {
+    let t = project();
+    // Two adapters, each with its own version of one CRD and a sample beside it.
+    t.write("old/crd/widget.yaml", &widget_crd("result"));
+    t.write(
+        "old/samples/w.yaml",
+        "apiVersion: example.test/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: test\nspec:\n  result: ok\n",
+    );
+    t.write("new/crd/widget.yaml", &widget_crd("status"));
+    t.write(
+        "new/samples/w.yaml",
+        "apiVersion: example.test/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: test\nspec:\n  status: ok\n",
+    );
+    let all = lint(&t.0, &["."], None);
+    assert!(
+        !rows(&all).iter().any(|(_, _, r, _)| r == "schema"),
+        "{:?}",
+        rows(&all)
+    );
+    // A sample beside the new CRD that uses the old field is still an error.
+    t.write(
+        "new/samples/stale.yaml",
+        "apiVersion: example.test/v1\nkind: Widget\nmetadata:\n  name: s\n  namespace: test\nspec:\n  result: ok\n",
+    );
+    let all = lint(&t.0, &["."], None);
+    assert!(
+        has(&all, "new/samples/stale.yaml", "schema", "error"),
+        "{:?}",
+        rows(&all)
+    );
+}
+
+#[test]
+fn setweight_rounding_is_an_info_and_a_larger_exposure_a_warning() {
+    let t = project();
+    // 1 replica: setWeight 10 gives the canary half the traffic.
+    t.write("app/one.yaml", FIXTURE_ROLLOUT);
+    // 3 replicas: setWeight 20 gives 25%, a rounding.
+    t.write(
+        "app/three.yaml",
+        &FIXTURE_ROLLOUT
+            .replace("name: fixture", "name: three")
+            .replace("replicas: 1", "replicas: 3")
+            .replace("setWeight: 10", "setWeight: 20"),
+    );
+    let all = lint(&t.0, &["app"], None);
+    assert!(has(
+        &all,
+        "one.yaml",
+        "argo-setweight-unachievable",
+        "warning"
+    ));
+    assert!(has(
+        &all,
+        "three.yaml",
+        "argo-setweight-unachievable",
+        "info"
+    ));
+    assert!(!has(
+        &all,
+        "three.yaml",
+        "argo-setweight-unachievable",
+        "warning"
+    ));
+    let msg = all.json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| {
+            f["file"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("three.yaml"))
+        })
+        .and_then(|f| f["message"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(msg.contains("a rounding of the weight"), "{msg}");
+}
+
+#[test]
+fn monitors_of_installer_services_are_infos() {
+    let t = project();
+    let bundle = "apiVersion: v1
+kind: Service
+metadata:
+  name: metrics-server
+  namespace: kube-system
+  labels: {k8s-app: metrics-server}
+spec:
+  selector: {k8s-app: metrics-server}
+  ports: [{name: https, port: 443}]
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: kubelet
+  namespace: monitoring
+spec:
+  namespaceSelector: {matchNames: [kube-system]}
+  selector:
+    matchLabels: {k8s-app: kubelet}
+  endpoints: [{port: https-metrics}]
+";
+    t.write("monitoring/bundle.yaml", bundle);
+    let all = lint(&t.0, &["monitoring"], None);
+    assert!(
+        has(
+            &all,
+            "bundle.yaml",
+            "servicemonitor-no-matching-service",
+            "info"
+        ),
+        "{:?}",
+        rows(&all)
+    );
+    assert!(!has(
+        &all,
+        "bundle.yaml",
+        "servicemonitor-no-matching-service",
+        "warning"
+    ));
+    // The same monitor of an application namespace with other Services there: a warning.
+    let app = bundle.replace("kube-system", "apps");
+    t.write("monitoring/bundle.yaml", &app);
+    let all = lint(&t.0, &["monitoring"], None);
+    assert!(
+        has(
+            &all,
+            "bundle.yaml",
+            "servicemonitor-no-matching-service",
+            "warning"
+        ),
+        "{:?}",
+        rows(&all)
+    );
+    // Every namespace (`any: true`), beside Services of istio-system only: an info.
+    let any = bundle
+        .replace("namespace: kube-system", "namespace: istio-system")
+        .replace(
+            "namespaceSelector: {matchNames: [kube-system]}",
+            "namespaceSelector: {any: true}",
+        );
+    t.write("monitoring/bundle.yaml", &any);
+    let all = lint(&t.0, &["monitoring"], None);
+    assert!(
+        has(
+            &all,
+            "bundle.yaml",
+            "servicemonitor-no-matching-service",
+            "info"
+        ),
+        "{:?}",
+        rows(&all)
+    );
+    // Strict: an error in any namespace.
+    t.write("monitoring/bundle.yaml", bundle);
+    let strict = lint(&t.0, &["--strict-references", "monitoring"], None);
+    assert!(has(
+        &strict,
+        "bundle.yaml",
+        "servicemonitor-no-matching-service",
+        "error"
+    ));
+}
+
+#[test]
+fn a_dead_fallback_to_the_same_destinations_is_an_info() {
+    let t = project();
+    let vs = "apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: details
+  namespace: test
+spec:
+  hosts: [details]
+  http:
+  - fault:
+      abort: {httpStatus: 555, percentage: {value: 100}}
+    route:
+    - destination: {host: details}
+  - route:
+    - destination: {host: details}
+";
+    t.write("mesh/fault.yaml", vs);
+    t.write(
+        "mesh/lost.yaml",
+        &vs.replace("name: details", "name: other").replacen(
+            "  - route:\n    - destination: {host: details}\n",
+            "  - route:\n    - destination: {host: reviews}\n",
+            1,
+        ),
+    );
+    let all = lint(&t.0, &["mesh"], None);
+    assert!(
+        has(&all, "fault.yaml", "istio-route-unreachable", "info"),
+        "{:?}",
+        rows(&all)
+    );
+    assert!(!has(
+        &all,
+        "fault.yaml",
+        "istio-route-unreachable",
+        "warning"
+    ));
+    assert!(
+        has(&all, "lost.yaml", "istio-route-unreachable", "warning"),
+        "{:?}",
+        rows(&all)
+    );
+}
+
+#[test]
+fn a_file_in_a_kustomization_folder_sees_the_whole_project() {
+    // stefanprodan/gitops-istio: apps/backend is a kustomization; the MetricTemplates its
+    // Canary names live in another folder of the repository.
+    let t = Tmp::new("gitops");
+    std::fs::create_dir_all(t.0.join(".git")).expect("git");
+    t.write(
+        "apps/backend/kustomization.yaml",
+        "resources:\n- canary.yaml\n- deploy.yaml\n",
+    );
+    t.write("apps/backend/canary.yaml", CANARY);
+    t.write("apps/backend/deploy.yaml", DEPLOY);
+    t.write("infrastructure/templates/latency.yaml", TEMPLATE);
+    let folder = lint(&t.0, &["."], None);
+    let one = lint(&t.0, &["apps/backend/canary.yaml"], None);
+    assert_eq!(
+        rules_of(&folder, "canary.yaml"),
+        rules_of(&one, "canary.yaml"),
+        "{}",
+        one.stderr
+    );
+    assert!(!has(&one, "canary.yaml", "template-not-found", "info"));
+    assert!(has(&one, "canary.yaml", "unit-mismatch", "warning"));
+    assert!(
+        one.stderr.contains("nearest folder holding .git"),
+        "{}",
+        one.stderr
+    );
+}

@@ -213,6 +213,7 @@ pub fn lint_fix(
         inputs.iter().map(|i| (i.path.clone(), i.context)).collect();
     let usable: Vec<Option<(crate::manifest::Pos, String)>> =
         inputs.iter().map(|i| i.unusable.clone()).collect();
+    let skipped: Vec<Option<String>> = inputs.iter().map(|i| i.skipped.clone()).collect();
     let originals: Vec<String> = inputs.iter().map(|i| i.source.text.clone()).collect();
     let mut files: Vec<FileOutcome> = originals
         .iter()
@@ -231,6 +232,7 @@ pub fn lint_fix(
                 unusable: usable[i].clone(),
                 path: places[i].0.clone(),
                 context: places[i].1,
+                skipped: skipped[i].clone(),
             })
             .collect()
     };

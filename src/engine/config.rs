@@ -7,7 +7,10 @@
 //!   istio-weights-not-100: error          # a severity (error, warning, info) or "off"
 //!   query-returns-many-series: off
 //!   rate-window-too-short: {severity: warning}
-//! exclude: ["charts/**/templates/**"]    # globs, relative to the config file's folder
+//! extend-exclude: ["generated/**"]      # globs, relative to the config file's folder, added
+//!                                        # to the defaults (test trees, fixture folders)
+//! exclude: ["charts/**"]                 # instead of the defaults (docs/configuration.md)
+//! force-exclude: false                   # the excludes apply to named files too (pre-commit)
 //! sources: ["src/**/*.py"]               # instrumentation to read histograms from (default:
 //!                                        # the source files of the linted folders; [] = none)
 //! namespace: default                     # namespace of objects that set none (like kubectl)
@@ -102,7 +105,13 @@ pub struct Config {
     /// Where it was read from (for messages), if anywhere.
     pub path: Option<PathBuf>,
     pub rules: BTreeMap<String, RuleConfig>,
-    pub exclude: Vec<String>,
+    /// `exclude:` globs, which replace the default excludes
+    /// ([`crate::manifest::exclude::DEFAULT_EXCLUDE`]); `None`: the defaults.
+    pub exclude: Option<Vec<String>>,
+    /// `extend-exclude:` globs, added to `exclude` or the defaults.
+    pub extend_exclude: Vec<String>,
+    /// `force-exclude:` the excludes apply to the files named on the command line too.
+    pub force_exclude: bool,
     /// `sources:` globs (relative to the config's folder) naming the instrumentation source files
     /// to read histograms from; `None`: the source files of the linted folders are discovered;
     /// an empty list turns discovery off.
@@ -153,6 +162,8 @@ pub fn discover(dir: &Path) -> Option<PathBuf> {
 pub const TOP_KEYS: &[&str] = &[
     "rules",
     "exclude",
+    "extend-exclude",
+    "force-exclude",
     "namespace",
     "strict-references",
     "histograms",
@@ -288,10 +299,11 @@ impl Config {
                     }
                     cfg.sources = Some(globs);
                 }
-                "exclude" => {
+                "exclude" | "extend-exclude" => {
                     let items = v.as_array().ok_or_else(|| {
-                        cx.err(&p, false, "`exclude` must be a list of globs".into())
+                        cx.err(&p, false, format!("`{k}` must be a list of globs"))
                     })?;
+                    let mut globs = Vec::new();
                     for (i, it) in items.iter().enumerate() {
                         let s = it.as_str().ok_or_else(|| {
                             cx.err(&format!("{p}/{i}"), false, "expected a glob string".into())
@@ -299,8 +311,18 @@ impl Config {
                         globset::Glob::new(s).map_err(|e| {
                             cx.err(&format!("{p}/{i}"), false, format!("invalid glob: {e}"))
                         })?;
-                        cfg.exclude.push(s.to_owned());
+                        globs.push(s.to_owned());
                     }
+                    if k == "exclude" {
+                        cfg.exclude = Some(globs);
+                    } else {
+                        cfg.extend_exclude = globs;
+                    }
+                }
+                "force-exclude" => {
+                    cfg.force_exclude = v.as_bool().ok_or_else(|| {
+                        cx.err(&p, false, "`force-exclude` must be true or false".into())
+                    })?;
                 }
                 "namespace" => {
                     cfg.settings.default_namespace = v

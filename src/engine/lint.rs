@@ -367,6 +367,8 @@ struct Placed {
     dir: Option<std::path::PathBuf>,
     /// The kustomization that names the file as a patch.
     patch_of: Option<std::path::PathBuf>,
+    /// The file is named like a patch and that kustomization (its folder's) does not list it.
+    unlisted_patch: bool,
 }
 
 /// Drop inputs that are a file given before (the same canonical path: `lint X X`, a file and
@@ -441,6 +443,7 @@ pub fn lint_in_project(
             builds: builds.to_vec(),
             dir: dir.clone(),
             patch_of: scope.and_then(|s| s.patch_of.clone()),
+            unlisted_patch: scope.is_some_and(|s| s.unlisted_patch),
         };
         match scope.map(|s| s.by_namespace.as_slice()) {
             Some([(ns, builds), rest @ ..]) => {
@@ -451,6 +454,7 @@ pub fn lint_in_project(
                         unusable: input.unusable.clone(),
                         path: None,
                         context: true,
+                        skipped: None,
                     });
                     copied.push(place(ns, builds));
                 }
@@ -468,7 +472,7 @@ pub fn lint_in_project(
     let indexed: Vec<(usize, &Input)> = inputs.iter().enumerate().collect();
     let mut parsed = par_map(&indexed, parse_threads, |&(si, input)| {
         let p = &placed[si];
-        (input.unusable.is_none() && p.patch_of.is_none())
+        (input.unusable.is_none() && p.patch_of.is_none() && input.skipped.is_none())
             .then(|| load_file(si, &input.source.text, limits, &p.namespace))
     })
     .into_iter();
@@ -495,14 +499,32 @@ pub fn lint_in_project(
             continue;
         }
         if let Some(of) = &place.patch_of {
+            let message = if place.unlisted_patch {
+                format!(
+                    "named like a kustomize patch, in the folder of {}, which does not list it (an entry commented out, as kubebuilder scaffolds leave them): a partial object applied by nothing as it is; not checked as a complete object, and not part of the world; skipped",
+                    of.display()
+                )
+            } else {
+                format!(
+                    "kustomize patch of {} (a partial object, merged into the build's objects): not checked as a complete object, and not part of the world; skipped",
+                    of.display()
+                )
+            };
             findings.push(text_finding(
                 &builtin::NOT_KUBERNETES_OBJECT,
                 si,
                 Span::point(crate::manifest::Pos::new(1, 1)),
-                format!(
-                    "kustomize patch of {} (a partial object, merged into the build's objects): not checked as a complete object, and not part of the world; skipped",
-                    of.display()
-                ),
+                message,
+            ));
+            sources.push(input.source);
+            continue;
+        }
+        if let Some(why) = &input.skipped {
+            findings.push(text_finding(
+                &builtin::NOT_KUBERNETES_OBJECT,
+                si,
+                Span::point(crate::manifest::Pos::new(1, 1)),
+                why.clone(),
             ));
             sources.push(input.source);
             continue;

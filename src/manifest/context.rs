@@ -4,7 +4,7 @@
 //! (`cmd/pint/ci.go`).
 //!
 //! By default the context is the enclosing project folder: the nearest ancestor of a named file
-//! that holds a `.rollgate.yaml`, a kustomization, or `.git`. Walking it is bounded (files,
+//! that holds a `.rollgate.yaml` or `.git`, else one that holds a kustomization. Walking it is bounded (files,
 //! bytes, directory entries); what is skipped is said in a note, never a failure of the named
 //! files.
 
@@ -50,20 +50,20 @@ pub struct Root {
 /// project (hidden folders, `.git` among them, are skipped too).
 const SKIP_DIRS: &[&str] = &["node_modules", "vendor", "target", "__pycache__"];
 
-/// The nearest ancestor of `start` (a folder, canonical) that holds a `.rollgate.yaml`, a
-/// kustomization or `.git`.
+/// The context root of `start` (a folder, canonical): the nearest ancestor holding a
+/// `.rollgate.yaml` or `.git` (the project), else the nearest holding a kustomization.
+///
+/// A kustomization folder is not preferred to the project above it: in a GitOps repository it
+/// is one app, while its Canary's MetricTemplates, its Deployment's base, the build that sets
+/// its namespace live in other folders that the whole-repository lint sees. Measured on public
+/// repositories (docs/precision.md): stopping at the kustomization made `apps/backend/canary.yaml`
+/// of stefanprodan/gitops-istio miss its templates, and kubebuilder's `config/prometheus`
+/// monitor miss the namespace `config/default` gives it, where the folder lint found both.
 pub fn find_root(start: &Path) -> Option<Root> {
+    let mut kustomization: Option<Root> = None;
     let mut d = Some(start);
     while let Some(cur) = d {
         for name in crate::engine::config::CONFIG_NAMES {
-            if cur.join(name).is_file() {
-                return Some(Root {
-                    dir: cur.to_path_buf(),
-                    marker: (*name).to_owned(),
-                });
-            }
-        }
-        for name in kustomize::FILE_NAMES {
             if cur.join(name).is_file() {
                 return Some(Root {
                     dir: cur.to_path_buf(),
@@ -77,9 +77,20 @@ pub fn find_root(start: &Path) -> Option<Root> {
                 marker: ".git".to_owned(),
             });
         }
+        if kustomization.is_none() {
+            for name in kustomize::FILE_NAMES {
+                if cur.join(name).is_file() {
+                    kustomization = Some(Root {
+                        dir: cur.to_path_buf(),
+                        marker: (*name).to_owned(),
+                    });
+                    break;
+                }
+            }
+        }
         d = cur.parent();
     }
-    None
+    kustomization
 }
 
 /// The project a path belongs to: the nearest ancestor holding `.git` or a `.rollgate.yaml`.

@@ -21,6 +21,8 @@ pub struct Input {
     /// Loaded only as context: its objects are part of the world the rules see, but nothing is
     /// reported on it (`engine::world`).
     pub context: bool,
+    /// Read but not linted, and why (a named Helm chart template): one info finding says so.
+    pub skipped: Option<String>,
 }
 
 /// Expand the command-line paths into the files to read, in a stable order. Directories are
@@ -34,6 +36,29 @@ pub fn expand_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, std::io::
         match std::fs::metadata(p) {
             Ok(m) if m.is_dir() => walk(p, &mut files, &mut errors),
             Ok(_) => files.push(p.clone()),
+            Err(e) => errors.push((p.clone(), e)),
+        }
+    }
+    (files, errors)
+}
+
+/// A file to read and the folder named on the command line it was found under (`None`: the
+/// file itself was named).
+pub type Found = (PathBuf, Option<PathBuf>);
+
+/// [`expand_paths`], saying for each file the folder named on the command line it was found
+/// under (`None`: the file itself was named): the excludes apply to found files only.
+pub fn expand_paths_found(paths: &[PathBuf]) -> (Vec<Found>, Vec<(PathBuf, std::io::Error)>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => {
+                let mut found = Vec::new();
+                walk(p, &mut found, &mut errors);
+                files.extend(found.into_iter().map(|f| (f, Some(p.clone()))));
+            }
+            Ok(_) => files.push((p.clone(), None)),
             Err(e) => errors.push((p.clone(), e)),
         }
     }
@@ -124,6 +149,7 @@ fn too_large(name: String, len: Option<u64>, max: u64) -> Input {
     Input {
         path: None,
         context: false,
+        skipped: None,
         source: Source::new(name, ""),
         unusable: Some((
             Pos::new(1, 1),
@@ -142,6 +168,7 @@ pub fn from_bytes(name: String, bytes: Vec<u8>) -> Input {
                 return Input {
                     path: None,
                     context: false,
+                    skipped: None,
                     source,
                     unusable: Some((pos, "binary file (contains a NUL byte); not linted".into())),
                 };
@@ -149,6 +176,7 @@ pub fn from_bytes(name: String, bytes: Vec<u8>) -> Input {
             Input {
                 path: None,
                 context: false,
+                skipped: None,
                 source: Source::new(name, text),
                 unusable: None,
             }
@@ -169,6 +197,7 @@ pub fn from_bytes(name: String, bytes: Vec<u8>) -> Input {
             Input {
                 path: None,
                 context: false,
+                skipped: None,
                 source,
                 unusable: Some((pos, message)),
             }

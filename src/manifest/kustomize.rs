@@ -62,6 +62,10 @@ pub struct FileScope {
     pub namespace: Option<String>,
     /// The kustomization that names it as a patch.
     pub patch_of: Option<PathBuf>,
+    /// `patch_of` is the kustomization of the file's folder, which does not list the file:
+    /// a file named like a patch (`*patch*`) that no kustomization includes, as kubebuilder's
+    /// scaffolds leave them with their `patches` entries commented out.
+    pub unlisted_patch: bool,
     /// The namespaces the builds give it, each with the builds that give it (a base included
     /// by a `prod` and a `staging` overlay is in both namespaces); `None`: the build sets none.
     pub by_namespace: Vec<(Option<String>, Vec<u32>)>,
@@ -73,6 +77,9 @@ pub struct Scopes {
     pub roots: Vec<PathBuf>,
     pub files: HashMap<PathBuf, FileScope>,
     pub notes: Vec<Note>,
+    /// Per root (same index as `roots`): the kustomizations its build reads, sorted (for
+    /// `--render-kustomize`: which patches belong to a build).
+    pub members: Vec<Vec<PathBuf>>,
 }
 
 impl Scopes {
@@ -96,6 +103,9 @@ struct Kustomization {
     /// Patch file paths, as written.
     patches: Vec<String>,
 }
+
+/// Entries of a kustomization's folder looked at for unlisted patch files.
+const MAX_FOLDER_ENTRIES: usize = 10_000;
 
 fn read(path: &Path, notes: &mut Vec<Note>) -> Option<Kustomization> {
     let note = |notes: &mut Vec<Note>, message: String| {
@@ -163,6 +173,13 @@ fn read(path: &Path, notes: &mut Vec<Note>) -> Option<Kustomization> {
         {
             if let Some(path) = p.get("path").and_then(Value::as_str) {
                 k.patches.push(path.to_owned());
+            } else if let Some(path) = p
+                .as_str()
+                .filter(|p| !p.contains('\n') && !p.contains(": "))
+            {
+                // A bare string under `patches` (kustomize's older form, written in
+                // argocd-example-apps' `plugins/kustomized-helm`): the file is named as a patch.
+                k.patches.push(path.to_owned());
             }
         }
     }
@@ -193,7 +210,7 @@ fn is_remote(entry: &str) -> bool {
 
 /// `path` without `.` and `..` components, without touching the file system (for paths that do
 /// not exist, so cannot be canonicalised).
-fn lexical(path: &Path) -> PathBuf {
+pub(crate) fn lexical(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
@@ -449,6 +466,39 @@ pub fn analyse(kustomizations: &[PathBuf], project: Option<&Path>) -> Scopes {
                         .entry(id)
                         .or_insert_with(|| ns.clone());
                 }
+            }
+        }
+        let mut members: Vec<PathBuf> = visited.into_iter().collect();
+        members.sort();
+        scopes.members.push(members);
+    }
+    // Files named like a patch in a kustomization's folder that no kustomization includes or
+    // patches with: kubebuilder's `config/default/manager_auth_proxy_patch.yaml` and the like,
+    // whose entries are commented out. They hold partial objects (a Deployment without
+    // `selector`), applied by nothing as they are.
+    for k in &all {
+        let Some(dir) = k.parent() else { continue };
+        let Ok(list) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in list.flatten().take(MAX_FOLDER_ENTRIES) {
+            let name = entry.file_name();
+            let name = name.to_string_lossy().to_ascii_lowercase();
+            if !name.contains("patch")
+                || !(name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json"))
+            {
+                continue;
+            }
+            let Ok(path) = std::fs::canonicalize(entry.path()) else {
+                continue;
+            };
+            if !path.is_file() {
+                continue;
+            }
+            let e = scopes.files.entry(path).or_default();
+            if e.builds.is_empty() && e.patch_of.is_none() {
+                e.patch_of = Some(k.clone());
+                e.unlisted_patch = true;
             }
         }
     }

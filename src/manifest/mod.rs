@@ -3,10 +3,12 @@
 
 pub mod context;
 pub mod edit;
+pub mod exclude;
 pub mod helm;
 pub mod input;
 pub mod kustomize;
 pub mod locate;
+pub mod render;
 pub mod scalar;
 pub mod source;
 pub mod yaml;

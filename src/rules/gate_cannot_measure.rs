@@ -14,9 +14,9 @@
 use promql_parser::parser::Expr;
 
 use crate::engine::rule::finding;
-use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
+use crate::engine::{Absence, Context, Finding, Object, Rule, RuleMeta, Severity};
 use crate::promql::condition::{Eval, Input, argo_metrics, eval, first_all, guards_len, parse};
-use crate::promql::gates::{GateKind, push_unique};
+use crate::promql::gates::push_unique;
 use crate::promql::lex::Op;
 use crate::promql::query::{Query, binary_op, children};
 use crate::promql::template::ValueSource;
@@ -42,8 +42,8 @@ impl Rule for GateCannotMeasure {
         run_query_rule(&META, object, cx, out, analyse);
         if object.group == "argoproj.io" {
             argo_conditions(object, cx, out);
-            misnamed_services(object, cx, out);
         }
+        misnamed_services(object, cx, out);
     }
 }
 
@@ -158,18 +158,42 @@ fn argo_conditions<'a>(object: &'a Object, cx: &Context<'a>, out: &mut Vec<Findi
     out.extend(found);
 }
 
-/// Labels whose value is a Kubernetes Service name (Istio's `destination_service_name`, the
-/// `service` label prometheus-operator's ServiceMonitors add).
-const SERVICE_LABELS: &[&str] = &["destination_service_name", "service"];
+/// Labels whose value names the object a gate measures: the label, the kind and the API groups
+/// it may be in. Istio's `destination_service_name` and the `service` label prometheus-operator's
+/// ServiceMonitors add are a Service's name; Istio's `destination_workload` is the name of the
+/// pod's workload (a Deployment, or an Argo Rollout: Istio strips the ReplicaSet hash,
+/// `pkg/kube/util.go` `workloadNameFromWorkloadEntry`/`GetDeployMetaFromPod`).
+const SELECTED: &[(&str, &str, &[&str])] = &[
+    ("destination_service_name", "Service", &[""]),
+    ("service", "Service", &[""]),
+    (
+        "destination_workload",
+        "Deployment",
+        &["apps", "argoproj.io"],
+    ),
+];
 
-/// An Argo gate rendered for a Rollout whose `service="x"` matcher comes from an argument and
-/// names no Service of the Rollout's namespace, while the input holds Services there (`args`
-/// passing `canary` where the Services are `web-canary` / `web-stable`): the query returns
-/// nothing.
+/// Labels that say which namespace the selected object is in.
+const NAMESPACE_LABELS: &[&str] = &[
+    "namespace",
+    "destination_service_namespace",
+    "destination_workload_namespace",
+    "kubernetes_namespace",
+];
+
+/// A gate rendered for its binder (a Canary, a Rollout) whose `service="x"`,
+/// `destination_service_name="x"` or `destination_workload="x"` matcher names an object the
+/// world does not hold: the query returns no series and the gate has no data. Judged like
+/// every missing referent (`common::absent`): a warning with evidence (the world holds other
+/// Services/workloads in that namespace applied with the binder, or one with a similar name:
+/// "did you mean"), an info otherwise (it most likely lives elsewhere), an error with
+/// `--strict-references`. Only values written literally or passed whole by an Argo argument or
+/// a Flagger template variable are judged; the target and the objects Flagger generates for
+/// it are not (target-not-found reports a missing target).
 fn misnamed_services<'a>(object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
     let mut found = Vec::new();
     for gate in cx.gates(object).iter() {
-        if gate.kind != GateKind::Argo || !gate.promql {
+        if !gate.promql {
             continue;
         }
         let Some(binder) = gate.binder.as_ref().map(|b| b.object) else {
@@ -178,61 +202,188 @@ fn misnamed_services<'a>(object: &'a Object, cx: &Context<'a>, out: &mut Vec<Fin
         let Some(q) = gate.analysis.query() else {
             continue;
         };
-        let ns = binder.ns();
-        let services = cx.world.list("", "Service", Some(ns));
-        if services.is_empty() {
-            continue;
-        }
         let rendered = &gate.analysis.rendered;
-        for sel in q.selectors() {
-            for m in &sel.vs.matchers.matchers {
-                if !SERVICE_LABELS.contains(&m.name.as_str())
-                    || !matches!(m.op, promql_parser::label::MatchOp::Equal)
-                    || m.value.is_empty()
-                {
-                    continue;
+        // Names the binder's controller creates or that other rules check.
+        let mut known: Vec<String> = Vec::new();
+        if binder.group == "flagger.app" {
+            let target = crate::rules::common::str_at(binder, "/spec/targetRef/name").unwrap_or("");
+            let service =
+                crate::rules::common::str_at(binder, "/spec/service/name").unwrap_or(target);
+            for n in [target, service] {
+                if !n.is_empty() {
+                    known.extend([n.to_owned(), format!("{n}-primary"), format!("{n}-canary")]);
                 }
+            }
+        } else {
+            known.push(binder.name.clone());
+            for p in [
+                "/spec/strategy/canary/canaryService",
+                "/spec/strategy/canary/stableService",
+                "/spec/strategy/blueGreen/activeService",
+                "/spec/strategy/blueGreen/previewService",
+            ] {
+                if let Some(n) = crate::rules::common::str_at(binder, p) {
+                    known.push(n.to_owned());
+                }
+            }
+        }
+        for sel in q.selectors() {
+            let matchers = &sel.vs.matchers.matchers;
+            // The namespace the selector names, when it names one exactly.
+            let mut ns = Some(binder.ns().to_owned());
+            for m in matchers
+                .iter()
+                .filter(|m| NAMESPACE_LABELS.contains(&m.name.as_str()))
+            {
+                ns = match m.op {
+                    promql_parser::label::MatchOp::Equal if !m.value.is_empty() => {
+                        Some(m.value.clone())
+                    }
+                    _ => None,
+                };
+            }
+            let Some(ns) = ns else { continue };
+            for m in matchers {
                 let Some(loc) = sel.matcher_loc(m) else {
                     continue;
                 };
                 let r = gate.analysis.to_rendered(&loc.value_span);
-                // The whole value is one argument's exact value.
-                let from_arg = rendered.substitutions.iter().any(|s| {
-                    s.exact
-                        && matches!(s.source, ValueSource::ArgValue)
-                        && s.out.start < r.end
-                        && r.start < s.out.end
-                        && rendered.text.get(s.out.clone()) == Some(m.value.as_str())
+                // What the matcher names: (label, kind, groups, name, its range in the
+                // rendered text, namespace).
+                // The value's range without its quotes (when written without escapes).
+                let quoted = rendered.text.get(r.clone()).is_some_and(|t| {
+                    t.len() == m.value.len() + 2 && t.get(1..t.len() - 1) == Some(m.value.as_str())
                 });
-                if !from_arg || services.iter().any(|s| s.name == m.value) {
+                if !quoted {
                     continue;
                 }
-                let mut names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
-                names.sort_unstable();
-                names.dedup();
-                let close: Vec<&str> = names
-                    .iter()
-                    .copied()
-                    .filter(|n| n.contains(m.value.as_str()))
-                    .take(5)
-                    .collect();
-                let listed = if close.is_empty() {
-                    names.iter().copied().take(5).collect::<Vec<_>>()
+                let r = r.start + 1..r.end - 1;
+                let named = if m.name == "destination_service" {
+                    // Istio's `destination_service` is the Service's host,
+                    // `<name>.<namespace>.svc.cluster.local`; the dots of a regex matcher
+                    // match themselves too.
+                    let dns = |x: &str| {
+                        !x.is_empty()
+                            && x.len() <= 63
+                            && x.bytes()
+                                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    };
+                    match m.value.split('.').collect::<Vec<_>>().as_slice() {
+                        [name, ns_here, "svc", "cluster", "local"]
+                            if dns(name)
+                                && dns(ns_here)
+                                && rendered.text.get(r.clone()) == Some(m.value.as_str()) =>
+                        {
+                            let ns_range =
+                                r.start + name.len() + 1..r.start + name.len() + 1 + ns_here.len();
+                            // The namespace part must be a value, not a placeholder.
+                            let ns_exact = rendered
+                                .substitutions
+                                .iter()
+                                .filter(|s| {
+                                    s.out.start < ns_range.end && ns_range.start < s.out.end
+                                })
+                                .all(|s| s.exact);
+                            ns_exact.then(|| {
+                                (
+                                    "destination_service",
+                                    "Service",
+                                    &[""][..],
+                                    (*name).to_owned(),
+                                    r.start..r.start + name.len(),
+                                    (*ns_here).to_owned(),
+                                )
+                            })
+                        }
+                        _ => None,
+                    }
                 } else {
-                    close
+                    SELECTED
+                        .iter()
+                        .find(|(l, _, _)| *l == m.name.as_str())
+                        .filter(|_| matches!(m.op, promql_parser::label::MatchOp::Equal))
+                        .map(|(l, k, g)| (*l, *k, *g, m.value.clone(), r.clone(), ns.clone()))
                 };
-                let f = gate.finding(
-                    &META,
-                    &loc.span,
-                    format!(
-                        "`{}=\"{}\"` names no Service of namespace \"{ns}\" (it has {}{}): the query returns no series for this Rollout and the measurement has no data",
-                        m.name,
+                let Some((label, kind, groups, name, name_range, ns)) = named else {
+                    continue;
+                };
+                if name.is_empty() || known.contains(&name) {
+                    continue;
+                }
+                // Written literally, or one argument/variable passed whole.
+                let subs: Vec<_> = rendered
+                    .substitutions
+                    .iter()
+                    .filter(|s| s.out.start < name_range.end && name_range.start < s.out.end)
+                    .collect();
+                let judged = match subs.as_slice() {
+                    [] => true,
+                    [s] => {
+                        s.exact
+                            && matches!(s.source, ValueSource::ArgValue | ValueSource::Variable(_))
+                            && s.out == name_range
+                    }
+                    _ => false,
+                };
+                if !judged {
+                    continue;
+                }
+                let present = groups.iter().any(|g| {
+                    let k = if *g == "argoproj.io" { "Rollout" } else { kind };
+                    !cx.world.get(g, k, Some(&ns), &name).is_empty()
+                });
+                if present {
+                    continue;
+                }
+                let referent = crate::rules::common::Referent {
+                    referrer: binder,
+                    groups: &groups[..1],
+                    kind,
+                    namespace: Some(&ns),
+                    name: &name,
+                };
+                let (severity, message, outside) = crate::rules::common::absent(
+                    cx,
+                    referent,
+                    &format!(
+                        "{kind} \"{name}\" (selected by `{label}{}\"{}\"` in {})",
+                        if matches!(m.op, promql_parser::label::MatchOp::Equal) {
+                            "="
+                        } else {
+                            "=~"
+                        },
                         m.value,
-                        listed.join(", "),
-                        if names.len() > listed.len() { ", …" } else { "" }
+                        gate.describe()
                     ),
-                )
-                .with_help("pass the Service's full name in the analysis args (e.g. the Rollout's canaryService)");
+                    &format!("namespace \"{ns}\""),
+                    &format!(
+                        "the query returns no series for {} and the gate has no data",
+                        binder.reference()
+                    ),
+                );
+                // `service` is also a label applications set themselves (an app-level name,
+                // not a Kubernetes Service): other Services nearby are evidence only with a
+                // similar name. In the webhook (the cluster cache, `Absence::Unknown`) a
+                // selection is judged only when the namespace holds Services.
+                let severity = match cx.world.absence(binder, groups[0], kind, Some(&ns), &name) {
+                    Absence::Suspect { similar, .. }
+                        if label == "service" && similar.is_empty() =>
+                    {
+                        Severity::Info
+                    }
+                    Absence::Unknown if cx.world.list(groups[0], kind, Some(&ns)).is_empty() => {
+                        continue;
+                    }
+                    _ => severity,
+                };
+                let mut f = gate.finding(&META, &loc.span, message);
+                f.severity = severity;
+                f.outside = outside;
+                let f = f.with_help(if kind == "Service" {
+                    "select the Service the canary's traffic goes to (for Argo, the Rollout's canaryService; pass its full name in the analysis args)"
+                } else {
+                    "select the canary's workload (Flagger: `{{ target }}`)"
+                });
                 push_unique(&mut found, f);
             }
         }

@@ -113,6 +113,20 @@ fn check_section(object: &Object, section: &str, routes: &[Value], out: &mut Vec
                     ),
                     "write the split as one route with both destinations: `route: [{destination: …, weight: 90}, {destination: …, weight: 10}]`",
                 ),
+                // The dead route sends traffic where the catch-all already does (Istio's
+                // fault-injection samples add a plain fallback after a route that injects a
+                // fault into every request): nothing is lost, it is only dead configuration.
+                None if route.get("route").is_some()
+                    && route.get("route") == routes[c].get("route") =>
+                {
+                    (
+                        Severity::Info,
+                        format!(
+                            "{name} never runs: {by} has no match and takes every request before it; it routes to the same destinations, so no traffic is lost (dead configuration)"
+                        ),
+                        "remove the route, or give the route before it a match",
+                    )
+                }
                 None => (
                     Severity::Warning,
                     format!(

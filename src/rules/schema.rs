@@ -25,6 +25,45 @@ static META: RuleMeta = RuleMeta {
 /// Findings listed per object; the rest are counted in one last finding.
 const MAX_PER_OBJECT: usize = 50;
 
+/// The world's CustomResourceDefinitions of `object`'s kind that define its version and are
+/// nearest to it (`Inventory::distance`): a repository holding several copies of one CRD (one
+/// per version of an adapter, an old and a new one; wg-policy-prototypes holds eight
+/// PolicyReport CRDs) checks each object against the copy beside it, as references resolve to
+/// the nearest alternative (docs/worlds.md). Last defined first among equals, as before.
+fn nearest_crds(object: &Object, cx: &Context<'_>) -> Vec<std::sync::Arc<schema::Arena>> {
+    let mut best: Option<u32> = None;
+    let mut out = Vec::new();
+    for crd in schema::crd::world_crds_for(cx.world, &object.group, &object.kind) {
+        let Some(arena) = schema::crd::world_crd(crd) else {
+            continue;
+        };
+        if arena.root(&object.version).is_none() {
+            continue;
+        }
+        let d = cx.world.distance(object, crd);
+        match best {
+            Some(b) if d > b => {}
+            Some(b) if d == b => out.push(arena),
+            _ => {
+                best = Some(d);
+                out = vec![arena];
+            }
+        }
+    }
+    out
+}
+
+/// A value written for the reader to replace: `<namespace>`, `<your-bucket>`, `${NAMESPACE}`.
+fn is_placeholder(s: &str) -> bool {
+    let inner = |t: &str| !t.is_empty() && !t.contains(['<', '>', '{', '}', '$']);
+    s.strip_prefix('<')
+        .and_then(|t| t.strip_suffix('>'))
+        .is_some_and(inner)
+        || s.strip_prefix("${")
+            .and_then(|t| t.strip_suffix('}'))
+            .is_some_and(inner)
+}
+
 impl Rule for Schema {
     fn meta(&self) -> &'static RuleMeta {
         &META
@@ -37,12 +76,23 @@ impl Rule for Schema {
         if matches!(object.origin, Origin::Admission | Origin::Cluster) {
             return;
         }
-        let Some((found, report)) = schema::check(
-            object,
-            &cx.world_schemas(&object.group, &object.kind),
-            &cx.settings.crds,
-            MAX_PER_OBJECT,
-        ) else {
+        let all = cx.world_schemas(&object.group, &object.kind);
+        let defining = all
+            .iter()
+            .filter(|a| a.root(&object.version).is_some())
+            .count();
+        let nearest;
+        let world: &[std::sync::Arc<schema::Arena>] = if defining > 1 {
+            nearest = nearest_crds(object, cx);
+            &nearest
+        } else {
+            &all
+        };
+        // Alternatives at the same distance: the last defined, as before (a permissive copy,
+        // such as kserve's "minimal" CRDs without schemas, must not hide the findings the full
+        // copy gives).
+        let Some((found, report)) = schema::check(object, world, &cx.settings.crds, MAX_PER_OBJECT)
+        else {
             return;
         };
         let source = match found.origin {
@@ -51,7 +101,23 @@ impl Rule for Schema {
             SchemaOrigin::Builtin => format!("rollgate's built-in {}", found.arena.source.label),
         };
         for v in report.violations {
-            let mut f = finding(&META, object, v.pointer, v.message);
+            // A documentation placeholder (`namespace: <namespace>`): the reader is told to
+            // replace it, so the value is wrong on purpose (docs/precision.md: kserve's
+            // docs/samples). Said, at info.
+            let placeholder = matches!(v.kind, Kind::Pattern | Kind::Enum | Kind::Type)
+                && object
+                    .at(&v.pointer)
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(is_placeholder);
+            let message = if placeholder {
+                format!("{} (a placeholder to replace before applying)", v.message)
+            } else {
+                v.message
+            };
+            let mut f = finding(&META, object, v.pointer, message);
+            if placeholder {
+                f = f.with_severity(Severity::Info);
+            }
             if v.kind == Kind::UnknownField {
                 f = f.at_key();
             }
@@ -79,5 +145,17 @@ impl Rule for Schema {
                 ),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders() {
+        assert!(super::is_placeholder("<namespace>"));
+        assert!(super::is_placeholder("${NAMESPACE}"));
+        assert!(!super::is_placeholder("<a><b>"));
+        assert!(!super::is_placeholder("tcp"));
+        assert!(!super::is_placeholder("<>"));
     }
 }

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::background::AuditOptions;
 use super::budget::{self, OverBudget};
 use super::conn;
+use super::lease::{LeaseConfig, LeaseTimes};
 use super::server::{self, MAX_BODY_BYTES, ServeOptions};
 use crate::engine::config::{Config, parse_duration_ms};
 
@@ -89,6 +91,36 @@ pub struct ServeArgs {
     /// admit with a warning, or deny as too large to check.
     #[arg(long, value_enum, default_value = "allow")]
     pub over_budget: OverBudget,
+    /// Audit the objects in the cluster cache in the background: a full pass this often, and
+    /// event-driven re-checks of the objects a watch event touches in between (metrics
+    /// `rollgate_audit_*`, PolicyReports; docs/audit.md). Off when not given.
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    pub audit_interval: Option<Duration>,
+    /// Quiet time after a watch event before the objects it touched are re-checked (a burst is
+    /// checked once, at most ten periods after it began).
+    #[arg(long, default_value = "500ms", value_parser = duration)]
+    pub audit_debounce: Duration,
+    /// Write PolicyReports from the background audit (one replica: the holder of the Lease
+    /// --audit-lease-name). With false, the audit only feeds the metrics.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub audit_reports: bool,
+    /// Name of the coordination.k8s.io Lease that elects the replica writing the reports.
+    #[arg(long, default_value = "rollgate-audit")]
+    pub audit_lease_name: String,
+    /// Namespace of that Lease (default: $POD_NAMESPACE, else "rollgate").
+    #[arg(long)]
+    pub audit_lease_namespace: Option<String>,
+    /// This replica's holderIdentity in the Lease (default: $POD_NAME, else the host name).
+    #[arg(long)]
+    pub audit_identity: Option<String>,
+    /// How long a Lease not renewed stays held (renewed every 2/15 of it; a holder that could
+    /// not renew for 2/3 of it stops writing).
+    #[arg(long, default_value = "15s", value_parser = duration)]
+    pub audit_lease_duration: Duration,
+    /// The cluster-scoped ValidatingWebhookConfiguration that owns the reports (deleted with
+    /// it); none when it cannot be read.
+    #[arg(long, default_value = "rollgate")]
+    pub audit_report_owner: String,
     /// Log level when RUST_LOG is not set (error, warn, info, debug, trace).
     #[arg(long, default_value = "info")]
     pub log_level: tracing::Level,
@@ -117,6 +149,11 @@ pub fn run(args: ServeArgs) -> io::Result<u8> {
         },
         None => Config::default(),
     };
+    // The reports' config label: a hash of the version and the config file's bytes.
+    let config_bytes = match &args.config {
+        Some(p) => std::fs::read(p).unwrap_or_default(),
+        None => Vec::new(),
+    };
     let mut opts = ServeOptions::new(args.addr, args.tls_cert, args.tls_key);
     opts.metrics_addr = args.metrics_addr;
     opts.no_cluster = args.no_cluster;
@@ -135,6 +172,37 @@ pub fn run(args: ServeArgs) -> io::Result<u8> {
     opts.review_deadline = args.review_deadline;
     opts.max_review_nodes = args.max_review_nodes;
     opts.over_budget = args.over_budget;
+    if let Some(interval) = args.audit_interval {
+        if interval.is_zero() {
+            eprintln!("rollgate: error: --audit-interval must be more than 0");
+            return Ok(2);
+        }
+        let mut audit = AuditOptions::new(interval);
+        audit.debounce = args.audit_debounce;
+        audit.reports = args.audit_reports;
+        opts.audit = Some(audit);
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let d = args.audit_lease_duration.max(Duration::from_secs(3));
+        opts.lease = LeaseConfig {
+            namespace: args
+                .audit_lease_namespace
+                .or_else(|| env("POD_NAMESPACE"))
+                .unwrap_or_else(|| "rollgate".into()),
+            name: args.audit_lease_name,
+            identity: args
+                .audit_identity
+                .or_else(|| env("POD_NAME"))
+                .or_else(|| env("HOSTNAME"))
+                .unwrap_or_else(|| format!("rollgate-{}", std::process::id())),
+            times: LeaseTimes {
+                lease_duration: d,
+                renew_deadline: d * 2 / 3,
+                retry: d * 2 / 15,
+            },
+        };
+        opts.report_owner = args.audit_report_owner;
+    }
+    opts.config_bytes = config_bytes;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

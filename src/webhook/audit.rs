@@ -33,7 +33,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::cache::{Availability, ClusterCache, Key, Store, View};
+use super::cache::{Availability, ClusterCache, Key, Store, View, WATCHED};
+use super::deps::{Dep, Recorder, kind_id};
 use crate::engine::inventory::{Absence, Inventory, PodTemplate, labels_of};
 use crate::engine::{
     Context, Engine, Finding, LabelSelector, Object, ObjectRef, Related, Settings, Severity,
@@ -369,6 +370,17 @@ pub fn audit(
     settings: &Settings,
     options: &AuditOptions,
 ) -> Audit {
+    audit_observed(cache, engine, settings, options, None)
+}
+
+/// [`audit`], telling `observer` about each object ([`audit_keys`]).
+pub fn audit_observed(
+    cache: &ClusterCache,
+    engine: &Engine,
+    settings: &Settings,
+    options: &AuditOptions,
+    observer: Option<&mut dyn Observer>,
+) -> Audit {
     let availability = cache.availability();
     let namespaces = cache.read(|s| s.namespaces());
     let mut snapshot = Store::default();
@@ -379,7 +391,30 @@ pub fn audit(
         longest = longest.max(t.elapsed());
         reads += 1;
     }
-    let mut out = audit_store(&snapshot, &availability, engine, settings, options);
+    let mut out = match observer {
+        None => audit_store(&snapshot, &availability, engine, settings, options),
+        Some(o) => {
+            let keys: Vec<Key> = snapshot
+                .keys(|g, k| engine.wants(g, k))
+                .into_iter()
+                .filter(|k| {
+                    options
+                        .namespaces
+                        .as_ref()
+                        .is_none_or(|set| set.contains(&k.namespace))
+                })
+                .collect();
+            audit_keys(
+                &snapshot,
+                &availability,
+                engine,
+                settings,
+                options,
+                &keys,
+                Some(o),
+            )
+        }
+    };
     out.reads = reads;
     out.longest_read = longest;
     out
@@ -394,7 +429,28 @@ pub fn audit_store(
     settings: &Settings,
     options: &AuditOptions,
 ) -> Audit {
-    let mut out = Audit::default();
+    let in_scope = |ns: &str| {
+        options
+            .namespaces
+            .as_ref()
+            .is_none_or(|set| set.contains(ns))
+    };
+    let keys: Vec<Key> = store
+        .keys(|g, k| engine.wants(g, k))
+        .into_iter()
+        .filter(|k| in_scope(&k.namespace))
+        .collect();
+    audit_keys(store, availability, engine, settings, options, &keys, None)
+}
+
+/// Kinds the cache cannot vouch for, and why.
+#[allow(clippy::type_complexity)]
+fn unavailable_kinds(
+    availability: &[(&'static str, &'static str, Availability)],
+) -> (
+    HashMap<(String, String), NoteReason>,
+    HashMap<(String, String), String>,
+) {
     let mut unavailable: HashMap<(String, String), NoteReason> = HashMap::new();
     let mut why: HashMap<(String, String), String> = HashMap::new();
     for (group, kind, a) in availability {
@@ -414,19 +470,36 @@ pub fn audit_store(
             }
         }
     }
-    let in_scope = |ns: &str| {
-        options
-            .namespaces
-            .as_ref()
-            .is_none_or(|set| set.contains(ns))
-    };
-    let keys: Vec<Key> = store
-        .keys(|g, k| engine.wants(g, k))
-        .into_iter()
-        .filter(|k| in_scope(&k.namespace))
-        .collect();
+    (unavailable, why)
+}
+
+/// What [`audit_keys`] tells an observer about each object it checked: the lookups its check
+/// made (src/webhook/deps.rs) and its rows (`passed`: none at warning or above).
+pub trait Observer {
+    fn checked(&mut self, key: &Key, deps: Vec<Dep>, rows: &[Row], passed: bool);
+    /// `key` is not in the store (deleted since it was listed).
+    fn gone(&mut self, key: &Key);
+}
+
+/// Check the objects `keys` names (of `store`, which is also their world), as [`audit_store`]
+/// does. With an `observer` (`rollgate serve`'s background audit), each object's lookups are
+/// recorded for its event-driven re-checks: each kind then gets its own rule context per chunk,
+/// so that a cluster-wide index one kind's rules build is charged to that kind's objects only
+/// (see deps.rs on run-wide indexes); the findings are the same.
+pub fn audit_keys(
+    store: &Store,
+    availability: &[(&'static str, &'static str, Availability)],
+    engine: &Engine,
+    settings: &Settings,
+    options: &AuditOptions,
+    keys: &[Key],
+    mut observer: Option<&mut dyn Observer>,
+) -> Audit {
+    let mut out = Audit::default();
+    let (unavailable, why) = unavailable_kinds(availability);
     let mut skipped: HashMap<(String, String), usize> = HashMap::new();
     let mut rows: Vec<Row> = Vec::new();
+    let per_kind = observer.is_some();
     for chunk in keys.chunks(options.max_objects_per_view.max(1)) {
         out.chunks += 1;
         let view = store.view();
@@ -437,7 +510,14 @@ pub fn audit_store(
             skipped: Mutex::new(HashMap::new()),
             selects: Mutex::new(HashMap::new()),
         };
-        let cx = Context::new(&world, settings);
+        // One recorder (and context) per watched kind when observed, else one for all.
+        let recorders: Vec<Recorder<'_>> = (0..if per_kind { WATCHED.len() } else { 1 })
+            .map(|_| Recorder::new(&world, per_kind))
+            .collect();
+        let contexts: Vec<std::cell::OnceCell<Context<'_>>> = recorders
+            .iter()
+            .map(|_| std::cell::OnceCell::new())
+            .collect();
         let mut found: Vec<Finding> = Vec::new();
         for key in chunk {
             let ns = (!key.namespace.is_empty()).then_some(key.namespace.as_str());
@@ -446,19 +526,31 @@ pub fn audit_store(
                 .into_iter()
                 .next()
             else {
+                if let Some(o) = observer.as_deref_mut() {
+                    o.gone(key);
+                }
                 continue;
             };
+            let slot = if per_kind {
+                kind_id(key.group, key.kind).map_or(0, usize::from)
+            } else {
+                0
+            };
+            let recorder = &recorders[slot];
+            let cx = contexts[slot].get_or_init(|| Context::new(recorder, settings));
+            recorder.take();
             if let Some(sel) = &options.selector {
                 if !sel.matches(labels_of(object)) {
                     continue;
                 }
             }
             found.clear();
-            out.suppressed += engine.check(object, &cx, &mut found);
+            out.suppressed += engine.check(object, cx, &mut found);
             out.objects += 1;
             let counts = out.checked.entry(ns.map(str::to_owned)).or_default();
             counts.objects += 1;
             let mut failed = false;
+            let first = rows.len();
             for f in found.drain(..) {
                 // A referent of a kind the cache cannot vouch for: counted in its note.
                 if f.outside {
@@ -470,8 +562,12 @@ pub fn audit_store(
             if !failed {
                 counts.passed += 1;
             }
+            if let Some(o) = observer.as_deref_mut() {
+                o.checked(key, recorder.take(), &rows[first..], !failed);
+            }
         }
-        drop(cx);
+        drop(contexts);
+        drop(recorders);
         for (k, n) in world
             .skipped
             .into_inner()

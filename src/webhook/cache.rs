@@ -15,8 +15,8 @@
 //! `rediscover` interval, so installing Argo Rollouts after rollgate is picked up.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard, TryLockError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockWriteGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use elsa::sync::FrozenMap;
@@ -48,6 +48,14 @@ pub const WATCHED: &[(&str, &str)] = &[
     ("networking.istio.io", "VirtualService"),
     ("networking.istio.io", "DestinationRule"),
 ];
+
+/// The `WATCHED` entry of a group and kind.
+pub fn watched(group: &str, kind: &str) -> Option<(&'static str, &'static str)> {
+    WATCHED
+        .iter()
+        .find(|(g, k)| *g == group && *k == kind)
+        .copied()
+}
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -131,6 +139,46 @@ impl Store {
             .insert(kind.to_owned(), by_ns);
     }
 
+    /// Whether `o` differs from the stored object of its identity (or is new) in what rules
+    /// read: [`same_object`].
+    pub fn differs(&self, o: &Object) -> bool {
+        let old = self
+            .kind(&o.group, &o.kind)
+            .and_then(|m| m.get(o.ns()))
+            .and_then(|m| m.get(&o.name));
+        old.is_none_or(|old| !same_object(old, &o.value))
+    }
+
+    /// The (namespace, name) of the objects a relist of one kind to `objects` adds, changes or
+    /// removes.
+    pub fn diff_kind(&self, group: &str, kind: &str, objects: &[Object]) -> Vec<(String, String)> {
+        let old = self.kind(group, kind);
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        let mut changed = Vec::new();
+        for o in objects {
+            seen.insert((o.ns(), o.name.as_str()));
+            if self.differs(o) {
+                changed.push((o.ns().to_owned(), o.name.clone()));
+            }
+        }
+        for (ns, by_name) in old.into_iter().flatten() {
+            for name in by_name.keys() {
+                if !seen.contains(&(ns.as_str(), name.as_str())) {
+                    changed.push((ns.clone(), name.clone()));
+                }
+            }
+        }
+        changed
+    }
+
+    /// The names of the objects of one kind in one namespace, sorted.
+    pub fn names(&self, group: &str, kind: &str, namespace: &str) -> Vec<String> {
+        self.kind(group, kind)
+            .and_then(|m| m.get(namespace))
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     pub fn count(&self, group: &str, kind: &str) -> usize {
         self.kind(group, kind)
             .map_or(0, |m| m.values().map(BTreeMap::len).sum())
@@ -209,6 +257,27 @@ impl Store {
     fn kind(&self, group: &str, kind: &str) -> Option<&ByNamespace> {
         self.kinds.get(group)?.get(kind)
     }
+}
+
+/// Whether a stored entry and a new value are the same object for the rules: equal but for
+/// `metadata.resourceVersion`, which every write bumps (a controller updating `status`, which
+/// the cache strips, changes nothing a rule reads).
+fn same_object(old: &Entry, new: &serde_json::Value) -> bool {
+    let Ok(mut old) = serde_json::from_slice::<serde_json::Value>(&old.json) else {
+        return false;
+    };
+    fn strip(v: &mut serde_json::Value) {
+        if let Some(m) = v
+            .get_mut("metadata")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            m.remove("resourceVersion");
+        }
+    }
+    strip(&mut old);
+    let mut new = new.clone();
+    strip(&mut new);
+    old == new
 }
 
 fn parse(e: &Entry) -> Option<Object> {
@@ -427,6 +496,30 @@ pub enum Availability {
 /// queues for the lock (see `ClusterCache::write`).
 const WRITER_PATIENCE: Duration = Duration::from_secs(2);
 
+/// One object a watch event added, changed or removed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Changed {
+    pub group: &'static str,
+    pub kind: &'static str,
+    /// "" for cluster-scoped objects.
+    pub namespace: String,
+    pub name: String,
+}
+
+/// Objects changed since the background audit last took them (src/webhook/background.rs).
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub objects: Vec<Changed>,
+    /// More than [`MAX_PENDING_CHANGES`] piled up (or a kind's CRD went): only a full pass
+    /// tells what changed.
+    pub overflow: bool,
+}
+
+/// Changes held for the background audit before they are collapsed into "run a full pass":
+/// a relist of a big kind after an apiserver restart is cheaper to audit whole than object by
+/// object, and the list must not grow without bound while a pass runs.
+pub const MAX_PENDING_CHANGES: usize = 10_000;
+
 /// The cache shared by the watch tasks and the request handlers.
 pub struct ClusterCache {
     store: RwLock<Store>,
@@ -436,6 +529,13 @@ pub struct ClusterCache {
     errors: Mutex<HashMap<(&'static str, &'static str), String>>,
     discovered: AtomicBool,
     metrics: Arc<Metrics>,
+    /// Whether watch events are recorded in `changes` (only with a background audit: comparing
+    /// an event with the stored object costs a parse).
+    track: AtomicBool,
+    changes: Mutex<Changes>,
+    changed: Condvar,
+    /// Watch events waiting for the write lock (see [`ClusterCache::yield_to_writers`]).
+    writers_waiting: AtomicUsize,
 }
 
 impl ClusterCache {
@@ -446,7 +546,113 @@ impl ClusterCache {
             errors: Mutex::new(HashMap::new()),
             discovered: AtomicBool::new(false),
             metrics,
+            track: AtomicBool::new(false),
+            changes: Mutex::new(Changes::default()),
+            changed: Condvar::new(),
+            writers_waiting: AtomicUsize::new(0),
         })
+    }
+
+    /// Record what watch events change, for [`ClusterCache::take_changes`].
+    pub fn track_changes(&self) {
+        self.track.store(true, Ordering::SeqCst);
+    }
+
+    fn tracking(&self) -> bool {
+        self.track.load(Ordering::Relaxed)
+    }
+
+    /// Note changed objects (and wake the background audit).
+    pub fn note_changes(
+        &self,
+        group: &'static str,
+        kind: &'static str,
+        objects: Vec<(String, String)>,
+    ) {
+        if objects.is_empty() {
+            return;
+        }
+        let mut c = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        if !c.overflow {
+            c.objects
+                .extend(objects.into_iter().map(|(namespace, name)| Changed {
+                    group,
+                    kind,
+                    namespace,
+                    name,
+                }));
+            if c.objects.len() > MAX_PENDING_CHANGES {
+                c.objects = Vec::new();
+                c.overflow = true;
+            }
+        }
+        self.changed.notify_all();
+    }
+
+    fn note_overflow(&self) {
+        let mut c = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        c.objects = Vec::new();
+        c.overflow = true;
+        self.changed.notify_all();
+    }
+
+    /// Wait up to `timeout` for a change to be pending; whether one is.
+    pub fn wait_changes(&self, timeout: Duration) -> bool {
+        let c = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        let pending = |c: &Changes| !c.objects.is_empty() || c.overflow;
+        if pending(&c) || timeout.is_zero() {
+            return pending(&c);
+        }
+        let (c, _) = self
+            .changed
+            .wait_timeout_while(c, timeout, |c| !pending(c))
+            .unwrap_or_else(|p| p.into_inner());
+        pending(&c)
+    }
+
+    /// Apply one object as a watch event would, now (benchmarks, tests; blocks on the lock).
+    pub fn apply_object(&self, o: Object) {
+        let Some((group, kind)) = watched(&o.group, &o.kind) else {
+            return;
+        };
+        let id = (o.ns().to_owned(), o.name.clone());
+        let changed = self.tracking() && self.read(|s| s.differs(&o));
+        self.store
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(o);
+        if changed {
+            self.note_changes(group, kind, vec![id]);
+        }
+    }
+
+    /// Delete one object as a watch event would, now (benchmarks, tests).
+    pub fn delete_object(&self, group: &str, kind: &str, namespace: &str, name: &str) {
+        let Some((group, kind)) = watched(group, kind) else {
+            return;
+        };
+        self.store
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(group, kind, namespace, name);
+        if self.tracking() {
+            self.note_changes(group, kind, vec![(namespace.to_owned(), name.to_owned())]);
+        }
+    }
+
+    /// How many changes are pending (overflow counts as `usize::MAX`).
+    pub fn pending_changes(&self) -> usize {
+        let c = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        if c.overflow {
+            usize::MAX
+        } else {
+            c.objects.len()
+        }
+    }
+
+    /// The changes noted since the last call.
+    pub fn take_changes(&self) -> Changes {
+        std::mem::take(&mut *self.changes.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// A cache filled by hand (benchmarks, tests): synced, no watch.
@@ -489,6 +695,26 @@ impl ClusterCache {
     /// ends) make the writer queue, on a blocking thread, so the cache cannot go stale for good;
     /// new readers then wait for the current ones, at most one lookup's timeout.
     async fn write(self: &Arc<Self>, f: impl FnOnce(&mut Store) + Send + 'static) {
+        self.writers_waiting.fetch_add(1, Ordering::SeqCst);
+        self.write_inner(f).await;
+        self.writers_waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// For a long series of reads (the background audit, one chunk of objects each): wait, up
+    /// to 50 ms, until no watch event is waiting for the store. Back-to-back reads leave gaps of
+    /// microseconds that a writer polling every few ms would miss, so it would queue after
+    /// `WRITER_PATIENCE`, and a queued writer holds back every admission behind the audit's
+    /// read.
+    pub fn yield_to_writers(&self) {
+        let since = Instant::now();
+        while self.writers_waiting.load(Ordering::SeqCst) > 0
+            && since.elapsed() < Duration::from_millis(50)
+        {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    async fn write_inner(self: &Arc<Self>, f: impl FnOnce(&mut Store) + Send + 'static) {
         let since = Instant::now();
         let mut pause = Duration::from_micros(200);
         loop {
@@ -712,8 +938,16 @@ impl ClusterCache {
                 Ok(Event::InitDone) => {
                     let objects = std::mem::take(&mut buffer);
                     let n = objects.len();
+                    // Diffed under the read lock (admissions go on): only this task writes
+                    // this kind, so the store does not change in between.
+                    let changed = if self.tracking() {
+                        self.read(|s| s.diff_kind(key.0, key.1, &objects))
+                    } else {
+                        Vec::new()
+                    };
                     self.write(move |s| s.replace_kind(key.0, key.1, objects))
                         .await;
+                    self.note_changes(key.0, key.1, changed);
                     self.set_error(key, None);
                     let before = self.set_state(key, KindState::Synced);
                     if before != KindState::Synced || failing {
@@ -724,16 +958,25 @@ impl ClusterCache {
                 }
                 Ok(Event::Apply(d)) => {
                     if let Some(o) = to_object(&ar, d) {
+                        let id = (o.ns().to_owned(), o.name.clone());
+                        let changed = self.tracking() && self.read(|s| s.differs(&o));
                         self.write(move |s| s.insert(o)).await;
                         self.update_count(key);
+                        if changed {
+                            self.note_changes(key.0, key.1, vec![id]);
+                        }
                     }
                 }
                 Ok(Event::Delete(d)) => {
                     let ns = d.metadata.namespace.clone().unwrap_or_default();
                     let name = d.metadata.name.clone().unwrap_or_default();
+                    let id = (ns.clone(), name.clone());
                     self.write(move |s| s.remove(key.0, key.1, &ns, &name))
                         .await;
                     self.update_count(key);
+                    if self.tracking() {
+                        self.note_changes(key.0, key.1, vec![id]);
+                    }
                 }
                 Err(e) => {
                     let gone = matches!(
@@ -745,6 +988,9 @@ impl ClusterCache {
                         self.write(|s| s.replace_kind(key.0, key.1, Vec::new()))
                             .await;
                         self.set_state(key, KindState::Missing);
+                        if self.tracking() {
+                            self.note_overflow();
+                        }
                     }
                     self.set_error(key, Some(e.to_string()));
                     if !failing {

@@ -51,8 +51,39 @@ pub struct ReasonLabels {
     pub reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct AuditFindingLabels {
+    pub rule: &'static str,
+    pub severity: &'static str,
+    pub namespace: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PassLabels {
+    /// `full` (every cached object) or `incremental` (the objects a watch event made dirty).
+    pub pass: &'static str,
+}
+
+/// Background audit pass durations (seconds): an incremental re-check is milliseconds, a full
+/// pass of a large cluster seconds.
+pub const AUDIT_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
 pub struct Metrics {
     registry: Registry,
+    /// Findings of the background audit on the cached objects, now.
+    pub audit_findings: Family<AuditFindingLabels, Gauge>,
+    /// Unix time of the last completed audit pass (full or incremental).
+    pub audit_last_run: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub audit_duration: Family<PassLabels, Histogram>,
+    /// Objects checked by the background audit, by pass.
+    pub audit_checked: Family<PassLabels, Counter>,
+    /// 1 while this replica holds the audit Lease (writes the reports), else 0.
+    pub audit_leader: Gauge,
+    /// Report writes (create, update, delete) and their failures.
+    pub audit_report_writes: Family<ResultLabels, Counter>,
     pub requests: Family<CodeLabels, Counter>,
     pub reviews: Family<VerdictLabels, Counter>,
     pub findings: Family<RuleLabels, Counter>,
@@ -92,6 +123,44 @@ impl Metrics {
         let connections_evicted = Counter::default();
         let connections_closed = Family::<ReasonLabels, Counter>::default();
         let over_budget = Family::<ReasonLabels, Counter>::default();
+        let audit_findings = Family::<AuditFindingLabels, Gauge>::default();
+        let audit_last_run = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let audit_duration = Family::<PassLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(AUDIT_BUCKETS.iter().copied())) as fn() -> Histogram,
+        );
+        let audit_checked = Family::<PassLabels, Counter>::default();
+        let audit_leader = Gauge::default();
+        let audit_report_writes = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "audit_findings",
+            "Findings of the background audit on the objects in the cluster cache, by rule, severity, namespace and kind",
+            audit_findings.clone(),
+        );
+        registry.register(
+            "audit_last_run_timestamp_seconds",
+            "Unix time at which the last background audit pass (full or incremental) completed",
+            audit_last_run.clone(),
+        );
+        registry.register(
+            "audit_duration_seconds",
+            "Time a background audit pass took, by pass (full, incremental)",
+            audit_duration.clone(),
+        );
+        registry.register(
+            "audit_objects_checked",
+            "Objects checked by the background audit, by pass (full, incremental)",
+            audit_checked.clone(),
+        );
+        registry.register(
+            "audit_leader",
+            "1 while this replica holds the audit Lease and writes the PolicyReports, 0 otherwise",
+            audit_leader.clone(),
+        );
+        registry.register(
+            "audit_report_writes",
+            "PolicyReport writes by result (created, updated, deleted, error)",
+            audit_report_writes.clone(),
+        );
         registry.register(
             "connections_refused",
             "Connections closed on arrival: the connection limit was reached and none was idle",
@@ -154,6 +223,12 @@ impl Metrics {
         );
         Metrics {
             registry,
+            audit_findings,
+            audit_last_run,
+            audit_duration,
+            audit_checked,
+            audit_leader,
+            audit_report_writes,
             requests,
             reviews,
             findings,

@@ -10,10 +10,13 @@
 pub mod args;
 pub mod audit;
 pub mod audit_cli;
+pub mod background;
 pub mod budget;
 pub mod cache;
 pub mod conn;
 pub mod decode;
+pub mod deps;
+pub mod lease;
 pub mod logs;
 pub mod metrics;
 pub mod policyreport;

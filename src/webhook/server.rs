@@ -32,9 +32,11 @@ use axum::routing::{get, post};
 use axum_server::tls_rustls::RustlsAcceptor;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
+use super::background::{self, AuditOptions, Auditor, ReportWriter};
 use super::budget::{self, OverBudget, ReviewPool};
 use super::cache::ClusterCache;
 use super::conn;
+use super::lease::{Elector, Leadership, LeaseConfig, LeaseTimes};
 use super::logs::{self, RateLimited, cap};
 use super::metrics::Metrics;
 use super::review::{self, Verdict, review};
@@ -75,6 +77,14 @@ pub struct ServeOptions {
     /// Time allowed for a review, from its first byte to its answer.
     pub review_deadline: Duration,
     pub over_budget: OverBudget,
+    /// The background audit (`--audit-interval`); off when `None` or without a cluster.
+    pub audit: Option<AuditOptions>,
+    /// The Lease that elects the replica writing the audit's reports.
+    pub lease: LeaseConfig,
+    /// The ValidatingWebhookConfiguration that owns the reports.
+    pub report_owner: String,
+    /// The config file's bytes (the reports' config label).
+    pub config_bytes: Vec<u8>,
 }
 
 impl ServeOptions {
@@ -97,6 +107,15 @@ impl ServeOptions {
             max_review_nodes: budget::DEFAULT_MAX_NODES,
             review_deadline: budget::DEFAULT_DEADLINE,
             over_budget: OverBudget::Allow,
+            audit: None,
+            lease: LeaseConfig {
+                namespace: "rollgate".into(),
+                name: "rollgate-audit".into(),
+                identity: format!("rollgate-{}", std::process::id()),
+                times: LeaseTimes::default(),
+            },
+            report_owner: "rollgate".into(),
+            config_bytes: Vec::new(),
         }
     }
 }
@@ -647,6 +666,10 @@ pub struct Running {
     metrics_server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     background: Vec<tokio::task::JoinHandle<()>>,
     shutdown_delay: Duration,
+    /// The background audit's thread and its stop flag.
+    audit: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+    /// The Lease elector (released on shutdown).
+    elector: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -660,6 +683,15 @@ impl Running {
         tokio::time::sleep(self.shutdown_delay).await;
         // Both listeners close; the admission connections drain for up to shutdown_timeout.
         let _ = self.stop.send(true);
+        if let Some((stop, thread)) = self.audit.take() {
+            stop.store(true, Ordering::SeqCst);
+            // The thread ends after its current check; do not wait for it on a worker.
+            drop(thread);
+        }
+        if let Some(e) = self.elector.take() {
+            // Release the Lease so another replica takes over at once.
+            let _ = tokio::time::timeout(Duration::from_secs(3), e).await;
+        }
         let served = self.server.await;
         if let Some(m) = self.metrics_server.take() {
             let _ = m.await;
@@ -704,15 +736,39 @@ pub async fn start(opts: ServeOptions, world: Option<Arc<dyn World>>) -> anyhow:
     let tls_config = certs.config.clone();
 
     let mut background = Vec::new();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut audit = None;
+    let mut elector = None;
     let world: Arc<dyn World> = match world {
         Some(w) => w,
-        None if opts.no_cluster => Arc::new(NoCluster),
+        None if opts.no_cluster => {
+            if opts.audit.is_some() {
+                tracing::warn!(
+                    "--audit-interval needs a cluster; no background audit with --no-cluster"
+                );
+            }
+            Arc::new(NoCluster)
+        }
         None => {
             let client = kube::Client::try_default().await.context(
                 "connecting to the cluster (in-cluster config or KUBECONFIG); \
                  use --no-cluster to run without one",
             )?;
             let cache = ClusterCache::new(metrics.clone());
+            if let Some(a) = &opts.audit {
+                let (thread_stop, thread, e) = start_audit(
+                    &opts,
+                    a,
+                    &config,
+                    cache.clone(),
+                    client.clone(),
+                    metrics.clone(),
+                    stopped.clone(),
+                )
+                .await?;
+                audit = Some((thread_stop, thread));
+                elector = e;
+            }
             background.push(tokio::spawn(cache.clone().run(client, opts.rediscover)));
             cache
         }
@@ -739,7 +795,6 @@ pub async fn start(opts: ServeOptions, world: Option<Arc<dyn World>>) -> anyhow:
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut limits = opts.limits.clone();
     limits.request_timeout = opts.request_timeout;
     let configured = limits.max_connections;
@@ -808,7 +863,88 @@ pub async fn start(opts: ServeOptions, world: Option<Arc<dyn World>>) -> anyhow:
         metrics_server,
         background,
         shutdown_delay: opts.shutdown_delay,
+        audit,
+        elector,
     })
+}
+
+/// Start the background audit: its thread and, when it writes reports, the Lease elector.
+async fn start_audit(
+    opts: &ServeOptions,
+    a: &AuditOptions,
+    config: &Config,
+    cache: Arc<ClusterCache>,
+    client: kube::Client,
+    metrics: Arc<Metrics>,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<()>,
+    Option<tokio::task::JoinHandle<()>>,
+)> {
+    let engine = Engine::new(crate::rules::REGISTRY, config, None);
+    let auditor = Auditor::new(cache, engine, config.settings.clone(), metrics.clone());
+    let mut elector = None;
+    let writer = if a.reports {
+        let e = Elector::new(client.clone(), opts.lease.clone(), metrics.clone());
+        let leadership: Leadership = e.leadership();
+        elector = Some(tokio::spawn(e.run(stopped)));
+        let owner = report_owner(&client, &opts.report_owner).await;
+        let meta = super::policyreport::ReportMeta {
+            config_hash: super::policyreport::config_hash(crate::cli::VERSION, &opts.config_bytes),
+            owner,
+        };
+        Some(ReportWriter::new(
+            client,
+            tokio::runtime::Handle::current(),
+            leadership,
+            meta,
+            metrics,
+        ))
+    } else {
+        None
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = background::spawn(auditor, a.clone(), writer, stop.clone())
+        .context("starting the audit thread")?;
+    tracing::info!(
+        interval_s = a.interval.as_secs(),
+        debounce_ms = a.debounce.as_millis() as u64,
+        reports = a.reports,
+        lease = format!("{}/{}", opts.lease.namespace, opts.lease.name),
+        identity = opts.lease.identity.as_str(),
+        "background audit on"
+    );
+    Ok((stop, thread, elector))
+}
+
+/// The owner reference of the reports: the ValidatingWebhookConfiguration `name`
+/// (cluster-scoped), so that uninstalling rollgate deletes them; `None` (with a warning) when it
+/// cannot be read.
+async fn report_owner(client: &kube::Client, name: &str) -> Option<serde_json::Value> {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    let api: kube::Api<ValidatingWebhookConfiguration> = kube::Api::all(client.clone());
+    match api.get_opt(name).await {
+        Ok(Some(v)) => v.metadata.uid.map(|uid| {
+            serde_json::json!({
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingWebhookConfiguration",
+                "name": name,
+                "uid": uid,
+            })
+        }),
+        Ok(None) => {
+            tracing::warn!(
+                name,
+                "ValidatingWebhookConfiguration not found; audit reports get no owner"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!(name, error = %e, "cannot read the ValidatingWebhookConfiguration; audit reports get no owner");
+            None
+        }
+    }
 }
 
 /// `rollgate serve`: start, then shut down gracefully on SIGTERM or SIGINT.
