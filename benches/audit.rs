@@ -17,7 +17,10 @@
 #[path = "support/mod.rs"]
 mod support;
 
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use kube::api::DynamicObject;
@@ -29,9 +32,75 @@ use rollgate::webhook::metrics::Metrics;
 use serde_json::{Value, json};
 use support::{cpu_time, env_usize, ms};
 
-/// The allocator of the `rollgate` binary (src/main.rs), which runs the audit.
+/// The allocator of the `rollgate` binary (src/main.rs), which runs the audit, counting the
+/// bytes live and their peak: the RSS figures say how much, these say what (cache, snapshot,
+/// parsed objects).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Counting = Counting;
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to mimalloc unchanged; the counters only observe sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as the caller promised for `layout`.
+        let p = unsafe { mimalloc::MiMalloc.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Relaxed);
+        // SAFETY: as the caller promised for `ptr` and `layout`.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as the caller promised for `ptr`, `layout` and `new_size`.
+        let p = unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), Relaxed);
+            grew(new_size);
+        }
+        p
+    }
+}
+
+fn grew(n: usize) {
+    let live = LIVE.fetch_add(n, Relaxed) + n;
+    PEAK.fetch_max(live, Relaxed);
+}
+
+fn mb(bytes: usize) -> f64 {
+    bytes as f64 / 1e6
+}
+
+/// Bytes allocated by one parse of each watched kind's first object (`Store::object`, the
+/// view's parse), and how many objects of the kind the cache holds.
+fn parsed_sizes(store: &Store) -> Vec<(&'static str, usize, usize)> {
+    let mut out = Vec::new();
+    for (group, kind) in WATCHED {
+        let count = store.count(group, kind);
+        let Some(k) = store
+            .keys(|g, k| g == *group && k == *kind)
+            .into_iter()
+            .next()
+        else {
+            continue;
+        };
+        let before = LIVE.load(Relaxed);
+        let o = store.object(group, kind, &k.namespace, &k.name);
+        let size = LIVE.load(Relaxed).saturating_sub(before);
+        drop(o);
+        out.push((*kind, count, size));
+    }
+    out
+}
 
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -235,7 +304,9 @@ fn main() {
         cache.mark(grp, k, Availability::Synced);
     }
     let json_mb = cache.read(|s| s.json_bytes()) as f64 / 1e6;
+    let sizes = cache.read(parsed_sizes);
     let rss_filled = status_kib("VmRSS:");
+    let live_filled = LIVE.load(Relaxed);
     let engine = Engine::new(rollgate::rules::REGISTRY, &Config::default(), None);
     let settings = Settings::default();
     let options = AuditOptions {
@@ -245,10 +316,12 @@ fn main() {
         ),
         ..AuditOptions::default()
     };
+    PEAK.store(LIVE.load(Relaxed), Relaxed);
     let (c0, w0) = (cpu_time(), Instant::now());
     let a = audit(&cache, &engine, &settings, &options);
     let (cpu, wall) = (cpu_time() - c0, w0.elapsed());
     let peak = status_kib("VmHWM:");
+    let live_peak = PEAK.load(Relaxed);
     let rows: usize = a.rows.values().map(Vec::len).sum();
     println!(
         "audit: {n} objects ({:.0} MB as served, {json_mb:.0} MB in the cache; filled through the watch conversion in {:.1} s)",
@@ -272,6 +345,19 @@ fn main() {
         rss_filled as f64 / 1024.0,
         peak as f64 / 1024.0
     );
+    let parsed: usize = sizes.iter().map(|(_, n, b)| n * b).sum();
+    println!(
+        "audit: heap {:.0} MB with the cache filled, peak {:.0} MB during the pass (+{:.0} MB); every object parsed once would take {:.0} MB",
+        mb(live_filled),
+        mb(live_peak),
+        mb(live_peak.saturating_sub(live_filled)),
+        mb(parsed)
+    );
+    let per_kind: Vec<String> = sizes
+        .iter()
+        .map(|(k, n, b)| format!("{k} {n} x {b} B"))
+        .collect();
+    println!("audit: one parsed object per kind: {}", per_kind.join(", "));
     let mut by_rule: std::collections::BTreeMap<&str, usize> = Default::default();
     for r in a.all_rows() {
         *by_rule.entry(r.rule).or_default() += 1;

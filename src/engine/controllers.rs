@@ -148,7 +148,9 @@ fn containers(d: &Object) -> impl Iterator<Item = &Value> {
 fn discover_flagger(world: &dyn Inventory) -> Flagger {
     let mut providers: Vec<Setting> = Vec::new();
     let mut namespaces: Vec<Setting> = Vec::new();
-    for d in world.list("apps", "Deployment", None) {
+    // `scan`, not `list`: only the flags are kept, so the cluster cache's view need not hold
+    // every Deployment of the cluster parsed (~9 KB each) for the rest of an admission.
+    world.scan("apps", "Deployment", None, &mut |d| {
         for c in containers(d).filter(|c| is_flagger(c)) {
             let at = format!("Deployment {}/{}", d.ns(), d.name);
             providers.push(match flag(c, "mesh-provider").filter(|v| !v.is_empty()) {
@@ -168,7 +170,7 @@ fn discover_flagger(world: &dyn Inventory) -> Flagger {
                 });
             }
         }
-    }
+    });
     // Several Flagger installs that disagree (a repository with one per mesh): unknown.
     let agreed = |v: Vec<Setting>| match v.first() {
         Some(first) if v.iter().all(|s| s.value == first.value) => Some(first.clone()),

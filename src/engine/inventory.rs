@@ -169,6 +169,17 @@ pub trait Inventory: Send + Sync {
             .collect()
     }
 
+    /// Every object `list` returns, passed to `f` one at a time, in the same order, for an index
+    /// that keeps facts drawn from the objects rather than the objects (Flagger's flags from
+    /// every Deployment): the reference is valid only during the call, so a world that parses
+    /// its objects on demand (the cluster cache's `View`) may parse one for `f` and drop it
+    /// instead of holding every object of the kind for the rest of the request.
+    fn scan(&self, group: &str, kind: &str, namespace: Option<&str>, f: &mut dyn FnMut(&Object)) {
+        for o in self.list(group, kind, namespace) {
+            f(o);
+        }
+    }
+
     /// Pod templates (of the kinds in `POD_TEMPLATE_KINDS`) in `namespace` (every namespace with
     /// `None`) whose pod labels the selector selects, in input order.
     fn select_pods(

@@ -8,8 +8,8 @@
 //! - The pass works on a snapshot of the store: its compact JSON copied namespace by namespace,
 //!   each under a read lock of its own (microseconds to a few milliseconds), never one lock for
 //!   the whole pass: watch events wait at most one namespace's copy, admissions never wait
-//!   (readers share the lock), and the checking itself holds no lock at all. The snapshot costs
-//!   the cache's JSON size again for the length of the pass.
+//!   (readers share the lock), and the checking itself holds no lock at all. The snapshot shares
+//!   the cache's JSON (entries are reference-counted): it costs its maps, not the JSON again.
 //! - Objects are checked in chunks of at most [`AuditOptions::max_objects_per_view`], each with
 //!   a fresh view (objects parsed on use, freed after the chunk) and rule context. The rules'
 //!   cluster-wide indexes (controllers, template referrers, monitors, mesh hosts) are built once
@@ -259,6 +259,10 @@ impl Inventory for AuditWorld<'_, '_> {
 
     fn get(&self, group: &str, kind: &str, namespace: Option<&str>, name: &str) -> Vec<&Object> {
         self.view.get(group, kind, namespace, name)
+    }
+
+    fn scan(&self, group: &str, kind: &str, namespace: Option<&str>, f: &mut dyn FnMut(&Object)) {
+        self.view.scan(group, kind, namespace, f);
     }
 
     fn select(

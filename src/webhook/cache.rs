@@ -63,9 +63,13 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// request's rules look at it (see `View`): a `serde_json::Value` costs about ten times its JSON
 /// size (every small map is a B-tree node of ~600 bytes), which for 10,000 Services and 2,000
 /// Deployments is ~110 MB as values against ~10 MB as bytes.
+///
+/// Shared (`Arc`): the audit's snapshot (`copy_namespace`) clones entries, which then costs a
+/// reference count instead of the cache's JSON size again (47 MB at 100,000 objects); the JSON
+/// is never modified in place (a watch event replaces the entry).
 #[derive(Clone)]
 pub struct Entry {
-    json: Box<[u8]>,
+    json: Arc<[u8]>,
 }
 
 type ByName = BTreeMap<String, Entry>;
@@ -89,9 +93,9 @@ pub struct Store {
 }
 
 fn entry(o: &Object) -> Option<Entry> {
-    serde_json::to_vec(&o.value).ok().map(|v| Entry {
-        json: v.into_boxed_slice(),
-    })
+    serde_json::to_vec(&o.value)
+        .ok()
+        .map(|v| Entry { json: v.into() })
 }
 
 impl Store {
@@ -298,6 +302,11 @@ impl<'a> View<'a> {
         let o = parse(e)?;
         Some(self.parsed.insert(key, Box::new(o)))
     }
+
+    /// Objects parsed and held by this view.
+    pub fn parsed(&self) -> usize {
+        self.parsed.len()
+    }
 }
 
 impl Inventory for View<'_> {
@@ -334,6 +343,31 @@ impl Inventory for View<'_> {
                 .filter_map(|m| m.get(name))
                 .filter_map(|e| self.materialize(e))
                 .collect(),
+        }
+    }
+
+    /// An object not parsed yet is parsed for `f` only and dropped (see `Inventory::scan`).
+    fn scan(&self, group: &str, kind: &str, namespace: Option<&str>, f: &mut dyn FnMut(&Object)) {
+        let Some(by_ns) = self.store.kind(group, kind) else {
+            return;
+        };
+        let mut visit = |e: &Entry| {
+            if let Some(o) = self.parsed.get(&(e as *const Entry as usize)) {
+                f(o);
+            } else if let Some(o) = parse(e) {
+                f(&o);
+            }
+        };
+        match namespace {
+            Some(ns) => by_ns
+                .get(ns)
+                .into_iter()
+                .flat_map(BTreeMap::values)
+                .for_each(&mut visit),
+            None => by_ns
+                .values()
+                .flat_map(BTreeMap::values)
+                .for_each(&mut visit),
         }
     }
 

@@ -127,6 +127,20 @@ impl Inventory for Recorder<'_> {
         self.inner.get(group, kind, namespace, name)
     }
 
+    /// Recorded as the `list` it replaces (see `Inventory::scan`).
+    fn scan(&self, group: &str, kind: &str, namespace: Option<&str>, f: &mut dyn FnMut(&Object)) {
+        if let Some(kind) = kind_id(group, kind) {
+            self.note(match namespace {
+                Some(ns) => Dep::Namespace {
+                    kind,
+                    namespace: ns.into(),
+                },
+                None => Dep::All { kind },
+            });
+        }
+        self.inner.scan(group, kind, namespace, f);
+    }
+
     fn select(
         &self,
         group: &str,

@@ -89,6 +89,22 @@ impl Inventory for Overlay<'_> {
         v
     }
 
+    /// As `list`: the base's objects but the cached version of the admitted one, then it.
+    fn scan(&self, group: &str, kind: &str, namespace: Option<&str>, f: &mut dyn FnMut(&Object)) {
+        let o = self.object;
+        let same_kind = o.group == group && o.kind == kind;
+        if let Some(b) = self.base {
+            b.scan(group, kind, namespace, &mut |c| {
+                if !(same_kind && self.is_admitted(c)) {
+                    f(c);
+                }
+            });
+        }
+        if same_kind && namespace.is_none_or(|ns| o.ns() == ns) {
+            f(o);
+        }
+    }
+
     fn describe(&self) -> &str {
         self.description
     }
@@ -103,7 +119,7 @@ impl Inventory for Overlay<'_> {
 mod tests {
     use super::*;
     use crate::engine::{MemoryInventory, Origin};
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn svc(name: &str, port: u16) -> Object {
         Object::from_value(
@@ -126,7 +142,74 @@ mod tests {
         assert_eq!(got[0].at("/spec/ports/0/port"), Some(&json!(8080)));
         assert_eq!(w.list("", "Service", Some("prod")).len(), 2);
         assert_eq!(w.list("", "Service", Some("other")).len(), 0);
+        let mut scanned = Vec::new();
+        w.scan("", "Service", None, &mut |o| {
+            scanned.push((o.name.clone(), o.at("/spec/ports/0/port").cloned()))
+        });
+        let listed: Vec<_> = w
+            .list("", "Service", None)
+            .into_iter()
+            .map(|o| (o.name.clone(), o.at("/spec/ports/0/port").cloned()))
+            .collect();
+        assert_eq!(scanned, listed);
+        assert_eq!(scanned[1], ("a".to_owned(), Some(json!(8080))));
         assert!(!w.complete());
+    }
+
+    /// Flagger's flags are read from every Deployment of the cluster on a Canary's admission:
+    /// the view parses them for that and keeps none (the issue-23 webhook cost: one admission
+    /// held every Deployment parsed, ~9 KB each, for the rest of the request).
+    #[test]
+    fn flagger_discovery_keeps_no_deployment_parsed() {
+        use crate::engine::{Context, Settings};
+        use crate::webhook::cache::Store;
+        let deployment = |ns: &str, name: &str, args: Value| {
+            Object::from_value(
+                json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                       "metadata": {"name": name, "namespace": ns},
+                       "spec": {"template": {"spec": {"containers": [
+                           {"name": name, "image": format!("ghcr.io/fluxcd/{name}:1.41.0"), "args": args}]}}}}),
+                Origin::Cluster,
+                "",
+            )
+            .expect("object")
+        };
+        let mut store = Store::default();
+        for i in 0..50 {
+            store.insert(deployment("prod", &format!("app-{i}"), json!([])));
+        }
+        store.insert(deployment(
+            "flagger-system",
+            "flagger",
+            json!(["-mesh-provider=linkerd"]),
+        ));
+        let view = store.view();
+        let canary = Object::from_value(
+            json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+                   "metadata": {"name": "app-0", "namespace": "prod"}}),
+            Origin::Admission,
+            "",
+        )
+        .expect("object");
+        let world = Overlay::new(Some(&view), &canary, "the cluster");
+        let settings = Settings::default();
+        let cx = Context::new(&world, &settings);
+        let provider = cx.flagger_mesh_provider().expect("discovered");
+        assert_eq!(provider.value, "linkerd");
+        assert_eq!(
+            provider.source,
+            "-mesh-provider=linkerd of Deployment flagger-system/flagger"
+        );
+        assert_eq!(view.parsed(), 0);
+        // What is parsed for a lookup is still kept for the request, and scanned from there.
+        assert_eq!(
+            world.get("apps", "Deployment", Some("prod"), "app-3").len(),
+            1
+        );
+        assert_eq!(view.parsed(), 1);
+        let mut seen = 0;
+        world.scan("apps", "Deployment", None, &mut |_| seen += 1);
+        assert_eq!((seen, view.parsed()), (51, 1));
     }
 
     #[test]
