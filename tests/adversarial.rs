@@ -178,7 +178,14 @@ fn lint_case(
 ) -> Value {
     let dir = TempDir::new(&format!("{name}-run"));
     let input = input.to_str().expect("utf-8 path");
-    let mut args = vec!["lint", "--no-config", "--format", "json", input];
+    let mut args = vec![
+        "lint",
+        "--no-config",
+        "--no-context",
+        "--format",
+        "json",
+        input,
+    ];
     args.extend_from_slice(extra);
     let limit = Duration::from_secs_f64(expect.secs * 2.0 + 5.0);
     let r = run(&args, stdin, limit, &dir.0);
