@@ -1015,3 +1015,36 @@ fn context_cache_gives_the_same_report() {
     }
     assert_eq!(changed_off, lint_cached(&t.0, &cache.0, &args));
 }
+
+/// A Service with the name Flagger generates for a Canary that lives in a sibling folder
+/// (another example of the repository), found on rollgate's own testdata: not the same rollout,
+/// no warning; the same Canary next to it, the warning.
+#[test]
+fn a_canary_in_a_sibling_folder_does_not_own_a_service() {
+    const PRIMARY: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: podinfo-primary
+  namespace: test
+spec:
+  selector: {app: something-else}
+  ports:
+  - port: 9898
+";
+    let t = project();
+    t.write("examples/routes/svc.yaml", PRIMARY);
+    t.write("examples/flagger/canary.yaml", CANARY);
+    let apart = lint(&t.0, &["examples/routes/"], None);
+    assert!(
+        !has(&apart, "svc.yaml", "object-owned-by-flagger", "warning"),
+        "{:?}",
+        rows(&apart)
+    );
+    t.write("examples/routes/canary.yaml", CANARY);
+    let together = lint(&t.0, &["examples/routes/"], None);
+    assert!(
+        has(&together, "svc.yaml", "object-owned-by-flagger", "warning"),
+        "{:?}",
+        rows(&together)
+    );
+}

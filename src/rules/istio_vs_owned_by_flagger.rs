@@ -69,6 +69,9 @@ impl Rule for IstioVsOwnedByFlagger {
             cx.world
                 .list("flagger.app", "Canary", Some(ns))
                 .into_iter()
+                // A Canary of a sibling folder (another example or environment) is not applied
+                // with this VirtualService: no evidence (`Inventory::absence` judges alike).
+                .filter(|c| cx.world.distance(object, c) < crate::engine::inventory::ELSEWHERE)
                 .filter(|c| canary_uses_istio(c, mesh_value).is_some())
                 .filter_map(|c| Some((c, canary_apex(c)?)))
                 .collect::<Vec<_>>()

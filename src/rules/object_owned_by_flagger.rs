@@ -138,7 +138,10 @@ impl Rule for ObjectOwnedByFlagger {
         } else {
             cx.world.list("flagger.app", "Canary", Some(object.ns()))
         };
-        for canary in canaries {
+        // A Canary of a sibling folder (another example or environment) is not applied with
+        // this object: no evidence (`Inventory::absence` judges alike).
+        let near = |c: &&Object| cx.world.distance(object, c) < crate::engine::inventory::ELSEWHERE;
+        for canary in canaries.into_iter().filter(near) {
             let (p, source) = provider(canary, cx);
             let r = router(&p).unwrap_or(Router::Istio);
             if !generated(canary, r, group, kind).contains(&object.name) {
