@@ -90,6 +90,20 @@ impl<'a> Recorder<'a> {
         log.deps.push(dep);
     }
 
+    /// A listing of `group`/`kind` in `namespace` (all namespaces: `None`), by `list`, `scan`,
+    /// `select` or `select_pods`.
+    fn note_listing(&self, group: &str, kind: &str, namespace: Option<&str>) {
+        if let Some(kind) = kind_id(group, kind) {
+            self.note(match namespace {
+                Some(ns) => Dep::Namespace {
+                    kind,
+                    namespace: ns.into(),
+                },
+                None => Dep::All { kind },
+            });
+        }
+    }
+
     /// The lookups made since the last call (an object's check), the sticky ones included,
     /// without repeats.
     pub fn take(&self) -> Vec<Dep> {
@@ -104,15 +118,7 @@ impl<'a> Recorder<'a> {
 
 impl Inventory for Recorder<'_> {
     fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<&Object> {
-        if let Some(kind) = kind_id(group, kind) {
-            self.note(match namespace {
-                Some(ns) => Dep::Namespace {
-                    kind,
-                    namespace: ns.into(),
-                },
-                None => Dep::All { kind },
-            });
-        }
+        self.note_listing(group, kind, namespace);
         self.inner.list(group, kind, namespace)
     }
 
@@ -129,15 +135,7 @@ impl Inventory for Recorder<'_> {
 
     /// Recorded as the `list` it replaces (see `Inventory::scan`).
     fn scan(&self, group: &str, kind: &str, namespace: Option<&str>, f: &mut dyn FnMut(&Object)) {
-        if let Some(kind) = kind_id(group, kind) {
-            self.note(match namespace {
-                Some(ns) => Dep::Namespace {
-                    kind,
-                    namespace: ns.into(),
-                },
-                None => Dep::All { kind },
-            });
-        }
+        self.note_listing(group, kind, namespace);
         self.inner.scan(group, kind, namespace, f);
     }
 
@@ -148,15 +146,7 @@ impl Inventory for Recorder<'_> {
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Vec<&Object> {
-        if let Some(kind) = kind_id(group, kind) {
-            self.note(match namespace {
-                Some(ns) => Dep::Namespace {
-                    kind,
-                    namespace: ns.into(),
-                },
-                None => Dep::All { kind },
-            });
-        }
+        self.note_listing(group, kind, namespace);
         self.inner.select(group, kind, namespace, selector)
     }
 
@@ -166,15 +156,7 @@ impl Inventory for Recorder<'_> {
         selector: &LabelSelector,
     ) -> Vec<crate::engine::inventory::PodTemplate<'_>> {
         for (g, k, _) in crate::engine::inventory::POD_TEMPLATE_KINDS {
-            if let Some(kind) = kind_id(g, k) {
-                self.note(match namespace {
-                    Some(ns) => Dep::Namespace {
-                        kind,
-                        namespace: ns.into(),
-                    },
-                    None => Dep::All { kind },
-                });
-            }
+            self.note_listing(g, k, namespace);
         }
         self.inner.select_pods(namespace, selector)
     }
