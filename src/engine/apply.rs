@@ -236,6 +236,17 @@ pub fn lint_fix(
             })
             .collect()
     };
+    // Lint the files as they stand now (after a pass, or after undoing a file's fixes).
+    let relint = |files: &[FileOutcome]| {
+        lint_in_project(
+            make_inputs(files),
+            scopes,
+            engine,
+            settings,
+            limits,
+            threads,
+        )
+    };
     let mut run = lint_in_project(inputs, scopes, engine, settings, limits, threads);
     let baseline = errors_by_rule(&run, n);
     // Rules whose fixes were applied to each file in the last pass.
@@ -270,14 +281,7 @@ pub fn lint_fix(
             }
         }
         if undone {
-            run = lint_in_project(
-                make_inputs(&files),
-                scopes,
-                engine,
-                settings,
-                limits,
-                threads,
-            );
+            run = relint(&files);
         }
         // Collect this pass's fixes.
         let mut per_file: Vec<Vec<(&'static str, &TextFix)>> = vec![Vec::new(); n];
@@ -314,14 +318,7 @@ pub fn lint_fix(
                     ),
                 );
             }
-            run = lint_in_project(
-                make_inputs(&files),
-                scopes,
-                engine,
-                settings,
-                limits,
-                threads,
-            );
+            run = relint(&files);
             break;
         }
         passes += 1;
@@ -346,14 +343,7 @@ pub fn lint_fix(
         if !changed {
             break;
         }
-        run = lint_in_project(
-            make_inputs(&files),
-            scopes,
-            engine,
-            settings,
-            limits,
-            threads,
-        );
+        run = relint(&files);
     }
     run.summary.fixed = files.iter().map(FileOutcome::fixed_count).sum();
     FixRun { run, files, passes }
