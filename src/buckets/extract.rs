@@ -25,7 +25,7 @@ use super::condition::{self, Cond};
 use crate::engine::inventory::ValueAt as _;
 use crate::engine::{Context, Object};
 use crate::promql::builtin::{Builtin, Unit};
-use crate::promql::gates::{Gate, GateKind, Thresholds, gates_with};
+use crate::promql::gates::{Gate, GateKind, Thresholds};
 use crate::promql::lex::Op;
 use crate::promql::query::{aggregate_name, binary_op, contains};
 
@@ -178,9 +178,10 @@ pub fn gates_for<'s, 'w>(o: &'w Object, cx: &'s Context<'w>) -> Vec<(Cow<'s, Gat
                         continue;
                     }
                     seen.push(t);
-                    for g in gates_with(t, cx.referrers()) {
+                    // Rendered once per run for every Canary that references the template.
+                    for g in cx.template_gates(t) {
                         if std::ptr::eq(g.metric.object, o) && !std::ptr::eq(g.report.object, o) {
-                            out.push((Cow::Owned(g), false));
+                            out.push((Cow::Borrowed(g), false));
                         }
                     }
                 }

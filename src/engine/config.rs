@@ -643,11 +643,55 @@ pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 /// puts them further apart are not measured.
 pub fn levenshtein_within(a: &str, b: &str, bound: usize) -> Option<usize> {
     if a.is_ascii() && b.is_ascii() {
-        return within(a.as_bytes(), b.as_bytes(), bound);
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len().abs_diff(b.len()) > bound {
+            return None;
+        }
+        // A missing referent is compared with every name of its kind: names up to 64 bytes
+        // (all Kubernetes names but a few) take the bit-parallel measure, with no table.
+        if (1..=64).contains(&b.len()) {
+            return Some(bit_parallel(a, b)).filter(|&d| d <= bound);
+        }
+        return within(a, b, bound);
     }
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     within(&a, &b, bound)
+}
+
+/// The Levenshtein distance of ASCII `a` and `b` (`1 <= b.len() <= 64`), one column of the
+/// table per machine word: Myers' bit-vector algorithm (J. ACM 46(3), 1999) in Hyyrö's
+/// formulation for the distance of two whole strings ("A bit-vector algorithm for computing
+/// Levenshtein and Damerau edit distances", 2003): bit `i` of `pv`/`mv` says the vertical
+/// difference at row `i` of the current column is +1/-1; the score follows the last row.
+fn bit_parallel(a: &[u8], b: &[u8]) -> usize {
+    let m = b.len();
+    let mut peq = [0u64; 128];
+    for (i, &c) in b.iter().enumerate() {
+        peq[usize::from(c & 0x7f)] |= 1 << i;
+    }
+    let last = 1u64 << (m - 1);
+    let mut pv = if m == 64 { !0 } else { (1u64 << m) - 1 };
+    let mut mv = 0u64;
+    let mut score = m;
+    for &c in a {
+        let eq = peq[usize::from(c & 0x7f)];
+        let xv = eq | mv;
+        let xh = ((eq & pv).wrapping_add(pv) ^ pv) | eq;
+        let ph = mv | !(xh | pv);
+        let mh = pv & xh;
+        if ph & last != 0 {
+            score += 1;
+        } else if mh & last != 0 {
+            score -= 1;
+        }
+        // The top row of the table is 0, 1, 2, …: its horizontal difference is +1.
+        let ph = (ph << 1) | 1;
+        let mh = mh << 1;
+        pv = mh | !(xv | ph);
+        mv = ph & xv;
+    }
+    score
 }
 
 /// [`levenshtein_within`] over characters (bytes of ASCII text, else `char`s). A row's minimum
@@ -729,10 +773,21 @@ mod tests {
             "aaaaaaaaaa",
             "aaaaaaaaab",
         ];
-        for a in words {
-            for b in words {
+        // Long names take the table, others the bit-parallel measure: both against the full one.
+        let long_a = "a".repeat(64) + "-canary";
+        let long_b = "a".repeat(63) + "b";
+        let long_c = "x".repeat(70);
+        let mut words: Vec<&str> = words.to_vec();
+        words.extend([
+            long_a.as_str(),
+            long_b.as_str(),
+            long_c.as_str(),
+            &long_a[..64],
+        ]);
+        for &a in &words {
+            for &b in &words {
                 let d = levenshtein(a, b);
-                for bound in 0..=6 {
+                for bound in [0, 1, 2, 3, 4, 5, 6, 10, 30, 80] {
                     assert_eq!(
                         levenshtein_within(a, b, bound),
                         (d <= bound).then_some(d),

@@ -139,6 +139,10 @@ struct RunMemo<'a> {
     schemas: RefCell<Vec<(String, String, WorldSchemas)>>,
     /// Mesh-bound VirtualServices by resolved host ([`Context::mesh_virtualservices`]).
     mesh_hosts: OnceCell<crate::FastMap<String, Vec<&'a Object>>>,
+    /// A Flagger MetricTemplate's gates (one per referencing Canary metric), by the template's
+    /// address ([`Context::template_gates`]): the template's own check and every Canary that
+    /// references it (five threshold rules read them) share one rendering per run.
+    template_gates: elsa::FrozenMap<usize, Vec<Gate<'a>>>,
 }
 
 /// Per-object results shared by the rules checking that object.
@@ -161,6 +165,7 @@ impl<'a> Context<'a> {
                 monitors: Monitors::with_settings(world, settings),
                 schemas: RefCell::default(),
                 mesh_hosts: OnceCell::new(),
+                template_gates: elsa::FrozenMap::new(),
             }),
             memo: None,
             by_file: false,
@@ -284,11 +289,28 @@ impl<'a> Context<'a> {
     /// The gate queries whose findings belong on `object` ([`crate::promql::gates::gates`]),
     /// computed once per checked object.
     pub fn gates<'s>(&'s self, object: &'a Object) -> Cow<'s, [Gate<'a>]> {
+        if object.is("flagger.app", "MetricTemplate") {
+            return Cow::Borrowed(self.template_gates(object));
+        }
         match &self.memo {
             Some(m) if std::ptr::eq(m.object, object) => {
                 Cow::Borrowed(m.gates.get_or_init(|| gates_with(object, self.referrers())))
             }
             _ => Cow::Owned(gates_with(object, self.referrers())),
+        }
+    }
+
+    /// The gates of a Flagger MetricTemplate ([`gates_with`]: one per Canary metric that
+    /// references it, else one with placeholders), computed once per run: the template's own
+    /// check and the threshold rules of each Canary that references it read the same list.
+    pub fn template_gates<'s>(&'s self, template: &'a Object) -> &'s [Gate<'a>] {
+        let key = std::ptr::from_ref(template) as usize;
+        match self.run.template_gates.get(&key) {
+            Some(gates) => gates,
+            None => self
+                .run
+                .template_gates
+                .insert(key, gates_with(template, self.referrers())),
         }
     }
 
