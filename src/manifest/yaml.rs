@@ -636,6 +636,11 @@ struct Builder<'o> {
 /// Append an escaped JSON pointer segment.
 pub fn push_segment(pointer: &mut String, seg: &str) {
     pointer.push('/');
+    // Every node of every document gets a pointer: most keys need no escape.
+    if !seg.bytes().any(|b| b == b'~' || b == b'/') {
+        pointer.push_str(seg);
+        return;
+    }
     for c in seg.chars() {
         match c {
             '~' => pointer.push_str("~0"),
@@ -1101,14 +1106,35 @@ fn write_child_pointer(top: Option<&Frame>, b: &mut String) {
     match top {
         None => {}
         Some(Frame::Map { pointer, key, .. }) => {
+            let key = key.as_ref().map(|(k, _)| k.as_str()).unwrap_or("");
+            b.reserve(pointer.len() + 1 + key.len());
             b.push_str(pointer);
-            push_segment(b, key.as_ref().map(|(k, _)| k.as_str()).unwrap_or(""));
+            push_segment(b, key);
         }
         Some(Frame::Seq { pointer, items, .. }) => {
-            use std::fmt::Write;
+            b.reserve(pointer.len() + 1 + 20);
             b.push_str(pointer);
-            let _ = write!(b, "/{}", items.len());
+            b.push('/');
+            push_index(b, items.len());
         }
+    }
+}
+
+/// Append `n` in decimal (as `format!("{n}")`, without the formatting machinery: once per
+/// sequence item of every document).
+fn push_index(b: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        b.push(char::from(d));
     }
 }
 
@@ -1138,6 +1164,25 @@ impl Builder<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn indexes_and_segments_are_written_as_formatted() {
+        for n in [0, 1, 9, 10, 99, 100, 12_345, usize::MAX] {
+            let mut b = String::from("/spec");
+            push_index(&mut b, n);
+            assert_eq!(b, format!("/spec{n}"));
+        }
+        for (seg, want) in [
+            ("a", "/a"),
+            ("", "/"),
+            ("a/b~c", "/a~1b~0c"),
+            ("é~", "/é~0"),
+        ] {
+            let mut b = String::new();
+            push_segment(&mut b, seg);
+            assert_eq!(b, want);
+        }
+    }
 
     fn one(text: &str) -> Document {
         let l = load(text, Limits::default());

@@ -156,8 +156,9 @@ pub fn clear_memo() {
 }
 
 fn key_hash(template: &str, env: &Env, promql: bool) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    use std::hash::{BuildHasher as _, Hash, Hasher};
+    // Every gate of every run asks (entries are compared in full on a hit): a fast hash.
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
     template.hash(&mut h);
     env.hash(&mut h);
     promql.hash(&mut h);
