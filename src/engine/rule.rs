@@ -13,6 +13,7 @@ use super::inventory::Inventory;
 use super::object::Object;
 use crate::promql::gates::{Gate, Referrers, gates_with};
 use crate::promql::scrape::Monitors;
+use crate::regexlang::{FlaggerNames, Language, NameKind};
 use crate::rules::common::wiring::{self, Namespaces, Svc};
 use crate::schema::Arena;
 
@@ -143,6 +144,9 @@ struct RunMemo<'a> {
     /// address ([`Context::template_gates`]): the template's own check and every Canary that
     /// references it (five threshold rules read them) share one rendering per run.
     template_gates: elsa::FrozenMap<usize, Vec<Gate<'a>>>,
+    /// The primary's and the canary's names per Canary and label kind
+    /// ([`Context::name_languages`]).
+    name_languages: RefCell<crate::FastMap<(FlaggerNames, NameKind), (Language, Language)>>,
 }
 
 /// Per-object results shared by the rules checking that object.
@@ -166,6 +170,7 @@ impl<'a> Context<'a> {
                 schemas: RefCell::default(),
                 mesh_hosts: OnceCell::new(),
                 template_gates: elsa::FrozenMap::new(),
+                name_languages: RefCell::default(),
             }),
             memo: None,
             by_file: false,
@@ -312,6 +317,22 @@ impl<'a> Context<'a> {
                 .template_gates
                 .insert(key, gates_with(template, self.referrers())),
         }
+    }
+
+    /// `(names.primary(kind), names.canary(kind))`, computed once per run: the same for every
+    /// gate of a Canary and for every Canary of a target, and building a pod-name language
+    /// formats a regex per hash length.
+    pub fn name_languages(&self, names: &FlaggerNames, kind: NameKind) -> (Language, Language) {
+        let key = (names.clone(), kind);
+        if let Some(hit) = self.run.name_languages.borrow().get(&key) {
+            return hit.clone();
+        }
+        let sides = (names.primary(kind), names.canary(kind));
+        self.run
+            .name_languages
+            .borrow_mut()
+            .insert(key, sides.clone());
+        sides
     }
 
     /// The Services a ServiceMonitor's or PodMonitor's selector selects in the namespaces it

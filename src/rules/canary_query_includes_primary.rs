@@ -48,7 +48,7 @@ impl Rule for CanaryQueryIncludesPrimary {
     fn check<'a>(&self, object: &'a Object, cx: &Context<'a>, out: &mut Vec<Finding>) {
         let mut found = Vec::new();
         for gate in cx.gates(object).iter() {
-            check_gate(gate, cx.world, &mut found);
+            check_gate(gate, cx, &mut found);
         }
         out.extend(found);
     }
@@ -137,7 +137,8 @@ fn from_target(gate: &Gate<'_>, range: &Range<usize>) -> bool {
     })
 }
 
-fn check_gate(gate: &Gate<'_>, world: &dyn Inventory, out: &mut Vec<Finding>) {
+fn check_gate(gate: &Gate<'_>, cx: &Context<'_>, out: &mut Vec<Finding>) {
+    let world = cx.world;
     let Some(names) = flagger_names(gate, world) else {
         symbolic(gate, out);
         return;
@@ -171,7 +172,7 @@ fn check_gate(gate: &Gate<'_>, world: &dyn Inventory, out: &mut Vec<Finding>) {
                 }
                 let (primary, canary) = languages
                     .entry(kind)
-                    .or_insert_with(|| side_languages(&names, kind))
+                    .or_insert_with(|| cx.name_languages(&names, kind))
                     .clone();
                 let matchers: Vec<Matcher> = ms.iter().map(|m| to_matcher(m)).collect();
                 let iso = match Checker::shared().isolation_in(&matchers, primary, canary) {
@@ -187,34 +188,6 @@ fn check_gate(gate: &Gate<'_>, world: &dyn Inventory, out: &mut Vec<Finding>) {
             }
         }
     }
-}
-
-thread_local! {
-    /// The primary's and the canary's names per Canary and label kind: the same for every gate
-    /// of a Canary and for every Canary of a target (building a pod-name language formats a
-    /// regex per hash length). Pure in its key.
-    static SIDES: std::cell::RefCell<std::collections::HashMap<(FlaggerNames, NameKind), (Language, Language)>> =
-        std::cell::RefCell::default();
-}
-
-/// Entries [`SIDES`] keeps per thread before it starts over.
-const SIDES_LIMIT: usize = 256;
-
-/// `(names.primary(kind), names.canary(kind))`, memoized per thread.
-fn side_languages(names: &FlaggerNames, kind: NameKind) -> (Language, Language) {
-    let key = (names.clone(), kind);
-    if let Some(hit) = SIDES.with(|m| m.borrow().get(&key).cloned()) {
-        return hit;
-    }
-    let sides = (names.primary(kind), names.canary(kind));
-    SIDES.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.len() >= SIDES_LIMIT {
-            m.clear();
-        }
-        m.insert(key, sides.clone());
-    });
-    sides
 }
 
 /// `label=~"value"` as written in the sent query (or rebuilt).
