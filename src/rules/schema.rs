@@ -100,7 +100,23 @@ impl Rule for Schema {
             SchemaOrigin::Flag => format!("the {} given with --crd", found.arena.source.label),
             SchemaOrigin::Builtin => format!("rollgate's built-in {}", found.arena.source.label),
         };
+        // kustomize adds `commonLabels` (and `labels` with `includeSelectors`) to a workload's
+        // `spec.selector.matchLabels`, creating it: in a base whose every build does so, the
+        // selector is left out on purpose (kubeflow/manifests, docs/precision.md).
+        let selector_added = object.group == "apps"
+            && matches!(
+                object.kind.as_str(),
+                "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet"
+            )
+            && cx.world.selector_added(object);
         for v in report.violations {
+            if selector_added
+                && v.kind == Kind::Required
+                && v.pointer == "/spec"
+                && v.message == "missing required field \"selector\" in spec"
+            {
+                continue;
+            }
             // A documentation placeholder (`namespace: <namespace>`): the reader is told to
             // replace it, so the value is wrong on purpose (docs/precision.md: kserve's
             // docs/samples). Said, at info.
