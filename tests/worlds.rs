@@ -1293,3 +1293,62 @@ spec:
         rows(&near)
     );
 }
+
+#[test]
+fn a_prometheus_with_no_name_is_a_fragment_not_evidence() {
+    // prometheus-operator's user guide on scrape classes: a Prometheus showing only
+    // `scrapeClasses` (no name, no selectors) beside the monitors that use them.
+    let t = Tmp::new("prometheus-fragment");
+    std::fs::create_dir_all(t.0.join(".git")).expect("git");
+    t.write(
+        "guide/definition.yaml",
+        "apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+spec:
+  scrapeClasses:
+  - name: istio-mtls
+    default: true
+",
+    );
+    t.write(
+        "guide/servicemonitor.yaml",
+        "apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: example
+spec:
+  scrapeClass: istio-mtls
+  selector:
+    matchLabels: {app: example}
+  endpoints:
+  - port: http
+",
+    );
+    let all = lint(&t.0, &["."], None);
+    assert!(
+        !rows(&all)
+            .iter()
+            .any(|(_, _, r, _)| r == "monitor-not-selected-by-prometheus"),
+        "{:?}",
+        rows(&all)
+    );
+    // Named, the same Prometheus selects nothing: the monitor is not scraped.
+    t.write(
+        "guide/definition.yaml",
+        "apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata:
+  name: main
+spec:
+  scrapeClasses:
+  - name: istio-mtls
+    default: true
+",
+    );
+    let named = lint(&t.0, &["."], None);
+    assert!(
+        has(&named, "servicemonitor.yaml", "monitor-not-selected-by-prometheus", "warning"),
+        "{:?}",
+        rows(&named)
+    );
+}
