@@ -1088,7 +1088,10 @@ fn kustomize_name_prefixes_deletions_and_added_selectors() {
                 "namePrefix: {prefix}\nnamespace: kubeflow\ncommonLabels:\n  app: {app}\nresources:\n- deployment.yaml\n"
             ),
         );
-        t.write(&format!("apps/{app}/deployment.yaml"), &bare_deploy("deployment"));
+        t.write(
+            &format!("apps/{app}/deployment.yaml"),
+            &bare_deploy("deployment"),
+        );
     }
     // No prefix, no labels: a true duplicate of nothing, but its selector is missing.
     t.write(
@@ -1105,7 +1108,10 @@ fn kustomize_name_prefixes_deletions_and_added_selectors() {
         "$patch: delete\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: kubeflow\n",
     );
     // A leftover patch beside it that nothing lists.
-    t.write("apps/c/patches/add-account.yaml", &bare_deploy("deployment"));
+    t.write(
+        "apps/c/patches/add-account.yaml",
+        &bare_deploy("deployment"),
+    );
     t.write("ns/kustomization.yaml", "resources:\n- namespace.yaml\n");
     t.write(
         "ns/namespace.yaml",
@@ -1113,13 +1119,20 @@ fn kustomize_name_prefixes_deletions_and_added_selectors() {
     );
     let all = lint(&t.0, &["."], None);
     assert!(
-        !rows(&all).iter().any(|(_, _, r, _)| r == "duplicate-object"),
+        !rows(&all)
+            .iter()
+            .any(|(_, _, r, _)| r == "duplicate-object"),
         "{:?}",
         rows(&all)
     );
     for app in ["a", "b"] {
         assert!(
-            !has(&all, &format!("apps/{app}/deployment.yaml"), "schema", "error"),
+            !has(
+                &all,
+                &format!("apps/{app}/deployment.yaml"),
+                "schema",
+                "error"
+            ),
             "{:?}",
             rows(&all)
         );
@@ -1130,7 +1143,12 @@ fn kustomize_name_prefixes_deletions_and_added_selectors() {
         rows(&all)
     );
     assert!(
-        has(&all, "patches/add-account.yaml", "not-kubernetes-object", "info"),
+        has(
+            &all,
+            "patches/add-account.yaml",
+            "not-kubernetes-object",
+            "info"
+        ),
         "{:?}",
         rows(&all)
     );
@@ -1194,7 +1212,12 @@ fn virtualservices_of_sibling_examples_do_not_conflict() {
     t.write("canary/vs-2.yaml", &VS_ROUTE.replace("NAME", "reviews-2"));
     let near = lint(&t.0, &["."], None);
     assert!(
-        has(&near, "canary/vs.yaml", "istio-vs-conflicting-hosts", "warning"),
+        has(
+            &near,
+            "canary/vs.yaml",
+            "istio-vs-conflicting-hosts",
+            "warning"
+        ),
         "{:?}",
         rows(&near)
     );
@@ -1277,7 +1300,12 @@ spec:
         rows(&all)
     );
     assert!(
-        has(&all, "service-monitor.yaml", "servicemonitor-no-matching-service", "info"),
+        has(
+            &all,
+            "service-monitor.yaml",
+            "servicemonitor-no-matching-service",
+            "info"
+        ),
         "{:?}",
         rows(&all)
     );
@@ -1288,7 +1316,12 @@ spec:
     );
     let near = lint(&t.0, &["."], None);
     assert!(
-        has(&near, "service-monitor.yaml", "servicemonitor-no-matching-service", "warning"),
+        has(
+            &near,
+            "service-monitor.yaml",
+            "servicemonitor-no-matching-service",
+            "warning"
+        ),
         "{:?}",
         rows(&near)
     );
@@ -1347,7 +1380,12 @@ spec:
     );
     let named = lint(&t.0, &["."], None);
     assert!(
-        has(&named, "servicemonitor.yaml", "monitor-not-selected-by-prometheus", "warning"),
+        has(
+            &named,
+            "servicemonitor.yaml",
+            "monitor-not-selected-by-prometheus",
+            "warning"
+        ),
         "{:?}",
         rows(&named)
     );

@@ -634,12 +634,7 @@ pub fn analyse(kustomizations: &[PathBuf], project: Option<&Path>) -> Scopes {
             let folder = entry.file_name().to_string_lossy().to_ascii_lowercase();
             if folder.contains("patch") && entry.file_type().is_ok_and(|t| t.is_dir()) {
                 if let Ok(inner) = std::fs::read_dir(entry.path()) {
-                    entries.extend(
-                        inner
-                            .flatten()
-                            .take(MAX_FOLDER_ENTRIES)
-                            .map(|e| (e, true)),
-                    );
+                    entries.extend(inner.flatten().take(MAX_FOLDER_ENTRIES).map(|e| (e, true)));
                 }
             }
             entries.push((entry, false));

@@ -9,8 +9,8 @@
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
-use super::common::{at, field};
 use super::common::wiring::{self, Namespaces};
+use super::common::{at, field};
 
 pub struct PodmonitorSelectsServiceLabels;
 

@@ -988,11 +988,13 @@ mod tests {
     fn a_required_field_with_a_default_is_never_missing() {
         // KubeRay's RayCluster CRD: `workerGroupSpecs[].maxReplicas` is required and has a
         // default; the apiserver defaults it before validating, so samples omit it.
-        let a = crd(json!({"type": "object", "properties": {"spec": {"type": "object",
+        let a = crd(
+            json!({"type": "object", "properties": {"spec": {"type": "object",
             "required": ["max", "min", "name"], "properties": {
                 "max": {"type": "integer", "default": 2147483647},
                 "min": {"type": "integer", "default": 0},
-                "name": {"type": "string"}}}}}));
+                "name": {"type": "string"}}}}}),
+        );
         let got = check(&a, json!({"spec": {"min": null}}));
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(got[0].1, "missing required field \"name\" in spec");
