@@ -150,7 +150,7 @@ fn discover_flagger(world: &dyn Inventory) -> Flagger {
     let mut namespaces: Vec<Setting> = Vec::new();
     // `scan`, not `list`: only the flags are kept, so the cluster cache's view need not hold
     // every Deployment of the cluster parsed (~9 KB each) for the rest of an admission.
-    world.scan("apps", "Deployment", None, &mut |d| {
+    world.scan_flagger(&mut |d| {
         for c in containers(d).filter(|c| is_flagger(c)) {
             let at = format!("Deployment {}/{}", d.ns(), d.name);
             providers.push(match flag(c, "mesh-provider").filter(|v| !v.is_empty()) {

@@ -180,6 +180,18 @@ pub trait Inventory: Send + Sync {
         }
     }
 
+    /// The Deployments that run Flagger (`controllers::runs_flagger`), as `scan` passes them:
+    /// what Flagger's flags are read from. A world that keeps this fact per object (the
+    /// cluster cache marks each entry when it is stored) answers without parsing every
+    /// Deployment of the cluster on each admission.
+    fn scan_flagger(&self, f: &mut dyn FnMut(&Object)) {
+        self.scan("apps", "Deployment", None, &mut |d| {
+            if super::controllers::runs_flagger(d) {
+                f(d);
+            }
+        });
+    }
+
     /// Pod templates (of the kinds in `POD_TEMPLATE_KINDS`) in `namespace` (every namespace with
     /// `None`) whose pod labels the selector selects, in input order.
     fn select_pods(
