@@ -1390,3 +1390,43 @@ spec:
         rows(&named)
     );
 }
+
+#[test]
+fn a_full_and_a_minimal_crd_copy_give_one_answer_alone_and_in_the_folder() {
+    // kserve: `config/crd/full/` (the schemas), `config/crd/minimal/` (every field kept), and a
+    // sample in `docs/`; the full copy of one CRD is over 2 MiB, the size above which other
+    // context files are skipped.
+    let t = Tmp::new("crd-copies");
+    std::fs::create_dir_all(t.0.join(".git")).expect("git");
+    let full = widget_crd("size").replace(
+        "              size: {type: string}\n",
+        &format!(
+            "              size: {{type: string, description: \"{}\"}}\n",
+            "x".repeat(2_200_000)
+        ),
+    );
+    assert!(full.len() > 2 * 1024 * 1024);
+    t.write("config/crd/full/widget.yaml", &full);
+    t.write(
+        "config/crd/minimal/widget.yaml",
+        &widget_crd("size").replace(
+            "            type: object\n            properties:\n              size: {type: string}\n",
+            "            type: object\n            x-kubernetes-preserve-unknown-fields: true\n",
+        ),
+    );
+    t.write(
+        "docs/samples/w.yaml",
+        "apiVersion: example.test/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: test\nspec:\n  colour: red\n",
+    );
+    let all = lint(&t.0, &["."], None);
+    assert!(
+        has(&all, "docs/samples/w.yaml", "schema", "error"),
+        "{:?}",
+        rows(&all)
+    );
+    let one = lint(&t.0, &["docs/samples/w.yaml"], None);
+    assert_eq!(
+        rules_of(&one, "docs/samples/w.yaml"),
+        rules_of(&all, "docs/samples/w.yaml")
+    );
+}

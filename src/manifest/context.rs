@@ -262,9 +262,7 @@ fn walk(
                 // is what the schema rule checks objects against: without it a file linted alone
                 // is checked against a smaller copy (kserve's 2.7 MB LLMInferenceService CRD),
                 // unlike in its folder. Still within the named files' size limit and the total.
-                if len > bounds.max_file_bytes
-                    && (len > max_file_size || !starts_a_crd(&path))
-                {
+                if len > bounds.max_file_bytes && (len > max_file_size || !starts_a_crd(&path)) {
                     skipped_large += 1;
                     continue;
                 }
