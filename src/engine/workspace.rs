@@ -288,6 +288,7 @@ impl Workspace {
             dir: path.parent().map(Path::to_path_buf),
             patch_of: None,
             unlisted_patch: false,
+            views: Vec::new(),
         });
         let mut copies = Vec::new();
         for (k, place) in places.enumerate() {
@@ -559,6 +560,7 @@ impl Workspace {
                         reported: s.copy_of.is_none(),
                         dir: s.placed.dir.clone(),
                         builds: s.placed.builds.clone(),
+                        views: s.placed.views.clone(),
                     },
                     None => SourceScope::default(),
                 })
