@@ -109,7 +109,7 @@ impl Rule for IstioVsConflictingHosts {
             }
             let mut rivals: Vec<&Object> = Vec::new();
             let mut more = false;
-            for other in group {
+            for other in group.iter() {
                 // The same identity is the same object (several versions of it are
                 // duplicate-object's business).
                 if other.name == object.name && other.ns() == object.ns() {
