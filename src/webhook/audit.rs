@@ -479,7 +479,7 @@ pub trait Observer {
 }
 
 /// Check the objects `keys` names (of `store`, which is also their world), as [`audit_store`]
-/// does. With an `observer` (`rollgate serve`'s background audit), each object's lookups are
+/// does. With an `observer`, rows go to it only: the result's `rows` stay empty. With an `observer` (`rollgate serve`'s background audit), each object's lookups are
 /// recorded for its event-driven re-checks: each kind then gets its own rule context per chunk,
 /// so that a cluster-wide index one kind's rules build is charged to that kind's objects only
 /// (see deps.rs on run-wide indexes); the findings are the same.
@@ -496,6 +496,8 @@ pub fn audit_keys(
     let mut out = Audit::default();
     let (unavailable, why) = unavailable_kinds(availability);
     let mut skipped: HashMap<(String, String), usize> = HashMap::new();
+    // One object's rows, then moved to their namespace's list (not one list of the pass's
+    // rows redistributed at the end: that held every row's struct twice at the peak).
     let mut rows: Vec<Row> = Vec::new();
     let per_kind = observer.is_some();
     for chunk in chunks(keys, options.max_objects_per_view) {
@@ -548,7 +550,7 @@ pub fn audit_keys(
             let counts = out.checked.entry(ns.map(str::to_owned)).or_default();
             counts.objects += 1;
             let mut failed = false;
-            let first = rows.len();
+            rows.clear();
             for f in found.drain(..) {
                 // A referent of a kind the cache cannot vouch for: counted in its note.
                 if f.outside {
@@ -560,12 +562,24 @@ pub fn audit_keys(
             if !failed {
                 counts.passed += 1;
             }
-            if let Some(o) = observer.as_deref_mut() {
-                o.checked(key, recorder.take(), &rows[first..], !failed);
+            match observer.as_deref_mut() {
+                // The observer keeps the rows: the pass does not hold them a second time.
+                Some(o) => o.checked(key, recorder.take(), &rows, !failed),
+                None => {
+                    for r in rows.drain(..) {
+                        out.rows
+                            .entry(r.object.namespace.clone())
+                            .or_default()
+                            .push(r);
+                    }
+                }
             }
         }
         drop(contexts);
         drop(recorders);
+        // The gate analyses memoized on this thread are the chunk's (namespace-aligned chunks
+        // share few queries): kept, they would grow to the memo's limit of entries.
+        crate::promql::analysis::clear_memo();
         for (k, n) in world
             .skipped
             .into_inner()
@@ -573,10 +587,6 @@ pub fn audit_keys(
         {
             *skipped.entry(k).or_default() += n;
         }
-    }
-    for r in rows {
-        let ns = r.object.namespace.clone();
-        out.rows.entry(ns).or_default().push(r);
     }
     for list in out.rows.values_mut() {
         list.sort_by(|a, b| {
