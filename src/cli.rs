@@ -494,9 +494,7 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
         }
         match input::read_file(&f, args.max_file_size) {
             Ok(mut i) => {
-                use crate::manifest::exclude::{
-                    ansible_role_of, helm_chart_of, json_may_be_manifest,
-                };
+                use crate::manifest::exclude::{json_may_be_manifest, template_reason};
                 if under.is_some()
                     && i.unusable.is_none()
                     && f.extension().is_some_and(|e| e == "json")
@@ -507,22 +505,7 @@ pub fn run_lint(args: LintArgs, out: &mut dyn Write) -> io::Result<u8> {
                     continue;
                 }
                 let template = match (&canonical, &i.unusable) {
-                    (Some(c), None) => helm_chart_of(c, &i.source.text, Some(&project))
-                        .map(|chart| {
-                            format!(
-                                "Helm chart template (chart {}): Helm renders it with Go templates before it is YAML, so it is not a manifest as written; not linted (`helm template {} | rollgate lint -` checks the rendered objects)",
-                                chart.display(),
-                                chart.display()
-                            )
-                        })
-                        .or_else(|| {
-                            ansible_role_of(c, &i.source.text).map(|role| {
-                                format!(
-                                    "Ansible role template (role {}): Ansible renders it with Jinja before it is YAML, so it is not a manifest as written; not linted",
-                                    role.display()
-                                )
-                            })
-                        }),
+                    (Some(c), None) => template_reason(c, &i.source.text, Some(&project)),
                     _ => None,
                 };
                 if let Some(why) = template {

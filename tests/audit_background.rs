@@ -460,7 +460,18 @@ fn webhook_p99_during_full_audit() {
         ))
         .expect("json"),
     ];
-    let rate = 2_000;
+    // One kind of review only (0 Canary, 1 ServiceMonitor, 2 DestinationRule, 3 VirtualService).
+    let bodies = match std::env::var("ROLLGATE_BENCH_REVIEW")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+    {
+        Some(i) if i < bodies.len() => vec![bodies[i].clone()],
+        _ => bodies,
+    };
+    let rate: u64 = std::env::var("ROLLGATE_BENCH_RATE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2_000);
     let report = |label: &str, (lat, errors): (Vec<Duration>, usize)| {
         println!(
             "| {label} | {} | {errors} | {:.2} | {:.2} | {:.2} |",
@@ -504,11 +515,56 @@ fn webhook_p99_during_full_audit() {
         );
     }
     println!(
-        "webhook p99: {:.2} ms without audit, {:.2} ms during full audits (target 10 ms)",
+        "webhook p99: {:.2} ms without audit, {:.2} ms during full audits (target: p99 ≤ 2 ms, docs/performance.md)",
         quiet.as_secs_f64() * 1e3,
         busy.as_secs_f64() * 1e3
     );
     assert!(!passes.is_empty());
     let _ = server_rt.block_on(running.shutdown());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Review latency against the 100,000-object cache, one review at a time, per kind (no HTTP):
+/// what each admission costs the webhook on a large cluster.
+#[test]
+#[ignore = "scale figure: run in release with --ignored --nocapture"]
+fn review_cost_at_scale() {
+    use rollgate::webhook::review::review;
+    let (store, n) = big_store();
+    let metrics = Arc::new(Metrics::new());
+    let cache = synced(store, metrics);
+    let engine = Engine::new(rollgate::rules::REGISTRY, &Config::default(), None);
+    let settings = Config::default().settings;
+    let world: &dyn rollgate::webhook::World = &*cache;
+    let rounds: usize = std::env::var("ROLLGATE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let cases = [
+        ("Canary", canary("team-7", "podinfo", "errors").value),
+        ("ServiceMonitor", monitor("team-9", "cart", "cart").value),
+        (
+            "DestinationRule",
+            destination_rule("team-11", "reviews").value,
+        ),
+        ("VirtualService", support::virtual_service("web", &[90, 10])),
+    ];
+    println!("cache: {n} objects; {rounds} reviews per kind");
+    for (kind, value) in cases {
+        let body =
+            serde_json::to_vec(&support::admission_review("u", "CREATE", &value)).expect("json");
+        let mut lat: Vec<Duration> = (0..rounds)
+            .map(|_| {
+                let t = Instant::now();
+                let _ = review(&body, &engine, &settings, world);
+                t.elapsed()
+            })
+            .collect();
+        lat.sort();
+        println!(
+            "{kind}: p50 {:.3} ms, p99 {:.3} ms",
+            percentile(&lat, 0.5).as_secs_f64() * 1e3,
+            percentile(&lat, 0.99).as_secs_f64() * 1e3
+        );
+    }
 }

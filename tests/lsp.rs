@@ -864,7 +864,23 @@ fn each_open_file_shows_what_lint_of_that_file_shows() {
         );
     }
     write("overlays/prod/again.yaml", deploy);
+    // Templates of other tools: one `not-kubernetes-object` info each, not a parse error per
+    // `{{` (a Helm chart's, an Ansible role's).
+    write(
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+    );
+    write(
+        "chart/templates/deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Values.name }}\nspec:\n  replicas: {{ .Values.replicas }}\n",
+    );
+    write(
+        "roles/web/templates/svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ app_name }}\n",
+    );
     let files = [
+        "chart/templates/deploy.yaml",
+        "roles/web/templates/svc.yaml",
         "canary.yaml",
         "argo.yaml",
         "base/deploy.yaml",
@@ -884,6 +900,10 @@ fn each_open_file_shows_what_lint_of_that_file_shows() {
         let got = lsp_rows(&c.diagnostics(&uri(&path)));
         let want = cli_rows(&dir, f);
         assert_eq!(got, want, "{f}");
+        if f.contains("templates/") {
+            let rules: Vec<&str> = got.iter().map(|r| r.0.as_str()).collect();
+            assert_eq!(rules, ["not-kubernetes-object"], "{f}");
+        }
         compared += want.len();
     }
     // The comparison is not of empty sets: the duplicate, the patch, the kustomization.

@@ -1048,3 +1048,385 @@ spec:
         rows(&together)
     );
 }
+
+/// A Deployment with no selector, named `name`, as kustomize bases write them when their
+/// kustomization adds the selector with `commonLabels`.
+fn bare_deploy(name: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  template:
+    metadata:
+      labels: {{app: x}}
+    spec:
+      containers:
+      - name: c
+        image: x
+"
+    )
+}
+
+#[test]
+fn kustomize_name_prefixes_deletions_and_added_selectors() {
+    // kubeflow/manifests: one build holds several apps' bases, each with a Deployment named
+    // `deployment` under its own `namePrefix`, and each base leaves the selector to
+    // `commonLabels`; a Namespace the build also gets from another app is removed there by a
+    // `$patch: delete`.
+    let t = Tmp::new("kustomize-names");
+    std::fs::create_dir_all(t.0.join(".git")).expect("git");
+    t.write(
+        "example/kustomization.yaml",
+        "resources:\n- ../apps/a\n- ../apps/b\n- ../apps/c\n- ../ns\n",
+    );
+    for (app, prefix) in [("a", "a-"), ("b", "b-")] {
+        t.write(
+            &format!("apps/{app}/kustomization.yaml"),
+            &format!(
+                "namePrefix: {prefix}\nnamespace: kubeflow\ncommonLabels:\n  app: {app}\nresources:\n- deployment.yaml\n"
+            ),
+        );
+        t.write(
+            &format!("apps/{app}/deployment.yaml"),
+            &bare_deploy("deployment"),
+        );
+    }
+    // No prefix, no labels: a true duplicate of nothing, but its selector is missing.
+    t.write(
+        "apps/c/kustomization.yaml",
+        "resources:\n- deployment.yaml\n- namespace.yaml\npatches:\n- path: patches/remove-namespace.yaml\n",
+    );
+    t.write("apps/c/deployment.yaml", &bare_deploy("deployment"));
+    t.write(
+        "apps/c/namespace.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kubeflow\n",
+    );
+    t.write(
+        "apps/c/patches/remove-namespace.yaml",
+        "$patch: delete\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: kubeflow\n",
+    );
+    // A leftover patch beside it that nothing lists.
+    t.write(
+        "apps/c/patches/add-account.yaml",
+        &bare_deploy("deployment"),
+    );
+    t.write("ns/kustomization.yaml", "resources:\n- namespace.yaml\n");
+    t.write(
+        "ns/namespace.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kubeflow\n",
+    );
+    let all = lint(&t.0, &["."], None);
+    assert!(
+        !rows(&all)
+            .iter()
+            .any(|(_, _, r, _)| r == "duplicate-object"),
+        "{:?}",
+        rows(&all)
+    );
+    for app in ["a", "b"] {
+        assert!(
+            !has(
+                &all,
+                &format!("apps/{app}/deployment.yaml"),
+                "schema",
+                "error"
+            ),
+            "{:?}",
+            rows(&all)
+        );
+    }
+    assert!(
+        has(&all, "apps/c/deployment.yaml", "schema", "error"),
+        "{:?}",
+        rows(&all)
+    );
+    assert!(
+        has(
+            &all,
+            "patches/add-account.yaml",
+            "not-kubernetes-object",
+            "info"
+        ),
+        "{:?}",
+        rows(&all)
+    );
+    // The same prefix twice in one build: one identity, a true duplicate.
+    t.write(
+        "apps/b/kustomization.yaml",
+        "namePrefix: a-\nnamespace: kubeflow\ncommonLabels:\n  app: b\nresources:\n- deployment.yaml\n",
+    );
+    let dup = lint(&t.0, &["."], None);
+    assert!(
+        has(&dup, "deployment.yaml", "duplicate-object", "error"),
+        "{:?}",
+        rows(&dup)
+    );
+    // Named alone, the same as in the folder pass.
+    let one = lint(&t.0, &["apps/b/deployment.yaml"], None);
+    assert_eq!(
+        rules_of(&one, "apps/b/deployment.yaml"),
+        rules_of(&dup, "apps/b/deployment.yaml")
+    );
+}
+
+const VS_ROUTE: &str = "apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: NAME
+  namespace: default
+spec:
+  hosts:
+  - reviews
+  http:
+  - route:
+    - destination:
+        host: reviews
+";
+
+#[test]
+fn virtualservices_of_sibling_examples_do_not_conflict() {
+    // GoogleCloudPlatform/istio-samples: two examples route one host with VirtualServices of
+    // different names; each is applied on its own.
+    let t = Tmp::new("vs-siblings");
+    std::fs::create_dir_all(t.0.join(".git")).expect("git");
+    t.write("canary/vs.yaml", &VS_ROUTE.replace("NAME", "reviews"));
+    t.write(
+        "migration/step1/vs.yaml",
+        &VS_ROUTE.replace("NAME", "reviews-migration"),
+    );
+    t.write(
+        "migration/step1/vs-b.yaml",
+        &VS_ROUTE.replace("NAME", "reviews-migration"),
+    );
+    let all = lint(&t.0, &["."], None);
+    assert!(
+        !rows(&all)
+            .iter()
+            .any(|(_, _, r, _)| r == "istio-vs-conflicting-hosts"),
+        "{:?}",
+        rows(&all)
+    );
+    // In one folder they are applied together: a conflict.
+    t.write("canary/vs-2.yaml", &VS_ROUTE.replace("NAME", "reviews-2"));
+    let near = lint(&t.0, &["."], None);
+    assert!(
+        has(
+            &near,
+            "canary/vs.yaml",
+            "istio-vs-conflicting-hosts",
+            "warning"
+        ),
+        "{:?}",
+        rows(&near)
+    );
+}
+
+#[test]
+fn monitors_judged_by_what_the_service_selects_and_where_it_lives() {
+    // KubeRay: a PodMonitor selecting `app.kubernetes.io/name: kuberay`, which the operator's
+    // Service also selects its pods by; a ServiceMonitor for namespace `default` while a
+    // kustomize base in a sibling folder deploys the Service to `ray-system` (the documented
+    // path is a Helm install into `default`).
+    let t = Tmp::new("monitors-kuberay");
+    std::fs::create_dir_all(t.0.join(".git")).expect("git");
+    t.write(
+        "operator/service.yaml",
+        "apiVersion: v1
+kind: Service
+metadata:
+  name: kuberay-operator
+  namespace: default
+  labels: {app.kubernetes.io/name: kuberay}
+spec:
+  selector: {app.kubernetes.io/name: kuberay, app.kubernetes.io/component: operator}
+  ports:
+  - name: metrics
+    port: 8080
+",
+    );
+    t.write(
+        "deploy/base/service.yaml",
+        "apiVersion: v1
+kind: Service
+metadata:
+  name: apiserver
+  namespace: ray-system
+  labels: {app.kubernetes.io/component: apiserver}
+spec:
+  selector: {app.kubernetes.io/component: apiserver}
+  ports:
+  - name: http
+    port: 8888
+",
+    );
+    t.write(
+        "deploy/prometheus/pod-monitor.yaml",
+        "apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata:
+  name: ray
+  namespace: prometheus-system
+spec:
+  podMetricsEndpoints:
+  - port: metrics
+  namespaceSelector: {matchNames: [default]}
+  selector:
+    matchLabels: {app.kubernetes.io/name: kuberay}
+",
+    );
+    t.write(
+        "deploy/prometheus/service-monitor.yaml",
+        "apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: apiserver
+  namespace: prometheus-system
+spec:
+  endpoints:
+  - targetPort: http
+  namespaceSelector: {matchNames: [default]}
+  selector:
+    matchLabels: {app.kubernetes.io/component: apiserver}
+",
+    );
+    let all = lint(&t.0, &["."], None);
+    assert!(
+        !rows(&all)
+            .iter()
+            .any(|(_, _, r, _)| r == "podmonitor-selects-service-labels"),
+        "{:?}",
+        rows(&all)
+    );
+    assert!(
+        has(
+            &all,
+            "service-monitor.yaml",
+            "servicemonitor-no-matching-service",
+            "info"
+        ),
+        "{:?}",
+        rows(&all)
+    );
+    // The Service beside the monitor, in another namespace: a likely mistake.
+    t.write(
+        "deploy/prometheus/service.yaml",
+        &std::fs::read_to_string(t.0.join("deploy/base/service.yaml")).expect("read"),
+    );
+    let near = lint(&t.0, &["."], None);
+    assert!(
+        has(
+            &near,
+            "service-monitor.yaml",
+            "servicemonitor-no-matching-service",
+            "warning"
+        ),
+        "{:?}",
+        rows(&near)
+    );
+}
+
+#[test]
+fn a_prometheus_with_no_name_is_a_fragment_not_evidence() {
+    // prometheus-operator's user guide on scrape classes: a Prometheus showing only
+    // `scrapeClasses` (no name, no selectors) beside the monitors that use them.
+    let t = Tmp::new("prometheus-fragment");
+    std::fs::create_dir_all(t.0.join(".git")).expect("git");
+    t.write(
+        "guide/definition.yaml",
+        "apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+spec:
+  scrapeClasses:
+  - name: istio-mtls
+    default: true
+",
+    );
+    t.write(
+        "guide/servicemonitor.yaml",
+        "apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: example
+spec:
+  scrapeClass: istio-mtls
+  selector:
+    matchLabels: {app: example}
+  endpoints:
+  - port: http
+",
+    );
+    let all = lint(&t.0, &["."], None);
+    assert!(
+        !rows(&all)
+            .iter()
+            .any(|(_, _, r, _)| r == "monitor-not-selected-by-prometheus"),
+        "{:?}",
+        rows(&all)
+    );
+    // Named, the same Prometheus selects nothing: the monitor is not scraped.
+    t.write(
+        "guide/definition.yaml",
+        "apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata:
+  name: main
+spec:
+  scrapeClasses:
+  - name: istio-mtls
+    default: true
+",
+    );
+    let named = lint(&t.0, &["."], None);
+    assert!(
+        has(
+            &named,
+            "servicemonitor.yaml",
+            "monitor-not-selected-by-prometheus",
+            "warning"
+        ),
+        "{:?}",
+        rows(&named)
+    );
+}
+
+#[test]
+fn a_full_and_a_minimal_crd_copy_give_one_answer_alone_and_in_the_folder() {
+    // kserve: `config/crd/full/` (the schemas), `config/crd/minimal/` (every field kept), and a
+    // sample in `docs/`; the full copy of one CRD is over 2 MiB, the size above which other
+    // context files are skipped.
+    let t = Tmp::new("crd-copies");
+    std::fs::create_dir_all(t.0.join(".git")).expect("git");
+    let full = widget_crd("size").replace(
+        "              size: {type: string}\n",
+        &format!(
+            "              size: {{type: string, description: \"{}\"}}\n",
+            "x".repeat(2_200_000)
+        ),
+    );
+    assert!(full.len() > 2 * 1024 * 1024);
+    t.write("config/crd/full/widget.yaml", &full);
+    t.write(
+        "config/crd/minimal/widget.yaml",
+        &widget_crd("size").replace(
+            "            type: object\n            properties:\n              size: {type: string}\n",
+            "            type: object\n            x-kubernetes-preserve-unknown-fields: true\n",
+        ),
+    );
+    t.write(
+        "docs/samples/w.yaml",
+        "apiVersion: example.test/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: test\nspec:\n  colour: red\n",
+    );
+    let all = lint(&t.0, &["."], None);
+    assert!(
+        has(&all, "docs/samples/w.yaml", "schema", "error"),
+        "{:?}",
+        rows(&all)
+    );
+    let one = lint(&t.0, &["docs/samples/w.yaml"], None);
+    assert_eq!(
+        rules_of(&one, "docs/samples/w.yaml"),
+        rules_of(&all, "docs/samples/w.yaml")
+    );
+}

@@ -196,6 +196,18 @@ pub trait Inventory: Send + Sync {
         }
     }
 
+    /// The Deployments that run Flagger (`controllers::runs_flagger`), as `scan` passes them:
+    /// what Flagger's flags are read from. A world that keeps this fact per object (the
+    /// cluster cache marks each entry when it is stored) answers without parsing every
+    /// Deployment of the cluster on each admission.
+    fn scan_flagger(&self, f: &mut dyn FnMut(&Object)) {
+        self.scan("apps", "Deployment", None, &mut |d| {
+            if super::controllers::runs_flagger(d) {
+                f(d);
+            }
+        });
+    }
+
     /// Pod templates (of the kinds in `POD_TEMPLATE_KINDS`) in `namespace` (every namespace with
     /// `None`) whose pod labels the selector selects, in input order.
     fn select_pods(
@@ -255,6 +267,14 @@ pub trait Inventory: Send + Sync {
         }
     }
 
+    /// Whether every kustomization build that applies `object` adds labels to workloads'
+    /// selectors (`commonLabels`, `labels` with `includeSelectors`), creating
+    /// `spec.selector.matchLabels` where the file has none.
+    fn selector_added(&self, object: &Object) -> bool {
+        let _ = object;
+        false
+    }
+
     /// How to treat a referent of `group`/`kind` named `name` in `namespace`, which `referrer`
     /// names and the world does not hold ([`Absence`]). By default: certainly missing in a
     /// complete world, else possibly elsewhere (a warning, the cluster's semantics).
@@ -309,6 +329,8 @@ pub struct SourceScope {
     pub dir: Option<std::path::PathBuf>,
     /// The kustomization builds that include the file.
     pub builds: Vec<u32>,
+    /// What each build does to the file's objects (`kustomize::BuildView`).
+    pub views: Vec<crate::manifest::kustomize::BuildView>,
 }
 
 /// Entry numbers (objects or pod templates), ascending, by name and by label.
@@ -655,10 +677,33 @@ impl Inventory for MemoryInventory {
                 return true;
             }
         }
+        // One build holds both under one identity only when kustomize gives them one: the
+        // same name prefix and suffix on the way down to each file (a `Namespace` object takes
+        // the build's namespace as its name), and neither removed by a `$patch: delete`.
+        // kubeflow/manifests builds seven `deployment.yaml` Deployments named `deployment`,
+        // each under its own `namePrefix` (docs/precision.md).
         match (self.source_of(a), self.source_of(b)) {
-            (Some(x), Some(y)) => x.builds.iter().any(|b| y.builds.contains(b)),
+            (Some(x), Some(y)) => x.builds.iter().any(|build| {
+                if !y.builds.contains(build) {
+                    return false;
+                }
+                let vx = x.views.iter().find(|v| v.build == *build);
+                let vy = y.views.iter().find(|v| v.build == *build);
+                match (vx, vy) {
+                    (Some(vx), Some(vy)) => {
+                        let nx = vx.name_of(&a.group, &a.kind, &a.name);
+                        nx.is_some() && nx == vy.name_of(&b.group, &b.kind, &b.name)
+                    }
+                    _ => true,
+                }
+            }),
             _ => false,
         }
+    }
+
+    fn selector_added(&self, object: &Object) -> bool {
+        self.source_of(object)
+            .is_some_and(|s| !s.views.is_empty() && s.views.iter().all(|v| v.fills_selectors))
     }
 
     /// Complete: missing. Else suspect when objects of that kind in that namespace are applied

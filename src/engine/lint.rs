@@ -489,6 +489,8 @@ pub(crate) struct Placed {
     pub(crate) patch_of: Option<std::path::PathBuf>,
     /// The file is named like a patch and that kustomization (its folder's) does not list it.
     pub(crate) unlisted_patch: bool,
+    /// What each of `builds` does to the file's objects (names, deletions, selectors).
+    pub(crate) views: Vec<crate::manifest::kustomize::BuildView>,
 }
 
 /// What the kustomizations say about the file at `path`: where its objects go, first; then,
@@ -511,6 +513,15 @@ pub(crate) fn placements(
         dir: dir.clone(),
         patch_of: scope.and_then(|s| s.patch_of.clone()),
         unlisted_patch: scope.is_some_and(|s| s.unlisted_patch),
+        views: scope
+            .map(|s| {
+                s.views
+                    .iter()
+                    .filter(|v| builds.contains(&v.build))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     match scope.map(|s| s.by_namespace.as_slice()) {
         Some(all @ [_, ..]) => all.iter().map(|(ns, b)| place(ns, b)).collect(),
@@ -618,6 +629,7 @@ pub fn lint_in_project(
             reported,
             dir: place.dir.clone(),
             builds: place.builds.clone(),
+            views: place.views.clone(),
         });
         if input.context {
             context_files += 1;

@@ -288,6 +288,7 @@ impl Workspace {
             dir: path.parent().map(Path::to_path_buf),
             patch_of: None,
             unlisted_patch: false,
+            views: Vec::new(),
         });
         let mut copies = Vec::new();
         for (k, place) in places.enumerate() {
@@ -389,7 +390,15 @@ impl Workspace {
         }
     }
 
-    fn load(&self, id: FileId, path: &Path, input: Input, hash: u64, placed: Placed) -> Slot {
+    fn load(&self, id: FileId, path: &Path, mut input: Input, hash: u64, placed: Placed) -> Slot {
+        if input.unusable.is_none() && input.skipped.is_none() {
+            // As the linter: a Helm chart's or an Ansible role's template is not a manifest.
+            input.skipped = crate::manifest::exclude::template_reason(
+                path,
+                &input.source.text,
+                self.project.as_deref(),
+            );
+        }
         let si = id.source();
         let mut found = Vec::new();
         let mut docs = HashMap::new();
@@ -551,6 +560,7 @@ impl Workspace {
                         reported: s.copy_of.is_none(),
                         dir: s.placed.dir.clone(),
                         builds: s.placed.builds.clone(),
+                        views: s.placed.views.clone(),
                     },
                     None => SourceScope::default(),
                 })

@@ -14,6 +14,31 @@ use std::path::{Path, PathBuf};
 use super::input::{self, Input};
 use super::kustomize::{self, Scopes};
 
+/// Whether the file's first document is a CustomResourceDefinition (read from its first 4 KiB).
+fn starts_a_crd(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4096];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let text = String::from_utf8_lossy(&head[..n]);
+    let mut content = false;
+    for l in text.lines() {
+        let l = l.trim_end();
+        if l == "---" {
+            if content {
+                return false;
+            }
+            continue;
+        }
+        if l == "kind: CustomResourceDefinition" {
+            return true;
+        }
+        content |= !l.is_empty() && !l.starts_with('#');
+    }
+    false
+}
+
 /// Bounds of a context walk.
 #[derive(Debug, Clone, Copy)]
 pub struct Bounds {
@@ -170,6 +195,7 @@ fn walk(
     roots: &[PathBuf],
     named: &HashSet<PathBuf>,
     bounds: Bounds,
+    max_file_size: u64,
 ) -> (Vec<PathBuf>, Vec<String>) {
     let mut files = Vec::new();
     let mut notes = Vec::new();
@@ -232,7 +258,11 @@ fn walk(
                     continue;
                 }
                 let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                if len > bounds.max_file_bytes {
+                // Large files are skipped (generated bundles), but a large CustomResourceDefinition
+                // is what the schema rule checks objects against: without it a file linted alone
+                // is checked against a smaller copy (kserve's 2.7 MB LLMInferenceService CRD),
+                // unlike in its folder. Still within the named files' size limit and the total.
+                if len > bounds.max_file_bytes && (len > max_file_size || !starts_a_crd(&path)) {
                     skipped_large += 1;
                     continue;
                 }
@@ -275,7 +305,7 @@ fn may_hold_objects(text: &str) -> bool {
 /// canonical paths of the named files (and of standard input's `--stdin-filename`).
 pub fn load(named: &[PathBuf], roots: &[PathBuf], bounds: Bounds, max_file_size: u64) -> Loaded {
     let named_set: HashSet<PathBuf> = named.iter().cloned().collect();
-    let (mut files, mut notes) = walk(roots, &named_set, bounds);
+    let (mut files, mut notes) = walk(roots, &named_set, bounds, max_file_size);
     let mut loaded = Loaded::default();
     // Kustomizations among the named and the context files, within their project.
     let kustomizations: Vec<PathBuf> = named
@@ -321,7 +351,14 @@ pub fn load(named: &[PathBuf], roots: &[PathBuf], bounds: Bounds, max_file_size:
     files.extend(extra);
     let mut unreadable = 0usize;
     for f in files {
-        match input::read_file(&f, max_file_size.min(bounds.max_file_bytes)) {
+        let limit = if std::fs::metadata(&f).is_ok_and(|m| m.len() > bounds.max_file_bytes)
+            && starts_a_crd(&f)
+        {
+            max_file_size
+        } else {
+            max_file_size.min(bounds.max_file_bytes)
+        };
+        match input::read_file(&f, limit) {
             Ok(mut i) if i.unusable.is_none() => {
                 i.context = true;
                 i.path.get_or_insert(f);

@@ -137,6 +137,29 @@ impl Excludes {
     }
 }
 
+/// Why a file is a template of another tool and not linted as written (a Helm chart's or an
+/// Ansible role's), for its one `not-kubernetes-object` info; `None` for a manifest. The linter
+/// and the language server both ask this, so a template opened in an editor gets the note the
+/// linter gives, not a parse error per `{{`. `path` is canonical; `stop` is the project root.
+pub fn template_reason(path: &Path, text: &str, stop: Option<&Path>) -> Option<String> {
+    helm_chart_of(path, text, stop)
+        .map(|chart| {
+            format!(
+                "Helm chart template (chart {}): Helm renders it with Go templates before it is YAML, so it is not a manifest as written; not linted (`helm template {} | rollgate lint -` checks the rendered objects)",
+                chart.display(),
+                chart.display()
+            )
+        })
+        .or_else(|| {
+            ansible_role_of(path, text).map(|role| {
+                format!(
+                    "Ansible role template (role {}): Ansible renders it with Jinja before it is YAML, so it is not a manifest as written; not linted",
+                    role.display()
+                )
+            })
+        })
+}
+
 /// The Helm chart a file belongs to, when it is a chart template: a file in a folder holding
 /// `Chart.yaml` (or below it, not above `stop`) whose text holds a template action (`{{`).
 /// Helm renders such files with Go's text/template before any YAML parser sees them, so

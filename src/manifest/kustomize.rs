@@ -9,8 +9,16 @@
 //! `patchesJson6902[].path` name partial objects merged into the build's objects. A build that
 //! holds one identity twice is refused ("may not add resource with an already registered id").
 //!
-//! What this module does not do (a rendered build would): name prefixes and suffixes, generators,
-//! replacements, Helm charts, remote bases. Those identities stay as written.
+//! Name prefixes and suffixes (`namePrefix`/`nameSuffix`, `PrefixSuffixTransformer`: every kind
+//! but CustomResourceDefinition, APIService and Namespace), the namespace a build gives a
+//! `Namespace` object (`api/filters/namespace`: its name becomes the build's namespace),
+//! `$patch: delete` patches and the selectors `commonLabels` (and `labels` with
+//! `includeSelectors`) add are recorded per file and build ([`BuildView`]), so that two files of
+//! one build are only one identity when kustomize would give them one, and a workload whose
+//! selector the build adds is not missing it. Identities stay as written otherwise.
+//!
+//! What this module does not do (a rendered build would): generators, replacements, Helm
+//! charts, remote bases.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
@@ -69,6 +77,47 @@ pub struct FileScope {
     /// The namespaces the builds give it, each with the builds that give it (a base included
     /// by a `prod` and a `staging` overlay is in both namespaces); `None`: the build sets none.
     pub by_namespace: Vec<(Option<String>, Vec<u32>)>,
+    /// What each build that includes it does to its objects, one per build.
+    pub views: Vec<BuildView>,
+}
+
+/// What one build does to the objects of one file: the kustomizations from the build's root
+/// down to the file, combined.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildView {
+    pub build: u32,
+    /// `namePrefix`es, outermost first, and `nameSuffix`es, innermost first, as kustomize
+    /// applies them (inner kustomizations run first).
+    pub prefix: String,
+    pub suffix: String,
+    /// The namespace the build gives the file's objects (a `Namespace` object is renamed to it).
+    pub namespace: Option<String>,
+    /// A kustomization on the way sets `commonLabels` (or `labels` with `includeSelectors`):
+    /// kustomize adds them to workloads' `spec.selector.matchLabels`, creating it.
+    pub fills_selectors: bool,
+    /// (kind, name) of objects a `$patch: delete` patch on the way removes from the build.
+    pub deleted: Vec<(String, String)>,
+}
+
+impl BuildView {
+    /// The name kustomize gives an object of `kind` named `name` in this build (`None`: deleted).
+    pub fn name_of(&self, group: &str, kind: &str, name: &str) -> Option<String> {
+        if self.deleted.iter().any(|(k, n)| k == kind && n == name) {
+            return None;
+        }
+        if kind == "Namespace" && group.is_empty() {
+            return Some(self.namespace.clone().unwrap_or_else(|| name.to_owned()));
+        }
+        let skipped = matches!(
+            (group, kind),
+            ("apiextensions.k8s.io", "CustomResourceDefinition")
+                | ("apiregistration.k8s.io", "APIService")
+        );
+        if skipped {
+            return Some(name.to_owned());
+        }
+        Some(format!("{}{name}{}", self.prefix, self.suffix))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -102,6 +151,34 @@ struct Kustomization {
     resources: Vec<String>,
     /// Patch file paths, as written.
     patches: Vec<String>,
+    name_prefix: String,
+    name_suffix: String,
+    /// `commonLabels`, or `labels` with `includeSelectors: true`.
+    fills_selectors: bool,
+    /// (kind, name) that its `$patch: delete` patches remove.
+    deleted: Vec<(String, String)>,
+}
+
+/// Patch files larger than this are not read for `$patch: delete`.
+const MAX_PATCH_BYTES: u64 = 1024 * 1024;
+
+/// (kind, name) of the `$patch: delete` documents of a strategic-merge patch's text.
+fn deletions(text: &str, out: &mut Vec<(String, String)>) {
+    if !text.contains("$patch") {
+        return;
+    }
+    let loaded = crate::manifest::load(text, crate::manifest::Limits::default());
+    for d in loaded.documents {
+        let v = &d.value;
+        if v.get("$patch").and_then(Value::as_str) != Some("delete") {
+            continue;
+        }
+        let kind = v.get("kind").and_then(Value::as_str);
+        let name = v.pointer("/metadata/name").and_then(Value::as_str);
+        if let (Some(k), Some(n)) = (kind, name) {
+            out.push((k.to_owned(), n.to_owned()));
+        }
+    }
 }
 
 /// Entries of a kustomization's folder looked at for unlisted patch files.
@@ -164,6 +241,43 @@ fn read(path: &Path, notes: &mut Vec<Note>) -> Option<Kustomization> {
     for key in ["resources", "bases", "components"] {
         k.resources.extend(strings(value.get(key)));
     }
+    let text_of = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    k.name_prefix = text_of("namePrefix");
+    k.name_suffix = text_of("nameSuffix");
+    let non_empty = |v: Option<&Value>| v.and_then(Value::as_object).is_some_and(|m| !m.is_empty());
+    k.fills_selectors = non_empty(value.get("commonLabels"))
+        || value
+            .get("labels")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|l| {
+                l.get("includeSelectors").and_then(Value::as_bool) == Some(true)
+                    && non_empty(l.get("pairs"))
+            });
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let mut patch_texts: Vec<String> = Vec::new();
+    for p in value
+        .get("patches")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(inline) = p.get("patch").and_then(Value::as_str) {
+            patch_texts.push(inline.to_owned());
+        }
+    }
+    for p in strings(value.get("patchesStrategicMerge")) {
+        if p.contains('\n') || p.contains(": ") {
+            patch_texts.push(p);
+        }
+    }
     for key in ["patches", "patchesJson6902"] {
         for p in value
             .get(key)
@@ -188,6 +302,20 @@ fn read(path: &Path, notes: &mut Vec<Note>) -> Option<Kustomization> {
         if !p.contains('\n') && !p.contains(": ") {
             k.patches.push(p);
         }
+    }
+    for p in &k.patches {
+        if is_remote(p) {
+            continue;
+        }
+        let file = dir.join(p);
+        if std::fs::metadata(&file).is_ok_and(|m| m.is_file() && m.len() <= MAX_PATCH_BYTES) {
+            if let Ok(t) = std::fs::read_to_string(&file) {
+                patch_texts.push(t);
+            }
+        }
+    }
+    for t in &patch_texts {
+        deletions(t, &mut k.deleted);
     }
     k.text = text;
     Some(k)
@@ -320,9 +448,17 @@ pub fn analyse(kustomizations: &[PathBuf], project: Option<&Path>) -> Scopes {
         scopes.roots.push(root.clone());
         // Depth-first, with the chain of kustomizations being expanded (cycles).
         let mut visited: HashSet<PathBuf> = HashSet::new();
-        let mut stack: Vec<(PathBuf, Option<String>, Vec<PathBuf>)> =
-            vec![(root.clone(), None, Vec::new())];
-        while let Some((k, outer_ns, chain)) = stack.pop() {
+        // What the kustomizations above `k` do: its view is theirs combined with its own.
+        let mut stack: Vec<(PathBuf, Option<String>, Vec<PathBuf>, BuildView)> = vec![(
+            root.clone(),
+            None,
+            Vec::new(),
+            BuildView {
+                build: id,
+                ..BuildView::default()
+            },
+        )];
+        while let Some((k, outer_ns, chain, outer)) = stack.pop() {
             steps += 1;
             if steps > MAX_STEPS {
                 notes.push(Note {
@@ -345,6 +481,15 @@ pub fn analyse(kustomizations: &[PathBuf], project: Option<&Path>) -> Scopes {
                 continue;
             };
             let ns = outer_ns.clone().or_else(|| parsed.namespace.clone());
+            let mut view = BuildView {
+                build: id,
+                prefix: format!("{}{}", outer.prefix, parsed.name_prefix),
+                suffix: format!("{}{}", parsed.name_suffix, outer.suffix),
+                namespace: ns.clone(),
+                fills_selectors: outer.fills_selectors || parsed.fills_selectors,
+                deleted: outer.deleted.clone(),
+            };
+            view.deleted.extend(parsed.deleted.iter().cloned());
             let dir = k.parent().unwrap_or(Path::new("/")).to_path_buf();
             let mut note = |entry: &str, message: String| {
                 if reported.insert((k.clone(), entry.to_owned())) {
@@ -454,11 +599,12 @@ pub fn analyse(kustomizations: &[PathBuf], project: Option<&Path>) -> Scopes {
                     }
                     let mut chain = chain.clone();
                     chain.push(k.clone());
-                    stack.push((child, ns.clone(), chain));
+                    stack.push((child, ns.clone(), chain, view.clone()));
                 } else {
                     let e = scopes.files.entry(target.clone()).or_default();
                     if !e.builds.contains(&id) {
                         e.builds.push(id);
+                        e.views.push(view.clone());
                     }
                     namespaces
                         .entry(target)
@@ -475,16 +621,28 @@ pub fn analyse(kustomizations: &[PathBuf], project: Option<&Path>) -> Scopes {
     // Files named like a patch in a kustomization's folder that no kustomization includes or
     // patches with: kubebuilder's `config/default/manager_auth_proxy_patch.yaml` and the like,
     // whose entries are commented out. They hold partial objects (a Deployment without
-    // `selector`), applied by nothing as they are.
+    // `selector`), applied by nothing as they are. Likewise the files of a `patches/` folder
+    // beside a kustomization (kubeflow's `tensorboard-controller/upstream/base/patches/`, where
+    // one of the two is listed and the other left over).
     for k in &all {
         let Some(dir) = k.parent() else { continue };
         let Ok(list) = std::fs::read_dir(dir) else {
             continue;
         };
+        let mut entries: Vec<(std::fs::DirEntry, bool)> = Vec::new();
         for entry in list.flatten().take(MAX_FOLDER_ENTRIES) {
+            let folder = entry.file_name().to_string_lossy().to_ascii_lowercase();
+            if folder.contains("patch") && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if let Ok(inner) = std::fs::read_dir(entry.path()) {
+                    entries.extend(inner.flatten().take(MAX_FOLDER_ENTRIES).map(|e| (e, true)));
+                }
+            }
+            entries.push((entry, false));
+        }
+        for (entry, in_patch_folder) in entries {
             let name = entry.file_name();
             let name = name.to_string_lossy().to_ascii_lowercase();
-            if !name.contains("patch")
+            if !(in_patch_folder || name.contains("patch"))
                 || !(name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json"))
             {
                 continue;

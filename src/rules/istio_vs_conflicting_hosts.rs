@@ -11,6 +11,7 @@
 
 use serde_json::Value;
 
+use crate::engine::inventory::ELSEWHERE;
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
@@ -107,15 +108,28 @@ impl Rule for IstioVsConflictingHosts {
             {
                 continue;
             }
+            // Rivals: other identities applied with this VirtualService or near it. The same
+            // identity is the same object (several versions of it are duplicate-object's
+            // business, or alternatives: environments, steps of a tutorial); VirtualServices
+            // of sibling folders (other examples, clusters, environments) are not applied with
+            // it (`Inventory::distance`, as `absence` judges; found on GoogleCloudPlatform/
+            // istio-samples, where two examples route one host: docs/precision.md).
             let mut rivals: Vec<&Object> = Vec::new();
             let mut more = false;
             for other in group.iter() {
-                // The same identity is the same object (several versions of it are
-                // duplicate-object's business).
                 if other.name == object.name && other.ns() == object.ns() {
                     continue;
                 }
                 if !overlap(&my_scope, &scope(other)) {
+                    continue;
+                }
+                if cx.world.distance(object, other) >= ELSEWHERE {
+                    continue;
+                }
+                if rivals
+                    .iter()
+                    .any(|r| r.name == other.name && r.ns() == other.ns())
+                {
                     continue;
                 }
                 if rivals.len() == 3 {

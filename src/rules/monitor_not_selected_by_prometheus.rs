@@ -68,8 +68,16 @@ impl Rule for MonitorNotSelectedByPrometheus {
             return;
         };
         let mut scrapers = Vec::new();
+        // A Prometheus with no name cannot be applied (kubectl: "resource name may not be
+        // empty"): a fragment of documentation (prometheus-operator's user guides show only the
+        // fields they explain), no evidence about which Prometheus scrapes the monitor.
         for k in SCRAPERS {
-            scrapers.extend(cx.world.list("monitoring.coreos.com", k, None));
+            scrapers.extend(
+                cx.world
+                    .list("monitoring.coreos.com", k, None)
+                    .into_iter()
+                    .filter(|p| !p.name.is_empty()),
+            );
         }
         // Any Prometheus that selects the monitor clears it; only one applied with the monitor
         // (its file, build, folder or a folder above or below) is evidence against it: one in a

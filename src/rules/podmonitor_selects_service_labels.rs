@@ -9,8 +9,8 @@
 use crate::engine::rule::finding;
 use crate::engine::{Context, Finding, Object, Rule, RuleMeta, Severity};
 
-use super::common::field;
 use super::common::wiring::{self, Namespaces};
+use super::common::{at, field};
 
 pub struct PodmonitorSelectsServiceLabels;
 
@@ -57,6 +57,17 @@ impl Rule for PodmonitorSelectsServiceLabels {
         let Some(svc) = services.first() else {
             return;
         };
+        // The Service sends traffic to pods carrying its `spec.selector` labels: when those
+        // labels satisfy this selector, the pods behind the Service are selected too (their
+        // workload is just not in the world). KubeRay's `ray_cluster_pod_monitor.yaml` selects
+        // `app.kubernetes.io/name: kuberay`, which the operator's Service also selects by.
+        if !svc.by_flagger
+            && at(svc.object, "/spec/selector")
+                .and_then(serde_json::Value::as_object)
+                .is_some_and(|pods| !pods.is_empty() && selector.matches(Some(pods)))
+        {
+            return;
+        }
         let pods = svc
             .pod_selector
             .as_ref()

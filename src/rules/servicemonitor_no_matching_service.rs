@@ -7,6 +7,7 @@
 //! reject the whole ServiceMonitor (`pkg/prometheus/resource_selector.go`
 //! `checkServiceMonitor`: `metav1.LabelSelectorAsSelector`).
 
+use crate::engine::inventory::ELSEWHERE;
 use crate::engine::rule::finding;
 use crate::engine::{Absence, Context, Finding, Object, Rule, RuleMeta, Severity};
 
@@ -154,9 +155,16 @@ impl Rule for ServicemonitorNoMatchingService {
         f.outside = verdict == Absence::Outside;
         if namespaces != Namespaces::Any {
             let elsewhere = cx.world.select("", "Service", None, &selector);
-            if let Some(svc) = elsewhere.first() {
-                // A Service with these labels in another namespace: a likely mistake.
-                if f.severity == Severity::Info {
+            // A Service with these labels in another namespace, applied with the monitor or
+            // near it: a likely mistake. One in a sibling folder (another deployment path of
+            // the repository, as KubeRay's kustomize base beside its monitors, which document
+            // a Helm install) is no evidence (`Inventory::distance`, as `absence` judges): a
+            // hint at info.
+            let near = elsewhere
+                .iter()
+                .find(|s| cx.world.distance(object, s) < ELSEWHERE);
+            if let Some(svc) = near.or(elsewhere.first()) {
+                if near.is_some() && f.severity == Severity::Info {
                     f.severity = Severity::Warning;
                     f.outside = false;
                 }

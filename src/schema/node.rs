@@ -103,6 +103,11 @@ pub struct Node {
     /// reported only when it is a near-miss of a known one (`x-rollgate-unknown-fields: typos`).
     #[serde(rename = "typos", default, skip_serializing_if = "is_false")]
     pub typos_only: bool,
+    /// The node has a `default`: the apiserver fills the field in before it validates
+    /// (apiextensions-apiserver `pkg/apiserver/schema/defaulting/algorithm.go`, run when the
+    /// object is decoded), so a required field with a default is never missing.
+    #[serde(rename = "def", default, skip_serializing_if = "is_false")]
+    pub defaulted: bool,
     #[serde(rename = "p", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub properties: BTreeMap<Box<str>, u32>,
     #[serde(rename = "ap", default, skip_serializing_if = "Option::is_none")]
@@ -351,6 +356,7 @@ impl<'a> Compiler<'a> {
                     }
                 }
                 "nullable" => n.nullable = flag(),
+                "default" => n.defaulted = !v.is_null(),
                 "x-kubernetes-int-or-string" => n.int_or_string = flag(),
                 "x-kubernetes-preserve-unknown-fields" => n.preserve_unknown = flag(),
                 "x-kubernetes-embedded-resource" => n.embedded = flag(),

@@ -331,13 +331,13 @@ impl<'v> Walker<'v> {
 
     fn check_object(&mut self, arena: &Arena, n: &Node, m: &'v Map<String, Value>, depth: usize) {
         for r in &n.required {
+            let child = n.properties.get(r).and_then(|&c| arena.node(c));
+            // A field with a default is filled in before validation: absent, or null where
+            // null is pruned (not nullable), it is not missing.
+            let defaulted = child.is_some_and(|c| c.defaulted);
             let present = match m.get(&**r) {
-                None => false,
-                Some(Value::Null) => n
-                    .properties
-                    .get(r)
-                    .and_then(|&c| arena.node(c))
-                    .is_some_and(|c| c.nullable),
+                None => defaulted,
+                Some(Value::Null) => child.is_some_and(|c| c.nullable || c.defaulted),
                 Some(_) => true,
             };
             if !present {
@@ -982,6 +982,22 @@ mod tests {
         let got = check(&a, json!({"spec": {"a": null, "b": null}}));
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].1, "missing required field \"a\" in spec");
+    }
+
+    #[test]
+    fn a_required_field_with_a_default_is_never_missing() {
+        // KubeRay's RayCluster CRD: `workerGroupSpecs[].maxReplicas` is required and has a
+        // default; the apiserver defaults it before validating, so samples omit it.
+        let a = crd(
+            json!({"type": "object", "properties": {"spec": {"type": "object",
+            "required": ["max", "min", "name"], "properties": {
+                "max": {"type": "integer", "default": 2147483647},
+                "min": {"type": "integer", "default": 0},
+                "name": {"type": "string"}}}}}),
+        );
+        let got = check(&a, json!({"spec": {"min": null}}));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].1, "missing required field \"name\" in spec");
     }
 
     #[test]

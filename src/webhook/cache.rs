@@ -70,6 +70,10 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 #[derive(Clone)]
 pub struct Entry {
     json: Arc<[u8]>,
+    /// A Deployment that runs Flagger (`controllers::runs_flagger`), decided when stored: a
+    /// Canary's admission reads Flagger's flags, and finding them must not parse every
+    /// Deployment of the cluster (24 ms a Canary at 100,000 objects before).
+    flagger: bool,
 }
 
 type ByName = BTreeMap<String, Entry>;
@@ -93,9 +97,10 @@ pub struct Store {
 }
 
 fn entry(o: &Object) -> Option<Entry> {
-    serde_json::to_vec(&o.value)
-        .ok()
-        .map(|v| Entry { json: v.into() })
+    serde_json::to_vec(&o.value).ok().map(|v| Entry {
+        json: v.into(),
+        flagger: crate::engine::controllers::runs_flagger(o),
+    })
 }
 
 impl Store {
@@ -368,6 +373,23 @@ impl Inventory for View<'_> {
                 .values()
                 .flat_map(BTreeMap::values)
                 .for_each(&mut visit),
+        }
+    }
+
+    /// Only the entries marked when stored are parsed (see `Entry::flagger`).
+    fn scan_flagger(&self, f: &mut dyn FnMut(&Object)) {
+        let Some(by_ns) = self.store.kind("apps", "Deployment") else {
+            return;
+        };
+        for e in by_ns.values().flat_map(BTreeMap::values) {
+            if !e.flagger {
+                continue;
+            }
+            if let Some(o) = self.parsed.get(&(e as *const Entry as usize)) {
+                f(o);
+            } else if let Some(o) = parse(e) {
+                f(&o);
+            }
         }
     }
 

@@ -158,6 +158,11 @@ impl Inventory for Recorder<'_> {
         self.inner.scan(group, kind, namespace, f);
     }
 
+    fn scan_flagger(&self, f: &mut dyn FnMut(&Object)) {
+        self.note_listing("apps", "Deployment", None);
+        self.inner.scan_flagger(f);
+    }
+
     fn select(
         &self,
         group: &str,

@@ -105,6 +105,21 @@ impl Inventory for Overlay<'_> {
         }
     }
 
+    /// As `scan`: the base's but the cached version of the admitted object, then it.
+    fn scan_flagger(&self, f: &mut dyn FnMut(&Object)) {
+        let o = self.object;
+        if let Some(b) = self.base {
+            b.scan_flagger(&mut |c| {
+                if !self.is_admitted(c) {
+                    f(c);
+                }
+            });
+        }
+        if crate::engine::controllers::runs_flagger(o) {
+            f(o);
+        }
+    }
+
     fn describe(&self) -> &str {
         self.description
     }
@@ -210,6 +225,42 @@ mod tests {
         let mut seen = 0;
         world.scan("apps", "Deployment", None, &mut |_| seen += 1);
         assert_eq!((seen, view.parsed()), (51, 1));
+    }
+
+    /// Flagger's flags come from the entries marked when stored, and an admitted Flagger
+    /// Deployment (an UPDATE changing `-mesh-provider`) replaces its cached version.
+    #[test]
+    fn flagger_flags_from_marked_entries_and_the_admitted_update() {
+        use crate::engine::{Context, Settings};
+        use crate::webhook::cache::Store;
+        let flagger = |provider: &str, origin: Origin| {
+            Object::from_value(
+                json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                       "metadata": {"name": "flagger", "namespace": "flagger-system"},
+                       "spec": {"template": {"spec": {"containers": [
+                           {"name": "flagger", "image": "ghcr.io/fluxcd/flagger:1.41.0",
+                            "args": [format!("-mesh-provider={provider}")]}]}}}}),
+                origin,
+                "",
+            )
+            .expect("object")
+        };
+        let mut store = Store::default();
+        for i in 0..20 {
+            store.insert(svc(&format!("s{i}"), 80));
+        }
+        store.insert(flagger("linkerd", Origin::Cluster));
+        let view = store.view();
+        let mut seen = Vec::new();
+        view.scan_flagger(&mut |d| seen.push(d.name.clone()));
+        assert_eq!(seen, ["flagger"]);
+        let update = flagger("nginx", Origin::Admission);
+        let world = Overlay::new(Some(&view), &update, "the cluster");
+        let settings = Settings::default();
+        let cx = Context::new(&world, &settings);
+        let provider = cx.flagger_mesh_provider().expect("discovered");
+        assert_eq!(provider.value, "nginx");
+        assert_eq!(view.parsed(), 0);
     }
 
     #[test]
