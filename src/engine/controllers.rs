@@ -175,8 +175,11 @@ fn flagger_keys(d: &Object, out: &mut Vec<String>) {
     }
 }
 
+/// Passes Deployments to its visitor (the world's Flagger Deployments, however found).
+type Deployments<'a> = dyn FnMut(&mut dyn FnMut(&Object)) + 'a;
+
 /// Flagger's settings from the Deployments `deployments` passes to its visitor.
-fn discover_flagger(deployments: &mut dyn FnMut(&mut dyn FnMut(&Object))) -> Flagger {
+fn discover_flagger(deployments: &mut Deployments<'_>) -> Flagger {
     let mut providers: Vec<Setting> = Vec::new();
     let mut namespaces: Vec<Setting> = Vec::new();
     let mut visit = |d: &Object| {

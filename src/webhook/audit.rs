@@ -483,6 +483,9 @@ pub trait Observer {
 /// recorded for its event-driven re-checks: each kind then gets its own rule context per chunk,
 /// so that a cluster-wide index one kind's rules build is charged to that kind's objects only
 /// (see deps.rs on run-wide indexes); the findings are the same.
+// The pass's inputs, each needed by some caller as it is (a cache's store or snapshot, its
+// availability, the keys of a pass or of a re-check, the background audit's kept facts).
+#[allow(clippy::too_many_arguments)]
 pub fn audit_keys(
     store: &Store,
     availability: &[(&'static str, &'static str, Availability)],
