@@ -322,6 +322,7 @@ fn main() {
     let (cpu, wall) = (cpu_time() - c0, w0.elapsed());
     let peak = status_kib("VmHWM:");
     let live_peak = PEAK.load(Relaxed);
+    let live_after = LIVE.load(Relaxed);
     let rows: usize = a.rows.values().map(Vec::len).sum();
     println!(
         "audit: {n} objects ({:.0} MB as served, {json_mb:.0} MB in the cache; filled through the watch conversion in {:.1} s)",
@@ -352,6 +353,11 @@ fn main() {
         mb(live_peak),
         mb(live_peak.saturating_sub(live_filled)),
         mb(parsed)
+    );
+    println!(
+        "audit: heap after the pass {:.0} MB (+{:.0} MB: the result's rows and counts)",
+        mb(live_after),
+        mb(live_after.saturating_sub(live_filled)),
     );
     let per_kind: Vec<String> = sizes
         .iter()

@@ -12,7 +12,7 @@ use std::cell::OnceCell;
 use serde_json::Value;
 
 use super::config::Settings;
-use super::inventory::Inventory;
+use super::inventory::{Facet, Inventory};
 use super::object::Object;
 
 /// A setting's value and where it comes from, for messages
@@ -32,7 +32,7 @@ pub struct Controllers<'w> {
 }
 
 /// What the world's Flagger Deployments say.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Flagger {
     mesh_provider: Option<Setting>,
     namespace: Option<Setting>,
@@ -57,8 +57,20 @@ impl<'w> Controllers<'w> {
         }
     }
 
-    fn flagger(&self) -> &Flagger {
-        self.flagger.get_or_init(|| discover_flagger(self.world))
+    /// A world that keeps facets is asked on every call, not once per run: its lookups are
+    /// recorded per checked object (the background audit's re-checks, src/webhook/deps.rs).
+    fn flagger(&self) -> std::borrow::Cow<'_, Flagger> {
+        if let Some(flaggers) = self.world.facet(&FLAGGER_DEPLOYMENTS, FLAGGER) {
+            return std::borrow::Cow::Owned(discover_flagger(&mut |visit| {
+                flaggers.iter().for_each(|d| visit(d));
+            }));
+        }
+        std::borrow::Cow::Borrowed(self.flagger.get_or_init(|| {
+            // `scan_flagger`, not `list`: only the flags are kept, so the cluster cache's view
+            // need not hold every Deployment of the cluster parsed (~9 KB each) for an
+            // admission.
+            discover_flagger(&mut |visit| self.world.scan_flagger(visit))
+        }))
     }
 
     /// Flagger's `-mesh-provider`: the configured value, else the one of the world's Flagger
@@ -145,12 +157,32 @@ fn containers(d: &Object) -> impl Iterator<Item = &Value> {
         .flatten()
 }
 
-fn discover_flagger(world: &dyn Inventory) -> Flagger {
+/// The key of the Deployments that run Flagger ([`FLAGGER_DEPLOYMENTS`]).
+const FLAGGER: &str = "flagger";
+
+/// Deployments with a Flagger container, under the one key [`FLAGGER`]: a world that keeps
+/// facets finds them without parsing every Deployment of the cluster.
+pub static FLAGGER_DEPLOYMENTS: Facet = Facet {
+    id: "flagger-deployments",
+    group: "apps",
+    kind: "Deployment",
+    keys: flagger_keys,
+};
+
+fn flagger_keys(d: &Object, out: &mut Vec<String>) {
+    if containers(d).any(is_flagger) {
+        out.push(FLAGGER.to_owned());
+    }
+}
+
+/// Passes Deployments to its visitor (the world's Flagger Deployments, however found).
+type Deployments<'a> = dyn FnMut(&mut dyn FnMut(&Object)) + 'a;
+
+/// Flagger's settings from the Deployments `deployments` passes to its visitor.
+fn discover_flagger(deployments: &mut Deployments<'_>) -> Flagger {
     let mut providers: Vec<Setting> = Vec::new();
     let mut namespaces: Vec<Setting> = Vec::new();
-    // `scan`, not `list`: only the flags are kept, so the cluster cache's view need not hold
-    // every Deployment of the cluster parsed (~9 KB each) for the rest of an admission.
-    world.scan_flagger(&mut |d| {
+    let mut visit = |d: &Object| {
         for c in containers(d).filter(|c| is_flagger(c)) {
             let at = format!("Deployment {}/{}", d.ns(), d.name);
             providers.push(match flag(c, "mesh-provider").filter(|v| !v.is_empty()) {
@@ -170,7 +202,8 @@ fn discover_flagger(world: &dyn Inventory) -> Flagger {
                 });
             }
         }
-    });
+    };
+    deployments(&mut visit);
     // Several Flagger installs that disagree (a repository with one per mesh): unknown.
     let agreed = |v: Vec<Setting>| match v.first() {
         Some(first) if v.iter().all(|s| s.value == first.value) => Some(first.clone()),

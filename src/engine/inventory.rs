@@ -141,6 +141,22 @@ impl<'a> PodTemplate<'a> {
     }
 }
 
+/// A projection of the objects of one kind to keys (the templates a Canary names, the hosts a
+/// mesh VirtualService serves), which the rules' run-wide indexes are built from. A world that
+/// keeps indexes beyond one run (the cluster audit: one index for every view of the cluster
+/// and every re-check, updated per changed object) answers [`Inventory::facet`] from it, so the
+/// index holds identities and keys, never the objects; other worlds answer `None` and the
+/// rules build their own index over `list`, as they always did.
+#[derive(Debug)]
+pub struct Facet {
+    /// Unique among facets (dependency records name it).
+    pub id: &'static str,
+    pub group: &'static str,
+    pub kind: &'static str,
+    /// The object's keys (each at most once).
+    pub keys: fn(&Object, &mut Vec<String>),
+}
+
 pub trait Inventory: Send + Sync {
     /// Objects of `group`/`kind`, in `namespace` or (with `None`) in every namespace.
     fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<&Object>;
@@ -210,6 +226,13 @@ pub trait Inventory: Send + Sync {
             }
         }
         out
+    }
+
+    /// The objects of `facet`'s kind (every namespace) with the key `key`, in `list` order, when
+    /// this world keeps an index of the facet; `None` (the default): build one over `list`.
+    fn facet(&self, facet: &'static Facet, key: &str) -> Option<Vec<&Object>> {
+        let _ = (facet, key);
+        None
     }
 
     /// Words for messages: where referents were searched ("the input files", "the cluster").

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 pub use config::{Config, Settings};
 pub use finding::{Finding, Related, Severity};
 pub use fix::{Applicability, Edit, Fix, TextEdit, TextFix};
-pub use inventory::{Absence, Inventory, MemoryInventory, SourceScope};
+pub use inventory::{Absence, Facet, Inventory, MemoryInventory, SourceScope};
 pub use object::{Object, ObjectRef, Origin};
 pub use rule::{Context, Rule, RuleMeta};
 pub use selector::LabelSelector;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::config::Settings;
 use super::controllers::{Controllers, Setting};
 use super::finding::{Finding, Severity};
-use super::inventory::Inventory;
+use super::inventory::{Facet, Inventory};
 use super::object::Object;
 use crate::promql::gates::{Gate, Referrers, gates_with};
 use crate::promql::scrape::Monitors;
@@ -241,37 +241,26 @@ impl<'a> Context<'a> {
     /// The world's Istio VirtualServices bound to the mesh (no `gateways`, or `mesh` among them)
     /// by host, resolved to an FQDN in each one's namespace; indexed once per run, in world
     /// order.
-    pub fn mesh_virtualservices(&self, fqdn: &str) -> &[&'a Object] {
+    pub fn mesh_virtualservices(&self, fqdn: &str) -> Cow<'_, [&'a Object]> {
+        if let Some(v) = self.world.facet(&MESH_VIRTUALSERVICE_HOSTS, fqdn) {
+            return Cow::Owned(v);
+        }
         let index = self.run.mesh_hosts.get_or_init(|| {
             let mut m: crate::FastMap<String, Vec<&'a Object>> = crate::FastMap::default();
+            let mut keys = Vec::new();
             for vs in self
                 .world
                 .list("networking.istio.io", "VirtualService", None)
             {
-                let gateways = vs
-                    .at("/spec/gateways")
-                    .and_then(serde_json::Value::as_array);
-                let mesh = gateways
-                    .is_none_or(|g| g.is_empty() || g.iter().any(|x| x.as_str() == Some("mesh")));
-                if !mesh {
-                    continue;
-                }
-                let hosts = vs.at("/spec/hosts").and_then(serde_json::Value::as_array);
-                for h in hosts
-                    .into_iter()
-                    .flatten()
-                    .filter_map(serde_json::Value::as_str)
-                {
-                    let key = crate::rules::common::istio_fqdn(h, vs.ns());
-                    let list = m.entry(key).or_default();
-                    if !list.iter().any(|o| std::ptr::eq(*o, vs)) {
-                        list.push(vs);
-                    }
+                keys.clear();
+                mesh_hosts(vs, &mut keys);
+                for key in keys.drain(..) {
+                    m.entry(key).or_default().push(vs);
                 }
             }
             m
         });
-        index.get(fqdn).map_or(&[], Vec::as_slice)
+        Cow::Borrowed(index.get(fqdn).map_or(&[], Vec::as_slice))
     }
 
     /// The compiled schemas of the world's CustomResourceDefinitions for `group`/`kind`
@@ -348,6 +337,38 @@ impl<'a> Context<'a> {
                 Cow::Borrowed(m.services.get_or_init(compute))
             }
             _ => Cow::Owned(compute()),
+        }
+    }
+}
+
+/// Istio VirtualServices bound to the mesh by host ([`Context::mesh_virtualservices`]).
+pub static MESH_VIRTUALSERVICE_HOSTS: Facet = Facet {
+    id: "mesh-virtualservice-hosts",
+    group: "networking.istio.io",
+    kind: "VirtualService",
+    keys: mesh_hosts,
+};
+
+/// The hosts of a VirtualService bound to the mesh (no `gateways`, or `mesh` among them),
+/// resolved to an FQDN in its namespace.
+fn mesh_hosts(vs: &Object, out: &mut Vec<String>) {
+    let gateways = vs
+        .at("/spec/gateways")
+        .and_then(serde_json::Value::as_array);
+    let mesh =
+        gateways.is_none_or(|g| g.is_empty() || g.iter().any(|x| x.as_str() == Some("mesh")));
+    if !mesh {
+        return;
+    }
+    let hosts = vs.at("/spec/hosts").and_then(serde_json::Value::as_array);
+    for h in hosts
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+    {
+        let key = crate::rules::common::istio_fqdn(h, vs.ns());
+        if !out.contains(&key) {
+            out.push(key);
         }
     }
 }

@@ -17,6 +17,7 @@
 //! Canary's builtin and inline queries on the Canary; a template that is not part of the input
 //! (the webhook's cluster cache) on the Canary/Rollout that references it.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -29,7 +30,7 @@ use super::builtin::{self, Builtin};
 use super::template::{ArgoArgs, Binding, Dialect, Env, FlaggerModel, ValueSource};
 use crate::engine::controllers::Controllers;
 use crate::engine::inventory::ValueAt as _;
-use crate::engine::{Finding, Inventory, Object, Origin, RuleMeta, Severity};
+use crate::engine::{Facet, Finding, Inventory, Object, Origin, RuleMeta, Severity};
 
 /// A place in an object.
 #[derive(Debug, Clone, Copy)]
@@ -535,7 +536,7 @@ pub struct Referrers<'w> {
     /// The controllers' settings (Flagger's mesh provider picks a Canary's builtin queries).
     controllers: Controllers<'w>,
     canaries: OnceCell<HashMap<(String, String), Vec<&'w Object>>>,
-    argo: OnceCell<HashMap<(bool, String), Vec<&'w Object>>>,
+    argo: OnceCell<HashMap<String, Vec<&'w Object>>>,
 }
 
 impl<'w> Referrers<'w> {
@@ -560,57 +561,127 @@ impl<'w> Referrers<'w> {
     }
 
     /// Canaries with a metric whose `templateRef` names `namespace`/`name`.
-    fn canaries(&self, namespace: &str, name: &str) -> &[&'w Object] {
+    fn canaries(&self, namespace: &str, name: &str) -> Cow<'_, [&'w Object]> {
+        if let Some(v) = self
+            .world
+            .facet(&CANARY_TEMPLATES, &format!("{namespace}/{name}"))
+        {
+            return Cow::Owned(v);
+        }
         let index = self.canaries.get_or_init(|| {
             let mut index: HashMap<(String, String), Vec<&'w Object>> = HashMap::new();
+            let mut keys = Vec::new();
             for c in self.world.list("flagger.app", "Canary", None) {
-                let Some((_, ms)) = canary_metric_list(c) else {
-                    continue;
-                };
-                for m in ms {
-                    let Some(r) = m.get("templateRef") else {
+                keys.clear();
+                canary_template_keys(c, &mut keys);
+                for k in keys.drain(..) {
+                    let Some((ns, n)) = k.split_once('/') else {
                         continue;
                     };
-                    let Some(n) = s(r.get("name")) else { continue };
-                    let ns = s(r.get("namespace"))
-                        .filter(|n| !n.is_empty())
-                        .unwrap_or(c.ns());
-                    let v = index.entry((ns.to_owned(), n.to_owned())).or_default();
-                    if !v.last().is_some_and(|l| std::ptr::eq(*l, c)) {
-                        v.push(c);
+                    index
+                        .entry((ns.to_owned(), n.to_owned()))
+                        .or_default()
+                        .push(c);
+                }
+            }
+            index
+        });
+        Cow::Borrowed(
+            index
+                .get(&(namespace.to_owned(), name.to_owned()))
+                .map_or(&[], Vec::as_slice),
+        )
+    }
+
+    /// Rollouts and Experiments with an analysis that names the template `name` (a
+    /// ClusterAnalysisTemplate when `cluster`).
+    fn argo(&self, cluster: bool, name: &str) -> Cow<'_, [&'w Object]> {
+        let key = argo_key(cluster, name);
+        if let Some(mut v) = self.world.facet(&ROLLOUT_TEMPLATES, &key) {
+            v.extend(
+                self.world
+                    .facet(&EXPERIMENT_TEMPLATES, &key)
+                    .unwrap_or_default(),
+            );
+            return Cow::Owned(v);
+        }
+        let index = self.argo.get_or_init(|| {
+            let mut index: HashMap<String, Vec<&'w Object>> = HashMap::new();
+            let mut keys = Vec::new();
+            for kind in ["Rollout", "Experiment"] {
+                for o in self.world.list("argoproj.io", kind, None) {
+                    keys.clear();
+                    argo_template_keys(o, &mut keys);
+                    for k in keys.drain(..) {
+                        index.entry(k).or_default().push(o);
                     }
                 }
             }
             index
         });
-        index
-            .get(&(namespace.to_owned(), name.to_owned()))
-            .map_or(&[], Vec::as_slice)
+        Cow::Borrowed(index.get(&key).map_or(&[], Vec::as_slice))
     }
+}
 
-    /// Rollouts and Experiments with an analysis that names the template `name` (a
-    /// ClusterAnalysisTemplate when `cluster`).
-    fn argo(&self, cluster: bool, name: &str) -> &[&'w Object] {
-        let index = self.argo.get_or_init(|| {
-            let mut index: HashMap<(bool, String), Vec<&'w Object>> = HashMap::new();
-            for kind in ["Rollout", "Experiment"] {
-                for o in self.world.list("argoproj.io", kind, None) {
-                    analysis_blocks(o, |_, v| {
-                        block_templates(v, |n, c| {
-                            let v = index.entry((c, n.to_owned())).or_default();
-                            if !v.last().is_some_and(|l| std::ptr::eq(*l, o)) {
-                                v.push(o);
-                            }
-                        });
-                    });
-                }
-            }
-            index
-        });
-        index
-            .get(&(cluster, name.to_owned()))
-            .map_or(&[], Vec::as_slice)
+/// Canaries by the `namespace/name` of the MetricTemplates their metrics name
+/// ([`Referrers`]).
+pub static CANARY_TEMPLATES: Facet = Facet {
+    id: "canary-templates",
+    group: "flagger.app",
+    kind: "Canary",
+    keys: canary_template_keys,
+};
+
+/// Rollouts by the analysis templates they name ([`argo_key`]).
+pub static ROLLOUT_TEMPLATES: Facet = Facet {
+    id: "rollout-templates",
+    group: "argoproj.io",
+    kind: "Rollout",
+    keys: argo_template_keys,
+};
+
+/// Experiments by the analysis templates they name ([`argo_key`]).
+pub static EXPERIMENT_TEMPLATES: Facet = Facet {
+    id: "experiment-templates",
+    group: "argoproj.io",
+    kind: "Experiment",
+    keys: argo_template_keys,
+};
+
+fn canary_template_keys(c: &Object, out: &mut Vec<String>) {
+    let Some((_, ms)) = canary_metric_list(c) else {
+        return;
+    };
+    for m in ms {
+        let Some(r) = m.get("templateRef") else {
+            continue;
+        };
+        let Some(n) = s(r.get("name")) else { continue };
+        let ns = s(r.get("namespace"))
+            .filter(|n| !n.is_empty())
+            .unwrap_or(c.ns());
+        let k = format!("{ns}/{n}");
+        if !out.contains(&k) {
+            out.push(k);
+        }
     }
+}
+
+/// The key of an analysis template reference: a ClusterAnalysisTemplate (`cluster`) or an
+/// AnalysisTemplate, by name.
+fn argo_key(cluster: bool, name: &str) -> String {
+    format!("{}/{name}", if cluster { "cluster" } else { "namespaced" })
+}
+
+fn argo_template_keys(o: &Object, out: &mut Vec<String>) {
+    analysis_blocks(o, |_, v| {
+        block_templates(v, |n, c| {
+            let k = argo_key(c, n);
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        });
+    });
 }
 
 /// The Canary metrics that reference a MetricTemplate.
@@ -621,7 +692,7 @@ fn referencing_metrics<'w>(
     let world = refs.world;
     let mut out = Vec::new();
     let bindable = binder_filter(t, world);
-    for &c in refs.canaries(t.ns(), &t.name) {
+    for &c in refs.canaries(t.ns(), &t.name).iter() {
         if !bindable(c) {
             continue;
         }

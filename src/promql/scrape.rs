@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::gates::{Gate, GateKind, Target};
-use crate::engine::{Inventory, Object};
+use crate::engine::{Facet, Inventory, Object};
 
 /// Prometheus Operator's default `scrapeInterval` (`monitoring.coreos.com/v1` Prometheus CRD:
 /// "Default: 30s").
@@ -232,37 +232,33 @@ impl<'w> Monitors<'w> {
 
     /// Monitors of `kind` that watch namespace `ns`, in the world's order.
     fn watching(&self, kind: &str, ns: &str) -> Vec<&'w Object> {
+        let facet = match kind {
+            "PodMonitor" => Some(&POD_MONITOR_NAMESPACES),
+            "ServiceMonitor" => Some(&SERVICE_MONITOR_NAMESPACES),
+            _ => None,
+        };
+        if let Some(mut v) = facet.and_then(|f| self.world.facet(f, ns)) {
+            if let Some(any) = facet.and_then(|f| self.world.facet(f, ANY_NAMESPACE)) {
+                v.extend(any);
+                // A world that keeps facets lists by namespace and name (the cluster).
+                v.sort_by(|a, b| (a.ns(), &a.name).cmp(&(b.ns(), &b.name)));
+            }
+            return v;
+        }
         let index = self.index.get_or_init(|| {
             let mut out = HashMap::new();
+            let mut keys = Vec::new();
             for kind in MONITOR_KINDS {
                 let mut ix = MonitorIndex::default();
                 let all = self.world.list("monitoring.coreos.com", kind, None);
                 for (pos, m) in all.into_iter().enumerate() {
-                    let sel = m.at("/spec/namespaceSelector");
-                    if sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
-                        ix.any.push((pos, m));
-                        continue;
-                    }
-                    let names: Vec<&str> = sel
-                        .and_then(|s| s.get("matchNames"))
-                        .and_then(Value::as_array)
-                        .map(|a| a.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default();
-                    if names.is_empty() {
-                        ix.by_namespace
-                            .entry(m.ns().to_owned())
-                            .or_default()
-                            .push((pos, m));
-                    } else {
-                        let mut seen: Vec<&str> = Vec::new();
-                        for n in names {
-                            if !seen.contains(&n) {
-                                seen.push(n);
-                                ix.by_namespace
-                                    .entry(n.to_owned())
-                                    .or_default()
-                                    .push((pos, m));
-                            }
+                    keys.clear();
+                    monitor_namespaces(m, &mut keys);
+                    for k in keys.drain(..) {
+                        if k == ANY_NAMESPACE {
+                            ix.any.push((pos, m));
+                        } else {
+                            ix.by_namespace.entry(k).or_default().push((pos, m));
                         }
                     }
                 }
@@ -284,6 +280,49 @@ impl<'w> Monitors<'w> {
             .collect();
         v.sort_by_key(|(pos, _)| *pos);
         v.into_iter().map(|(_, m)| m).collect()
+    }
+}
+
+/// The key of the monitors with `namespaceSelector.any` ([`monitor_namespaces`]).
+const ANY_NAMESPACE: &str = "*";
+
+/// ServiceMonitors by the namespaces they watch ([`monitor_namespaces`]).
+pub static SERVICE_MONITOR_NAMESPACES: Facet = Facet {
+    id: "servicemonitor-namespaces",
+    group: "monitoring.coreos.com",
+    kind: "ServiceMonitor",
+    keys: monitor_namespaces,
+};
+
+/// PodMonitors by the namespaces they watch ([`monitor_namespaces`]).
+pub static POD_MONITOR_NAMESPACES: Facet = Facet {
+    id: "podmonitor-namespaces",
+    group: "monitoring.coreos.com",
+    kind: "PodMonitor",
+    keys: monitor_namespaces,
+};
+
+/// The namespaces a monitor watches: [`ANY_NAMESPACE`] with `namespaceSelector.any`, else its
+/// `matchNames`, else its own namespace.
+fn monitor_namespaces(m: &Object, out: &mut Vec<String>) {
+    let sel = m.at("/spec/namespaceSelector");
+    if sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
+        out.push(ANY_NAMESPACE.to_owned());
+        return;
+    }
+    let names: Vec<&str> = sel
+        .and_then(|s| s.get("matchNames"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if names.is_empty() {
+        out.push(m.ns().to_owned());
+    }
+    // A namespace is never named "*": such a name selects nothing, as before.
+    for n in names.into_iter().filter(|n| *n != ANY_NAMESPACE) {
+        if !out.iter().any(|k| k == n) {
+            out.push(n.to_owned());
+        }
     }
 }
 

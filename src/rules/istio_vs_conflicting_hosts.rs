@@ -116,7 +116,7 @@ impl Rule for IstioVsConflictingHosts {
             // istio-samples, where two examples route one host: docs/precision.md).
             let mut rivals: Vec<&Object> = Vec::new();
             let mut more = false;
-            for other in group {
+            for other in group.iter() {
                 if other.name == object.name && other.ns() == object.ns() {
                     continue;
                 }

@@ -10,10 +10,13 @@
 //!   the whole pass: watch events wait at most one namespace's copy, admissions never wait
 //!   (readers share the lock), and the checking itself holds no lock at all. The snapshot shares
 //!   the cache's JSON (entries are reference-counted): it costs its maps, not the JSON again.
-//! - Objects are checked in chunks of at most [`AuditOptions::max_objects_per_view`], each with
-//!   a fresh view (objects parsed on use, freed after the chunk) and rule context. The rules'
-//!   cluster-wide indexes (controllers, template referrers, monitors, mesh hosts) are built once
-//!   per chunk: bigger chunks cost less CPU and more memory.
+//! - Objects are checked in namespace-aligned chunks of about
+//!   [`AuditOptions::max_objects_per_view`], each with a fresh view (objects parsed on use,
+//!   freed after the chunk) and rule context. The rules' cluster-wide indexes (template
+//!   referrers, monitors by namespace, mesh hosts, Flagger Deployments, labels for a
+//!   cluster-wide `select`) are [`Facts`]: identities and keys, built once per pass (or kept by
+//!   the background audit), shared by every chunk; a hit is parsed by the chunk's view. So a
+//!   view holds its chunk's objects and what they look up, not the cluster.
 //! - The world is the cluster: a referent of a kind the cache holds that is not there is
 //!   missing (an error, as in `--strict-references`). A referent of a kind the cache cannot
 //!   vouch for (CRD not installed, RBAC forbids reading it, the apiserver failed to list it, a
@@ -35,16 +38,19 @@ use serde_json::Value;
 
 use super::cache::{Availability, ClusterCache, Key, Store, View, WATCHED};
 use super::deps::{Dep, Recorder, kind_id};
+use super::facts::Facts;
 use crate::engine::inventory::{Absence, Inventory, PodTemplate, labels_of};
 use crate::engine::{
-    Context, Engine, Finding, LabelSelector, Object, ObjectRef, Related, Settings, Severity,
+    Context, Engine, Facet, Finding, LabelSelector, Object, ObjectRef, Related, Settings, Severity,
 };
 
-/// Objects checked with one view of the snapshot by default. Smaller chunks barely lower the
-/// peak (the rules' cluster-wide indexes parse most of the cluster in every chunk) and cost a
-/// rebuild of those indexes each: 100,004 objects in chunks of 2,000 peaked at 905 MB with
-/// 51 s CPU, in one chunk at 1,000 MB with 5.8 s (`cargo bench --bench audit`).
-pub const DEFAULT_MAX_OBJECTS_PER_VIEW: usize = 100_000;
+/// Objects checked with one view of the snapshot by default (chunks end at a namespace's end,
+/// see [`AuditOptions::max_objects_per_view`]). The rules' cluster-wide indexes are not built
+/// per view but kept as identities and keys ([`Facts`]), so a view holds parsed only its
+/// chunk's objects and what they look up: smaller chunks lower the peak, at the cost of
+/// re-parsing the referents that several chunks share (`cargo bench --bench audit`,
+/// docs/audit.md).
+pub const DEFAULT_MAX_OBJECTS_PER_VIEW: usize = 2_000;
 
 /// What one pass looks at.
 #[derive(Debug, Clone)]
@@ -54,9 +60,14 @@ pub struct AuditOptions {
     pub namespaces: Option<BTreeSet<String>>,
     /// Report only objects whose labels this selector selects.
     pub selector: Option<LabelSelector>,
-    /// Objects checked with one view and rule context (at least 1): objects parsed and the
-    /// rules' cluster-wide indexes are freed and rebuilt between chunks.
+    /// Objects checked with one view and rule context (at least 1): objects parsed are freed
+    /// between chunks. A chunk ends with the namespace in which it reaches this size (the
+    /// objects of one namespace look each other up), or at four times the size.
     pub max_objects_per_view: usize,
+    /// The rules' cluster-wide indexes are [`Facts`] shared by every chunk (true, the
+    /// default), or built by the rules over each chunk's view, as before they were shared
+    /// (false: the same findings at a much higher cost; tests compare the two).
+    pub facets: bool,
     /// Per kind `(group, kind)`: the only namespaces the cache holds of it ("" for
     /// cluster-scoped), when it could not be read everywhere (`rollgate audit --namespace`
     /// falls back to a namespaced LIST where a cluster-wide one is forbidden). A referent of
@@ -70,6 +81,7 @@ impl Default for AuditOptions {
             namespaces: None,
             selector: None,
             max_objects_per_view: DEFAULT_MAX_OBJECTS_PER_VIEW,
+            facets: true,
             partial: HashMap::new(),
         }
     }
@@ -171,69 +183,9 @@ struct AuditWorld<'v, 's> {
     partial: &'v HashMap<(String, String), BTreeSet<String>>,
     /// References not reported as missing, per kind.
     skipped: Mutex<HashMap<(String, String), usize>>,
-    /// Cluster-wide label indexes by (group, kind), built on the first cluster-wide `select` of
-    /// the kind: the view answers `select` by listing, and a rule that searches every namespace
-    /// once per object (a ServiceMonitor that selects nothing looks for Services elsewhere)
-    /// would make the pass quadratic.
-    selects: Mutex<HashMap<(String, String), Arc<LabelIndex<'v>>>>,
-}
-
-/// Objects of one kind by label `key=value`.
-struct LabelIndex<'v> {
-    all: Vec<&'v Object>,
-    by_label: HashMap<(String, String), Vec<usize>>,
-}
-
-impl<'v> LabelIndex<'v> {
-    fn new(all: Vec<&'v Object>) -> Self {
-        let mut by_label: HashMap<(String, String), Vec<usize>> = HashMap::new();
-        for (i, o) in all.iter().enumerate() {
-            for (k, v) in labels_of(o).into_iter().flatten() {
-                if let Some(v) = crate::engine::selector::label_text(v) {
-                    by_label
-                        .entry((k.clone(), v.into_owned()))
-                        .or_default()
-                        .push(i);
-                }
-            }
-        }
-        LabelIndex { all, by_label }
-    }
-
-    /// Objects the selector selects: the smallest posting list of its `=` / `In` requirements
-    /// (an `In` is the union of its values' lists), filtered; in list order.
-    fn select(&self, selector: &LabelSelector) -> Vec<&'v Object> {
-        use crate::engine::selector::Operator;
-        let mut best: Option<Vec<usize>> = None;
-        for r in &selector.requirements {
-            if !matches!(r.operator, Operator::Equals | Operator::In) {
-                continue;
-            }
-            let mut c: Vec<usize> = r
-                .values
-                .iter()
-                .flat_map(|v| {
-                    self.by_label
-                        .get(&(r.key.clone(), v.clone()))
-                        .into_iter()
-                        .flatten()
-                        .copied()
-                })
-                .collect();
-            if best.as_ref().is_none_or(|b| c.len() < b.len()) {
-                c.sort_unstable();
-                c.dedup();
-                best = Some(c);
-            }
-        }
-        let candidates: Box<dyn Iterator<Item = &'v Object> + '_> = match best {
-            Some(c) => Box::new(c.into_iter().map(|i| self.all[i])),
-            None => Box::new(self.all.iter().copied()),
-        };
-        candidates
-            .filter(|o| selector.matches(labels_of(o)))
-            .collect()
-    }
+    /// The rules' cluster-wide indexes ([`Facts`]), shared by every chunk of the pass; `None`:
+    /// the rules build their own over the chunk's view (each parses its whole kind).
+    facts: Option<&'v Facts>,
 }
 
 impl AuditWorld<'_, '_> {
@@ -253,6 +205,10 @@ impl AuditWorld<'_, '_> {
 }
 
 impl Inventory for AuditWorld<'_, '_> {
+    fn facet(&self, facet: &'static Facet, key: &str) -> Option<Vec<&Object>> {
+        self.facts.map(|f| f.lookup(facet, key, self.view))
+    }
+
     fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<&Object> {
         self.view.list(group, kind, namespace)
     }
@@ -272,18 +228,13 @@ impl Inventory for AuditWorld<'_, '_> {
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Vec<&Object> {
-        if namespace.is_some() {
+        match (namespace, self.facts) {
+            // A cluster-wide selection (a ServiceMonitor that selects nothing looks for the
+            // Services elsewhere, once per monitor): from the label index, not by listing.
+            (None, Some(facts)) => facts.select(group, kind, selector, self.view),
             // One namespace: listing it is linear in what it holds.
-            return self.view.select(group, kind, namespace, selector);
+            _ => self.view.select(group, kind, namespace, selector),
         }
-        let index = {
-            let mut selects = self.selects.lock().unwrap_or_else(|p| p.into_inner());
-            selects
-                .entry((group.to_owned(), kind.to_owned()))
-                .or_insert_with(|| Arc::new(LabelIndex::new(self.view.list(group, kind, None))))
-                .clone()
-        };
-        index.select(selector)
     }
 
     fn select_pods(
@@ -370,16 +321,18 @@ pub fn audit(
     settings: &Settings,
     options: &AuditOptions,
 ) -> Audit {
-    audit_observed(cache, engine, settings, options, None)
+    audit_observed(cache, engine, settings, options, None, &Facts::new())
 }
 
-/// [`audit`], telling `observer` about each object ([`audit_keys`]).
+/// [`audit`], telling `observer` about each object ([`audit_keys`]), with `facts` (empty, or
+/// kept from an earlier pass over the same cache and updated since).
 pub fn audit_observed(
     cache: &ClusterCache,
     engine: &Engine,
     settings: &Settings,
     options: &AuditOptions,
     observer: Option<&mut dyn Observer>,
+    facts: &Facts,
 ) -> Audit {
     let availability = cache.availability();
     let namespaces = cache.read(|s| s.namespaces());
@@ -392,7 +345,19 @@ pub fn audit_observed(
         reads += 1;
     }
     let mut out = match observer {
-        None => audit_store(&snapshot, &availability, engine, settings, options),
+        None => {
+            let keys = audit_keys_of(&snapshot, engine, options);
+            audit_keys(
+                &snapshot,
+                &availability,
+                engine,
+                settings,
+                options,
+                &keys,
+                None,
+                facts,
+            )
+        }
         Some(o) => {
             let keys: Vec<Key> = snapshot
                 .keys(|g, k| engine.wants(g, k))
@@ -412,6 +377,7 @@ pub fn audit_observed(
                 options,
                 &keys,
                 Some(o),
+                facts,
             )
         }
     };
@@ -429,18 +395,49 @@ pub fn audit_store(
     settings: &Settings,
     options: &AuditOptions,
 ) -> Audit {
-    let in_scope = |ns: &str| {
-        options
-            .namespaces
-            .as_ref()
-            .is_none_or(|set| set.contains(ns))
-    };
-    let keys: Vec<Key> = store
+    let keys = audit_keys_of(store, engine, options);
+    audit_keys(
+        store,
+        availability,
+        engine,
+        settings,
+        options,
+        &keys,
+        None,
+        &Facts::new(),
+    )
+}
+
+/// The objects a pass checks: those of the kinds the engine's rules look at, in the namespaces
+/// of `options`.
+fn audit_keys_of(store: &Store, engine: &Engine, options: &AuditOptions) -> Vec<Key> {
+    store
         .keys(|g, k| engine.wants(g, k))
         .into_iter()
-        .filter(|k| in_scope(&k.namespace))
-        .collect();
-    audit_keys(store, availability, engine, settings, options, &keys, None)
+        .filter(|k| {
+            options
+                .namespaces
+                .as_ref()
+                .is_none_or(|set| set.contains(&k.namespace))
+        })
+        .collect()
+}
+
+/// `keys` (sorted by namespace) in chunks: each ends with the namespace in which it reaches
+/// `max` objects, or at `4 × max` ([`AuditOptions::max_objects_per_view`]).
+fn chunks(keys: &[Key], max: usize) -> Vec<&[Key]> {
+    let max = max.max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=keys.len() {
+        let len = i - start;
+        let boundary = i == keys.len() || keys[i].namespace != keys[i - 1].namespace;
+        if i == keys.len() || (len >= max && boundary) || len >= max.saturating_mul(4) {
+            out.push(&keys[start..i]);
+            start = i;
+        }
+    }
+    out
 }
 
 /// Kinds the cache cannot vouch for, and why.
@@ -482,10 +479,13 @@ pub trait Observer {
 }
 
 /// Check the objects `keys` names (of `store`, which is also their world), as [`audit_store`]
-/// does. With an `observer` (`rollgate serve`'s background audit), each object's lookups are
+/// does. With an `observer`, rows go to it only: the result's `rows` stay empty. With an `observer` (`rollgate serve`'s background audit), each object's lookups are
 /// recorded for its event-driven re-checks: each kind then gets its own rule context per chunk,
 /// so that a cluster-wide index one kind's rules build is charged to that kind's objects only
 /// (see deps.rs on run-wide indexes); the findings are the same.
+// The pass's inputs, each needed by some caller as it is (a cache's store or snapshot, its
+// availability, the keys of a pass or of a re-check, the background audit's kept facts).
+#[allow(clippy::too_many_arguments)]
 pub fn audit_keys(
     store: &Store,
     availability: &[(&'static str, &'static str, Availability)],
@@ -494,13 +494,16 @@ pub fn audit_keys(
     options: &AuditOptions,
     keys: &[Key],
     mut observer: Option<&mut dyn Observer>,
+    facts: &Facts,
 ) -> Audit {
     let mut out = Audit::default();
     let (unavailable, why) = unavailable_kinds(availability);
     let mut skipped: HashMap<(String, String), usize> = HashMap::new();
+    // One object's rows, then moved to their namespace's list (not one list of the pass's
+    // rows redistributed at the end: that held every row's struct twice at the peak).
     let mut rows: Vec<Row> = Vec::new();
     let per_kind = observer.is_some();
-    for chunk in keys.chunks(options.max_objects_per_view.max(1)) {
+    for chunk in chunks(keys, options.max_objects_per_view) {
         out.chunks += 1;
         let view = store.view();
         let world = AuditWorld {
@@ -508,7 +511,7 @@ pub fn audit_keys(
             unavailable: &unavailable,
             partial: &options.partial,
             skipped: Mutex::new(HashMap::new()),
-            selects: Mutex::new(HashMap::new()),
+            facts: options.facets.then_some(facts),
         };
         // One recorder (and context) per watched kind when observed, else one for all.
         let recorders: Vec<Recorder<'_>> = (0..if per_kind { WATCHED.len() } else { 1 })
@@ -550,7 +553,7 @@ pub fn audit_keys(
             let counts = out.checked.entry(ns.map(str::to_owned)).or_default();
             counts.objects += 1;
             let mut failed = false;
-            let first = rows.len();
+            rows.clear();
             for f in found.drain(..) {
                 // A referent of a kind the cache cannot vouch for: counted in its note.
                 if f.outside {
@@ -562,12 +565,24 @@ pub fn audit_keys(
             if !failed {
                 counts.passed += 1;
             }
-            if let Some(o) = observer.as_deref_mut() {
-                o.checked(key, recorder.take(), &rows[first..], !failed);
+            match observer.as_deref_mut() {
+                // The observer keeps the rows: the pass does not hold them a second time.
+                Some(o) => o.checked(key, recorder.take(), &rows, !failed),
+                None => {
+                    for r in rows.drain(..) {
+                        out.rows
+                            .entry(r.object.namespace.clone())
+                            .or_default()
+                            .push(r);
+                    }
+                }
             }
         }
         drop(contexts);
         drop(recorders);
+        // The gate analyses memoized on this thread are the chunk's (namespace-aligned chunks
+        // share few queries): kept, they would grow to the memo's limit of entries.
+        crate::promql::analysis::clear_memo();
         for (k, n) in world
             .skipped
             .into_inner()
@@ -575,10 +590,6 @@ pub fn audit_keys(
         {
             *skipped.entry(k).or_default() += n;
         }
-    }
-    for r in rows {
-        let ns = r.object.namespace.clone();
-        out.rows.entry(ns).or_default().push(r);
     }
     for list in out.rows.values_mut() {
         list.sort_by(|a, b| {
@@ -761,7 +772,7 @@ mod tests {
             },
         );
         assert_eq!(a.rows, again.rows, "chunking changes nothing");
-        assert_eq!(again.chunks, a.objects);
+        assert_eq!(again.chunks, 1, "one namespace of 3 objects: one chunk");
         assert_eq!(
             a.reads, 2,
             "one read for the namespace list, one per namespace"

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::audit::{self, Audit, AuditOptions as PassOptions, Observer, Row};
 use super::cache::{ClusterCache, Key};
 use super::deps::{Dep, DepIndex};
+use super::facts::Facts;
 use super::lease::Leadership;
 use super::metrics::{AuditFindingLabels, Metrics, PassLabels};
 use super::policyreport::{self, Flavor, ReportMeta, WriteSummary};
@@ -84,6 +85,8 @@ pub struct Auditor {
     settings: Settings,
     metrics: Arc<Metrics>,
     deps: DepIndex,
+    /// The rules' cluster-wide indexes as of the last pass, updated per change.
+    facts: Facts,
     objects: HashMap<Key, Checked>,
     counts: HashMap<AuditFindingLabels, i64>,
     /// Notes of the last full pass (kinds the cache cannot vouch for).
@@ -128,6 +131,7 @@ impl Auditor {
             settings,
             metrics,
             deps: DepIndex::default(),
+            facts: Facts::new(),
             objects: HashMap::new(),
             counts: HashMap::new(),
             notes: Vec::new(),
@@ -194,12 +198,16 @@ impl Auditor {
         // Changes noted until now are covered by this pass.
         let _ = self.cache.take_changes();
         let mut collect = Collect::default();
+        // Built afresh from this pass's snapshot; changes taken above are in it, later ones
+        // update it.
+        self.facts = Facts::new();
         let pass = audit::audit_observed(
             &self.cache,
             &self.engine,
             &self.settings,
             &PassOptions::default(),
             Some(&mut collect),
+            &self.facts,
         );
         self.notes = pass.notes;
         // Objects not seen in this pass are gone.
@@ -234,6 +242,14 @@ impl Auditor {
                 name: c.name,
             };
             self.deps.dirty(&key, &mut dirty);
+            // The facet keys it gained or lost: the objects that looked those up.
+            let mut gained_or_lost = Vec::new();
+            let facts = &mut self.facts;
+            self.cache
+                .read(|store| facts.update(store, &key, &mut gained_or_lost));
+            for dep in &gained_or_lost {
+                self.deps.dependents(dep, &mut dirty);
+            }
         }
         let mut by_ns: BTreeMap<String, Vec<Key>> = BTreeMap::new();
         for k in dirty {
@@ -258,6 +274,7 @@ impl Auditor {
                     &options,
                     &keys,
                     Some(&mut collect),
+                    &self.facts,
                 )
             });
             longest = longest.max(t.elapsed());

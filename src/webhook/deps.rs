@@ -26,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::cache::{Key, WATCHED};
-use crate::engine::{Absence, Inventory, LabelSelector, Object};
+use crate::engine::{Absence, Facet, Inventory, LabelSelector, Object};
 
 /// Index of a kind in [`WATCHED`] (only watched kinds change; lookups of others, e.g. CRDs,
 /// never make anything dirty).
@@ -52,6 +52,13 @@ pub enum Dep {
     Namespace { kind: KindId, namespace: Box<str> },
     /// `list` of every namespace.
     All { kind: KindId },
+    /// A facet's objects under one key ([`crate::engine::Facet`], kept by
+    /// [`super::facts::Facts`]): dirty when an object gains or loses that key.
+    Facet {
+        kind: KindId,
+        facet: &'static str,
+        key: Box<str>,
+    },
 }
 
 /// An inventory that notes the lookups made through it (see the module comment).
@@ -117,6 +124,18 @@ impl<'a> Recorder<'a> {
 }
 
 impl Inventory for Recorder<'_> {
+    fn facet(&self, facet: &'static Facet, key: &str) -> Option<Vec<&Object>> {
+        let found = self.inner.facet(facet, key)?;
+        if let Some(kind) = kind_id(facet.group, facet.kind) {
+            self.note(Dep::Facet {
+                kind,
+                facet: facet.id,
+                key: key.into(),
+            });
+        }
+        Some(found)
+    }
+
     fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<&Object> {
         self.note_listing(group, kind, namespace);
         self.inner.list(group, kind, namespace)
@@ -267,6 +286,13 @@ impl DepIndex {
             if let Some(set) = self.reverse.get(k) {
                 out.extend(set.iter().cloned());
             }
+        }
+    }
+
+    /// Objects that looked up `dep` (a facet key an object gained or lost: [`Dep::Facet`]).
+    pub fn dependents(&self, dep: &Dep, out: &mut HashSet<Key>) {
+        if let Some(set) = self.reverse.get(dep) {
+            out.extend(set.iter().cloned());
         }
     }
 

@@ -16,6 +16,7 @@ pub mod cache;
 pub mod conn;
 pub mod decode;
 pub mod deps;
+pub mod facts;
 pub mod lease;
 pub mod logs;
 pub mod metrics;
