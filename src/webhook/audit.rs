@@ -344,43 +344,17 @@ pub fn audit_observed(
         longest = longest.max(t.elapsed());
         reads += 1;
     }
-    let mut out = match observer {
-        None => {
-            let keys = audit_keys_of(&snapshot, engine, options);
-            audit_keys(
-                &snapshot,
-                &availability,
-                engine,
-                settings,
-                options,
-                &keys,
-                None,
-                facts,
-            )
-        }
-        Some(o) => {
-            let keys: Vec<Key> = snapshot
-                .keys(|g, k| engine.wants(g, k))
-                .into_iter()
-                .filter(|k| {
-                    options
-                        .namespaces
-                        .as_ref()
-                        .is_none_or(|set| set.contains(&k.namespace))
-                })
-                .collect();
-            audit_keys(
-                &snapshot,
-                &availability,
-                engine,
-                settings,
-                options,
-                &keys,
-                Some(o),
-                facts,
-            )
-        }
-    };
+    let keys = audit_keys_of(&snapshot, engine, options);
+    let mut out = audit_keys(
+        &snapshot,
+        &availability,
+        engine,
+        settings,
+        options,
+        &keys,
+        observer,
+        facts,
+    );
     out.reads = reads;
     out.longest_read = longest;
     out
