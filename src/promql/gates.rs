@@ -594,9 +594,9 @@ impl<'w> Referrers<'w> {
     }
 
     /// Rollouts and Experiments with an analysis that names the template `name` (a
-    /// ClusterAnalysisTemplate when `cluster`).
-    fn argo(&self, cluster: bool, name: &str) -> Cow<'_, [&'w Object]> {
-        let key = argo_key(cluster, name);
+    /// ClusterAnalysisTemplate when `cluster`, else the AnalysisTemplate of `namespace`).
+    fn argo(&self, cluster: bool, namespace: &str, name: &str) -> Cow<'_, [&'w Object]> {
+        let key = argo_key(cluster, namespace, name);
         if let Some(mut v) = self.world.facet(&ROLLOUT_TEMPLATES, &key) {
             v.extend(
                 self.world
@@ -667,16 +667,24 @@ fn canary_template_keys(c: &Object, out: &mut Vec<String>) {
     }
 }
 
-/// The key of an analysis template reference: a ClusterAnalysisTemplate (`cluster`) or an
-/// AnalysisTemplate, by name.
-fn argo_key(cluster: bool, name: &str) -> String {
-    format!("{}/{name}", if cluster { "cluster" } else { "namespaced" })
+/// The key of an analysis template reference: a ClusterAnalysisTemplate (`cluster`) by name,
+/// or an AnalysisTemplate by the namespace it is looked up in (the referrer's: Argo resolves a
+/// `templateName` in the Rollout's namespace, see `refers_to`) and name. Keyed without the
+/// namespace, every AnalysisTemplate named like many others (`success-rate` in each team's
+/// namespace) drew in every Rollout of the cluster that names one, to be parsed and dropped
+/// by the namespace filter.
+fn argo_key(cluster: bool, namespace: &str, name: &str) -> String {
+    if cluster {
+        format!("cluster/{name}")
+    } else {
+        format!("namespaced/{namespace}/{name}")
+    }
 }
 
 fn argo_template_keys(o: &Object, out: &mut Vec<String>) {
     analysis_blocks(o, |_, v| {
         block_templates(v, |n, c| {
-            let k = argo_key(c, n);
+            let k = argo_key(c, o.ns(), n);
             if !out.contains(&k) {
                 out.push(k);
             }
@@ -1205,7 +1213,7 @@ fn argo_template<'w>(t: &'w Object, refs: &Referrers<'w>) -> Vec<Gate<'w>> {
     let mut bound = false;
     let bindable = binder_filter(t, refs.world);
     let cluster = t.kind == "ClusterAnalysisTemplate";
-    let candidates = refs.argo(cluster, &t.name);
+    let candidates = refs.argo(cluster, t.ns(), &t.name);
     for kind in ["Rollout", "Experiment"] {
         let ns = (!cluster).then(|| t.ns());
         let of_kind = candidates
