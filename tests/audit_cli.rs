@@ -85,7 +85,7 @@ fn unreachable_apiserver_exits_2() {
 fn audit_with_rows() -> Audit {
     let mut a = Audit::default();
     let row = |ns: Option<&str>, kind: &str, name: &str, sev, rule, pointer: &str| Row {
-        object: ObjectRef {
+        object: std::sync::Arc::new(ObjectRef {
             api_version: if kind == "VirtualService" {
                 "networking.istio.io/v1".into()
             } else {
@@ -94,7 +94,7 @@ fn audit_with_rows() -> Audit {
             kind: kind.into(),
             namespace: ns.map(str::to_owned),
             name: name.into(),
-        },
+        }),
         uid: None,
         rule,
         severity: sev,

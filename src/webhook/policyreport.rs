@@ -141,7 +141,7 @@ fn result(r: &Row) -> Value {
         resource["namespace"] = json!(ns);
     }
     if let Some(uid) = &r.uid {
-        resource["uid"] = json!(uid);
+        resource["uid"] = json!(&**uid);
     }
     let mut properties = serde_json::Map::new();
     properties.insert("pointer".into(), json!(r.pointer));
@@ -464,15 +464,16 @@ pub async fn write_reports(
 mod tests {
     use super::*;
     use crate::engine::ObjectRef;
+    use std::sync::Arc;
 
     fn row(ns: &str, name: &str, sev: Severity) -> Row {
         Row {
-            object: ObjectRef {
+            object: Arc::new(ObjectRef {
                 api_version: "networking.istio.io/v1beta1".into(),
                 kind: "VirtualService".into(),
                 namespace: Some(ns.into()),
                 name: name.into(),
-            },
+            }),
             uid: Some("u".into()),
             rule: "istio-weights-not-100",
             severity: sev,
