@@ -816,6 +816,41 @@ mod tests {
         assert!(a.notes.is_empty(), "{:?}", a.notes);
     }
 
+    /// Shared references and help texts serialize as the plain values they replaced.
+    #[test]
+    fn rows_serialize_as_plain_values() {
+        let cache = synced_cache(store());
+        let a = audit(
+            &cache,
+            &engine(),
+            &Settings::default(),
+            &AuditOptions::default(),
+        );
+        let r = a
+            .all_rows()
+            .find(|r| r.rule == "istio-weights-not-100")
+            .expect("a weights row");
+        let help = r.help.as_deref().expect("the rule gives help");
+        assert_eq!(
+            serde_json::to_value(r).expect("json"),
+            json!({
+                "object": {"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
+                           "namespace": "prod", "name": "web"},
+                "uid": "u-1",
+                "rule": "istio-weights-not-100",
+                "severity": r.severity,
+                "message": r.message,
+                "pointer": r.pointer,
+                "help": help,
+            })
+        );
+        let mut plain = r.clone();
+        plain.uid = None;
+        plain.help = None;
+        let v = serde_json::to_value(&plain).expect("json");
+        assert!(v.get("uid").is_none() && v.get("help").is_none(), "{v}");
+    }
+
     #[test]
     fn suppressions_apply() {
         let mut s = store();
