@@ -23,7 +23,7 @@ use kube::core::ApiResource;
 use kube::{Client, discovery};
 use serde_json::json;
 
-use super::audit::{Audit, AuditOptions, audit_store};
+use super::audit::{Audit, AuditOptions, Row, audit_store};
 use super::cache::{Availability, ClusterCache, Store, WATCHED, to_object};
 use super::metrics::Metrics;
 use super::policyreport::{self, ReportMeta, WriteSummary};
@@ -239,7 +239,8 @@ pub fn run(args: AuditArgs, out: &mut dyn Write) -> io::Result<u8> {
     };
     // The store is this command's own: checked in place, no snapshot.
     let availability = cache.availability();
-    let result = cache.read(|s| audit_store(s, &availability, &engine, &cfg.settings, &options));
+    let mut result =
+        cache.read(|s| audit_store(s, &availability, &engine, &cfg.settings, &options));
     let mut failed = result
         .notes
         .iter()
@@ -278,7 +279,10 @@ pub fn run(args: AuditArgs, out: &mut dyn Write) -> io::Result<u8> {
     }
     drop(rt);
 
-    let mut run = to_lint_run(&result);
+    // The cache is no longer needed (the reports are written): its JSON is freed before the
+    // rows become the printer's diagnostics.
+    drop(cache);
+    let mut run = into_lint_run(&mut result);
     if !args.show_info {
         run.diagnostics
             .retain(|d| d.finding.severity > Severity::Info);
@@ -552,47 +556,58 @@ async fn list_pages(
 
 /// The audit as a lint run (no sources: findings are placed by object and JSON pointer).
 pub fn to_lint_run(audit: &Audit) -> LintRun {
+    lint_run(audit, audit.all_rows().cloned())
+}
+
+/// [`to_lint_run`], moving the rows out of `audit` instead of copying them (the command prints
+/// them once: at 100,000 objects the rows are tens of MB).
+fn into_lint_run(audit: &mut Audit) -> LintRun {
+    let rows = std::mem::take(&mut audit.rows);
+    lint_run(audit, rows.into_values().flatten())
+}
+
+fn lint_run(audit: &Audit, rows: impl Iterator<Item = Row>) -> LintRun {
     let mut summary = Summary {
         objects: audit.objects,
         suppressed: audit.suppressed,
         ..Summary::default()
     };
-    let diagnostics: Vec<Located> = audit
-        .all_rows()
+    let diagnostics: Vec<Located> = rows
         .map(|r| {
             match r.severity {
                 Severity::Error => summary.errors += 1,
                 Severity::Warning => summary.warnings += 1,
                 Severity::Info => summary.infos += 1,
             }
+            let related = r
+                .related
+                .iter()
+                .map(|x| LocatedRelated {
+                    message: x.message.clone(),
+                    object: x.object.clone(),
+                    pointer: x.pointer.clone(),
+                    source: None,
+                    span: None,
+                })
+                .collect();
             Located {
                 finding: Finding {
                     rule: r.rule,
                     severity: r.severity,
-                    message: r.message.clone(),
+                    message: r.message,
                     object: Some(crate::engine::ObjectRef::clone(&r.object)),
                     origin: Origin::Cluster,
-                    pointer: r.pointer.clone(),
+                    pointer: r.pointer,
                     scalar_range: None,
                     at_key: false,
-                    related: r.related.clone(),
+                    related: r.related,
                     help: r.help.as_deref().map(str::to_owned),
                     fix: None,
                     outside: false,
                 },
                 source: None,
                 span: None,
-                related: r
-                    .related
-                    .iter()
-                    .map(|x| LocatedRelated {
-                        message: x.message.clone(),
-                        object: x.object.clone(),
-                        pointer: x.pointer.clone(),
-                        source: None,
-                        span: None,
-                    })
-                    .collect(),
+                related,
                 fix: None,
             }
         })
