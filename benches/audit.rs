@@ -12,7 +12,7 @@
 //! Prints: objects, fill time, the audit's process CPU time and wall time, rows, read locks and
 //! the longest one, the peak RSS of the whole process (cache included). Targets (issue 23): full
 //! audit ≤ 10 s CPU, ≤ 256 MB RSS. `ROLLGATE_BENCH_OBJECTS` (default 100000) changes the size.
-//! Figures are printed, never asserted.
+//! `ROLLGATE_BENCH_ROWS=FILE` writes the rows. Figures are printed, never asserted.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -369,4 +369,20 @@ fn main() {
         *by_rule.entry(r.rule).or_default() += 1;
     }
     println!("audit: rows by rule: {by_rule:?}");
+    // `ROLLGATE_BENCH_ROWS=FILE`: every row as a JSON line (with its related places), to compare
+    // two builds' findings.
+    if let Ok(path) = std::env::var("ROLLGATE_BENCH_ROWS") {
+        let mut text = String::new();
+        for r in a.all_rows() {
+            let related: Vec<String> = r
+                .related
+                .iter()
+                .map(|x| format!("{:?} {} {}", x.object, x.pointer, x.message))
+                .collect();
+            text.push_str(&serde_json::to_string(&(r, related)).unwrap_or_default());
+            text.push('\n');
+        }
+        std::fs::write(&path, text).expect("rows file");
+        println!("audit: rows written to {path}");
+    }
 }
