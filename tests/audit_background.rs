@@ -155,6 +155,8 @@ fn events_recheck_only_what_they_touch() {
     healthy(&mut store, "shop");
     let metrics = Arc::new(Metrics::new());
     let cache = synced(store, metrics.clone());
+    // As `rollgate serve` keeps them.
+    cache.keep_facts();
     let mut a = auditor(&cache, &metrics);
     let full = a.full_pass();
     assert!(full.checked >= 21 * 6, "{full:?}");
@@ -418,6 +420,8 @@ fn webhook_p99_during_full_audit() {
     let (store, n) = big_store();
     let metrics = Arc::new(Metrics::new());
     let cache = synced(store, metrics.clone());
+    // As `rollgate serve` keeps them.
+    cache.keep_facts();
     let dir = std::env::temp_dir().join(format!("rollgate-audit-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let pki = support::Pki::new("bench");
@@ -525,7 +529,8 @@ fn webhook_p99_during_full_audit() {
 }
 
 /// Review latency against the 100,000-object cache, one review at a time, per kind (no HTTP):
-/// what each admission costs the webhook on a large cluster.
+/// what each admission costs the webhook on a large cluster, with the rules' own indexes over
+/// the cache, then with the facets the cache keeps (`rollgate serve`).
 #[test]
 #[ignore = "scale figure: run in release with --ignored --nocapture"]
 fn review_cost_at_scale() {
@@ -550,21 +555,41 @@ fn review_cost_at_scale() {
         ("VirtualService", support::virtual_service("web", &[90, 10])),
     ];
     println!("cache: {n} objects; {rounds} reviews per kind");
-    for (kind, value) in cases {
-        let body =
-            serde_json::to_vec(&support::admission_review("u", "CREATE", &value)).expect("json");
-        let mut lat: Vec<Duration> = (0..rounds)
-            .map(|_| {
-                let t = Instant::now();
-                let _ = review(&body, &engine, &settings, world);
-                t.elapsed()
-            })
-            .collect();
-        lat.sort();
-        println!(
-            "{kind}: p50 {:.3} ms, p99 {:.3} ms",
-            percentile(&lat, 0.5).as_secs_f64() * 1e3,
-            percentile(&lat, 0.99).as_secs_f64() * 1e3
-        );
+    // `ROLLGATE_BENCH_FACTS=kept`: only with the kept facts (profiling).
+    let only_kept = std::env::var("ROLLGATE_BENCH_FACTS").is_ok_and(|v| v == "kept");
+    for kept in [false, true] {
+        if only_kept && !kept {
+            continue;
+        }
+        if kept {
+            let t = Instant::now();
+            cache.keep_facts();
+            println!(
+                "kept facts built in {:.0} ms (then updated per watch event)",
+                t.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        let how = if kept {
+            "kept facts"
+        } else {
+            "rules' own indexes"
+        };
+        for (kind, value) in &cases {
+            let body =
+                serde_json::to_vec(&support::admission_review("u", "CREATE", value)).expect("json");
+            let mut lat: Vec<Duration> = (0..rounds)
+                .map(|_| {
+                    let t = Instant::now();
+                    let _ = review(&body, &engine, &settings, world);
+                    t.elapsed()
+                })
+                .collect();
+            lat.sort();
+            println!(
+                "{kind} ({how}): p50 {:.3} ms, p99 {:.3} ms",
+                percentile(&lat, 0.5).as_secs_f64() * 1e3,
+                percentile(&lat, 0.99).as_secs_f64() * 1e3
+            );
+        }
     }
 }

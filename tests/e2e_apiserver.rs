@@ -17,6 +17,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rollgate::engine::Inventory;
 use rollgate::webhook::World;
 use rollgate::webhook::cache::ClusterCache;
 use rollgate::webhook::metrics::Metrics;
@@ -807,8 +808,45 @@ async fn cache_sees_the_cluster(c: &Cluster) {
         .expect("config");
     let client = kube::Client::try_from(cfg).expect("client");
     let cache = ClusterCache::new(Arc::new(Metrics::new()));
+    cache.keep_facts();
     let task = tokio::spawn(cache.clone().run(client, Duration::from_secs(1)));
     wait_for("synced", || cache.synced()).await;
+    // The admission path's kept facets follow the watches: the initial lists, then events.
+    let facet = |f: &'static rollgate::engine::Facet, key: &str| -> Vec<String> {
+        cache.read(|s| {
+            s.view()
+                .facet(f, key)
+                .expect("kept")
+                .iter()
+                .map(|o| format!("{}/{}", o.ns(), o.name))
+                .collect()
+        })
+    };
+    assert_eq!(
+        facet(
+            &rollgate::promql::gates::CANARY_TEMPLATES,
+            "test/error-rate"
+        ),
+        ["test/podinfo"]
+    );
+    let host = "facet-probe.test.svc.cluster.local";
+    let mesh = &rollgate::engine::rule::MESH_VIRTUALSERVICE_HOSTS;
+    let probe = c.file(
+        "facet-probe.yaml",
+        "apiVersion: networking.istio.io/v1beta1\nkind: VirtualService\n\
+         metadata: {name: facet-probe, namespace: test}\n\
+         spec:\n  hosts: [facet-probe]\n  http:\n  - route:\n    - destination: {host: podinfo}\n",
+    );
+    c.ok(&["apply", "-f", &probe]);
+    wait_for("a VirtualService in the kept mesh-host facet", || {
+        facet(mesh, host) == ["test/facet-probe"]
+    })
+    .await;
+    c.ok(&["delete", "-f", &probe]);
+    wait_for("a deleted VirtualService out of the facet", || {
+        facet(mesh, host).is_empty()
+    })
+    .await;
     let (synced, missing) = cache.status();
     assert!(synced.contains(&"Service".to_owned()), "{synced:?}");
     assert!(

@@ -66,10 +66,12 @@ impl<'w> Controllers<'w> {
             }));
         }
         std::borrow::Cow::Borrowed(self.flagger.get_or_init(|| {
-            // `scan_flagger`, not `list`: only the flags are kept, so the cluster cache's view
-            // need not hold every Deployment of the cluster parsed (~9 KB each) for an
-            // admission.
-            discover_flagger(&mut |visit| self.world.scan_flagger(visit))
+            // `scan`, not `list`: only the flags are kept, so a view that parses on demand
+            // need not hold every Deployment parsed (~9 KB each) for the rest of the run.
+            discover_flagger(&mut |visit| {
+                self.world
+                    .scan("apps", "Deployment", None, &mut |d| visit(d))
+            })
         }))
     }
 

@@ -102,6 +102,18 @@ pub fn labels_of(object: &Object) -> Option<&Map<String, Value>> {
     object.value.get("metadata")?.get("labels")?.as_object()
 }
 
+/// Whether a Service's `spec.selector` selects pods labelled `pod_labels`: a non-empty map
+/// whose every entry is the pod's label of that key (a Service without a selector selects no
+/// pods; its endpoints are managed by hand).
+pub fn service_selects(selector: Option<&Value>, pod_labels: &Map<String, Value>) -> bool {
+    selector.and_then(Value::as_object).is_some_and(|sel| {
+        !sel.is_empty()
+            && sel
+                .iter()
+                .all(|(k, v)| pod_labels.get(k).and_then(Value::as_str) == v.as_str())
+    })
+}
+
 /// The pods a workload creates, as its pod template describes them.
 #[derive(Debug, Clone, Copy)]
 pub struct PodTemplate<'a> {
@@ -196,16 +208,14 @@ pub trait Inventory: Send + Sync {
         }
     }
 
-    /// The Deployments that run Flagger (`controllers::runs_flagger`), as `scan` passes them:
-    /// what Flagger's flags are read from. A world that keeps this fact per object (the
-    /// cluster cache marks each entry when it is stored) answers without parsing every
-    /// Deployment of the cluster on each admission.
-    fn scan_flagger(&self, f: &mut dyn FnMut(&Object)) {
-        self.scan("apps", "Deployment", None, &mut |d| {
-            if super::controllers::runs_flagger(d) {
-                f(d);
-            }
-        });
+    /// Services of `namespace` whose `spec.selector` selects pods labelled `pod_labels`
+    /// ([`service_selects`]), in `list` order: a reverse lookup no index answers, which a world
+    /// that parses on demand can answer by reading each Service's selector only.
+    fn services_selecting(&self, namespace: &str, pod_labels: &Map<String, Value>) -> Vec<&Object> {
+        self.list("", "Service", Some(namespace))
+            .into_iter()
+            .filter(|svc| service_selects(svc.at("/spec/selector"), pod_labels))
+            .collect()
     }
 
     /// Pod templates (of the kinds in `POD_TEMPLATE_KINDS`) in `namespace` (every namespace with

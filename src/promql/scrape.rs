@@ -375,20 +375,7 @@ fn from_monitors(t: &Target, monitors: &Monitors<'_>) -> Option<ScrapeInterval> 
         }
     }
     // Services in the namespace that select the workload's pods.
-    let services: Vec<&Object> = world
-        .list("", "Service", Some(&t.namespace))
-        .into_iter()
-        .filter(|svc| {
-            svc.at("/spec/selector")
-                .and_then(Value::as_object)
-                .is_some_and(|sel| {
-                    !sel.is_empty()
-                        && sel
-                            .iter()
-                            .all(|(k, v)| labels.get(k).and_then(Value::as_str) == v.as_str())
-                })
-        })
-        .collect();
+    let services: Vec<&Object> = world.services_selecting(&t.namespace, labels);
     for sm in monitors.watching("ServiceMonitor", &t.namespace) {
         let Some(sel) = sm.at("/spec/selector") else {
             continue;

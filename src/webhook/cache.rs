@@ -27,9 +27,12 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, discovery};
 
+use serde_json::Value;
+
+use super::facts::Facts;
 use super::metrics::{KindLabels, Metrics};
 use super::world::{Overlay, World};
-use crate::engine::{Inventory, Object, Origin};
+use crate::engine::{Facet, Inventory, Object, Origin};
 
 /// `(api group, kind)` the cache watches: every kind a rule may look up as a referent.
 pub const WATCHED: &[(&str, &str)] = &[
@@ -70,10 +73,6 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 #[derive(Clone)]
 pub struct Entry {
     json: Arc<[u8]>,
-    /// A Deployment that runs Flagger (`controllers::runs_flagger`), decided when stored: a
-    /// Canary's admission reads Flagger's flags, and finding them must not parse every
-    /// Deployment of the cluster (24 ms a Canary at 100,000 objects before).
-    flagger: bool,
 }
 
 type ByName = BTreeMap<String, Entry>;
@@ -94,18 +93,33 @@ pub struct Key {
 #[derive(Default)]
 pub struct Store {
     kinds: HashMap<String, HashMap<String, ByNamespace>>,
+    /// The admission path's facet indexes ([`Store::keep_facts`]), updated on every change
+    /// while the object is parsed anyway; `None` for the audit's snapshots (the audit keeps
+    /// its own, with the label facets).
+    facts: Option<Facts>,
 }
 
 fn entry(o: &Object) -> Option<Entry> {
-    serde_json::to_vec(&o.value).ok().map(|v| Entry {
-        json: v.into(),
-        flagger: crate::engine::controllers::runs_flagger(o),
-    })
+    serde_json::to_vec(&o.value)
+        .ok()
+        .map(|v| Entry { json: v.into() })
 }
 
 impl Store {
+    /// Keep [`ADMISSION_FACETS`](super::facts::ADMISSION_FACETS) from now on (built over
+    /// what is stored; nothing when already kept): a Canary's admission then parses the few
+    /// objects its cluster-wide lookups find, not every Canary, monitor and Deployment.
+    pub fn keep_facts(&mut self) {
+        if self.facts.is_none() {
+            self.facts = Some(Facts::kept(self));
+        }
+    }
+
     pub fn insert(&mut self, o: Object) {
         let Some(e) = entry(&o) else { return };
+        if let Some(f) = &mut self.facts {
+            f.object_changed(&o.group, &o.kind, o.ns(), &o.name, Some(&o), None);
+        }
         self.kinds
             .entry(o.group.clone())
             .or_default()
@@ -117,6 +131,9 @@ impl Store {
     }
 
     pub fn remove(&mut self, group: &str, kind: &str, namespace: &str, name: &str) {
+        if let Some(f) = &mut self.facts {
+            f.object_changed(group, kind, namespace, name, None, None);
+        }
         if let Some(by_ns) = self.kinds.get_mut(group).and_then(|k| k.get_mut(kind)) {
             if let Some(by_name) = by_ns.get_mut(namespace) {
                 by_name.remove(name);
@@ -129,6 +146,9 @@ impl Store {
 
     /// Replace every object of one kind (a completed initial list).
     pub fn replace_kind(&mut self, group: &str, kind: &str, objects: Vec<Object>) {
+        if let Some(f) = &mut self.facts {
+            f.kind_replaced(group, kind, &objects);
+        }
         let mut by_ns = ByNamespace::new();
         for o in objects {
             if let Some(e) = entry(&o) {
@@ -285,6 +305,41 @@ fn same_object(old: &Entry, new: &serde_json::Value) -> bool {
     old == new
 }
 
+/// An entry's `metadata.labels` (`Some(None)`: none), read without building the rest of the
+/// object; `None` when the JSON is not an object with a `metadata` mapping.
+fn light_labels(e: &Entry) -> Option<Option<Value>> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(default)]
+        labels: Option<Value>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Light {
+        metadata: Meta,
+    }
+    serde_json::from_slice::<Light>(&e.json)
+        .ok()
+        .map(|l| l.metadata.labels)
+}
+
+/// An entry's `spec.selector` (`Some(None)`: none), read without building the rest of the
+/// object; `None` when the JSON is not shaped for it.
+fn light_selector(e: &Entry) -> Option<Option<Value>> {
+    #[derive(serde::Deserialize)]
+    struct Spec {
+        #[serde(default)]
+        selector: Option<Value>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Light {
+        #[serde(default)]
+        spec: Option<Spec>,
+    }
+    serde_json::from_slice::<Light>(&e.json)
+        .ok()
+        .map(|l| l.spec.and_then(|s| s.selector))
+}
+
 fn parse(e: &Entry) -> Option<Object> {
     let v = serde_json::from_slice(&e.json).ok()?;
     Object::from_value(v, Origin::Cluster, "")
@@ -314,7 +369,7 @@ impl<'a> View<'a> {
     }
 }
 
-impl Inventory for View<'_> {
+impl<'a> Inventory for View<'a> {
     fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<&Object> {
         let Some(by_ns) = self.store.kind(group, kind) else {
             return Vec::new();
@@ -376,21 +431,83 @@ impl Inventory for View<'_> {
         }
     }
 
-    /// Only the entries marked when stored are parsed (see `Entry::flagger`).
-    fn scan_flagger(&self, f: &mut dyn FnMut(&Object)) {
-        let Some(by_ns) = self.store.kind("apps", "Deployment") else {
-            return;
+    /// Entries not parsed yet are read for their labels only (no `Value` of the whole object:
+    /// most of a parse's cost is allocating it, and a selection in a namespace of a few
+    /// hundred Services keeps a few); those selected are parsed and kept.
+    fn select(
+        &self,
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        selector: &crate::engine::LabelSelector,
+    ) -> Vec<&Object> {
+        let Some(by_ns) = self.store.kind(group, kind) else {
+            return Vec::new();
         };
-        for e in by_ns.values().flat_map(BTreeMap::values) {
-            if !e.flagger {
-                continue;
-            }
+        let pick = |e: &'a Entry| {
             if let Some(o) = self.parsed.get(&(e as *const Entry as usize)) {
-                f(o);
-            } else if let Some(o) = parse(e) {
-                f(&o);
+                return selector
+                    .matches(crate::engine::inventory::labels_of(o))
+                    .then_some(o);
             }
+            if let Some(labels) = light_labels(e) {
+                if !selector.matches(labels.as_ref().and_then(Value::as_object)) {
+                    return None;
+                }
+            }
+            self.materialize(e)
+                .filter(|o| selector.matches(crate::engine::inventory::labels_of(o)))
+        };
+        match namespace {
+            Some(ns) => by_ns
+                .get(ns)
+                .into_iter()
+                .flat_map(BTreeMap::values)
+                .filter_map(pick)
+                .collect(),
+            None => by_ns
+                .values()
+                .flat_map(BTreeMap::values)
+                .filter_map(pick)
+                .collect(),
         }
+    }
+
+    /// Services not parsed yet are read for their `spec.selector` only; those that select
+    /// the pods are parsed and kept.
+    fn services_selecting(
+        &self,
+        namespace: &str,
+        pod_labels: &serde_json::Map<String, Value>,
+    ) -> Vec<&Object> {
+        use crate::engine::inventory::service_selects;
+        let Some(by_name) = self
+            .store
+            .kind("", "Service")
+            .and_then(|m| m.get(namespace))
+        else {
+            return Vec::new();
+        };
+        by_name
+            .values()
+            .filter_map(|e| {
+                if let Some(o) = self.parsed.get(&(e as *const Entry as usize)) {
+                    return service_selects(o.at("/spec/selector"), pod_labels).then_some(o);
+                }
+                if let Some(sel) = light_selector(e) {
+                    if !service_selects(sel.as_ref(), pod_labels) {
+                        return None;
+                    }
+                }
+                self.materialize(e)
+                    .filter(|o| service_selects(o.at("/spec/selector"), pod_labels))
+            })
+            .collect()
+    }
+
+    /// From the store's kept facts ([`Store::keep_facts`]), when it keeps them.
+    fn facet(&self, facet: &'static Facet, key: &str) -> Option<Vec<&Object>> {
+        self.store.facts.as_ref()?.lookup_kept(facet, key, self)
     }
 
     fn describe(&self) -> &str {
@@ -685,6 +802,15 @@ impl ClusterCache {
         }
         c.discovered.store(true, Ordering::SeqCst);
         c
+    }
+
+    /// Keep the admission path's facet indexes from now on ([`Store::keep_facts`]):
+    /// `rollgate serve` does, `rollgate audit` (which admits nothing) does not.
+    pub fn keep_facts(&self) {
+        self.store
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .keep_facts();
     }
 
     /// Replace the whole store (a filler other than the watches: `rollgate audit`'s LISTs).
@@ -1170,6 +1296,113 @@ mod tests {
             took.expect("the write never got the store");
         });
         assert_eq!(cache.read(|s| s.count("", "Service")), 1);
+    }
+
+    /// The view's selections read labels and selectors without parsing the rest; they answer
+    /// exactly what `list` then filter answers (the trait's defaults), for odd shapes too.
+    #[test]
+    fn light_selections_match_list_then_filter() {
+        use crate::engine::LabelSelector;
+        struct Listing<'a>(&'a View<'a>);
+        impl Inventory for Listing<'_> {
+            fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<&Object> {
+                self.0.list(group, kind, namespace)
+            }
+            fn describe(&self) -> &str {
+                "listing"
+            }
+            fn complete(&self) -> bool {
+                true
+            }
+        }
+        let shapes = [
+            json!({"labels": {"app": "a", "tier": "web"}}),
+            json!({"labels": {"app": "b"}}),
+            json!({"labels": {"app": 7}}),
+            json!({"labels": "not a map"}),
+            json!({"labels": null}),
+            json!({}),
+        ];
+        let selectors = [
+            json!({"app": "a"}),
+            json!({"app": "a", "tier": "web"}),
+            json!({}),
+            json!(null),
+            json!("not a map"),
+            json!({"app": 7}),
+        ];
+        let mut store = Store::default();
+        let mut n = 0;
+        for (i, meta) in shapes.iter().enumerate() {
+            for (j, sel) in selectors.iter().enumerate() {
+                for ns in ["a", "b"] {
+                    let mut m = meta.clone();
+                    m["name"] = json!(format!("s{i}-{j}"));
+                    m["namespace"] = json!(ns);
+                    let spec = if j == 3 {
+                        json!(null)
+                    } else {
+                        json!({"selector": sel})
+                    };
+                    store.insert(
+                        Object::from_value(
+                            json!({"apiVersion": "v1", "kind": "Service", "metadata": m, "spec": spec}),
+                            Origin::Cluster,
+                            "",
+                        )
+                        .expect("object"),
+                    );
+                    n += 1;
+                }
+            }
+        }
+        assert_eq!(store.count("", "Service"), n);
+        let names = |v: Vec<&Object>| -> Vec<String> {
+            v.iter().map(|o| format!("{}/{}", o.ns(), o.name)).collect()
+        };
+        let label_selectors = [
+            json!({"matchLabels": {"app": "a"}}),
+            json!({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["a"]}]}),
+            json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}),
+            json!({"matchLabels": {"app": "7"}}),
+            json!({}),
+        ];
+        let pods = [
+            json!({"app": "a", "tier": "web"}),
+            json!({"app": "a"}),
+            json!({"app": "7"}),
+            json!({}),
+        ];
+        let (mut selected, mut selecting) = (0, 0);
+        for parsed_first in [false, true] {
+            let view = store.view();
+            if parsed_first {
+                // Half the objects already parsed by an earlier lookup of the request.
+                view.list("", "Service", Some("a"));
+            }
+            let plain = Listing(&view);
+            for sel in &label_selectors {
+                let sel = LabelSelector::parse(sel).expect("selector");
+                for ns in [Some("a"), Some("b"), None] {
+                    let got = names(view.select("", "Service", ns, &sel));
+                    assert_eq!(
+                        got,
+                        names(plain.select("", "Service", ns, &sel)),
+                        "{sel:?} {ns:?}"
+                    );
+                    selected += got.len();
+                }
+            }
+            for p in &pods {
+                let p = p.as_object().expect("map");
+                for ns in ["a", "b", "c"] {
+                    let got = names(view.services_selecting(ns, p));
+                    assert_eq!(got, names(plain.services_selecting(ns, p)), "{p:?} {ns}");
+                    selecting += got.len();
+                }
+            }
+        }
+        assert!(selected > 0 && selecting > 0, "{selected} {selecting}");
     }
 
     #[test]

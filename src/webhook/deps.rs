@@ -158,11 +158,6 @@ impl Inventory for Recorder<'_> {
         self.inner.scan(group, kind, namespace, f);
     }
 
-    fn scan_flagger(&self, f: &mut dyn FnMut(&Object)) {
-        self.note_listing("apps", "Deployment", None);
-        self.inner.scan_flagger(f);
-    }
-
     fn select(
         &self,
         group: &str,
@@ -172,6 +167,15 @@ impl Inventory for Recorder<'_> {
     ) -> Vec<&Object> {
         self.note_listing(group, kind, namespace);
         self.inner.select(group, kind, namespace, selector)
+    }
+
+    fn services_selecting(
+        &self,
+        namespace: &str,
+        pod_labels: &serde_json::Map<String, serde_json::Value>,
+    ) -> Vec<&Object> {
+        self.note_listing("", "Service", Some(namespace));
+        self.inner.services_selecting(namespace, pod_labels)
     }
 
     fn select_pods(

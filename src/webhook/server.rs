@@ -755,6 +755,7 @@ pub async fn start(opts: ServeOptions, world: Option<Arc<dyn World>>) -> anyhow:
                  use --no-cluster to run without one",
             )?;
             let cache = ClusterCache::new(metrics.clone());
+            cache.keep_facts();
             if let Some(a) = &opts.audit {
                 let (thread_stop, thread, e) = start_audit(
                     &opts,

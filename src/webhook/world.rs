@@ -7,7 +7,8 @@
 //! rules report an absent referent as a warning, and only contradictions with objects that do
 //! exist can deny.
 
-use crate::engine::{Inventory, Object};
+use crate::engine::inventory::labels_of;
+use crate::engine::{Facet, Inventory, LabelSelector, Object};
 
 /// A source of admission worlds. The world borrows from the source only for the duration of
 /// `f` (the cache holds a read lock that long), which keeps the decision a plain function call.
@@ -89,6 +90,50 @@ impl Inventory for Overlay<'_> {
         v
     }
 
+    /// As `list` then filtered (the base selects its own way: the cache reads labels first).
+    fn select(
+        &self,
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Vec<&Object> {
+        let mut v: Vec<&Object> = match self.base {
+            Some(b) => b.select(group, kind, namespace, selector),
+            None => Vec::new(),
+        };
+        let o = self.object;
+        if o.group == group && o.kind == kind {
+            v.retain(|c| !self.is_admitted(c));
+            if namespace.is_none_or(|ns| o.ns() == ns) && selector.matches(labels_of(o)) {
+                v.push(o);
+            }
+        }
+        v
+    }
+
+    /// The base's (its own way), then the admitted Service if it selects them.
+    fn services_selecting(
+        &self,
+        namespace: &str,
+        pod_labels: &serde_json::Map<String, serde_json::Value>,
+    ) -> Vec<&Object> {
+        let mut v: Vec<&Object> = match self.base {
+            Some(b) => b.services_selecting(namespace, pod_labels),
+            None => Vec::new(),
+        };
+        let o = self.object;
+        if o.group.is_empty() && o.kind == "Service" {
+            v.retain(|c| !self.is_admitted(c));
+            if o.ns() == namespace
+                && crate::engine::inventory::service_selects(o.at("/spec/selector"), pod_labels)
+            {
+                v.push(o);
+            }
+        }
+        v
+    }
+
     /// As `list`: the base's objects but the cached version of the admitted one, then it.
     fn scan(&self, group: &str, kind: &str, namespace: Option<&str>, f: &mut dyn FnMut(&Object)) {
         let o = self.object;
@@ -105,19 +150,21 @@ impl Inventory for Overlay<'_> {
         }
     }
 
-    /// As `scan`: the base's but the cached version of the admitted object, then it.
-    fn scan_flagger(&self, f: &mut dyn FnMut(&Object)) {
+    /// The base's answer (`None` when it keeps no such facet: the rules then index `list`,
+    /// which overlays), without the cached version of the admitted object, then the admitted
+    /// object when it has `key`: `list`'s order.
+    fn facet(&self, facet: &'static Facet, key: &str) -> Option<Vec<&Object>> {
+        let mut v = self.base?.facet(facet, key)?;
         let o = self.object;
-        if let Some(b) = self.base {
-            b.scan_flagger(&mut |c| {
-                if !self.is_admitted(c) {
-                    f(c);
-                }
-            });
+        if o.group == facet.group && o.kind == facet.kind {
+            v.retain(|c| !self.is_admitted(c));
+            let mut keys = Vec::new();
+            (facet.keys)(o, &mut keys);
+            if keys.iter().any(|k| k == key) {
+                v.push(o);
+            }
         }
-        if crate::engine::controllers::runs_flagger(o) {
-            f(o);
-        }
+        Some(v)
     }
 
     fn describe(&self) -> &str {
@@ -227,10 +274,12 @@ mod tests {
         assert_eq!((seen, view.parsed()), (51, 1));
     }
 
-    /// Flagger's flags come from the entries marked when stored, and an admitted Flagger
-    /// Deployment (an UPDATE changing `-mesh-provider`) replaces its cached version.
+    /// With the store's kept facts, Flagger's flags come from the Flagger Deployments the
+    /// facet names (nothing else is parsed), and an admitted Flagger Deployment (an UPDATE
+    /// changing `-mesh-provider`) replaces its cached version.
     #[test]
-    fn flagger_flags_from_marked_entries_and_the_admitted_update() {
+    fn flagger_flags_from_kept_facts_and_the_admitted_update() {
+        use crate::engine::controllers::FLAGGER_DEPLOYMENTS;
         use crate::engine::{Context, Settings};
         use crate::webhook::cache::Store;
         let flagger = |provider: &str, origin: Origin| {
@@ -245,22 +294,47 @@ mod tests {
             )
             .expect("object")
         };
+        let app = |name: &str| {
+            Object::from_value(
+                json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                       "metadata": {"name": name, "namespace": "prod"},
+                       "spec": {"template": {"spec": {"containers": [
+                           {"name": name, "image": "nginx"}]}}}}),
+                Origin::Cluster,
+                "",
+            )
+            .expect("object")
+        };
         let mut store = Store::default();
         for i in 0..20 {
-            store.insert(svc(&format!("s{i}"), 80));
+            store.insert(app(&format!("app-{i}")));
         }
+        store.keep_facts();
+        // Kept from here on: stored after the index was built.
         store.insert(flagger("linkerd", Origin::Cluster));
         let view = store.view();
-        let mut seen = Vec::new();
-        view.scan_flagger(&mut |d| seen.push(d.name.clone()));
-        assert_eq!(seen, ["flagger"]);
+        let found = view.facet(&FLAGGER_DEPLOYMENTS, "flagger").expect("kept");
+        assert_eq!(found.len(), 1);
+        assert_eq!(view.parsed(), 1);
+        let view = store.view();
         let update = flagger("nginx", Origin::Admission);
         let world = Overlay::new(Some(&view), &update, "the cluster");
         let settings = Settings::default();
         let cx = Context::new(&world, &settings);
         let provider = cx.flagger_mesh_provider().expect("discovered");
         assert_eq!(provider.value, "nginx");
-        assert_eq!(view.parsed(), 0);
+        // The cached Flagger is parsed (the facet resolves it), no application Deployment.
+        assert_eq!(view.parsed(), 1);
+        // Without kept facts the rules scan every Deployment (parsed and dropped).
+        let mut plain = Store::default();
+        plain.insert(flagger("linkerd", Origin::Cluster));
+        let view = plain.view();
+        assert!(view.facet(&FLAGGER_DEPLOYMENTS, "flagger").is_none());
+        // A removed Flagger leaves the facet.
+        store.remove("apps", "Deployment", "flagger-system", "flagger");
+        let view = store.view();
+        let left = view.facet(&FLAGGER_DEPLOYMENTS, "flagger").expect("kept");
+        assert!(left.is_empty());
     }
 
     #[test]
