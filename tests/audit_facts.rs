@@ -357,6 +357,17 @@ fn rechecks_follow_facet_keys() {
     agree(&a, "a Flagger install");
 }
 
+/// The cached ServiceMonitor `ns`/`name`, made to watch every namespace.
+fn watching_every_namespace(cache: &ClusterCache, ns: &str, name: &str) -> Object {
+    let mut m = cache
+        .read(|s| s.object("monitoring.coreos.com", "ServiceMonitor", ns, name))
+        .expect("monitor");
+    if let Some(sel) = m.value.pointer_mut("/spec/namespaceSelector") {
+        *sel = json!({"any": true});
+    }
+    m
+}
+
 /// The findings of one admission of `o` (as `review` computes them) in `cache`'s world.
 fn admission_findings(cache: &ClusterCache, engine: &Engine, o: &Object) -> Vec<String> {
     use rollgate::engine::Context;
@@ -392,13 +403,7 @@ fn admissions_with_kept_facts_match_the_rules_own_indexes() {
             "app-1",
             json!({"name": "errors", "namespace": "ns-2"}),
         ));
-        let mut m = c
-            .read(|s| s.object("monitoring.coreos.com", "ServiceMonitor", "ns-3", "app-0"))
-            .expect("monitor");
-        if let Some(sel) = m.value.pointer_mut("/spec/namespaceSelector") {
-            *sel = json!({"any": true});
-        }
-        c.apply_object(m);
+        c.apply_object(watching_every_namespace(c, "ns-3", "app-0"));
         c.delete_object("networking.istio.io", "VirtualService", "ns-4", "app-3");
     }
     let mut admitted: Vec<Object> = plain.read(|s| {
@@ -432,13 +437,7 @@ fn admissions_with_kept_facts_match_the_rules_own_indexes() {
     other.value["metadata"]["namespace"] = json!("istio-system");
     let other = Object::from_value(other.value, Origin::Cluster, "").expect("object");
     admitted.push(other);
-    let mut m = plain
-        .read(|s| s.object("monitoring.coreos.com", "ServiceMonitor", "ns-1", "app-1"))
-        .expect("monitor");
-    if let Some(sel) = m.value.pointer_mut("/spec/namespaceSelector") {
-        *sel = json!({"any": true});
-    }
-    admitted.push(m);
+    admitted.push(watching_every_namespace(&plain, "ns-1", "app-1"));
     let mut findings = 0;
     for o in &admitted {
         let want = admission_findings(&plain, &engine, o);

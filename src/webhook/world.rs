@@ -7,7 +7,7 @@
 //! rules report an absent referent as a warning, and only contradictions with objects that do
 //! exist can deny.
 
-use crate::engine::inventory::labels_of;
+use crate::engine::inventory::{labels_of, service_selects};
 use crate::engine::{Facet, Inventory, LabelSelector, Object};
 
 /// A source of admission worlds. The world borrows from the source only for the duration of
@@ -57,37 +57,40 @@ impl<'a> Overlay<'a> {
             && o.ns() == self.object.ns()
             && o.name == self.object.name
     }
+
+    /// `base` (an answer of the base for `group`/`kind`) without the cached version of the
+    /// admitted object, then the admitted object when `wanted` says so: `list`'s order.
+    fn overlaid<'s>(
+        &'s self,
+        mut base: Vec<&'s Object>,
+        group: &str,
+        kind: &str,
+        wanted: impl FnOnce(&Object) -> bool,
+    ) -> Vec<&'s Object> {
+        let o = self.object;
+        if o.group == group && o.kind == kind {
+            base.retain(|c| !self.is_admitted(c));
+            if wanted(o) {
+                base.push(o);
+            }
+        }
+        base
+    }
 }
 
 impl Inventory for Overlay<'_> {
     fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<&Object> {
-        let mut v: Vec<&Object> = match self.base {
-            Some(b) => b.list(group, kind, namespace),
-            None => Vec::new(),
-        };
-        let o = self.object;
-        if o.group == group && o.kind == kind {
-            v.retain(|c| !self.is_admitted(c));
-            if namespace.is_none_or(|ns| o.ns() == ns) {
-                v.push(o);
-            }
-        }
-        v
+        let base = self.base.map(|b| b.list(group, kind, namespace));
+        self.overlaid(base.unwrap_or_default(), group, kind, |o| {
+            namespace.is_none_or(|ns| o.ns() == ns)
+        })
     }
 
     fn get(&self, group: &str, kind: &str, namespace: Option<&str>, name: &str) -> Vec<&Object> {
-        let mut v: Vec<&Object> = match self.base {
-            Some(b) => b.get(group, kind, namespace, name),
-            None => Vec::new(),
-        };
-        let o = self.object;
-        if o.group == group && o.kind == kind && o.name == name {
-            v.retain(|c| !self.is_admitted(c));
-            if namespace.is_none_or(|ns| o.ns() == ns) {
-                v.push(o);
-            }
-        }
-        v
+        let base = self.base.map(|b| b.get(group, kind, namespace, name));
+        self.overlaid(base.unwrap_or_default(), group, kind, |o| {
+            o.name == name && namespace.is_none_or(|ns| o.ns() == ns)
+        })
     }
 
     /// As `list` then filtered (the base selects its own way: the cache reads labels first).
@@ -98,40 +101,26 @@ impl Inventory for Overlay<'_> {
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Vec<&Object> {
-        let mut v: Vec<&Object> = match self.base {
-            Some(b) => b.select(group, kind, namespace, selector),
-            None => Vec::new(),
-        };
-        let o = self.object;
-        if o.group == group && o.kind == kind {
-            v.retain(|c| !self.is_admitted(c));
-            if namespace.is_none_or(|ns| o.ns() == ns) && selector.matches(labels_of(o)) {
-                v.push(o);
-            }
-        }
-        v
+        let base = self
+            .base
+            .map(|b| b.select(group, kind, namespace, selector));
+        self.overlaid(base.unwrap_or_default(), group, kind, |o| {
+            namespace.is_none_or(|ns| o.ns() == ns) && selector.matches(labels_of(o))
+        })
     }
 
-    /// The base's (its own way), then the admitted Service if it selects them.
+    /// The base's (its own way), then the admitted Service if it selects the pods.
     fn services_selecting(
         &self,
         namespace: &str,
         pod_labels: &serde_json::Map<String, serde_json::Value>,
     ) -> Vec<&Object> {
-        let mut v: Vec<&Object> = match self.base {
-            Some(b) => b.services_selecting(namespace, pod_labels),
-            None => Vec::new(),
-        };
-        let o = self.object;
-        if o.group.is_empty() && o.kind == "Service" {
-            v.retain(|c| !self.is_admitted(c));
-            if o.ns() == namespace
-                && crate::engine::inventory::service_selects(o.at("/spec/selector"), pod_labels)
-            {
-                v.push(o);
-            }
-        }
-        v
+        let base = self
+            .base
+            .map(|b| b.services_selecting(namespace, pod_labels));
+        self.overlaid(base.unwrap_or_default(), "", "Service", |o| {
+            o.ns() == namespace && service_selects(o.at("/spec/selector"), pod_labels)
+        })
     }
 
     /// As `list`: the base's objects but the cached version of the admitted one, then it.
@@ -154,17 +143,12 @@ impl Inventory for Overlay<'_> {
     /// which overlays), without the cached version of the admitted object, then the admitted
     /// object when it has `key`: `list`'s order.
     fn facet(&self, facet: &'static Facet, key: &str) -> Option<Vec<&Object>> {
-        let mut v = self.base?.facet(facet, key)?;
-        let o = self.object;
-        if o.group == facet.group && o.kind == facet.kind {
-            v.retain(|c| !self.is_admitted(c));
+        let base = self.base?.facet(facet, key)?;
+        Some(self.overlaid(base, facet.group, facet.kind, |o| {
             let mut keys = Vec::new();
             (facet.keys)(o, &mut keys);
-            if keys.iter().any(|k| k == key) {
-                v.push(o);
-            }
-        }
-        Some(v)
+            keys.iter().any(|k| k == key)
+        }))
     }
 
     fn describe(&self) -> &str {
