@@ -68,10 +68,7 @@ impl<'w> Controllers<'w> {
         std::borrow::Cow::Borrowed(self.flagger.get_or_init(|| {
             // `scan`, not `list`: only the flags are kept, so a view that parses on demand
             // need not hold every Deployment parsed (~9 KB each) for the rest of the run.
-            discover_flagger(&mut |visit| {
-                self.world
-                    .scan("apps", "Deployment", None, &mut |d| visit(d))
-            })
+            discover_flagger(&mut |visit| self.world.scan("apps", "Deployment", None, visit))
         }))
     }
 

@@ -305,39 +305,45 @@ fn same_object(old: &Entry, new: &serde_json::Value) -> bool {
     old == new
 }
 
-/// An entry's `metadata.labels` (`Some(None)`: none), read without building the rest of the
-/// object; `None` when the JSON is not an object with a `metadata` mapping.
-fn light_labels(e: &Entry) -> Option<Option<Value>> {
-    #[derive(serde::Deserialize)]
-    struct Meta {
-        #[serde(default)]
-        labels: Option<Value>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Light {
-        metadata: Meta,
-    }
-    serde_json::from_slice::<Light>(&e.json)
-        .ok()
-        .map(|l| l.metadata.labels)
+/// What a selection reads of an entry, without building the rest of the object (most of a
+/// parse's cost is allocating its `Value`): `metadata` as `M` and `spec` as `S`, each either
+/// the one field a selection needs ([`Labels`], [`Selector`]) or skipped whole (`IgnoredAny`).
+/// Absent fields are `None`; JSON not shaped for it is not read (the selection then parses the
+/// entry).
+#[derive(serde::Deserialize)]
+struct Selection<M, S> {
+    metadata: Option<M>,
+    spec: Option<S>,
 }
 
-/// An entry's `spec.selector` (`Some(None)`: none), read without building the rest of the
-/// object; `None` when the JSON is not shaped for it.
-fn light_selector(e: &Entry) -> Option<Option<Value>> {
-    #[derive(serde::Deserialize)]
-    struct Spec {
-        #[serde(default)]
-        selector: Option<Value>,
+#[derive(serde::Deserialize)]
+struct Labels {
+    labels: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct Selector {
+    selector: Option<Value>,
+}
+
+type Ignored = serde::de::IgnoredAny;
+
+impl<M: serde::de::DeserializeOwned, S: serde::de::DeserializeOwned> Selection<M, S> {
+    fn of(e: &Entry) -> Option<Self> {
+        serde_json::from_slice(&e.json).ok()
     }
-    #[derive(serde::Deserialize)]
-    struct Light {
-        #[serde(default)]
-        spec: Option<Spec>,
+}
+
+impl Selection<Labels, Ignored> {
+    fn labels(&self) -> Option<&serde_json::Map<String, Value>> {
+        self.metadata.as_ref()?.labels.as_ref()?.as_object()
     }
-    serde_json::from_slice::<Light>(&e.json)
-        .ok()
-        .map(|l| l.spec.and_then(|s| s.selector))
+}
+
+impl Selection<Ignored, Selector> {
+    fn selector(&self) -> Option<&Value> {
+        self.spec.as_ref()?.selector.as_ref()
+    }
 }
 
 fn parse(e: &Entry) -> Option<Object> {
@@ -361,6 +367,24 @@ impl<'a> View<'a> {
         }
         let o = parse(e)?;
         Some(self.parsed.insert(key, Box::new(o)))
+    }
+
+    /// `e` if `keeps` accepts it: its parsed object when the view holds it, else first what
+    /// `light` decides from a partial read ([`Selection`]; `None`: not readable that way), and
+    /// parsed (and kept) only if that passes.
+    fn keep_if(
+        &self,
+        e: &'a Entry,
+        light: impl FnOnce(&Entry) -> Option<bool>,
+        keeps: impl Fn(&Object) -> bool,
+    ) -> Option<&Object> {
+        if let Some(o) = self.parsed.get(&(e as *const Entry as usize)) {
+            return keeps(o).then_some(o);
+        }
+        if light(e) == Some(false) {
+            return None;
+        }
+        self.materialize(e).filter(|o| keeps(o))
     }
 
     /// Objects parsed and held by this view.
@@ -431,9 +455,8 @@ impl<'a> Inventory for View<'a> {
         }
     }
 
-    /// Entries not parsed yet are read for their labels only (no `Value` of the whole object:
-    /// most of a parse's cost is allocating it, and a selection in a namespace of a few
-    /// hundred Services keeps a few); those selected are parsed and kept.
+    /// Entries not parsed yet are read for their labels first ([`View::keep_if`]): a selection
+    /// in a namespace of a few hundred Services keeps a few.
     fn select(
         &self,
         group: &str,
@@ -445,18 +468,11 @@ impl<'a> Inventory for View<'a> {
             return Vec::new();
         };
         let pick = |e: &'a Entry| {
-            if let Some(o) = self.parsed.get(&(e as *const Entry as usize)) {
-                return selector
-                    .matches(crate::engine::inventory::labels_of(o))
-                    .then_some(o);
-            }
-            if let Some(labels) = light_labels(e) {
-                if !selector.matches(labels.as_ref().and_then(Value::as_object)) {
-                    return None;
-                }
-            }
-            self.materialize(e)
-                .filter(|o| selector.matches(crate::engine::inventory::labels_of(o)))
+            self.keep_if(
+                e,
+                |e| Selection::<Labels, Ignored>::of(e).map(|s| selector.matches(s.labels())),
+                |o| selector.matches(crate::engine::inventory::labels_of(o)),
+            )
         };
         match namespace {
             Some(ns) => by_ns
@@ -473,8 +489,7 @@ impl<'a> Inventory for View<'a> {
         }
     }
 
-    /// Services not parsed yet are read for their `spec.selector` only; those that select
-    /// the pods are parsed and kept.
+    /// Services not parsed yet are read for their `spec.selector` first ([`View::keep_if`]).
     fn services_selecting(
         &self,
         namespace: &str,
@@ -491,16 +506,14 @@ impl<'a> Inventory for View<'a> {
         by_name
             .values()
             .filter_map(|e| {
-                if let Some(o) = self.parsed.get(&(e as *const Entry as usize)) {
-                    return service_selects(o.at("/spec/selector"), pod_labels).then_some(o);
-                }
-                if let Some(sel) = light_selector(e) {
-                    if !service_selects(sel.as_ref(), pod_labels) {
-                        return None;
-                    }
-                }
-                self.materialize(e)
-                    .filter(|o| service_selects(o.at("/spec/selector"), pod_labels))
+                self.keep_if(
+                    e,
+                    |e| {
+                        Selection::<Ignored, Selector>::of(e)
+                            .map(|s| service_selects(s.selector(), pod_labels))
+                    },
+                    |o| service_selects(o.at("/spec/selector"), pod_labels),
+                )
             })
             .collect()
     }

@@ -277,6 +277,10 @@ impl Facts {
         object: Option<&Object>,
         mut out: Option<&mut Vec<Dep>>,
     ) {
+        // Most stored objects are of kinds no kept facet indexes (Services): nothing to do.
+        if !self.indexes_kind(group, kind) {
+            return;
+        }
         let indexes = self.indexes.get_mut().unwrap_or_else(|p| p.into_inner());
         let of_kind = indexes
             .values_mut()
